@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The two quickstart commands live here:
+#   ./dev.sh demo   run the main job on the bundled footage
+#   ./dev.sh test   run the whole test suite
+# Both create or reuse .venv/ in the repo root and install what they need
+# (pip packages, and for the tests the Debian packages listed in .ci/apt-packages.txt).
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+
+# Install the Debian packages of a list file that are not installed yet.
+apt_install_from() {
+    local missing=()
+    while read -r pkg; do
+        pkg=${pkg%%#*}; pkg=$(echo "$pkg" | xargs)
+        [ -z "$pkg" ] && continue
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done < "$1"
+    if [ ${#missing[@]} -gt 0 ]; then
+        local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        echo "==> apt-get install ${missing[*]}"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# Create .venv and install the package with the given extras, once per pyproject change.
+ensure_venv() {
+    local extras=$1
+    [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+    local stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-12)-${extras//,/_}"
+    if [ ! -f "$stamp" ]; then
+        echo "==> installing streetvision[${extras}] into .venv"
+        .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+        local spec="."
+        [ -n "$extras" ] && spec=".[${extras}]"
+        .venv/bin/python -m pip install -q -e "$spec"
+        touch "$stamp"
+    fi
+}
+
+cmd=${1:-help}; shift || true
+case "$cmd" in
+    demo)
+        ensure_venv ""
+        mkdir -p out
+        exec .venv/bin/streetvision detect datasets/footage/vtest.avi --save out/vtest-annotated.mp4 "$@"
+        ;;
+    test)
+        apt_install_from .ci/apt-packages.txt
+        ensure_venv "dispatch,test"
+        exec .venv/bin/python -m pytest "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh demo|test [args...]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,1 @@
+"""Sub-commands of the `streetvision` CLI (see vision.cli)."""

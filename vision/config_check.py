@@ -1,0 +1,58 @@
+"""Checks of a site config that need files: model cards, taxonomy.
+
+Kept out of the pydantic validators so that validating a document never does I/O.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vision.config import Site
+from vision.model_registry import ModelNotFound, load_card
+
+
+def model_classes(model: str) -> list[str]:
+    """Class names of a model given by registry name or by file path."""
+    path = Path(model)
+    if path.suffix in {".onnx", ".pt"} and path.is_file():
+        from vision.detection import open_detector
+
+        return list(open_detector(model).class_names)
+    return list(load_card(model).classes)
+
+
+def check_site_files(site: Site) -> list[tuple[str, str]]:
+    """(field path, message) for every problem; empty when the site can run."""
+    problems: list[tuple[str, str]] = []
+    try:
+        classes = set(model_classes(site.detector.model))
+    except (ModelNotFound, OSError, ValueError) as exc:
+        return [("detector.model", str(exc))]
+    for i, rule in enumerate(site.rules):
+        fields = {"classes": rule.classes}
+        for extra in ("mud_classes", "goods_classes"):
+            if getattr(rule, extra, None):
+                fields[extra] = getattr(rule, extra)
+        for field, wanted in fields.items():
+            missing = [c for c in wanted if c not in classes]
+            if missing:
+                problems.append(
+                    (
+                        f"rules.{i}.{field}",
+                        f"rule '{rule.rule_name}' needs class(es) {', '.join(missing)} that model "
+                        f"'{site.detector.model}' does not have (it has {len(classes)} classes; "
+                        "train a model with them, see README 'Model lifecycle')",
+                    )
+                )
+    if site.taxonomy:
+        from vision.taxonomy import load_taxonomy
+
+        try:
+            tax = load_taxonomy(site.taxonomy)
+        except Exception as exc:  # noqa: BLE001 - any parse error is reported with its field
+            problems.append(("taxonomy", f"cannot load {site.taxonomy}: {exc}"))
+        else:
+            for i, rule in enumerate(site.rules):
+                if rule.type not in tax.violations:
+                    problems.append((f"rules.{i}.type", f"'{rule.type}' is not in taxonomy {site.taxonomy}"))
+    return problems

@@ -1,0 +1,52 @@
+"""Pieces every backend shares: the output container, NMS, ORT sessions."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import supervision as sv
+
+
+class DetectorError(RuntimeError):
+    """A model that cannot be loaded or run, with a message saying which and why."""
+
+
+def make_detections(xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray, class_names: list[str]) -> sv.Detections:
+    class_id = class_id.astype(int, copy=False)
+    names = np.asarray(class_names, dtype=object)
+    return sv.Detections(
+        xyxy=xyxy.astype(np.float32, copy=False).reshape(-1, 4),
+        confidence=confidence.astype(np.float32, copy=False),
+        class_id=class_id,
+        data={"class_name": names[class_id] if len(class_id) else np.empty(0, dtype=object)},
+    )
+
+
+def empty_detections() -> sv.Detections:
+    dets = sv.Detections.empty()
+    dets.data["class_name"] = np.empty(0, dtype=object)
+    return dets
+
+
+def classwise_nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by per-class NMS (OpenCV's batched NMS, one C call)."""
+    if len(scores) == 0:
+        return np.empty(0, dtype=int)
+    xywh = np.empty_like(xyxy)
+    xywh[:, :2] = xyxy[:, :2]
+    xywh[:, 2:] = xyxy[:, 2:] - xyxy[:, :2]
+    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), class_id.tolist(), 0.0, iou)
+    return np.asarray(keep, dtype=int).reshape(-1)
+
+
+def ort_session(path, threads: int = 0):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise DetectorError(f"cannot load ONNX model {path}: {exc}") from None

@@ -1,0 +1,47 @@
+"""H.264 MP4 files that browsers play (PyAV's bundled libx264, yuv420p, faststart)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+class Mp4Writer:
+    """Write BGR frames of one size to an MP4; use as a context manager."""
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], *, crf: int = 26):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        width, height = size
+        # yuv420p needs even dimensions
+        self.width, self.height = width - width % 2, height - height % 2
+        self._container = av.open(str(self.path), mode="w", options={"movflags": "+faststart"})
+        rate = Fraction(fps).limit_denominator(1000)
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.width, self._stream.height = self.width, self.height
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.frames = 0
+
+    def write(self, image_bgr: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image_bgr[: self.height, : self.width]), format="bgr24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+
+    def __enter__(self) -> "Mp4Writer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
