@@ -133,6 +133,13 @@ class RuleBase(StrictModel):
         default=None, description="Zone names the rule watches; default: all zones of its kind."
     )
     min_confidence: float = Field(default=0.35, ge=0, le=1)
+    min_box_height: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Boxes shorter than this fraction of the frame height are ignored (an object filter like "
+        "Frigate's min_area: drops far-away objects and small false detections such as a cone seen as a person).",
+    )
     anchor: Anchor = Field(default="bottom_center", description="Box point tested against zones.")
     inertia_frames: int = Field(default=3, ge=1, description="Consecutive in-zone frames before entering counts.")
     dwell_s: float = Field(ge=0, description="Seconds of stream time present in the zone before a violation.")
@@ -169,7 +176,11 @@ class StationaryRuleBase(RuleBase):
         default=0.5,
         ge=0,
         le=1,
-        description="Fraction of processed frames since onset in which the object must be seen before it fires.",
+        description="Fraction of processed frames in which the object must be seen before it fires, both since "
+        "onset and within the last presence_window_s (so a stay that ended cannot be topped up by passers-by).",
+    )
+    presence_window_s: float = Field(
+        default=10.0, gt=0, description="The recent window in which min_presence must also hold."
     )
     cluster_distance: float = Field(
         default=0.05,

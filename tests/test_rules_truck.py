@@ -1,0 +1,104 @@
+"""Muddy truck rule: site-exit line or zone, k-of-n mud frames, best crops, one case per truck."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.support_edge import Script, camera
+from vision.config import parse_site
+from vision.rules import CameraRules
+
+LINE = {"name": "gate", "kind": "site_exit", "polygon": [[0.0, 0.5], [1.0, 0.5]]}
+YARD = {"name": "yard", "kind": "site_exit", "polygon": [[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]]}
+
+
+def truck_rules(zones=(LINE,), **kw) -> CameraRules:
+    rule = {"type": "muddy_truck", "k": 3, "n": 5}
+    rule.update(kw)
+    site = parse_site({"site_id": "s", "cameras": [camera(list(zones), ["muddy_truck"]).model_dump()], "rules": [rule]})
+    return CameraRules.for_site(site, site.cameras[0])
+
+
+def image():
+    img = np.zeros((1000, 1000, 3), dtype=np.uint8)
+    img[:, :, 1] = np.arange(1000, dtype=np.uint16)[:, None] // 4  # a vertical gradient to check crops
+    return img
+
+
+def drive(s: Script, muddy_frames: set[int], tid=1, start_y=200.0, step=50.0, frames=10, t0=0.0, whole=False):
+    """A truck driving down through the frame, one frame per 0.2 s; mud boxes on its wheels in
+    the given frame numbers (or the whole vehicle labelled muddy when whole=True)."""
+    img = image()
+    for i in range(frames):
+        y2 = start_y + i * step
+        box = (300.0, y2 - 200, 600.0, y2)
+        objs = []
+        if whole and i in muddy_frames:
+            objs.append(("muddy_truck", box, 0.7, tid))
+        else:
+            objs.append(("truck", box, 0.6 + 0.02 * i, tid))
+            if i in muddy_frames:
+                objs.append(("muddy_truck", (320.0, y2 - 50, 580.0, y2), 0.6, -1))
+        s.frame(t0 + i * 0.2, objs, image=img)
+
+
+def test_muddy_truck_crossing_line_is_one_case_with_crops():
+    s = Script(truck_rules())
+    drive(s, muddy_frames={1, 3, 5, 6, 7})
+    opened = s.kinds("opened")
+    assert len(opened) == 1
+    t, v = opened[0]
+    # the anchor crosses y=500 between frame 6 (y2=500) and 7 (y2=550); frames 1,3,5 already muddy
+    assert t == pytest.approx(7 * 0.2)
+    assert v.violation == "muddy_truck" and v.zone == "gate" and v.object_count == 1
+    assert set(v.classes) == {"truck", "muddy_truck"}
+    crop, plate = v.crops["vehicle_crop"], v.crops["plate_crop"]
+    assert crop.shape[:2] == (200, 300)
+    assert plate.shape[0] == pytest.approx(0.4 * 200, abs=2) and plate.shape[1] == pytest.approx(0.7 * 300, abs=2)
+    assert plate[:, :, 1].mean() > crop[:, :, 1].mean(), "the plate crop is the lower part of the truck"
+
+
+@pytest.mark.parametrize(
+    "muddy, expected",
+    [({3, 5, 6}, 1), ({5, 6, 7}, 1), ({1, 3, 5}, 0), ({1, 6}, 0), (set(), 0), ({0, 1, 2}, 0)],
+)
+def test_k_of_n_boundary(muddy, expected):
+    # k=3 of the last n=5 frames at the moment of crossing (frame 7) or later
+    s = Script(truck_rules())
+    drive(s, muddy_frames=muddy)
+    assert len(s.kinds("opened")) == expected
+
+
+def test_whole_vehicle_labelled_muddy_counts():
+    s = Script(truck_rules())
+    drive(s, muddy_frames={4, 5, 6, 7}, whole=True)
+    assert len(s.kinds("opened")) == 1
+
+
+def test_truck_not_crossing_never_fires():
+    s = Script(truck_rules())
+    drive(s, muddy_frames=set(range(10)), start_y=100, step=30, frames=10)  # stops at y2=370 < 500
+    assert s.kinds("opened") == []
+
+
+def test_polygon_exit_zone_and_no_duplicate_after_track_reid():
+    s = Script(truck_rules(zones=(YARD,), inertia_frames=2))
+    drive(s, muddy_frames=set(range(10)), frames=10)
+    assert len(s.kinds("opened")) == 1
+    # the tracker loses it and finds it again under a new id at the same place: not a second case
+    drive(s, muddy_frames=set(range(3)), tid=2, start_y=650, step=0, frames=3, t0=2.2)
+    assert len(s.kinds("opened")) == 1
+    # another muddy truck a minute later is a new case
+    drive(s, muddy_frames=set(range(10)), tid=3, frames=10, t0=60)
+    assert len(s.kinds("opened")) == 2
+
+
+def test_per_track_state_is_deleted():
+    rules = truck_rules(clear_after_s=5)
+    s = Script(rules)
+    drive(s, muddy_frames=set(), frames=10)
+    assert rules.state_size() > 0
+    for t in range(3, 15):
+        s.frame(float(t), [])
+    assert rules.state_size() == 0

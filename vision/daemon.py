@@ -1,0 +1,472 @@
+"""The edge daemon: every camera of a site in one process, one shared detector.
+
+    readers (one thread per camera, newest frame wins)
+      -> main loop: frames due for detection from all cameras -> one detect_batch
+      -> per camera: tracker -> rules -> violations
+      -> evidence (ring buffer clip, snapshots) -> CaseReport -> outbox (durable)
+      -> sender thread -> dispatch center
+
+`run_site(site, stop_event)` is the whole daemon as a function (the CLI and
+the demo call it); `/healthz` and Prometheus `/metrics` are served while it
+runs. Stopping (SIGTERM, SIGINT, the stop event, --duration, all file sources
+ended) finishes the cases waiting for their clip, lets the request in flight
+finish, and leaves everything unsent queued on disk for the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from vision.config import Camera, Site
+from vision.evidence import FrameRing, build_evidence
+from vision.rules import CameraRules, Observation, RuleEvent, Violation
+
+log = logging.getLogger(__name__)
+
+__all__ = ["run_site", "SiteRunner", "RunSummary", "CameraPipeline"]
+
+
+class FrameLike(Protocol):
+    camera_id: str
+    index: int
+    t_s: float
+    captured_at: object
+    image: np.ndarray
+
+
+@dataclass
+class _Pending:
+    violation: Violation
+    snapshot: np.ndarray
+    ready_at_t: float  # stream time when the clip's "after" part is buffered
+
+
+class CameraPipeline:
+    """Per-camera state: tracker, rules, frame ring, cases waiting for their clip."""
+
+    def __init__(self, site: Site, camera: Camera, *, tracker=None):
+        from vision.tracking import CameraTracker
+
+        self.site = site
+        self.camera = camera
+        self.detect_fps = camera.sampling.detect_fps
+        self.clip_fps = site.evidence.clip_fps or self.detect_fps
+        self.sample_fps = max(self.detect_fps, self.clip_fps)
+        self.tracker = tracker or CameraTracker(site.tracker, fps_hint=self.detect_fps)
+        self.rules = CameraRules.for_site(site, camera)
+        ev = site.evidence
+        longest_dwell = max([site.rule(n).dwell_s for n in camera.rules] or [0.0])
+        self.ring = FrameRing(
+            max_seconds=longest_dwell + ev.clip_before_s + ev.clip_after_s + 5.0,
+            max_bytes=int(ev.buffer_max_mb * (1 << 20)),
+            jpeg_quality=ev.jpeg_quality,
+            dense_s=ev.clip_before_s + ev.clip_after_s + 2.0,
+            sparse_interval_s=1.0 / self.detect_fps,
+        )
+        self.pending: list[_Pending] = []
+        self._next_detect_t: float | None = None
+        self.frames = 0
+        self.processed = 0
+        self.last_t: float | None = None
+
+    def add_frame(self, frame: FrameLike) -> bool:
+        """Buffer a frame for clips; True when it is due for detection."""
+        self.frames += 1
+        self.last_t = frame.t_s
+        self.ring.add(frame.t_s, frame.captured_at, frame.image)
+        interval = 1.0 / self.detect_fps
+        slack = 0.5 / self.sample_fps  # sampling jitter must not skip a beat
+        if self._next_detect_t is None or frame.t_s >= self._next_detect_t - slack:
+            # a fixed grid keeps the average at detect_fps; after a gap, restart the grid
+            nxt = (frame.t_s if self._next_detect_t is None else self._next_detect_t) + interval
+            self._next_detect_t = nxt if nxt > frame.t_s else frame.t_s + interval
+            return True
+        return False
+
+    def process(self, frame: FrameLike, detections) -> tuple[Observation, list[RuleEvent]]:
+        tracked = self.tracker.update(detections, frame.t_s)
+        h, w = frame.image.shape[:2]
+        obs = Observation(
+            camera_id=self.camera.id,
+            t_s=frame.t_s,
+            captured_at=frame.captured_at,
+            width=w,
+            height=h,
+            detections=tracked,
+            image=frame.image,
+            index=frame.index,
+        )
+        events = self.rules.update(obs)
+        self.processed += 1
+        after = self.site.evidence.clip_after_s
+        for ev in events:
+            v = ev.violation
+            if ev.kind == "opened":
+                log.info(
+                    "camera %s: %s violation %s opened (%s, %d object(s), dwell %.0f s)",
+                    self.camera.id, v.rule, v.id, v.zone, v.object_count, v.dwell_s,
+                )  # fmt: skip
+                self.pending.append(_Pending(v, frame.image.copy(), v.onset_t_s + after))
+            else:
+                log.info("camera %s: %s violation %s %s", self.camera.id, v.rule, v.id, ev.kind)
+        return obs, events
+
+    def ready(self, flush: bool = False) -> list[_Pending]:
+        """Cases whose clip window is fully buffered (all of them when flushing)."""
+        if flush:
+            done, self.pending = self.pending, []
+            return done
+        latest = self.ring.latest_t
+        done = [p for p in self.pending if latest is not None and latest >= p.ready_at_t]
+        self.pending = [p for p in self.pending if p not in done]
+        return done
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    processed: int = 0
+    cases: int = 0
+    events: Counter = field(default_factory=Counter)
+    detections: Counter = field(default_factory=Counter)  # class name -> count over processed frames
+    stopped_by: str = ""
+    outbox: dict = field(default_factory=dict)
+
+
+class SiteRunner:
+    """Runs one site. Use `run(stop_event)`; the object exposes its parts for metrics and tests."""
+
+    def __init__(
+        self,
+        site: Site,
+        *,
+        detector=None,
+        live: bool = True,
+        loop: bool = False,
+        metrics_port: int | None = None,
+        on_observation: Callable[[Observation, list[RuleEvent]], None] | None = None,
+        outbox_dir: Path | str | None = None,
+    ):
+        from vision.outbox import Outbox
+        from vision.taxonomy import load_taxonomy
+
+        self.site = site
+        self.live = live
+        self.loop = loop
+        self.on_observation = on_observation
+        self.cameras = [c for c in site.cameras if c.enabled]
+        if not self.cameras:
+            raise ValueError("no enabled camera in the site")
+        if detector is None:
+            from vision.detection import open_detector
+
+            detector = open_detector(site.detector.model, min_confidence=site.detector.min_confidence, threads=site.detector.threads)
+        self.detector = detector
+        self.taxonomy = load_taxonomy(site.taxonomy)
+        self.pipelines = {c.id: CameraPipeline(site, c) for c in self.cameras}
+        self.outbox = Outbox(outbox_dir or site.outbox.path, int(site.outbox.max_evidence_mb * (1 << 20)))
+        self.sender = None
+        if site.dispatch is not None:
+            from vision.sender import Sender
+
+            self.sender = Sender.from_config(self.outbox, site.dispatch, site.site_id)
+        else:
+            log.warning("no dispatch section in the site config: cases are queued in %s but not sent", site.outbox.path)
+        self.readers: dict[str, object] = {}
+        self.summary = RunSummary()
+        self.metrics = _Metrics(self)
+        self._metrics_port = site.metrics.port if metrics_port is None else metrics_port
+        self._http: ThreadingHTTPServer | None = None
+        self.metrics_address: tuple[str, int] | None = None
+        self.heartbeat = time.monotonic()
+        self.started = time.monotonic()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, duration_s: float | None = None) -> RunSummary:
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        if self.site.metrics.enabled:
+            self._start_http()
+        if self.sender is not None:
+            self.sender.start()
+            self.sender.wake()  # resume what a previous run left queued
+        try:
+            frames = self._live_frames(stop, deadline) if self.live else self._offline_frames(stop, deadline)
+            self._loop(frames)
+        finally:
+            self._shutdown()
+        if not self.summary.stopped_by:
+            self.summary.stopped_by = "stop" if stop.is_set() else "duration" if deadline and time.monotonic() >= deadline else "sources ended"
+        return self.summary
+
+    def _shutdown(self) -> None:
+        for reader in self.readers.values():
+            reader.stop()
+        for pipe in self.pipelines.values():
+            for p in pipe.ready(flush=True):  # finish cases still waiting for the end of their clip
+                self._emit(pipe, p)
+        if self.sender is not None:
+            self.sender.stop()
+        self.summary.outbox = self.outbox.counts()
+        self.outbox.close()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        log.info("daemon stopped: %s", json.dumps({k: v for k, v in self.summary.__dict__.items() if k in ("frames", "processed", "cases", "outbox")}))
+
+    # --- frame sources --------------------------------------------------------------------------
+    def _live_frames(self, stop: threading.Event, deadline: float | None) -> Iterator[list]:
+        """Batches of the newest frame of each camera that has one (real time, drops when behind)."""
+        from vision.streams import CameraReader
+
+        for cam in self.cameras:
+            pipe = self.pipelines[cam.id]
+            reader = CameraReader(cam.id, cam.source, sample_fps=pipe.sample_fps, decode=cam.sampling.decode, realtime=True, loop=self.loop)
+            reader.start()
+            self.readers[cam.id] = reader
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            batch = [f for f in (r.get(timeout=0) for r in self.readers.values()) if f is not None]
+            if batch:
+                yield batch
+                continue
+            if not any(r.running for r in self.readers.values()):
+                self.summary.stopped_by = "sources ended"
+                return
+            self.heartbeat = time.monotonic()
+            stop.wait(0.01)
+
+    def _offline_frames(self, stop: threading.Event, deadline: float | None) -> Iterator[list]:
+        """Every sampled frame of every camera, round robin, as fast as possible (files)."""
+        from vision.streams import open_source
+
+        iters = {}
+        for cam in self.cameras:
+            pipe = self.pipelines[cam.id]
+            iters[cam.id] = iter(open_source(cam.source, camera_id=cam.id, decode=cam.sampling.decode, sample_fps=pipe.sample_fps))
+        while iters and not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            batch = []
+            for cam_id in list(iters):
+                frame = next(iters[cam_id], None)
+                if frame is None:
+                    del iters[cam_id]
+                else:
+                    batch.append(frame)
+            if batch:
+                yield batch
+        if not iters:
+            self.summary.stopped_by = "sources ended"
+
+    # --- the loop -------------------------------------------------------------------------------
+    def _loop(self, batches: Iterator[list]) -> None:
+        for batch in batches:
+            self.heartbeat = time.monotonic()
+            due = [f for f in batch if self.pipelines[f.camera_id].add_frame(f)]
+            self.summary.frames += len(batch)
+            if due:
+                t0 = time.perf_counter()
+                try:
+                    results = self.detector.detect_batch([f.image for f in due])
+                except Exception:  # noqa: BLE001 - one bad frame must not stop every camera
+                    log.exception("detector failed on a batch of %d frame(s); skipped", len(due))
+                    self.metrics.frame_errors.inc(len(due))
+                    continue
+                self.metrics.inference.observe(time.perf_counter() - t0)
+                for frame, dets in zip(due, results):
+                    try:
+                        self._process(frame, dets)
+                    except Exception:  # noqa: BLE001
+                        log.exception("camera %s: frame %d could not be processed; skipped", frame.camera_id, frame.index)
+                        self.metrics.frame_errors.inc()
+            for pipe in self.pipelines.values():
+                for p in pipe.ready():
+                    self._emit(pipe, p)
+
+    def _process(self, frame, dets) -> None:
+        pipe = self.pipelines[frame.camera_id]
+        obs, events = pipe.process(frame, dets)
+        self.summary.processed += 1
+        self.metrics.processed.labels(frame.camera_id).inc()
+        names = dets.data.get("class_name")
+        if names is not None:
+            self.summary.detections.update(str(n) for n in names)
+        for ev in events:
+            self.summary.events[ev.kind] += 1
+        if self.on_observation is not None:
+            self.on_observation(obs, events)
+
+    def _emit(self, pipe: CameraPipeline, pending: _Pending) -> None:
+        """Evidence -> case -> outbox (durable) -> wake the sender."""
+        from vision.case_builder import build_case
+
+        v = pending.violation
+        key = str(v.id)
+        try:
+            files, clip = build_evidence(
+                v, pending.snapshot, pipe.ring, pipe.camera.zones, self.site.evidence, self.outbox.staging(key), pipe.clip_fps
+            )
+            case = build_case(
+                v,
+                site=self.site,
+                camera=pipe.camera,
+                taxonomy=self.taxonomy,
+                model_name=self.detector.name,
+                model_version=self.detector.version,
+                evidence=files,
+            )
+            self.outbox.put(case, files)
+        except Exception:  # noqa: BLE001 - one bad case must not stop the cameras
+            log.exception("camera %s: could not queue the case of violation %s", pipe.camera.id, key)
+            self.metrics.case_errors.inc()
+            return
+        self.summary.cases += 1
+        self.metrics.cases.labels(pipe.camera.id, v.rule, v.violation).inc()
+        log.info(
+            "case %s queued: %s on %s (%s%s)",
+            key, v.violation, pipe.camera.id, ", ".join(f.name for f in files),
+            f", clip {clip.duration_s:.1f} s" if clip else "",
+        )  # fmt: skip
+        if self.sender is not None:
+            self.sender.wake()
+
+    # --- health and metrics ---------------------------------------------------------------------
+    def health(self) -> tuple[int, dict]:
+        cams = {}
+        for cam in self.cameras:
+            reader = self.readers.get(cam.id)
+            cams[cam.id] = reader.status().as_dict() if reader is not None else {"state": "offline-mode"}
+        stale = time.monotonic() - self.heartbeat > 30
+        body = {
+            "status": "stalled" if stale else "ok",
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "cameras": cams,
+            "outbox": {} if self.outbox.closed else self.outbox.counts(),
+            "cases_emitted": self.summary.cases,
+            "model": {"name": self.detector.name, "version": self.detector.version},
+        }
+        return (503 if stale else 200), body
+
+    def _start_http(self) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        runner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path == "/metrics":
+                    status, body, ctype = 200, generate_latest(runner.metrics.registry), CONTENT_TYPE_LATEST
+                elif self.path in ("/healthz", "/health"):
+                    status, payload = runner.health()
+                    body, ctype = json.dumps(payload, default=str).encode(), "application/json"
+                else:
+                    status, body, ctype = 404, b'{"detail": "not found"}', "application/json"
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._http = ThreadingHTTPServer((self.site.metrics.host, self._metrics_port), Handler)
+        self._http.daemon_threads = True
+        self.metrics_address = self._http.server_address[:2]
+        threading.Thread(target=self._http.serve_forever, name="metrics-http", daemon=True).start()
+        log.info("serving /healthz and /metrics on http://%s:%d", *self.metrics_address)
+
+
+class _Metrics:
+    """Prometheus metrics in a registry of this runner (no global state)."""
+
+    def __init__(self, runner: SiteRunner):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.inference = Histogram(
+            "streetvision_inference_seconds",
+            "Detector latency per batch (all cameras due in one call).",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
+            registry=self.registry,
+        )
+        self.processed = Counter("streetvision_frames_processed", "Frames run through detection, tracking and rules.", ["camera"], registry=self.registry)
+        self.cases = Counter("streetvision_cases_emitted", "Cases queued in the outbox.", ["camera", "rule", "violation"], registry=self.registry)
+        self.case_errors = Counter("streetvision_case_errors", "Violations whose case could not be built.", registry=self.registry)
+        self.frame_errors = Counter("streetvision_frame_errors", "Frames skipped after a detector or rule error.", registry=self.registry)
+        self.registry.register(_LiveCollector(runner))
+
+
+class _LiveCollector:
+    """Values read at scrape time from the readers, the outbox and the sender."""
+
+    def __init__(self, runner: SiteRunner):
+        self.runner = runner
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        r = self.runner
+        fps = GaugeMetricFamily("streetvision_camera_fps", "Frames/s delivered by the camera reader.", labels=["camera"])
+        online = GaugeMetricFamily("streetvision_camera_online", "1 while the camera delivers frames.", labels=["camera"])
+        errors = CounterMetricFamily("streetvision_camera_decode_errors", "Decode errors of the camera.", labels=["camera"])
+        reconnects = CounterMetricFamily("streetvision_camera_reconnects", "Stream reconnects.", labels=["camera"])
+        dropped = CounterMetricFamily("streetvision_camera_dropped_frames", "Frames replaced by a newer one before processing.", labels=["camera"])
+        for cam_id, reader in list(r.readers.items()):
+            st = reader.status()
+            fps.add_metric([cam_id], st.fps)
+            online.add_metric([cam_id], 1.0 if st.online else 0.0)
+            errors.add_metric([cam_id], st.decode_errors)
+            reconnects.add_metric([cam_id], st.reconnects)
+            dropped.add_metric([cam_id], st.dropped_frames)
+        yield from (fps, online, errors, reconnects, dropped)
+        depth = GaugeMetricFamily("streetvision_outbox_cases", "Cases in the outbox by state (queued = queue depth).", labels=["state"])
+        ev_bytes = GaugeMetricFamily("streetvision_outbox_evidence_bytes", "Evidence bytes on disk.")
+        pruned = CounterMetricFamily("streetvision_outbox_evidence_pruned_files", "Evidence files deleted by the disk bound.")
+        if not r.outbox.closed:
+            for state, n in r.outbox.counts().items():
+                depth.add_metric([state], n)
+            ev_bytes.add_metric([], r.outbox.evidence_bytes())
+        pruned.add_metric([], r.outbox.pruned_files)
+        yield from (depth, ev_bytes, pruned)
+        sent = CounterMetricFamily("streetvision_cases_sent", "Cases accepted by dispatch (new or replay).")
+        failures = CounterMetricFamily("streetvision_send_failures", "Failed send attempts.", labels=["kind"])
+        stats = r.sender.stats if r.sender is not None else None
+        sent.add_metric([], stats.sent if stats else 0)
+        failures.add_metric(["retry"], stats.retries if stats else 0)
+        failures.add_metric(["permanent"], stats.permanent_failures if stats else 0)
+        yield from (sent, failures)
+
+
+def run_site(
+    site: Site,
+    stop: threading.Event | None = None,
+    *,
+    duration_s: float | None = None,
+    live: bool = True,
+    loop: bool = False,
+    detector=None,
+    metrics_port: int | None = None,
+    on_observation: Callable[[Observation, list[RuleEvent]], None] | None = None,
+    outbox_dir: Path | str | None = None,
+) -> RunSummary:
+    """Run a site until `stop` is set, `duration_s` passes or every (file) source ends.
+
+    live=True reads cameras in real time (files are paced like cameras, `loop`
+    replays them); live=False reads files as fast as possible without dropping
+    frames. `detector` may be shared by the caller; `on_observation` sees every
+    processed frame and its rule events (for a live view)."""
+    runner = SiteRunner(
+        site, detector=detector, live=live, loop=loop, metrics_port=metrics_port, on_observation=on_observation, outbox_dir=outbox_dir
+    )
+    return runner.run(stop or threading.Event(), duration_s)
