@@ -166,7 +166,7 @@ class Receiver:
                 self.files[key] = parts
         if mode == "stall":
             time.sleep(self.stall_s)  # stored, but the answer comes too late for the client
-        self._reply(h, 201 if new else 200, {"id": len(self.cases), "idempotency_key": key})
+        self._reply(h, 201 if new else 200, {"case_id": len(self.cases), "idempotency_key": key})
 
     @staticmethod
     def _reply(h, status: int, payload: dict) -> None:

@@ -2,8 +2,12 @@
 
 Transport: `POST /api/v1/cases` as multipart/form-data with one part `case`
 (this model as JSON) and one file part per evidence item, the part name being
-the evidence `name`. The idempotency key makes a resend return the case that
-already exists instead of creating a second one.
+the evidence `name`, with `Authorization: Bearer <device token>`. The
+dispatch center answers 201 for a new case and 200 for a replay of a known
+idempotency key (or a report merged into an open case as another occurrence),
+with JSON `{"case_id", "occurrence_id", "created", "merged", "status"}`
+(`vision.dispatch.schemas.IntakeResult`). The idempotency key makes a resend
+return the case that already exists instead of creating a second one.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ EvidenceKind = Literal["snapshot", "annotated", "clip", "vehicle_crop", "plate_c
 
 class EvidenceItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Multipart part name and file name.")
+    name: str = Field(pattern=r"^(?!\.+$)[A-Za-z0-9_.-]{1,64}$", description="Multipart part name and file name.")
     kind: EvidenceKind
     content_type: Literal["image/jpeg", "image/png", "video/mp4"]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

@@ -122,7 +122,7 @@ class Sender:
             remote_id = None
             with contextlib.suppress(ValueError, AttributeError):
                 body = resp.json()
-                rid = body.get("id", body.get("case_id"))  # the contract says id; dispatch answers case_id too
+                rid = body.get("case_id")  # vision.cases: the dispatch center's IntakeResult
                 remote_id = str(rid) if rid is not None else None
                 if body.get("idempotency_key") not in (None, item.key):
                     log.warning("dispatch answered case %s with idempotency key %s", item.key, body.get("idempotency_key"))

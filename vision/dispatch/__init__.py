@@ -1,0 +1,42 @@
+"""StreetVision dispatch center: case intake, review, the 数字城管 workflow, Open311.
+
+Programmatic entry points (for the demo and tests):
+
+    from vision.dispatch import Settings, DispatchService, create_app, bootstrap, DispatchServer
+    settings = Settings(data_dir=tmp)                       # SQLite under data_dir by default
+    admin_id = bootstrap.create_admin(settings, "admin", "password123")
+    token = bootstrap.create_device(settings, "edge-01")    # bearer token for the edge box
+    with DispatchServer(settings) as server:                 # uvicorn in a thread, free port
+        print(server.url)
+    proc = spawn_server(settings)                            # or a `streetvision dispatch serve` subprocess
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+from vision.dispatch.settings import Settings  # noqa: E402
+
+__all__ = ["PACKAGE_DIR", "Settings", "create_app", "DispatchService", "DispatchServer", "spawn_server", "bootstrap"]
+
+
+def __getattr__(name: str):  # lazy: keep `import vision.dispatch` light for the CLI
+    if name == "create_app":
+        from vision.dispatch.app import create_app
+
+        return create_app
+    if name == "DispatchService":
+        from vision.dispatch.service import DispatchService
+
+        return DispatchService
+    if name in ("DispatchServer", "spawn_server"):
+        from vision.dispatch import server
+
+        return getattr(server, name)
+    if name == "bootstrap":
+        import importlib
+
+        return importlib.import_module("vision.dispatch.bootstrap")
+    raise AttributeError(name)

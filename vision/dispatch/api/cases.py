@@ -1,0 +1,114 @@
+"""Case routes: intake from edge boxes, listing, detail, transitions, evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile as StarletteUpload
+
+from vision.cases import CaseReport
+from vision.dispatch.api.deps import Device, ReadOperator, ServiceDep, WriteOperator
+from vision.dispatch.schemas import CaseDetail, CaseList, ErrorResponse, IntakeResult, TransitionRequest
+from vision.dispatch.service import Upload
+from vision.dispatch.workflow import Action, Status
+
+router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Database id")]
+
+ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+          409: {"model": ErrorResponse}, 422: {"description": "Invalid input"}}
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=IntakeResult,
+    responses={200: {"model": IntakeResult, "description": "Replay of a known idempotency key, or a new "
+                     "occurrence merged into an open case."}, **ERRORS},
+    summary="Post a suspected case from an edge box",
+    description="multipart/form-data: part `case` is a `vision.cases.CaseReport` as JSON; one file part per "
+    "`case.evidence[].name`, whose SHA-256 and size must match the declaration.",
+)
+async def post_case(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    device: Device,
+    case: Annotated[str, Form(description="CaseReport JSON", max_length=1_000_000)],
+) -> IntakeResult:
+    try:
+        report = CaseReport.model_validate_json(case)
+    except ValidationError as exc:
+        raise HTTPException(422, [{"loc": ["case", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                                  for e in exc.errors(include_url=False, include_context=False)]) from None
+    form = await request.form()
+    files: dict[str, Upload] = {}
+    for name, value in form.multi_items():
+        if name == "case":
+            continue
+        if not isinstance(value, StarletteUpload):
+            raise HTTPException(422, f"evidence '{name}': must be a file part")
+        if name in files:
+            raise HTTPException(422, f"evidence '{name}': sent twice")
+        files[name] = Upload(value.file, value.content_type)
+    result = await run_in_threadpool(service.intake, device, report, files)
+    if not result.created:
+        response.status_code = 200
+    return result
+
+
+@router.get("/cases", response_model=CaseList, responses=ERRORS, summary="List cases, newest first")
+def list_cases(
+    service: ServiceDep,
+    _op: ReadOperator,
+    status: Annotated[list[Status] | None, Query()] = None,
+    violation: Annotated[str | None, Query(max_length=32)] = None,
+    camera_id: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> CaseList:
+    if (since and since.tzinfo is None) or (until and until.tzinfo is None):
+        raise HTTPException(422, "since/until: must carry a time zone")
+    return service.list_cases([s.value for s in status or []], violation, camera_id, overdue, since, until, limit, offset)
+
+
+@router.get("/cases/{case_id}", response_model=CaseDetail, responses=ERRORS, summary="One case with its timeline")
+def get_case(case_id: DbId, service: ServiceDep, op: ReadOperator) -> CaseDetail:
+    return service.get_case(case_id, op)
+
+
+@router.post("/cases/{case_id}/transitions", response_model=CaseDetail, responses=ERRORS,
+             summary="Move a case through the workflow (all actions but 'handle')")
+def transition(case_id: DbId, body: TransitionRequest, service: ServiceDep, op: WriteOperator) -> CaseDetail:
+    if body.action is Action.HANDLE:
+        raise HTTPException(422, "action 'handle' needs an after photo: POST /api/v1/cases/{id}/handle")
+    return service.transition(op, case_id, body.action, body.reason, body.department, body.extend_hours)
+
+
+@router.post("/cases/{case_id}/handle", response_model=CaseDetail, responses=ERRORS,
+             summary="Record handling (处置) with an after photo")
+def handle(
+    case_id: DbId,
+    service: ServiceDep,
+    op: WriteOperator,
+    after_photo: Annotated[UploadFile, File(description="JPEG or PNG of the site after handling")],
+    reason: Annotated[str | None, Form(max_length=500)] = None,
+) -> CaseDetail:
+    return service.transition(op, case_id, Action.HANDLE, reason=reason, after_photo=Upload(after_photo.file))
+
+
+@router.get("/cases/{case_id}/evidence/{evidence_id}", response_class=FileResponse,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "video/mp4": {}}}, **ERRORS},
+            summary="An evidence file (snapshot, clip, after photo)")
+def evidence(case_id: DbId, evidence_id: DbId, service: ServiceDep, _op: ReadOperator) -> FileResponse:
+    path, ctype = service.evidence_file(case_id, evidence_id)
+    return FileResponse(path, media_type=ctype, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,57 @@
+"""The FastAPI application: wiring only (routes live in api/, logic in service)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from vision.dispatch import PACKAGE_DIR
+from vision.dispatch.api import auth, cases, errors, open311, ui
+from vision.dispatch.service import DispatchService
+from vision.dispatch.settings import Settings
+
+
+def create_app(settings: Settings | None = None, service: DispatchService | None = None) -> FastAPI:
+    """An app over `service`, or over a new service built from `settings` (migrating
+    the database first). The app closes a service it built itself on shutdown."""
+    own = service is None
+    if service is None:
+        service = DispatchService.from_settings(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if own:
+            service.close()
+
+    app = FastAPI(
+        title="StreetVision dispatch center",
+        version="1",
+        summary="Case intake from edge boxes, review, the 数字城管 workflow, Open311 GeoReport v2.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    errors.install(app)
+    app.include_router(cases.router)
+    app.include_router(auth.router)
+    app.include_router(open311.router)
+    app.include_router(ui.router)
+    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
+
+    @app.get("/healthz", tags=["meta"], summary="Liveness and database check")
+    def healthz() -> dict[str, str]:
+        from sqlalchemy import text
+
+        with service.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=303)
+
+    return app

@@ -1,0 +1,36 @@
+"""Create the first credentials without HTTP (CLI, demo, tests)."""
+
+from __future__ import annotations
+
+from vision.dispatch.service import DispatchService
+from vision.dispatch.settings import Settings
+from vision.dispatch.workflow import Role
+
+
+def _service(settings: Settings) -> DispatchService:
+    from vision.dispatch.notify import Notifier
+
+    return DispatchService.from_settings(settings, notifier=Notifier())
+
+
+def create_operator(settings: Settings, username: str, password: str, role: Role | str = Role.ADMIN,
+                    display_name: str | None = None) -> int:
+    """Adds an operator (migrating the database first if needed); returns its id."""
+    service = _service(settings)
+    try:
+        return service.create_operator(username, password, role, display_name)
+    finally:
+        service.close()
+
+
+def create_admin(settings: Settings, username: str, password: str) -> int:
+    return create_operator(settings, username, password, Role.ADMIN)
+
+
+def create_device(settings: Settings, name: str, site_id: str | None = None, kind: str = "device") -> str:
+    """Registers an edge device (or with kind='open311' an Open311 client); returns its token (shown once)."""
+    service = _service(settings)
+    try:
+        return service.create_client(name, kind, site_id)[1]
+    finally:
+        service.close()

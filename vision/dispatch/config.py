@@ -1,0 +1,148 @@
+"""Dispatch center configuration (configs/dispatch.yaml): departments, assignment,
+working calendar, label classes and notifications. Strict: unknown keys are errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_DISPATCH_CONFIG = Path(__file__).resolve().parent.parent.parent / "configs" / "dispatch.yaml"
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_PERIOD = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Department(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]{1,32}$")
+    name: str = Field(min_length=1, max_length=64)
+    name_en: str | None = None
+
+
+class AssignmentRule(_Strict):
+    violation: str | None = Field(default=None, description="Violation type; omitted matches any.")
+    grid_prefix: str | None = Field(default=None, pattern=r"^\d{1,15}$")
+    department: str
+
+
+class WorkingTime(_Strict):
+    timezone: str = "Asia/Shanghai"
+    weekdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    periods: list[str] = Field(default_factory=lambda: ["08:30-12:00", "13:30-17:30"], min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+    @field_validator("periods")
+    @classmethod
+    def _ordered_periods(cls, periods: list[str]) -> list[str]:
+        last_end = -1
+        for p in periods:
+            m = _PERIOD.match(p)
+            if not m:
+                raise ValueError(f"period '{p}' is not HH:MM-HH:MM")
+            start = int(m[1]) * 60 + int(m[2])
+            end = int(m[3]) * 60 + int(m[4])
+            if end > 24 * 60 or start >= end or start < last_end:
+                raise ValueError(f"period '{p}' must end after it starts and after the previous period")
+            last_end = end
+        return periods
+
+    def minute_ranges(self) -> list[tuple[int, int]]:
+        out = []
+        for p in self.periods:
+            m = _PERIOD.match(p)
+            assert m
+            out.append((int(m[1]) * 60 + int(m[2]), int(m[3]) * 60 + int(m[4])))
+        return out
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class MqttConfig(_Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = Field(default="streetvision/dispatch", min_length=1)
+    qos: Literal[0, 1, 2] = 1
+    username: str | None = None
+    password: str | None = None
+
+
+class WebhookConfig(_Strict):
+    url: str = Field(pattern=r"^https?://")
+    secret: str | None = Field(default=None, description="Signs the body: X-StreetVision-Signature = HMAC-SHA256 hex.")
+
+
+class Notifications(_Strict):
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+
+
+class DispatchConfig(_Strict):
+    departments: list[Department] = Field(min_length=1)
+    assignment: list[AssignmentRule] = Field(default_factory=list)
+    default_department: str
+    working_time: WorkingTime = Field(default_factory=WorkingTime)
+    occurrence_window_s: float = Field(default=1800, ge=0)
+    label_classes: dict[str, str] = Field(default_factory=dict)
+    notifications: Notifications = Field(default_factory=Notifications)
+
+    @model_validator(mode="after")
+    def _departments_known(self) -> "DispatchConfig":
+        known = {d.id for d in self.departments}
+        if len(known) != len(self.departments):
+            raise ValueError("departments: ids must be unique")
+        if self.default_department not in known:
+            raise ValueError(f"default_department: unknown department '{self.default_department}'")
+        for i, rule in enumerate(self.assignment):
+            if rule.department not in known:
+                raise ValueError(f"assignment[{i}].department: unknown department '{rule.department}'")
+        return self
+
+    def department_for(self, violation: str | None, grid_code: str | None) -> str:
+        """The department a case goes to by default: first matching rule, else the default."""
+        for rule in self.assignment:
+            if rule.violation is not None and rule.violation != violation:
+                continue
+            if rule.grid_prefix is not None and not (grid_code or "").startswith(rule.grid_prefix):
+                continue
+            return rule.department
+        return self.default_department
+
+    def department_ids(self) -> list[str]:
+        return [d.id for d in self.departments]
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names file and field."""
+
+
+def load_dispatch_config(path: Path | str | None = None) -> DispatchConfig:
+    path = Path(path) if path else DEFAULT_DISPATCH_CONFIG
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return DispatchConfig.model_validate(data)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        msgs = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {msgs}") from None

@@ -1,0 +1,178 @@
+"""Database tables (SQLAlchemy 2). Schema changes go through an Alembic
+revision in vision/dispatch/migrations/versions; a test checks they agree."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone: store naive UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Operator(Base):
+    __tablename__ = "operators"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """Operator credential: bearer token for the API or session cookie for the UI.
+    Only the SHA-256 of the random token is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # api | session
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    operator: Mapped[Operator] = relationship()
+
+
+class Client(Base):
+    """A machine credential: an edge box (kind 'device') or an Open311 client ('open311')."""
+
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # edge | open311
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    violation: Mapped[str] = mapped_column(String(32), index=True)
+    rule: Mapped[str | None] = mapped_column(String(64))
+    event_code: Mapped[str | None] = mapped_column(String(16))
+    event_name: Mapped[str] = mapped_column(String(64))
+    taxonomy_edition: Mapped[str | None] = mapped_column(String(32))
+    site_id: Mapped[str | None] = mapped_column(String(64))
+    camera_id: Mapped[str | None] = mapped_column(String(64))
+    grid_code: Mapped[str | None] = mapped_column(String(15))
+    zone: Mapped[str | None] = mapped_column(String(64))
+    crs: Mapped[str] = mapped_column(String(16))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    media_url: Mapped[str | None] = mapped_column(String(1024))
+    bbox: Mapped[list[float] | None] = mapped_column(JSON)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    object_count: Mapped[int] = mapped_column(Integer, default=1)
+    classes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    model_name: Mapped[str | None] = mapped_column(String(128))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    first_detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=1)
+    department: Mapped[str | None] = mapped_column(String(32))
+    deadline_working_hours: Mapped[float] = mapped_column(Float)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reject_reason: Mapped[str | None] = mapped_column(String(500))
+    status_notes: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    occurrences: Mapped[list["Occurrence"]] = relationship(
+        back_populates="case", order_by="Occurrence.id", cascade="all, delete-orphan"
+    )
+    evidence: Mapped[list["Evidence"]] = relationship(order_by="Evidence.id", cascade="all, delete-orphan")
+    transitions: Mapped[list["Transition"]] = relationship(order_by="Transition.id", cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_cases_merge", "camera_id", "violation", "status"),)
+
+
+class Occurrence(Base):
+    """One report from an edge box; a case has one or more."""
+
+    __tablename__ = "occurrences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(36), unique=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    onset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bbox: Mapped[list[float] | None] = mapped_column(JSON)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    dwell_s: Mapped[float | None] = mapped_column(Float)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    case: Mapped[Case] = relationship(back_populates="occurrences")
+
+
+class Evidence(Base):
+    """A stored file. `sha256` is also its storage key: paths never come from clients."""
+
+    __tablename__ = "evidence"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    occurrence_id: Mapped[int | None] = mapped_column(ForeignKey("occurrences.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(16))  # report | after
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    content_type: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Transition(Base):
+    """Audit record: who moved the case, when, why."""
+
+    __tablename__ = "transitions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    actor_kind: Mapped[str] = mapped_column(String(16))  # operator | device | open311 | system
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,170 @@
+"""API shapes. Separate from the tables so secrets (password and token hashes)
+can never reach a response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vision.dispatch.workflow import Action, Role, Status
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class EvidencePublic(_Out):
+    id: int
+    occurrence_id: int | None
+    stage: str = Field(description="'report' (from the edge box) or 'after' (handling photo).")
+    name: str
+    kind: str
+    content_type: str
+    sha256: str
+    size_bytes: int
+    url: str
+
+
+class OccurrencePublic(_Out):
+    id: int
+    idempotency_key: str
+    detected_at: datetime
+    onset_at: datetime | None
+    bbox: list[float] | None
+    confidence: float | None
+    dwell_s: float | None
+    received_at: datetime
+
+
+class TransitionPublic(_Out):
+    id: int
+    action: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    actor_kind: str
+    at: datetime
+    reason: str | None
+    details: dict[str, Any]
+
+
+class CaseSummary(_Out):
+    id: int
+    source: str
+    status: Status
+    violation: str
+    rule: str | None
+    event_code: str | None
+    event_name: str
+    site_id: str | None
+    camera_id: str | None
+    grid_code: str | None
+    zone: str | None
+    crs: str
+    lat: float | None
+    lon: float | None
+    address: str | None
+    bbox: list[float] | None
+    confidence: float | None
+    object_count: int
+    model_name: str | None
+    model_version: str | None
+    first_detected_at: datetime
+    last_detected_at: datetime
+    occurrence_count: int
+    department: str | None
+    deadline_at: datetime | None
+    overdue: bool
+    reject_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CaseDetail(CaseSummary):
+    description: str | None
+    classes: list[str]
+    taxonomy_edition: str | None
+    deadline_working_hours: float
+    reviewed_at: datetime | None
+    handled_at: datetime | None
+    closed_at: datetime | None
+    occurrences: list[OccurrencePublic]
+    evidence: list[EvidencePublic]
+    transitions: list[TransitionPublic]
+    available_actions: list[Action] = Field(default_factory=list, description="For the calling operator.")
+
+
+class CaseList(BaseModel):
+    total: int
+    items: list[CaseSummary]
+
+
+class IntakeResult(BaseModel):
+    case_id: int
+    occurrence_id: int
+    created: bool = Field(description="True for a new case; False for a replay or a merged occurrence.")
+    merged: bool = Field(description="True when the report joined an open case as another occurrence.")
+    status: Status
+
+
+class TransitionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Action
+    reason: str | None = Field(default=None, max_length=500)
+    department: str | None = Field(default=None, max_length=32, description="For dispatch; default from assignment.")
+    extend_hours: float | None = Field(default=None, gt=0, le=2000, description="For extend: working hours added.")
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+    role: Role
+
+
+class OperatorCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    password: str = Field(min_length=8, max_length=256)
+    role: Role
+    display_name: str | None = Field(default=None, max_length=128)
+
+
+class OperatorPublic(_Out):
+    id: int
+    username: str
+    display_name: str | None
+    role: Role
+    active: bool
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    kind: str = Field(default="device", pattern=r"^(device|open311)$")
+    site_id: str | None = Field(default=None, max_length=64)
+
+
+class ClientCreated(BaseModel):
+    id: int
+    name: str
+    kind: str
+    token: str = Field(description="Shown once; only its hash is stored.")
+
+
+class DepartmentPublic(BaseModel):
+    id: str
+    name: str
+    name_en: str | None
+
+
+class ErrorResponse(BaseModel):
+    detail: str

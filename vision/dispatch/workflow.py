@@ -1,0 +1,128 @@
+"""The case state machine (数字城管 workflow) and who may drive it.
+
+Pure data and functions: no database, no HTTP. The service layer asks
+`plan(action, status, role)` and either gets the target state or an error
+that maps to 409 (not allowed from this state) or 403 (not allowed for this role).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    SUSPECTED = "suspected"  # 疑似: AI report waiting for review
+    ACCEPTED = "accepted"  # 立案
+    DISPATCHED = "dispatched"  # 派遣
+    HANDLED = "handled"  # 处置 (with an after photo)
+    VERIFIED = "verified"  # 核查
+    CLOSED = "closed"  # 结案
+    REJECTED = "rejected"  # 误报
+
+
+class Action(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    DISPATCH = "dispatch"
+    SEND_BACK = "send_back"  # 回退
+    EXTEND = "extend"  # 延期
+    HANDLE = "handle"
+    VERIFY = "verify"
+    CLOSE = "close"
+
+
+class Role(StrEnum):
+    REVIEWER = "reviewer"  # 坐席/监督员: reviews AI reports, verifies, closes
+    DISPATCHER = "dispatcher"  # 派遣员: dispatches, sends back, extends, records handling
+    ADMIN = "admin"  # everything, plus users and devices
+
+
+STATUS_LABELS: dict[Status, str] = {
+    Status.SUSPECTED: "疑似 suspected",
+    Status.ACCEPTED: "立案 accepted",
+    Status.DISPATCHED: "派遣 dispatched",
+    Status.HANDLED: "处置 handled",
+    Status.VERIFIED: "核查 verified",
+    Status.CLOSED: "结案 closed",
+    Status.REJECTED: "误报 rejected",
+}
+
+ACTION_LABELS: dict[Action, str] = {
+    Action.ACCEPT: "立案 Accept",
+    Action.REJECT: "误报 Reject",
+    Action.DISPATCH: "派遣 Dispatch",
+    Action.SEND_BACK: "回退 Send back",
+    Action.EXTEND: "延期 Extend",
+    Action.HANDLE: "处置 Handled",
+    Action.VERIFY: "核查 Verify",
+    Action.CLOSE: "结案 Close",
+}
+
+# (action, from) -> to
+TRANSITIONS: dict[tuple[Action, Status], Status] = {
+    (Action.ACCEPT, Status.SUSPECTED): Status.ACCEPTED,
+    (Action.REJECT, Status.SUSPECTED): Status.REJECTED,
+    (Action.DISPATCH, Status.ACCEPTED): Status.DISPATCHED,
+    (Action.SEND_BACK, Status.DISPATCHED): Status.ACCEPTED,  # wrong department
+    (Action.SEND_BACK, Status.HANDLED): Status.DISPATCHED,  # verification failed: redo
+    (Action.EXTEND, Status.ACCEPTED): Status.ACCEPTED,
+    (Action.EXTEND, Status.DISPATCHED): Status.DISPATCHED,
+    (Action.HANDLE, Status.DISPATCHED): Status.HANDLED,
+    (Action.VERIFY, Status.HANDLED): Status.VERIFIED,
+    (Action.CLOSE, Status.VERIFIED): Status.CLOSED,
+}
+
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.ACCEPT: frozenset({Role.REVIEWER, Role.ADMIN}),
+    Action.REJECT: frozenset({Role.REVIEWER, Role.ADMIN}),
+    Action.DISPATCH: frozenset({Role.DISPATCHER, Role.ADMIN}),
+    Action.SEND_BACK: frozenset({Role.DISPATCHER, Role.REVIEWER, Role.ADMIN}),
+    Action.EXTEND: frozenset({Role.DISPATCHER, Role.ADMIN}),
+    Action.HANDLE: frozenset({Role.DISPATCHER, Role.ADMIN}),
+    Action.VERIFY: frozenset({Role.REVIEWER, Role.ADMIN}),
+    Action.CLOSE: frozenset({Role.REVIEWER, Role.DISPATCHER, Role.ADMIN}),
+}
+
+# Actions that must say why (audited reason).
+REASON_REQUIRED = frozenset({Action.REJECT, Action.SEND_BACK, Action.EXTEND})
+
+# Open for occurrence merging: a new report of the same thing joins these.
+MERGEABLE = frozenset({Status.SUSPECTED, Status.ACCEPTED, Status.DISPATCHED, Status.HANDLED})
+# The deadline clock runs in these states (the department has not reported back yet).
+ON_THE_CLOCK = frozenset({Status.ACCEPTED, Status.DISPATCHED})
+FINAL = frozenset({Status.CLOSED, Status.REJECTED})
+
+
+class WorkflowError(Exception):
+    """Base of the errors the service raises for refused transitions."""
+
+
+class IllegalTransition(WorkflowError):
+    """The action does not apply to the case's current state (HTTP 409)."""
+
+
+class NotPermitted(WorkflowError):
+    """The operator's role may not take this action (HTTP 403)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Action
+    source: Status
+    target: Status
+
+
+def plan(action: Action, status: Status, role: Role) -> Step:
+    """The step `action` takes from `status` for `role`, or the reason it is refused."""
+    if role not in PERMISSIONS[action]:
+        raise NotPermitted(f"role '{role}' may not {action}")
+    target = TRANSITIONS.get((action, status))
+    if target is None:
+        raise IllegalTransition(f"cannot {action} a case that is {status}")
+    return Step(action, status, target)
+
+
+def available_actions(status: Status, role: Role) -> list[Action]:
+    """Actions `role` can take on a case in `status`, in workflow order (for the UI)."""
+    return [a for a in Action if (a, status) in TRANSITIONS and role in PERMISSIONS[a]]
