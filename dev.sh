@@ -49,7 +49,7 @@ case "$cmd" in
         ;;
     test)
         apt_install_from .ci/apt-packages.txt
-        ensure_venv "dispatch,test"
+        ensure_venv "dispatch,train,test"
         exec .venv/bin/python -m pytest "$@"
         ;;
     *)

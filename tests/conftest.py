@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 FOOTAGE = REPO / "datasets" / "footage" / "vtest.avi"
 
 # Each area registers its fixture module here (one line each).
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.support_dispatch", "tests.support_streams", "tests.support_edge"]
 
 
 @pytest.fixture(scope="session")

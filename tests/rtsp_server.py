@@ -10,6 +10,14 @@ serves the file as H.264 (x264enc, zerolatency, a keyframe every --key-int
 frames) on rtsp://127.0.0.1:PORT/MOUNT in real time, looping it at end of file
 unless --no-loop. Without --file it serves videotestsrc. Prints one line
 ``READY rtsp://...`` on stdout once it listens, and runs until killed.
+
+For benchmarks (many cameras, little server CPU):
+
+    /usr/bin/python3 tests/rtsp_server.py --port 8554 --file cam.mp4 --passthrough --mounts 24
+
+serves an MP4 that already holds H.264 as is (qtdemux → h264parse → rtph264pay, no
+decoding or re-encoding; --key-int does not apply) on N mount points
+/cam0 … /cam{N-1}; the READY line then lists every URL, space-separated.
 """
 
 from __future__ import annotations
@@ -29,6 +37,12 @@ def launch_line(args: argparse.Namespace) -> str:
     """The media pipeline; decodebin handles any container/codec GStreamer knows."""
     if args.file:
         location = args.file.replace("\\", "\\\\").replace('"', '\\"')
+        if args.passthrough:
+            # Already H.264: packetise only. `dec` lets LoopingFactory loop it like decodebin.
+            return (
+                f'( filesrc location="{location}" ! qtdemux name=dec ! h264parse '
+                "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+            )
         src = f'filesrc location="{location}" ! decodebin name=dec ! queue'
     else:
         src = f"videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate={args.fps}/1"
@@ -84,16 +98,26 @@ def main() -> int:
     parser.add_argument("--key-int", type=int, default=10, help="frames between keyframes")
     parser.add_argument("--fps", type=int, default=10, help="test-pattern frame rate")
     parser.add_argument("--no-loop", action="store_true", help="end the stream at end of file")
+    parser.add_argument(
+        "--passthrough", action="store_true", help="--file is an MP4 with H.264: serve it without re-encoding"
+    )
+    parser.add_argument("--mounts", type=int, default=1, help="serve N mount points MOUNT0..MOUNT{N-1}")
     args = parser.parse_args()
+    if args.passthrough and not args.file:
+        parser.error("--passthrough needs --file (an MP4 holding H.264)")
+    if args.mounts < 1:
+        parser.error("--mounts must be at least 1")
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
-    factory = LoopingFactory(loop=not args.no_loop)
-    factory.set_launch(launch_line(args))
-    factory.set_shared(False)  # every client starts its own pipeline at the file's start
-    server.get_mount_points().add_factory(args.mount, factory)
+    mounts = [args.mount] if args.mounts == 1 else [f"{args.mount}{i}" for i in range(args.mounts)]
+    for mount in mounts:
+        factory = LoopingFactory(loop=not args.no_loop)
+        factory.set_launch(launch_line(args))
+        factory.set_shared(False)  # every client starts its own pipeline at the file's start
+        server.get_mount_points().add_factory(mount, factory)
     if server.attach(None) == 0:
         print(f"ERROR cannot listen on {args.host}:{args.port}", flush=True)
         return 1
@@ -101,7 +125,7 @@ def main() -> int:
     loop = GLib.MainLoop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
-    print(f"READY rtsp://{args.host}:{args.port}{args.mount}", flush=True)
+    print("READY " + " ".join(f"rtsp://{args.host}:{args.port}{m}" for m in mounts), flush=True)
     loop.run()
     return 0
 

@@ -27,11 +27,18 @@ EvidenceKind = Literal["snapshot", "annotated", "clip", "vehicle_crop", "plate_c
 
 class EvidenceItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^(?!\.+$)[A-Za-z0-9_.-]{1,64}$", description="Multipart part name and file name.")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Multipart part name and file name.")
     kind: EvidenceKind
     content_type: Literal["image/jpeg", "image/png", "video/mp4"]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size_bytes: int = Field(ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _not_dots_only(cls, name: str) -> str:
+        if set(name) == {"."}:
+            raise ValueError("an evidence name cannot be only dots")
+        return name
 
 
 class ConfidenceSample(BaseModel):

@@ -13,8 +13,15 @@ import logging
 import sys
 
 COMMAND_MODULES = [
+    "vision.commands.data_cmd",
+    "vision.commands.train_cmd",
     "vision.commands.config_cmd",
     "vision.commands.detect_cmd",
+    "vision.commands.dispatch_cmd",
+    "vision.commands.run_cmd",
+    "vision.commands.outbox_cmd",
+    "vision.commands.bench_cmd",
+    "vision.commands.demo_cmd",
 ]
 
 

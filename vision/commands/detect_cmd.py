@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     infer_s = 0.0
     try:
         with open_source(source, camera_id=camera_id, decode=decode, sample_fps=sample_fps) as frames:
-            tracker = CameraTracker(tracker_cfg, fps_hint=sample_fps or frames.fps or 10.0)
+            tracker = CameraTracker(tracker_cfg, fps_hint=frames.effective_fps or 10.0)
             for frame in frames:
                 t0 = time.perf_counter()
                 dets = tracker.update(detector.detect(frame.image), frame.t_s)
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                         from vision.video_writer import Mp4Writer
 
                         h, w = frame.image.shape[:2]
-                        writer = Mp4Writer(args.save, sample_fps or frames.fps or 10.0, (w, h))
+                        writer = Mp4Writer(args.save, frames.effective_fps or 10.0, (w, h))
                         annotator = FrameAnnotator()
                     writer.write(annotator.annotate(frame.image, dets, zones))
                 if args.max_frames is not None and processed >= args.max_frames:
