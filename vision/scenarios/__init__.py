@@ -1,0 +1,1 @@
+"""Scripted scenarios on real footage: the demo scene and the scenario benchmark."""

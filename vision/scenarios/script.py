@@ -1,0 +1,87 @@
+"""A scenario: real footage plus objects that appear, stay, move and leave on a timeline.
+
+The same script drives the one-command demo and the scenario benchmark, and
+says which violations a correct system should report (the ground truth) and
+which objects are distractors that must never become cases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vision import REPO_ROOT
+from vision.config import RelPoint, ViolationType
+
+# Paths may start and end off-screen (a truck driving in and out of view).
+PathPoint = tuple[Annotated[float, Field(ge=-0.5, le=1.5)], Annotated[float, Field(ge=-0.5, le=1.5)]]
+
+ObjectKind = Literal["vendor_stall", "garbage", "bikes", "muddy_truck", "clean_truck", "moving_bike", "bin"]
+
+# What each kind, if it stays long enough in the right zone, should be reported as.
+VIOLATION_OF: dict[str, ViolationType | None] = {
+    "vendor_stall": "street_vending",
+    "garbage": "exposed_garbage",
+    "bikes": "non_motor_parking",
+    "muddy_truck": "muddy_truck",
+    "clean_truck": None,
+    "moving_bike": None,
+    "bin": None,
+}
+
+
+class ScriptedObject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: ObjectKind
+    start_s: float = Field(ge=0, description="Scenario second at which it appears.")
+    end_s: float | None = Field(default=None, description="Second at which it leaves; None = stays to the end.")
+    at: RelPoint | None = Field(default=None, description="Foot point (bottom centre), relative 0-1, for objects that stand.")
+    path: list[PathPoint] | None = Field(
+        default=None, description="From and to foot points for objects that move (straight line, start_s to end_s)."
+    )
+    count: int = Field(default=1, ge=1, le=12, description="Bikes in the row.")
+    spacing: float = Field(default=0.035, gt=0, description="Relative x distance between bikes in a row.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _where(self) -> ScriptedObject:
+        moving = self.kind in ("muddy_truck", "clean_truck", "moving_bike")
+        if moving and (self.path is None or len(self.path) != 2 or self.end_s is None):
+            raise ValueError(f"{self.kind}: a moving object needs path: [from, to] and end_s")
+        if not moving and self.at is None:
+            raise ValueError(f"{self.kind}: a standing object needs at: [x, y]")
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise ValueError("end_s must be after start_s")
+        return self
+
+    @property
+    def violation(self) -> ViolationType | None:
+        return VIOLATION_OF[self.kind]
+
+    def active(self, t: float) -> bool:
+        return t >= self.start_s and (self.end_s is None or t < self.end_s)
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    background: str = Field(default="datasets/footage/vtest.avi", description="Real footage, relative to the repo.")
+    duration_s: float = Field(gt=0)
+    fps: float | None = Field(
+        default=None, gt=0, description="Video frame rate; default the footage's. Lower renders faster (every n-th frame)."
+    )
+    site: str | None = Field(default=None, description="Site config the scenario is meant for (zones, dwell times).")
+    objects: list[ScriptedObject] = Field(default_factory=list)
+
+    @property
+    def background_path(self) -> Path:
+        p = Path(self.background)
+        return p if p.is_absolute() else REPO_ROOT / p
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    return Scenario.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,265 @@
+"""The scenario benchmark: scripted videos through the real daemon, scored per rule.
+
+Each scenario is rendered (or reused from var/scenarios), the site's single
+camera is pointed at the video, and `SiteRunner` runs offline (every sampled
+frame, as fast as the CPU allows) with its outbox in a scratch directory: the
+cases the daemon queues are the cases scored. Times are stream (scenario)
+seconds, so the numbers do not depend on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from vision import REPO_ROOT
+from vision.config import Site, parse_site
+from vision.scenarios.cache import rendered
+from vision.scenarios.render import GroundTruth
+from vision.scenarios.scoring import ScenarioScore, SeenCase, score
+from vision.scenarios.script import Scenario, load_scenario
+
+log = logging.getLogger(__name__)
+
+SUITE_FILE = REPO_ROOT / "configs" / "scenarios" / "suite.yaml"
+DEFAULT_SITE = REPO_ROOT / "configs" / "site-demo.yaml"
+
+
+@dataclass
+class SuiteSpec:
+    name: str
+    site: Path
+    scenarios: list[Path]
+
+
+def load_suite(name: str, path: Path = SUITE_FILE) -> SuiteSpec:
+    """`quick` (CI, under 2 minutes) or `full` from configs/scenarios/suite.yaml."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    suites = data.get("suites", {})
+    if name not in suites:
+        raise ValueError(f"suite '{name}' not in {path} (have: {', '.join(suites)})")
+    base = path.parent
+    spec = suites[name]
+    return SuiteSpec(name, REPO_ROOT / spec.get("site", data.get("site", DEFAULT_SITE)), [base / s for s in spec["scenarios"]])
+
+
+@dataclass
+class ScenarioRun:
+    scenario: str
+    duration_s: float
+    violation_free: bool
+    frames: int
+    processed: int
+    cases_queued: int  # by the daemon's outbox (must equal len(cases))
+    wall_s: float
+    render_cached: bool
+    cases: list[SeenCase] = field(default_factory=list)
+    score: ScenarioScore | None = None
+    truth: GroundTruth | None = None
+
+
+def site_for(site: Site, video: Path, outbox: Path) -> Site:
+    """The site with its one camera on `video`, no dispatch (cases stay in `outbox`) and no metrics server."""
+    data = site.model_dump(mode="json")
+    if len(data["cameras"]) != 1:
+        raise ValueError("a scenario site needs exactly one camera")
+    data["cameras"][0]["source"] = str(video)
+    data["dispatch"] = None
+    data["metrics"]["enabled"] = False
+    data["outbox"]["path"] = str(outbox)
+    return parse_site(data)
+
+
+def run_scenario(scenario: Scenario, site: Site, detector, *, progress: bool = False) -> ScenarioRun:
+    from vision.daemon import SiteRunner
+
+    t0 = time.monotonic()
+    r = rendered(scenario, progress=progress)
+    cases: list[SeenCase] = []
+    dwell = {rule.rule_name: rule.dwell_s for rule in site.rules}
+    after = site.evidence.clip_after_s
+
+    def on_observation(obs, events) -> None:
+        for ev in events:
+            if ev.kind != "opened":
+                continue
+            v = ev.violation
+            # the daemon queues a case once its clip's "after" part is buffered (see daemon._Pending)
+            case_s = max(v.detected_t_s, v.onset_t_s + after)
+            cases.append(
+                SeenCase(v.violation, v.rule, v.onset_t_s, v.detected_t_s, case_s, tuple(v.bbox_rel), dwell.get(v.rule, 0.0))
+            )
+
+    with tempfile.TemporaryDirectory(prefix="sv-bench-") as tmp:
+        run_site = site_for(site, r.video, Path(tmp) / "outbox")
+        runner = SiteRunner(run_site, detector=detector, live=False, on_observation=on_observation)
+        summary = runner.run(threading.Event())
+    result = ScenarioRun(
+        scenario=scenario.name,
+        duration_s=r.truth.duration_s,
+        violation_free=not any(e.violation for e in r.truth.events),
+        frames=summary.frames,
+        processed=summary.processed,
+        cases_queued=summary.cases,
+        wall_s=round(time.monotonic() - t0, 2),
+        render_cached=r.cached,
+        cases=cases,
+    )
+    result.score = score(r.truth, cases)
+    result.truth = r.truth
+    return result
+
+
+# --------------------------------------------------------------------------- per-rule figures
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 2)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1], 2)
+
+
+@dataclass
+class RuleFigures:
+    rule: str
+    violation: str
+    dwell_s: float
+    cases: int = 0
+    hits: int = 0
+    duplicates: int = 0
+    false_cases: int = 0
+    expected: int = 0
+    found: int = 0
+    false_on_clean: int = 0
+    precision: float | None = None
+    recall: float | None = None
+    false_per_camera_hour: float | None = None
+    latency_s: list[float] = field(default_factory=list)
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    dwell_adjusted_p50_s: float | None = None
+    dwell_adjusted_p95_s: float | None = None
+
+
+def rule_figures(site: Site, runs: list[ScenarioRun]) -> list[RuleFigures]:
+    figs = {r.rule_name: RuleFigures(r.rule_name, r.type, r.dwell_s) for r in site.rules}
+    by_violation = {r.type: r.rule_name for r in site.rules}
+    clean_hours = sum(run.duration_s for run in runs if run.violation_free) / 3600.0
+    for run in runs:
+        sc = run.score
+        for idx, violation in sc.expected.items():
+            name = by_violation.get(violation)
+            if name is None:
+                continue
+            figs[name].expected += 1
+            figs[name].found += idx not in sc.missed
+        for out in sc.outcomes:
+            f = figs.setdefault(out.case.rule, RuleFigures(out.case.rule, out.case.violation, out.case.dwell_s))
+            f.cases += 1
+            if out.hit:
+                f.hits += 1
+                f.latency_s.append(round(out.latency_s, 2))
+            elif out.duplicate:
+                f.duplicates += 1
+            else:
+                f.false_cases += 1
+            if run.violation_free:
+                f.false_on_clean += 1
+    for f in figs.values():
+        f.precision = round(f.hits / f.cases, 3) if f.cases else None
+        f.recall = round(f.found / f.expected, 3) if f.expected else None
+        f.false_per_camera_hour = round(f.false_on_clean / clean_hours, 1) if clean_hours else None
+        f.latency_s.sort()
+        f.latency_p50_s, f.latency_p95_s = _pct(f.latency_s, 50), _pct(f.latency_s, 95)
+        adjusted = [x - f.dwell_s for x in f.latency_s]
+        f.dwell_adjusted_p50_s, f.dwell_adjusted_p95_s = _pct(adjusted, 50), _pct(adjusted, 95)
+    return list(figs.values())
+
+
+def _rounded(d: dict) -> dict:
+    def r(v):
+        if isinstance(v, float):
+            return round(v, 3)
+        if isinstance(v, (list, tuple)):
+            return [r(x) for x in v]
+        return v
+
+    return {k: r(v) for k, v in d.items()}
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    site: str
+    model_name: str
+    model_version: str
+    runs: list[ScenarioRun]
+    rules: list[RuleFigures]
+    wall_s: float
+
+    def as_dict(self) -> dict:
+        def run_dict(run: ScenarioRun) -> dict:
+            sc = run.score
+            return {
+                "scenario": run.scenario,
+                "duration_s": run.duration_s,
+                "violation_free": run.violation_free,
+                "frames": run.frames,
+                "processed": run.processed,
+                "cases_queued": run.cases_queued,
+                "wall_s": run.wall_s,
+                "render_cached": run.render_cached,
+                "missed_events": sc.missed,
+                "cases": [
+                    {**_rounded(asdict(o.case)), "event": o.event, "duplicate": o.duplicate, "hit": o.hit,
+                     "latency_s": None if o.latency_s is None else round(o.latency_s, 2)}
+                    for o in sc.outcomes
+                ],
+            }  # fmt: skip
+
+        return {
+            "suite": self.suite,
+            "site": self.site,
+            "model": {"name": self.model_name, "version": self.model_version},
+            "wall_s": self.wall_s,
+            "camera_hours": round(sum(r.duration_s for r in self.runs) / 3600, 4),
+            "violation_free_camera_hours": round(sum(r.duration_s for r in self.runs if r.violation_free) / 3600, 4),
+            "rules": [asdict(f) for f in self.rules],
+            "scenarios": [run_dict(r) for r in self.runs],
+        }
+
+
+def run_suite(
+    spec: SuiteSpec, *, model: str | None = None, progress=None, render_progress: bool = False
+) -> SuiteResult:
+    """Renders (or reuses) and runs every scenario of the suite on one shared detector."""
+    from vision.config import load_site
+    from vision.detection import open_detector
+
+    t0 = time.monotonic()
+    site = load_site(spec.site)
+    if model:
+        data = site.model_dump(mode="json")
+        data["detector"]["model"] = model
+        site = parse_site(data, spec.site)
+    detector = open_detector(site.detector.model, min_confidence=site.detector.min_confidence, threads=site.detector.threads)
+    runs = []
+    for path in spec.scenarios:
+        scenario = load_scenario(path)
+        if progress:
+            progress(f"scenario {scenario.name} ({scenario.duration_s:.0f} s)")
+        run = run_scenario(scenario, site, detector, progress=render_progress)
+        if progress:
+            hits = sum(o.hit for o in run.score.outcomes)
+            progress(f"  {len(run.cases)} case(s), {hits} hit(s), {len(run.score.missed)} missed, {run.wall_s:.1f} s")
+        runs.append(run)
+    return SuiteResult(
+        spec.name, str(spec.site), detector.name, detector.version, runs, rule_figures(site, runs), round(time.monotonic() - t0, 1)
+    )
