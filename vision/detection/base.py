@@ -46,6 +46,9 @@ def ort_session(path, threads: int = 0):
     if threads:
         options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    # Idle ORT workers otherwise spin-wait for the next call: on a 2-core box that burns
+    # about half the CPU per frame (benchmarks/cameras_per_box.py, docs/PERFORMANCE.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
