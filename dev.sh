@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two quickstart commands live here:
-#   ./dev.sh demo   run the main job on the bundled footage
+#   ./dev.sh demo   the whole system live on the bundled footage (streetvision demo)
 #   ./dev.sh test   run the whole test suite
 # Both create or reuse .venv/ in the repo root and install what they need
 # (pip packages, and for the tests the Debian packages listed in .ci/apt-packages.txt).
@@ -43,9 +43,8 @@ ensure_venv() {
 cmd=${1:-help}; shift || true
 case "$cmd" in
     demo)
-        ensure_venv ""
-        mkdir -p out
-        exec .venv/bin/streetvision detect datasets/footage/vtest.avi --save out/vtest-annotated.mp4 "$@"
+        ensure_venv "dispatch"
+        exec .venv/bin/streetvision demo "$@"
         ;;
     test)
         apt_install_from .ci/apt-packages.txt

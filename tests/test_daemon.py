@@ -52,14 +52,14 @@ def wait_for(cond, timeout=60.0, step=0.1):
     return False
 
 
-def test_example_config_checks_and_city_config_is_refused_clearly():
+def test_example_and_city_configs_check():
     env = dict(os.environ)
     ok = subprocess.run([sys.executable, "-m", "vision", "config", "check", str(EXAMPLE)], capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr
     city = subprocess.run(
         [sys.executable, "-m", "vision", "config", "check", str(REPO / "configs" / "site-city.yaml")], capture_output=True, text=True
     )
-    assert city.returncode == 1 and "city-v1" in city.stderr and "Traceback" not in city.stderr
+    assert city.returncode == 0, city.stderr  # models/city-v1 has every class its four rules consume
     site = load_site(REPO / "configs" / "site-city.yaml")
     assert {r.type for r in site.rules} == {"street_vending", "non_motor_parking", "exposed_garbage", "muddy_truck"}
 
