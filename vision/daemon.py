@@ -141,6 +141,7 @@ class RunSummary:
     detections: Counter = field(default_factory=Counter)  # class name -> count over processed frames
     stopped_by: str = ""
     outbox: dict = field(default_factory=dict)
+    model_reloads: int = 0
 
 
 class SiteRunner:
@@ -167,11 +168,16 @@ class SiteRunner:
         self.cameras = [c for c in site.cameras if c.enabled]
         if not self.cameras:
             raise ValueError("no enabled camera in the site")
+        detector_given = detector
         if detector is None:
             from vision.detection import open_detector
 
             detector = open_detector(site.detector.model, min_confidence=site.detector.min_confidence, threads=site.detector.threads)
         self.detector = detector
+        self._owns_detector = owns_detector = detector_given is None
+        self._model_stamp = _model_stamp(site.detector.model) if owns_detector else None
+        self._next_model_check = time.monotonic() + MODEL_CHECK_S
+        self._reload_requested = threading.Event()
         self.taxonomy = load_taxonomy(site.taxonomy)
         self.pipelines = {c.id: CameraPipeline(site, c) for c in self.cameras}
         self.outbox = Outbox(outbox_dir or site.outbox.path, int(site.outbox.max_evidence_mb * (1 << 20)))
@@ -266,9 +272,39 @@ class SiteRunner:
             self.summary.stopped_by = "sources ended"
 
     # --- the loop -------------------------------------------------------------------------------
+    # --- model roll-out -------------------------------------------------------------------------
+    def request_reload(self) -> None:
+        """Load the site's model again before the next batch (SIGHUP); streams keep running."""
+        self._reload_requested.set()
+
+    def _maybe_reload_model(self) -> None:
+        now = time.monotonic()
+        if not self._reload_requested.is_set():
+            if not self._owns_detector or now < self._next_model_check:
+                return
+            self._next_model_check = now + MODEL_CHECK_S
+            if _model_stamp(self.site.detector.model) == self._model_stamp:
+                return
+        self._reload_requested.clear()
+        from vision.detection import open_detector
+
+        cfg = self.site.detector
+        old = self.detector
+        try:
+            new = open_detector(cfg.model, min_confidence=cfg.min_confidence, threads=cfg.threads)
+        except Exception as exc:  # noqa: BLE001 - a half-copied or bad model must not stop the cameras
+            log.error("model %s could not be reloaded, keeping %s %s: %s", cfg.model, old.name, old.version, exc)
+            self._model_stamp = _model_stamp(cfg.model)  # do not retry the same bad files every check
+            return
+        self.detector = new
+        self._model_stamp = _model_stamp(cfg.model)
+        self.summary.model_reloads += 1
+        log.info("model reloaded: %s %s -> %s %s (streams kept running)", old.name, old.version, new.name, new.version)
+
     def _loop(self, batches: Iterator[list]) -> None:
         for batch in batches:
             self.heartbeat = time.monotonic()
+            self._maybe_reload_model()
             due = [f for f in batch if self.pipelines[f.camera_id].add_frame(f)]
             self.summary.frames += len(batch)
             if due:
@@ -446,6 +482,31 @@ class _LiveCollector:
         failures.add_metric(["retry"], stats.retries if stats else 0)
         failures.add_metric(["permanent"], stats.permanent_failures if stats else 0)
         yield from (sent, failures)
+
+
+MODEL_CHECK_S = 10.0  # how often the daemon looks for a new version of its model
+
+
+def _model_stamp(model: str) -> tuple | None:
+    """What changes when a model is rolled out: the card and model file sizes and times."""
+    from vision.model_registry import ModelNotFound, load_card
+
+    path = Path(model)
+    files = [path] if path.suffix in (".onnx", ".pt") else []
+    if not files:
+        try:
+            card = load_card(model)
+        except (ModelNotFound, OSError, ValueError):
+            return None
+        files = [card.directory / "card.yaml", card.path]
+    stamp = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            return None
+        stamp.append((str(f), st.st_size, st.st_mtime_ns))
+    return tuple(stamp)
 
 
 def run_site(

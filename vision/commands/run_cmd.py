@@ -7,7 +7,12 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run the edge daemon for a site (all cameras, rules, outbox, sender)")
+    p = sub.add_parser(
+        "run",
+        help="run the edge daemon for a site (all cameras, rules, outbox, sender)",
+        description="Runs until SIGTERM. A new version of the model (models/<name>/) is picked up within "
+        "10 s, or at once on SIGHUP, without stopping the streams.",
+    )
     p.add_argument("--config", required=True, metavar="SITE.yaml", help="site configuration file")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: run until SIGTERM)")
     p.add_argument("--loop", action="store_true", help="replay file sources forever (a simulated live camera)")
@@ -60,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     except (DetectorError, ValueError, OSError) as exc:
         print(f"{args.config}: cannot start: {exc}", file=sys.stderr)
         return 1
+    signal.signal(signal.SIGHUP, lambda *_: runner.request_reload())  # roll out a new model version
     from vision.streams import SourceError
 
     try:

@@ -1,0 +1,92 @@
+"""A new model version is rolled out to a running daemon without stopping its streams."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+import yaml
+
+import vision.daemon as daemon
+from tests.support_edge import site_dict
+from vision.config import parse_site
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch, repo_root):
+    root = tmp_path / "models"
+    shutil.copytree(repo_root / "models" / "coco-nanodet", root / "coco-nanodet")
+    monkeypatch.setenv("STREETVISION_MODELS", str(root))
+    monkeypatch.setattr(daemon, "MODEL_CHECK_S", 0.3)
+    return root
+
+
+def set_card(models_dir, **changes):
+    card_file = models_dir / "coco-nanodet" / "card.yaml"
+    card = yaml.safe_load(card_file.read_text())
+    card.update(changes)
+    card_file.write_text(yaml.safe_dump(card, allow_unicode=True))
+
+
+def wait_for(pred, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def running_site(footage_path, tmp_path):
+    data = site_dict([], [])
+    data["cameras"][0]["source"] = str(footage_path)
+    data["cameras"][0]["sampling"] = {"detect_fps": 5}
+    data["metrics"] = {"enabled": False}
+    site = parse_site(data)
+    runner = daemon.SiteRunner(site, live=True, loop=True, outbox_dir=tmp_path / "outbox")
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop, 60), daemon=True)
+    thread.start()
+    return runner, stop, thread
+
+
+def test_new_version_is_picked_up_and_streams_keep_running(models_dir, footage_path, tmp_path):
+    runner, stop, thread = running_site(footage_path, tmp_path)
+    try:
+        assert wait_for(lambda: runner.summary.processed >= 3)
+        reader = runner.readers["cam1"]
+        assert runner.detector.version == "1.0.0"
+        set_card(models_dir, version="1.0.1")
+        assert wait_for(lambda: runner.detector.version == "1.0.1"), "new card not picked up"
+        processed_at_swap = runner.summary.processed
+        assert wait_for(lambda: runner.summary.processed >= processed_at_swap + 3), "no frames after the swap"
+        assert runner.readers["cam1"] is reader and reader.status().reconnects == 0
+        assert runner.summary.model_reloads == 1
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def test_broken_new_version_keeps_the_running_model(models_dir, footage_path, tmp_path):
+    runner, stop, thread = running_site(footage_path, tmp_path)
+    try:
+        assert wait_for(lambda: runner.summary.processed >= 3)
+        set_card(models_dir, version="2.0.0", sha256="0" * 64)  # card does not match the file
+        time.sleep(1.5)
+        before = runner.summary.processed
+        assert runner.detector.version == "1.0.0" and runner.summary.model_reloads == 0
+        assert wait_for(lambda: runner.summary.processed >= before + 3)
+        set_card(models_dir, version="2.0.1", sha256=load_sha(models_dir))  # fixed: rolled out on request
+        runner.request_reload()
+        assert wait_for(lambda: runner.detector.version == "2.0.1")
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def load_sha(models_dir):
+    from vision.model_registry import sha256_file
+
+    return sha256_file(models_dir / "coco-nanodet" / "model.onnx")
