@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
-import cv2
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import load_frames  # noqa: E402  (benchmarks/ is not a package)
 
-from vision.detection import open_detector
-
-FOOTAGE = Path(__file__).resolve().parent.parent / "datasets" / "footage" / "vtest.avi"
-
-
-def load_frames(n: int) -> list:
-    cap = cv2.VideoCapture(str(FOOTAGE))
-    frames = []
-    while len(frames) < n:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    return frames
+from vision.detection import open_detector  # noqa: E402
 
 
 def main() -> None:
