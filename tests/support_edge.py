@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import json
 import threading
 from dataclasses import dataclass, field
@@ -240,3 +243,19 @@ def make_evidence(directory, name: str = "snapshot.jpg", size: int = 1000, kind:
     path.write_bytes(data)
     ctype = "video/mp4" if name.endswith(".mp4") else "image/jpeg"
     return EvidenceFile(name, kind, ctype, path, hashlib.sha256(data).hexdigest(), size)
+
+
+def wait_for(cond, timeout: float = 20.0, step: float = 0.05) -> bool:
+    """Poll `cond` until it is true or `timeout` seconds pass."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

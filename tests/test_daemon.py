@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 import yaml
 
+from tests.support_edge import free_port, wait_for
 from vision.cases import CaseReport
 from vision.config import load_site, parse_site
 from vision.outbox import Outbox
@@ -25,6 +25,9 @@ from vision.zones import ZoneSet, anchor_points
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "configs" / "site-example.yaml"
+
+
+WAIT = partial(wait_for, timeout=60.0, step=0.1)
 
 
 def example_dict(tmp_path: Path, **overrides) -> dict:
@@ -37,19 +40,6 @@ def example_dict(tmp_path: Path, **overrides) -> dict:
     return data
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond, timeout=60.0, step=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_example_and_city_configs_check():
@@ -171,7 +161,7 @@ def test_run_kill9_then_restart_delivers_once_and_sigterm_keeps_queue(tmp_path, 
     proc = subprocess.Popen([*cli, str(site_a)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         queued = lambda: metric(get(f"http://127.0.0.1:{port_a}/metrics")[1], 'streetvision_outbox_cases{state="queued"}') or 0  # noqa: E731
-        assert wait_for(lambda: queued() >= 1, timeout=90), "no case queued by run A"
+        assert WAIT(lambda: queued() >= 1, timeout=90), "no case queued by run A"
         status, body = get(f"http://127.0.0.1:{port_a}/healthz")
         assert status == 200 and json.loads(body)["cameras"]["campus-north"]["online"] is True
         text = get(f"http://127.0.0.1:{port_a}/metrics")[1]
@@ -193,8 +183,8 @@ def test_run_kill9_then_restart_delivers_once_and_sigterm_keeps_queue(tmp_path, 
     site_b = daemon_site(tmp_path, clip, receiver.url, port_b, "b.yaml")
     proc = subprocess.Popen([*cli, str(site_b)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert wait_for(lambda: set(keys_a) <= set(receiver.cases), timeout=90), "run B did not resume run A's queue"
-        assert wait_for(lambda: get(f"http://127.0.0.1:{port_b}/healthz")[0] == 200, timeout=30)
+        assert WAIT(lambda: set(keys_a) <= set(receiver.cases), timeout=90), "run B did not resume run A's queue"
+        assert WAIT(lambda: get(f"http://127.0.0.1:{port_b}/healthz")[0] == 200, timeout=30)
     finally:
         proc.send_signal(signal.SIGTERM)
         out_b = proc.communicate(timeout=30)[0]

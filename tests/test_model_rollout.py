@@ -5,13 +5,17 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from functools import partial
 
 import pytest
 import yaml
 
 import vision.daemon as daemon
-from tests.support_edge import site_dict
+from tests.support_edge import site_dict, wait_for
 from vision.config import parse_site
+
+
+WAIT = partial(wait_for, timeout=30.0, step=0.1)
 
 
 @pytest.fixture
@@ -30,14 +34,6 @@ def set_card(models_dir, **changes):
     card_file.write_text(yaml.safe_dump(card, allow_unicode=True))
 
 
-def wait_for(pred, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
 
 def running_site(footage_path, tmp_path):
     data = site_dict([], [])
@@ -55,13 +51,13 @@ def running_site(footage_path, tmp_path):
 def test_new_version_is_picked_up_and_streams_keep_running(models_dir, footage_path, tmp_path):
     runner, stop, thread = running_site(footage_path, tmp_path)
     try:
-        assert wait_for(lambda: runner.summary.processed >= 3)
+        assert WAIT(lambda: runner.summary.processed >= 3)
         reader = runner.readers["cam1"]
         assert runner.detector.version == "1.0.0"
         set_card(models_dir, version="1.0.1")
-        assert wait_for(lambda: runner.detector.version == "1.0.1"), "new card not picked up"
+        assert WAIT(lambda: runner.detector.version == "1.0.1"), "new card not picked up"
         processed_at_swap = runner.summary.processed
-        assert wait_for(lambda: runner.summary.processed >= processed_at_swap + 3), "no frames after the swap"
+        assert WAIT(lambda: runner.summary.processed >= processed_at_swap + 3), "no frames after the swap"
         assert runner.readers["cam1"] is reader and reader.status().reconnects == 0
         assert runner.summary.model_reloads == 1
     finally:
@@ -72,15 +68,15 @@ def test_new_version_is_picked_up_and_streams_keep_running(models_dir, footage_p
 def test_broken_new_version_keeps_the_running_model(models_dir, footage_path, tmp_path):
     runner, stop, thread = running_site(footage_path, tmp_path)
     try:
-        assert wait_for(lambda: runner.summary.processed >= 3)
+        assert WAIT(lambda: runner.summary.processed >= 3)
         set_card(models_dir, version="2.0.0", sha256="0" * 64)  # card does not match the file
         time.sleep(1.5)
         before = runner.summary.processed
         assert runner.detector.version == "1.0.0" and runner.summary.model_reloads == 0
-        assert wait_for(lambda: runner.summary.processed >= before + 3)
+        assert WAIT(lambda: runner.summary.processed >= before + 3)
         set_card(models_dir, version="2.0.1", sha256=load_sha(models_dir))  # fixed: rolled out on request
         runner.request_reload()
-        assert wait_for(lambda: runner.detector.version == "2.0.1")
+        assert WAIT(lambda: runner.detector.version == "2.0.1")
     finally:
         stop.set()
         thread.join(30)

@@ -6,14 +6,12 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 
-from tests.support_edge import Receiver, make_case, make_evidence
+from tests.support_edge import Receiver, free_port, make_case, make_evidence, wait_for
 from vision.outbox import Outbox
 from vision.sender import Sender, backoff_delay
 
@@ -30,19 +28,6 @@ def queue(outbox: Outbox, n: int, size: int = 500) -> list[str]:
     return keys
 
 
-def wait_for(cond, timeout=20.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_put_is_durable_and_resumes_after_reopen(tmp_path):
