@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from vision.data.layout import IMAGE_SUFFIXES, Box, Dataset, DatasetError, label_path_for, parse_label_file
+from vision.data.layout import IMAGE_SUFFIXES, Box, Dataset, DatasetError, label_path_for, parse_label_file, place_example
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -127,13 +127,7 @@ def export_yolo(ds: Dataset, out_dir: Path) -> Dataset:
     for img in ds.images():
         split = ds.split_of(img)
         rel = img.relative_to(ds.image_dir(split))
-        target = new.image_dir(split) / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(img, target)
-        lbl = label_path_for(img)
-        if lbl.is_file():
-            label_path_for(target).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(lbl, label_path_for(target))
+        place_example(img, new.image_dir(split) / rel)
     if ds.meta_path.is_file():
         shutil.copyfile(ds.meta_path, new.meta_path)
     return new

@@ -75,6 +75,20 @@ def label_path_for(image: Path) -> Path:
     raise DatasetError(f"{image}: image is not under an 'images' folder")
 
 
+def place_example(image: Path, target: Path, transfer=None) -> None:
+    """Put an image and its label file (when it has one) at `target`; copies unless
+    `transfer` (e.g. shutil.move) says otherwise."""
+    import shutil
+
+    transfer = transfer or shutil.copyfile
+    target.parent.mkdir(parents=True, exist_ok=True)
+    transfer(image, target)
+    label = label_path_for(image)
+    if label.is_file():
+        label_path_for(target).parent.mkdir(parents=True, exist_ok=True)
+        transfer(label, label_path_for(target))
+
+
 def parse_label_file(path: Path) -> tuple[list[Box], list[str]]:
     """Boxes and a list of problems (line number and why) for one label file."""
     boxes: list[Box] = []

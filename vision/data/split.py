@@ -11,7 +11,7 @@ import random
 import shutil
 from dataclasses import dataclass
 
-from vision.data.layout import Dataset, DatasetError, label_path_for
+from vision.data.layout import Dataset, DatasetError, place_example
 
 
 @dataclass
@@ -73,12 +73,7 @@ def split_dataset(ds: Dataset, ratios: dict[str, float], seed: int) -> SplitRepo
             target = ds.image_dir(split) / img.relative_to(ds.image_dir(old_split))
             if target.exists():
                 raise DatasetError(f"{target}: exists already, cannot move {img} there")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(img, target)
-            lbl = label_path_for(img)
-            if lbl.is_file():
-                label_path_for(target).parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(lbl, label_path_for(target))
+            place_example(img, target, shutil.move)
             old_rel = img.relative_to(ds.root).as_posix()
             rec = new_meta.pop(old_rel, {"source": g})
             new_meta[target.relative_to(ds.root).as_posix()] = rec

@@ -158,7 +158,6 @@ def vendor_stall(rng: np.random.Generator) -> Sprite:
     kind = rng.choice(["table", "table", "cart", "ground_tarp"])
     width = int(s * rng.uniform(1.0, 2.0))
     depth = int(s * rng.uniform(0.25, 0.45))  # apparent depth of the top (camera is elevated)
-    parts: list[tuple[np.ndarray, int, int]] = []
     if kind == "ground_tarp":
         height = depth + int(s * 0.12)
         canvas_h, canvas_w = height + int(s * 0.3), width + 20
