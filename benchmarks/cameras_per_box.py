@@ -16,17 +16,21 @@ via PyAV `skip_frame="NONKEY"` vs every frame via OpenCV, both over RTSP/TCP), f
 as the daemon does, no detector: CPU seconds per camera-minute (this process, all threads)
 and the ratio.
 
-Part 2, capacity: for each N of the ladder, N keyframe readers at sample_fps=1 and one
-shared detector fed like the daemon's live loop (each pass takes the newest frame of
-every camera that has one, `detect_batch`, then one ByteTrack per camera). After a warm-up,
-every camera must get >= 90 % of its nominal detections (1/s) over `--window` seconds.
-A ladder with full decoding (`--ladder-all`) runs for comparison. The server's CPU
-is reported apart (it shares the machine but is not part of the box's own work).
+Part 2, capacity: for each N of the ladder, the daemon itself (`vision.daemon.SiteRunner`,
+live mode) runs a site of N cameras made from configs/site-city.yaml's street camera
+(its zones and the vending, bikes and garbage rules; detect_fps 1, `decode` keyframes or
+all; evidence ring at 1 frame/s; outbox in a temporary directory, no dispatch). So
+everything the daemon does per frame counts: decode, the JPEG frame ring, detection on
+its workers, tracking, rules. After a warm-up, every camera must get >= 90 % of its
+nominal detections (1/s) over `--window` seconds. A ladder with full decoding
+(`--ladder-all`) runs for comparison. The server's CPU is reported apart (it shares the
+machine but is not part of the box's own work).
 
 Model: models/city-v1/model.onnx when it exists, else a YOLOv8n from yolov8n.yaml (random
 weights) exported at 320 to out/bench/models/ (same architecture and input size, so the
-same speed; it finds almost nothing). ONNX Runtime threads: `--threads` (0 = runtime
-default, which is what the daemon uses by default).
+same speed; it finds almost nothing). Detector workers and ONNX Runtime threads:
+`--workers` / `--threads` as `detector.workers` / `detector.threads` of the site config
+(0 = automatic, the daemon's default: one worker per core, 1 thread each, for N > 1).
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ import logging
 import math
 import os
 import selectors
-import shutil
 import statistics
 import subprocess
 import sys
@@ -53,39 +56,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import (
     BENCH_DIR,
-    FOOTAGE,
     REPO,
     CpuClock,
+    camera_file,
     pid_cpu_s,
     print_machine,
     yolov8n_onnx,
 )
 
-CAMERA_FILE = BENCH_DIR / "cam-1080p25-gop25-3mbps.mp4"
 RTSP_SCRIPT = REPO / "tests" / "rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 SAMPLE_FPS = 1.0
 KEEP_RATE = 0.9  # a camera keeps its rate when it gets >= 90 % of its nominal detections
-
-
-def camera_file() -> Path:
-    """The simulated camera's H.264 file (made once with GStreamer's x264enc, ~1 CPU-minute)."""
-    if CAMERA_FILE.is_file():
-        return CAMERA_FILE
-    if not shutil.which("gst-launch-1.0"):
-        raise SystemExit("gst-launch-1.0 not found: apt-get install gstreamer1.0-tools gstreamer1.0-plugins-ugly")
-    CAMERA_FILE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = CAMERA_FILE.with_suffix(".part.mp4")
-    pipeline = (
-        f"filesrc location={FOOTAGE} ! decodebin ! videoconvert ! videoscale "
-        "! video/x-raw,width=1920,height=1080,pixel-aspect-ratio=1/1 ! videorate ! video/x-raw,framerate=25/1 "
-        "! x264enc speed-preset=veryfast bitrate=3000 key-int-max=25 bframes=0 option-string=scenecut=0:min-keyint=25 "
-        f"! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location={tmp}"
-    )
-    print(f"making {CAMERA_FILE} (once) ...", flush=True)
-    subprocess.run(["nice", "-n", "10", "gst-launch-1.0", "-q", *pipeline.split()], check=True)
-    tmp.replace(CAMERA_FILE)
-    return CAMERA_FILE
 
 
 class Server:
@@ -138,8 +120,9 @@ class StepResult:
     detections: list[int] = field(default_factory=list)  # per camera, within the window
     latencies: list[float] = field(default_factory=list)  # capture -> detection done, s
     dropped: int = 0  # sampled frames replaced before the detector took them
-    busy_s: float = 0.0  # main loop wall time inside detect + track (the serial part)
+    busy_s: float = 0.0  # main loop wall time inside detection (the serial part)
     online: int = 0
+    plan: str = ""  # detector workers x ONNX Runtime threads
 
     @property
     def nominal(self) -> float:
@@ -158,11 +141,10 @@ class StepResult:
         return self.cpu_s / self.cameras / (self.window_s / 60)
 
 
-def run_step(urls: list[str], server: Server, n: int, mode: str, window_s: float, warmup_s: float,
-             detector, open_timeout_s: float = 10) -> StepResult:  # type: ignore[no-untyped-def]  # fmt: skip
-    """N readers (and the detector if given) for warm-up + window; counts what happened in the window."""
+def run_decode_step(urls: list[str], server: Server, n: int, mode: str, window_s: float, warmup_s: float,
+                    open_timeout_s: float = 10) -> StepResult:  # fmt: skip
+    """N bare readers (no detector) for warm-up + window; counts what happened in the window."""
     from vision.streams import CameraReader
-    from vision.tracking import CameraTracker
 
     readers = [
         CameraReader(
@@ -171,7 +153,6 @@ def run_step(urls: list[str], server: Server, n: int, mode: str, window_s: float
         )
         for i in range(n)
     ]
-    trackers = {r.camera_id: CameraTracker(fps_hint=SAMPLE_FPS) for r in readers}
     index = {r.camera_id: i for i, r in enumerate(readers)}
     for r in readers:
         r.start()
@@ -201,10 +182,6 @@ def run_step(urls: list[str], server: Server, n: int, mode: str, window_s: float
             if not batch:
                 time.sleep(0.01)  # as the daemon's live loop
                 continue
-            if detector is not None:
-                results = detector.detect_batch([f.image for f in batch])
-                for frame, dets in zip(batch, results):
-                    trackers[frame.camera_id].update(dets, frame.t_s)
             done = time.monotonic()
             if clock is not None and done < end:
                 result.busy_s += done - now
@@ -221,6 +198,76 @@ def run_step(urls: list[str], server: Server, n: int, mode: str, window_s: float
     finally:
         for r in readers:
             r.stop(timeout=2)
+    return result
+
+
+def site_for(urls: list[str], n: int, mode: str, model: Path, workers: int, threads: int, outbox: Path):  # type: ignore[no-untyped-def]
+    """N copies of site-city.yaml's street camera on the RTSP mounts, as a validated Site."""
+    import yaml
+
+    from vision.config import parse_site
+
+    data = yaml.safe_load((REPO / "configs" / "site-city.yaml").read_text())
+    template = data["cameras"][0]
+    data["cameras"] = [
+        {**template, "id": f"cam{i}", "source": urls[i % len(urls)], "sampling": {"detect_fps": SAMPLE_FPS, "decode": mode}}
+        for i in range(n)
+    ]
+    data["rules"] = [r for r in data["rules"] if r["name"] in template["rules"]]
+    data["detector"] = {"model": str(model), "min_confidence": 0.3, "workers": workers, "threads": threads}
+    data["evidence"] = {**data.get("evidence", {}), "clip_fps": None}  # ring at the detection rate, as keyframes give
+    data["outbox"] = {"path": str(outbox), "max_evidence_mb": 512}
+    data["metrics"] = {"enabled": False}
+    data.pop("dispatch", None)
+    return parse_site(data)
+
+
+def run_daemon_step(urls: list[str], server: Server, n: int, mode: str, window_s: float, warmup_s: float,
+                    model: Path, workers: int, threads: int) -> StepResult:  # fmt: skip
+    """The real daemon with N cameras for warm-up + window; counts what it processed in the window."""
+    import tempfile
+    import threading
+
+    from vision.daemon import SiteRunner
+
+    result = StepResult(mode=mode, cameras=n, window_s=window_s, cpu_s=0.0, server_cpu_s=0.0, detections=[0] * n)
+    window: list[float] = []  # [start, end] once known (monotonic)
+    index = {f"cam{i}": i for i in range(n)}
+
+    def on_observation(obs, _events) -> None:  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        if window and window[0] <= now < window[1]:
+            result.detections[index[obs.camera_id]] += 1
+            result.latencies.append((datetime.now(UTC) - obs.captured_at).total_seconds())
+
+    with tempfile.TemporaryDirectory(prefix="cameras-per-box-") as tmp:
+        site = site_for(urls, n, mode, model, workers, threads, Path(tmp) / "outbox")
+        runner = SiteRunner(site, live=True, on_observation=on_observation)
+        result.plan = f"{runner.pool.workers}x{runner.plan.threads}"
+        stop = threading.Event()
+        thread = threading.Thread(target=runner.run, args=(stop,), name="daemon")
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(runner.readers) < n:
+                time.sleep(0.1)
+            while time.monotonic() < deadline and not all(r.status().delivered_frames for r in runner.readers.values()):
+                time.sleep(0.2)
+            time.sleep(warmup_s)
+            dropped0 = sum(r.status().dropped_frames for r in runner.readers.values())
+            busy0 = runner.metrics.inference._sum.get()
+            clock, server0 = CpuClock().start(), server.cpu_s()
+            window.extend([time.monotonic(), time.monotonic() + window_s])
+            time.sleep(window_s)
+            result.cpu_s, _ = clock.read()
+            result.server_cpu_s = server.cpu_s() - server0
+            result.busy_s = runner.metrics.inference._sum.get() - busy0
+            statuses = [r.status() for r in runner.readers.values()]
+            result.dropped = sum(s.dropped_frames for s in statuses) - dropped0
+            result.online = sum(s.online for s in statuses)
+        finally:
+            stop.set()
+            thread.join(60)
     return result
 
 
@@ -246,7 +293,7 @@ def print_decode_table(results: list[StepResult]) -> None:
 
 
 def print_capacity_table(results: list[StepResult], nproc: int) -> None:
-    print(f"\n{'decode':10s} {'cams':>4s} {'min det/s':>9s} {'mean det/s':>10s} {'p95 lat s':>9s} {'dropped':>7s} "
+    print(f"\n{'decode':10s} {'cams':>4s} {'det':>4s} {'min det/s':>9s} {'mean det/s':>10s} {'p95 lat s':>9s} {'dropped':>7s} "
           f"{'box CPU %':>9s} {'server CPU %':>12s} {'det busy %':>10s} {'ms/det':>6s} {'keeps 1/s':>9s}")  # fmt: skip
     for r in results:
         mean_rate = statistics.mean(r.detections) / r.window_s if r.detections else 0.0
@@ -254,7 +301,7 @@ def print_capacity_table(results: list[StepResult], nproc: int) -> None:
         srv = 100 * r.server_cpu_s / r.window_s / nproc
         busy = 100 * r.busy_s / r.window_s
         ms_det = 1000 * r.busy_s / max(sum(r.detections), 1)
-        print(f"{r.mode:10s} {r.cameras:4d} {r.min_rate:9.2f} {mean_rate:10.2f} {p95(r.latencies):9.2f} "
+        print(f"{r.mode:10s} {r.cameras:4d} {r.plan:>4s} {r.min_rate:9.2f} {mean_rate:10.2f} {p95(r.latencies):9.2f} "
               f"{r.dropped:7d} {box:9.1f} {srv:12.1f} {busy:10.1f} {ms_det:6.1f} {'yes' if r.keeps_rate else 'NO':>9s}")  # fmt: skip
     for mode in dict.fromkeys(r.mode for r in results):
         tried = [r.cameras for r in results if r.mode == mode]
@@ -267,8 +314,9 @@ def print_capacity_table(results: list[StepResult], nproc: int) -> None:
             per_cam = (r.cpu_s + r.server_cpu_s) / r.window_s / r.cameras
             print(f"  at N={r.cameras}: {per_cam:.3f} cores per camera (box + server); an idle {nproc}-core box "
                   f"would fit about {int(nproc / per_cam)} such cameras (estimate, not measured)")  # fmt: skip
-    print(f"(% of the whole machine: {nproc} cores = 100 %; det busy % = share of wall time the daemon-like main "
-          "loop spent in detect + track, ms/det = that time per frame: near 100 % the serial loop is the limit)")  # fmt: skip
+    print(f"(% of the whole machine: {nproc} cores = 100 %; det = detector workers x ONNX Runtime threads; det busy % = "
+          "share of wall time the daemon's loop waited for detection, ms/det = that time per frame: near 100 % the loop "
+          "is the limit)")  # fmt: skip
 
 
 def main() -> None:
@@ -280,12 +328,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--decode-cameras", type=int, default=4, help="cameras for the decode-cost part (0 skips)")
     ap.add_argument("--model", type=Path, help="detector ONNX (default: city-v1 or a yolov8n export at 320)")
-    ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
+    ap.add_argument("--threads", type=int, default=0, help="detector.threads of the site (0: automatic)")
+    ap.add_argument("--workers", type=int, default=0, help="detector.workers of the site (0: automatic)")
     ap.add_argument("--keep-going", action="store_true", help="do not stop a ladder at its first failure")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="experiment: sys.setswitchinterval(S) (Python's GIL hand-off interval, default 0.005)")  # fmt: skip
-    ap.add_argument("--no-spin", action="store_true",
-                    help="experiment: ONNX Runtime session with allow_spinning=0 (not what the daemon builds)")  # fmt: skip
     args = ap.parse_args()
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -294,6 +341,7 @@ def main() -> None:
     ladder = [int(x) for x in args.ladder.split(",") if x.strip()]
     ladder_all = [int(x) for x in args.ladder_all.split(",") if x.strip()]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("vision.daemon").setLevel(logging.ERROR)  # "no dispatch section": intended here
 
     media = camera_file()
     model = args.model
@@ -302,23 +350,12 @@ def main() -> None:
         model = city if city.is_file() else yolov8n_onnx(320)
     from vision.detection import open_detector
 
-    detector = open_detector(model, threads=args.threads)
-    if args.no_spin:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if args.threads:
-            options.intra_op_num_threads = args.threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        detector.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-    import numpy as np
-
-    detector.detect(np.zeros((1080, 1920, 3), np.uint8))  # warm-up
+    detector = open_detector(model)
     nproc = os.cpu_count() or 1
     print_machine()
     print(f"camera: {media.name} (1920x1080, 25 fps, GOP 25, 3 Mbit/s H.264 High), sample_fps={SAMPLE_FPS:g}")
     print(f"detector: {model} ({detector.in_w}x{detector.in_h}, batchable={detector.batchable}), "
-          f"ORT threads={'default' if not args.threads else args.threads}{', no spinning' if args.no_spin else ''}, "
+          f"workers={args.workers or 'auto'}, ORT threads={args.threads or 'auto'} (spinning off), "
           f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms; window {args.window:g} s after "
           f"{args.warmup:g} s warm-up")  # fmt: skip
 
@@ -328,7 +365,7 @@ def main() -> None:
         decode_results = []
         if args.decode_cameras:
             for mode in ("keyframes", "all"):
-                r = run_step(server.urls, server, args.decode_cameras, mode, args.window, args.warmup, None)
+                r = run_decode_step(server.urls, server, args.decode_cameras, mode, args.window, args.warmup)
                 decode_results.append(r)
                 print(f"  decode {mode:9s} x{r.cameras}: {r.cpu_per_cam_min:.2f} CPU s/camera-minute", flush=True)
             print_decode_table(decode_results)
@@ -336,9 +373,9 @@ def main() -> None:
         capacity: list[StepResult] = []
         for mode, steps in (("keyframes", ladder), ("all", ladder_all)):
             for n in steps:
-                r = run_step(server.urls, server, n, mode, args.window, args.warmup, detector)
+                r = run_daemon_step(server.urls, server, n, mode, args.window, args.warmup, model, args.workers, args.threads)
                 capacity.append(r)
-                print(f"  {mode:9s} x{n:2d}: min {r.min_rate:.2f} det/s, box CPU {r.cpu_s / r.window_s:.2f} cores, "
+                print(f"  {mode:9s} x{n:2d} det {r.plan}: min {r.min_rate:.2f} det/s, box CPU {r.cpu_s / r.window_s:.2f} cores, "
                       f"server {r.server_cpu_s / r.window_s:.2f} cores, online {r.online}/{n} -> "
                       f"{'keeps 1/s' if r.keeps_rate else 'FALLS BEHIND'}", flush=True)  # fmt: skip
                 if not r.keeps_rate and not args.keep_going:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -127,3 +128,26 @@ def print_machine() -> None:
           f"load avg {m['loadavg_1_5_15']}")  # fmt: skip
     for line in busy_processes():
         print(f"  busy: {line}")
+
+
+CAMERA_FILE = BENCH_DIR / "cam-1080p25-gop25-3mbps.mp4"
+
+
+def camera_file() -> Path:
+    """The simulated camera's H.264 file (made once with GStreamer's x264enc, ~1 CPU-minute)."""
+    if CAMERA_FILE.is_file():
+        return CAMERA_FILE
+    if not shutil.which("gst-launch-1.0"):
+        raise SystemExit("gst-launch-1.0 not found: apt-get install gstreamer1.0-tools gstreamer1.0-plugins-ugly")
+    CAMERA_FILE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = CAMERA_FILE.with_suffix(".part.mp4")
+    pipeline = (
+        f"filesrc location={FOOTAGE} ! decodebin ! videoconvert ! videoscale "
+        "! video/x-raw,width=1920,height=1080,pixel-aspect-ratio=1/1 ! videorate ! video/x-raw,framerate=25/1 "
+        "! x264enc speed-preset=veryfast bitrate=3000 key-int-max=25 bframes=0 option-string=scenecut=0:min-keyint=25 "
+        f"! video/x-h264,profile=high ! h264parse ! mp4mux ! filesink location={tmp}"
+    )
+    print(f"making {CAMERA_FILE} (once) ...", flush=True)
+    subprocess.run(["nice", "-n", "10", "gst-launch-1.0", "-q", *pipeline.split()], check=True)
+    tmp.replace(CAMERA_FILE)
+    return CAMERA_FILE

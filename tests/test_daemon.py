@@ -261,3 +261,83 @@ def test_a_failing_detector_batch_is_skipped_not_fatal(tmp_path):
     summary = runner.run(threading.Event())
     assert summary.stopped_by == "sources ended" and summary.processed == Flaky.calls - 1 >= 3
     assert runner.metrics.frame_errors._value.get() == 1
+
+
+def test_writing_evidence_does_not_pause_detection(tmp_path, monkeypatch):
+    """The case writer runs beside the loop: while a case's stills take 2 s to write, the
+    loop goes on detecting (before, evidence was written on the loop and every camera
+    lost its detections meanwhile)."""
+    import time
+
+    import vision.case_writer as case_writer
+    from vision.daemon import SiteRunner
+
+    clip = short_clip(tmp_path / "short.mp4", seconds=6.0)
+    data = yaml.safe_load(daemon_site(tmp_path, clip, "http://127.0.0.1:9", free_port(), "s.yaml").read_text())
+    data.pop("dispatch")
+    data["metrics"] = {"enabled": False}
+    site = parse_site(data)
+    marks: dict[str, float] = {}
+    real_write_images = case_writer.write_images
+
+    def slow_write_images(*args, **kwargs):
+        marks.setdefault("writing", time.monotonic())
+        time.sleep(2.0)
+        out = real_write_images(*args, **kwargs)
+        marks.setdefault("written", time.monotonic())
+        return out
+
+    monkeypatch.setattr(case_writer, "write_images", slow_write_images)
+    seen: list[float] = []
+    runner = SiteRunner(site, live=False, on_observation=lambda o, e: seen.append(time.monotonic()))
+    summary = runner.run(threading.Event())
+    assert summary.cases >= 1 and summary.events["opened"] >= 1
+    during = [t for t in seen if marks["writing"] < t < marks["written"]]
+    assert len(during) >= 3, f"the loop processed {len(during)} frame(s) while the case was being written"
+    ob = Outbox(tmp_path / "outbox", owner=False)
+    names = {n for (n,) in ob._db.execute("SELECT name FROM evidence")}
+    ob.close()
+    assert {"snapshot.jpg", "annotated.jpg", "clip.mp4"} <= names, "the case was completed after the slow write"
+
+
+def test_kill9_while_a_case_waits_for_its_clip_then_restart_delivers_it_once(tmp_path, receiver):
+    """A violation has opened but its clip needs 2 more minutes of video: kill -9 now must not
+    lose the case. The next start queues it (stills, no clip) and delivers it once."""
+    clip = short_clip(tmp_path / "short.mp4")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cli = [sys.executable, "-m", "vision", "run", "--loop", "--config"]
+
+    def site(url: str, name: str) -> Path:
+        path = daemon_site(tmp_path, clip, url, free_port(), name)
+        data = yaml.safe_load(path.read_text())
+        data["evidence"] = {"clip_before_s": 1, "clip_after_s": 120}
+        path.write_text(yaml.safe_dump(data, allow_unicode=True))
+        return path
+
+    pending = tmp_path / "outbox" / "evidence" / ".pending"
+    proc = subprocess.Popen([*cli, str(site(f"http://127.0.0.1:{free_port()}", "a.yaml"))], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert WAIT(lambda: pending.is_dir() and any(pending.glob("*/case.json")), timeout=90), "no case pending"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        out_a = proc.communicate(timeout=10)[0]
+    keys_a = {p.parent.name for p in pending.glob("*/case.json")}
+    ob = Outbox(tmp_path / "outbox", owner=False)
+    assert ob.cases() == [], "the case was only pending (its clip not recorded yet)"
+    ob.close()
+    assert keys_a, out_a[-2000:]
+
+    proc = subprocess.Popen([*cli, str(site(receiver.url, "b.yaml"))], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        assert WAIT(lambda: keys_a <= set(receiver.cases), timeout=90), "the pending case was not delivered"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out_b = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, out_b[-3000:]
+    assert "waiting for its clip" in out_b
+    for key in keys_a:
+        assert receiver.deliveries[key] == 1
+        assert set(receiver.files[key]) == {"snapshot.jpg", "annotated.jpg"}
+        assert CaseReport.model_validate(receiver.cases[key]).violation == "non_motor_parking"

@@ -205,3 +205,68 @@ def test_outbox_cli_status_and_retry_failed(tmp_path, receiver, capsys):
     assert Outbox(tmp_path / "ob", owner=False).counts()["queued"] == 2
     assert main(["outbox", "status", "--path", str(tmp_path / "missing")]) == 1
     assert "no outbox" in capsys.readouterr().err
+
+
+def _pending_case(ob: Outbox):
+    """A case written as the case writer does when a violation opens: stills + case.json."""
+    case = make_case(violation="muddy_truck", rule="muddy-trucks")
+    key = str(case.idempotency_key)
+    files = [make_evidence(ob.pending(key), "snapshot.jpg", 300), make_evidence(ob.pending(key), "annotated.jpg", 200, "annotated")]
+    ob.put_pending(_with_files(case, files))
+    return case, files
+
+
+def _with_files(case, files):
+    from vision.cases import EvidenceItem
+
+    items = [EvidenceItem(name=f.name, kind=f.kind, content_type=f.content_type, sha256=f.sha256, size_bytes=f.size_bytes) for f in files]
+    return case.model_copy(update={"evidence": items})
+
+
+def test_a_pending_case_left_by_a_crash_is_queued_at_the_next_open_without_its_clip(tmp_path, caplog):
+    ob = Outbox(tmp_path / "ob")
+    case, files = _pending_case(ob)
+    key = str(case.idempotency_key)
+    assert ob.counts()["queued"] == 0, "pending is not queued yet"
+    ob.close()  # the process dies here: the clip was never finished
+
+    ob = Outbox(tmp_path / "ob")
+    assert ob.recovered == [key]
+    assert ob.counts()["queued"] == 1
+    item = ob.next_due()
+    assert item.key == key and {f.name for f in item.files} == {"snapshot.jpg", "annotated.jpg"}
+    sent = json.loads(item.case_json)
+    assert sent["violation"] == "muddy_truck" and {e["name"] for e in sent["evidence"]} == {"snapshot.jpg", "annotated.jpg"}
+    assert not (tmp_path / "ob" / "evidence" / ".pending" / key).exists()
+    assert "waiting for its clip" in caplog.text
+    ob.close()
+    assert Outbox(tmp_path / "ob").recovered == [], "recovered once, not at every open"
+
+
+def test_pending_case_completed_normally_is_queued_once_and_leaves_nothing_pending(tmp_path):
+    ob = Outbox(tmp_path / "ob")
+    case, files = _pending_case(ob)
+    key = str(case.idempotency_key)
+    clip = make_evidence(ob.pending(key), "clip.mp4", 400, "clip")
+    ob.put(case, [*files, clip])
+    assert not (tmp_path / "ob" / "evidence" / ".pending" / key).exists()
+    ob.close()
+    ob = Outbox(tmp_path / "ob")
+    assert ob.recovered == [] and ob.counts()["queued"] == 1
+    assert {f.name for f in ob.next_due().files} == {"snapshot.jpg", "annotated.jpg", "clip.mp4"}
+
+
+def test_crash_inside_put_after_the_files_moved_still_recovers_the_case(tmp_path):
+    ob = Outbox(tmp_path / "ob")
+    case, files = _pending_case(ob)
+    key = str(case.idempotency_key)
+    final = tmp_path / "ob" / "evidence" / key
+    final.mkdir()
+    for f in files:  # put() moved the files, then the process died before the row was committed
+        f.path.rename(final / f.name)
+    ob.close()
+    ob = Outbox(tmp_path / "ob")
+    assert ob.recovered == [key]
+    item = ob.next_due()
+    assert {f.name for f in item.files} == {"snapshot.jpg", "annotated.jpg"}
+    assert all(f.path.parent == final for f in item.files)

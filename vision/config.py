@@ -292,7 +292,18 @@ class Camera(StrictModel):
 class DetectorConfig(StrictModel):
     model: str = Field(default="coco-nanodet", description="Model name under models/ or a path to a model file.")
     min_confidence: float = Field(default=0.3, ge=0, le=1)
-    threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = runtime default.")
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="ONNX Runtime intra-op threads per worker; 0 = automatic (cores / workers).",
+    )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Frames detected at the same time (each with its own threads); 0 = automatic: "
+        "one per core when the site has several cameras, else one.",
+    )
 
 
 class TrackerConfig(StrictModel):

@@ -2,8 +2,10 @@
 
     readers (one thread per camera, newest frame wins)
       -> main loop: frames due for detection from all cameras -> one detect_batch
+         (split over the detector workers: one per core on multi-camera sites)
       -> per camera: tracker -> rules -> violations
-      -> evidence (ring buffer clip, snapshots) -> CaseReport -> outbox (durable)
+      -> case-writer thread: snapshots at onset (durable at once), clip from the
+         frame ring when its window is recorded -> CaseReport -> outbox (durable)
       -> sender thread -> dispatch center
 
 `run_site(site, stop_event)` is the whole daemon as a function (the CLI and
@@ -27,13 +29,15 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
+from vision.case_writer import CaseWriter, QueuedCase
 from vision.config import Camera, Site
-from vision.evidence import FrameRing, build_evidence
+from vision.detection.pool import DetectorPool, WorkerPlan, plan_workers
+from vision.evidence import FrameRing, clip_window
 from vision.rules import CameraRules, Observation, RuleEvent, Violation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_site", "SiteRunner", "RunSummary", "CameraPipeline"]
+__all__ = ["run_site", "SiteRunner", "RunSummary", "CameraPipeline", "open_site_detector"]
 
 
 class FrameLike(Protocol):
@@ -47,12 +51,11 @@ class FrameLike(Protocol):
 @dataclass
 class _Pending:
     violation: Violation
-    snapshot: np.ndarray
     ready_at_t: float  # stream time when the clip's "after" part is buffered
 
 
 class CameraPipeline:
-    """Per-camera state: tracker, rules, frame ring, cases waiting for their clip."""
+    """Per-camera state: tracker, rules, frame ring, violations waiting for the end of their clip."""
 
     def __init__(self, site: Site, camera: Camera, *, tracker=None):
         from vision.tracking import CameraTracker
@@ -116,13 +119,13 @@ class CameraPipeline:
                     "camera %s: %s violation %s opened (%s, %d object(s), dwell %.0f s)",
                     self.camera.id, v.rule, v.id, v.zone, v.object_count, v.dwell_s,
                 )  # fmt: skip
-                self.pending.append(_Pending(v, frame.image.copy(), v.onset_t_s + after))
+                self.pending.append(_Pending(v, v.onset_t_s + after))
             else:
                 log.info("camera %s: %s violation %s %s", self.camera.id, v.rule, v.id, ev.kind)
         return obs, events
 
     def ready(self, flush: bool = False) -> list[_Pending]:
-        """Cases whose clip window is fully buffered (all of them when flushing)."""
+        """Violations whose clip window is fully buffered (all of them when flushing)."""
         if flush:
             done, self.pending = self.pending, []
             return done
@@ -168,12 +171,12 @@ class SiteRunner:
         self.cameras = [c for c in site.cameras if c.enabled]
         if not self.cameras:
             raise ValueError("no enabled camera in the site")
+        self.plan = plan_workers(site.detector.workers, site.detector.threads, len(self.cameras))
         detector_given = detector
         if detector is None:
-            from vision.detection import open_detector
-
-            detector = open_detector(site.detector.model, min_confidence=site.detector.min_confidence, threads=site.detector.threads)
+            detector, _ = open_site_detector(site, self.plan)
         self.detector = detector
+        self.pool = DetectorPool(detector, self.plan.workers)
         self._owns_detector = owns_detector = detector_given is None
         self._model_stamp = _model_stamp(site.detector.model) if owns_detector else None
         self._next_model_check = time.monotonic() + MODEL_CHECK_S
@@ -181,6 +184,7 @@ class SiteRunner:
         self.taxonomy = load_taxonomy(site.taxonomy)
         self.pipelines = {c.id: CameraPipeline(site, c) for c in self.cameras}
         self.outbox = Outbox(outbox_dir or site.outbox.path, int(site.outbox.max_evidence_mb * (1 << 20)))
+        self.writer = CaseWriter(site, self.taxonomy, self.outbox, on_queued=self._queued, on_error=self._case_failed)
         self.sender = None
         if site.dispatch is not None:
             from vision.sender import Sender
@@ -202,9 +206,14 @@ class SiteRunner:
         deadline = None if duration_s is None else time.monotonic() + duration_s
         if self.site.metrics.enabled:
             self._start_http()
+        log.info(
+            "detector %s %s: %d worker(s) x %d thread(s) for %d camera(s)",
+            self.detector.name, self.detector.version, self.pool.workers, self.plan.threads, len(self.cameras),
+        )  # fmt: skip
+        self.writer.start()
         if self.sender is not None:
             self.sender.start()
-            self.sender.wake()  # resume what a previous run left queued
+            self.sender.wake()  # resume what a previous run left queued (recovered pending cases too)
         try:
             frames = self._live_frames(stop, deadline) if self.live else self._offline_frames(stop, deadline)
             self._loop(frames)
@@ -219,7 +228,9 @@ class SiteRunner:
             reader.stop()
         for pipe in self.pipelines.values():
             for p in pipe.ready(flush=True):  # finish cases still waiting for the end of their clip
-                self._emit(pipe, p)
+                self._finish(pipe, p)
+        self.writer.stop()  # writes everything handed over, so nothing is left in memory
+        self.pool.close()
         if self.sender is not None:
             self.sender.stop()
         self.summary.outbox = self.outbox.counts()
@@ -286,17 +297,16 @@ class SiteRunner:
             if _model_stamp(self.site.detector.model) == self._model_stamp:
                 return
         self._reload_requested.clear()
-        from vision.detection import open_detector
-
         cfg = self.site.detector
         old = self.detector
         try:
-            new = open_detector(cfg.model, min_confidence=cfg.min_confidence, threads=cfg.threads)
+            new, _ = open_site_detector(self.site, self.plan)
         except Exception as exc:  # noqa: BLE001 - a half-copied or bad model must not stop the cameras
             log.error("model %s could not be reloaded, keeping %s %s: %s", cfg.model, old.name, old.version, exc)
             self._model_stamp = _model_stamp(cfg.model)  # do not retry the same bad files every check
             return
-        self.detector = new
+        old_pool, self.detector, self.pool = self.pool, new, DetectorPool(new, self.plan.workers)
+        old_pool.close()
         self._model_stamp = _model_stamp(cfg.model)
         self.summary.model_reloads += 1
         log.info("model reloaded: %s %s -> %s %s (streams kept running)", old.name, old.version, new.name, new.version)
@@ -310,7 +320,7 @@ class SiteRunner:
             if due:
                 t0 = time.perf_counter()
                 try:
-                    results = self.detector.detect_batch([f.image for f in due])
+                    results = self.pool.detect_batch([f.image for f in due])
                 except Exception:  # noqa: BLE001 - one bad frame must not stop every camera
                     log.exception("detector failed on a batch of %d frame(s); skipped", len(due))
                     self.metrics.frame_errors.inc(len(due))
@@ -324,7 +334,7 @@ class SiteRunner:
                         self.metrics.frame_errors.inc()
             for pipe in self.pipelines.values():
                 for p in pipe.ready():
-                    self._emit(pipe, p)
+                    self._finish(pipe, p)
 
     def _process(self, frame, dets) -> None:
         pipe = self.pipelines[frame.camera_id]
@@ -336,42 +346,32 @@ class SiteRunner:
             self.summary.detections.update(str(n) for n in names)
         for ev in events:
             self.summary.events[ev.kind] += 1
+            if ev.kind == "opened":  # stills now, durable before the clip is complete
+                self.writer.opened(pipe.camera, ev.violation, frame.image.copy(), self.detector.name, self.detector.version)
         if self.on_observation is not None:
             self.on_observation(obs, events)
 
-    def _emit(self, pipe: CameraPipeline, pending: _Pending) -> None:
-        """Evidence -> case -> outbox (durable) -> wake the sender."""
-        from vision.case_builder import build_case
-
+    def _finish(self, pipe: CameraPipeline, pending: _Pending) -> None:
+        """Hand the clip window's frames to the case writer (immutable JPEGs: no copy needed)."""
         v = pending.violation
-        key = str(v.id)
-        try:
-            files, clip = build_evidence(
-                v, pending.snapshot, pipe.ring, pipe.camera.zones, self.site.evidence, self.outbox.staging(key), pipe.clip_fps
-            )
-            case = build_case(
-                v,
-                site=self.site,
-                camera=pipe.camera,
-                taxonomy=self.taxonomy,
-                model_name=self.detector.name,
-                model_version=self.detector.version,
-                evidence=files,
-            )
-            self.outbox.put(case, files)
-        except Exception:  # noqa: BLE001 - one bad case must not stop the cameras
-            log.exception("camera %s: could not queue the case of violation %s", pipe.camera.id, key)
-            self.metrics.case_errors.inc()
-            return
+        frames = pipe.ring.window(*clip_window(v, self.site.evidence))
+        self.writer.finish(pipe.camera, v, frames, pipe.clip_fps)
+
+    def _queued(self, queued: QueuedCase) -> None:
+        """On the case-writer thread: a case is in the outbox."""
+        v, camera = queued.violation, queued.camera
         self.summary.cases += 1
-        self.metrics.cases.labels(pipe.camera.id, v.rule, v.violation).inc()
+        self.metrics.cases.labels(camera.id, v.rule, v.violation).inc()
         log.info(
             "case %s queued: %s on %s (%s%s)",
-            key, v.violation, pipe.camera.id, ", ".join(f.name for f in files),
-            f", clip {clip.duration_s:.1f} s" if clip else "",
+            v.id, v.violation, camera.id, ", ".join(f.name for f in queued.files),
+            f", clip {queued.clip.duration_s:.1f} s" if queued.clip else "",
         )  # fmt: skip
         if self.sender is not None:
             self.sender.wake()
+
+    def _case_failed(self, camera: Camera, violation: Violation) -> None:
+        self.metrics.case_errors.inc()
 
     # --- health and metrics ---------------------------------------------------------------------
     def health(self) -> tuple[int, dict]:
@@ -386,6 +386,8 @@ class SiteRunner:
             "cameras": cams,
             "outbox": {} if self.outbox.closed else self.outbox.counts(),
             "cases_emitted": self.summary.cases,
+            "cases_being_written": self.writer.backlog,
+            "detector": {"workers": self.pool.workers, "threads": self.plan.threads},
             "model": {"name": self.detector.name, "version": self.detector.version},
         }
         return (503 if stale else 200), body
@@ -507,6 +509,15 @@ def _model_stamp(model: str) -> tuple | None:
             return None
         stamp.append((str(f), st.st_size, st.st_mtime_ns))
     return tuple(stamp)
+
+
+def open_site_detector(site: Site, plan: WorkerPlan | None = None):  # type: ignore[no-untyped-def]
+    """The site's detector with the ONNX Runtime threads its worker plan gives each worker."""
+    from vision.detection import open_detector
+
+    cfg = site.detector
+    plan = plan or plan_workers(cfg.workers, cfg.threads, len([c for c in site.cameras if c.enabled]))
+    return open_detector(cfg.model, min_confidence=cfg.min_confidence, threads=plan.threads), plan
 
 
 def run_site(

@@ -26,7 +26,18 @@ from vision.rules.base import Violation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BufferedFrame", "FrameRing", "EvidenceFile", "ClipInfo", "write_clip", "annotate_violation", "build_evidence"]
+__all__ = [
+    "BufferedFrame",
+    "FrameRing",
+    "EvidenceFile",
+    "ClipInfo",
+    "write_clip",
+    "annotate_violation",
+    "write_images",
+    "clip_window",
+    "write_clip_file",
+    "build_evidence",
+]
 
 
 @dataclass(frozen=True)
@@ -218,16 +229,10 @@ def _jpeg(image: np.ndarray, quality: int) -> bytes:
     return buf.tobytes()
 
 
-def build_evidence(
-    violation: Violation,
-    snapshot: np.ndarray,
-    ring: FrameRing | None,
-    zones: list[Zone],
-    config: EvidenceConfig,
-    directory: Path,
-    clip_fps: float,
-) -> tuple[list[EvidenceFile], ClipInfo | None]:
-    """Write the evidence files of one violation into `directory` (fsynced)."""
+def write_images(
+    violation: Violation, snapshot: np.ndarray, zones: list[Zone], config: EvidenceConfig, directory: Path
+) -> list[EvidenceFile]:
+    """The still evidence of one violation (clean and annotated snapshot, crops), fsynced."""
     directory.mkdir(parents=True, exist_ok=True)
     files: list[EvidenceFile] = []
     q = config.jpeg_quality
@@ -239,16 +244,44 @@ def build_evidence(
         path = directory / name
         _write(path, _jpeg(image, q))
         files.append(_file(name, kind, "image/jpeg", path))
-    clip = None
-    if ring is not None and (config.clip_before_s + config.clip_after_s) > 0:
-        start = violation.onset_t_s - config.clip_before_s
-        end = violation.onset_t_s + config.clip_after_s
-        path = directory / "clip.mp4"
-        clip = write_clip(ring.window(start, end), start, end, clip_fps, path)
-        if clip is not None:
-            with open(path, "rb+") as fh:
-                os.fsync(fh.fileno())
-            files.append(_file("clip.mp4", "clip", "video/mp4", path))
-        else:
-            log.warning("case %s: no frames buffered for the clip window", violation.id)
-    return files, clip
+    return files
+
+
+def clip_window(violation: Violation, config: EvidenceConfig) -> tuple[float, float]:
+    """Stream times [start, end) the clip of a violation shows."""
+    return violation.onset_t_s - config.clip_before_s, violation.onset_t_s + config.clip_after_s
+
+
+def write_clip_file(
+    violation: Violation, frames: list[BufferedFrame], config: EvidenceConfig, directory: Path, clip_fps: float
+) -> tuple[EvidenceFile | None, ClipInfo | None]:
+    """clip.mp4 from buffered frames of the clip window (see `clip_window`), fsynced."""
+    if config.clip_before_s + config.clip_after_s <= 0:
+        return None, None
+    start, end = clip_window(violation, config)
+    path = directory / "clip.mp4"
+    directory.mkdir(parents=True, exist_ok=True)
+    clip = write_clip(frames, start, end, clip_fps, path)
+    if clip is None:
+        log.warning("case %s: no frames buffered for the clip window", violation.id)
+        return None, None
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+    return _file("clip.mp4", "clip", "video/mp4", path), clip
+
+
+def build_evidence(
+    violation: Violation,
+    snapshot: np.ndarray,
+    ring: FrameRing | None,
+    zones: list[Zone],
+    config: EvidenceConfig,
+    directory: Path,
+    clip_fps: float,
+) -> tuple[list[EvidenceFile], ClipInfo | None]:
+    """All evidence files of one violation in `directory` at once (stills, then the clip)."""
+    files = write_images(violation, snapshot, zones, config, directory)
+    if ring is None:
+        return files, None
+    clip_file, clip = write_clip_file(violation, ring.window(*clip_window(violation, config)), config, directory, clip_fps)
+    return files + ([clip_file] if clip_file else []), clip

@@ -11,6 +11,11 @@ Why SQLite WAL: one file, transactional, survives kill -9 and power loss with
 synchronous=FULL, readers (metrics, `outbox status`) never block the writer,
 and no broker to run on an edge box.
 
+A case whose clip still needs seconds recorded after onset (a passing truck)
+is made durable early in a pending area (its stills and case JSON, see
+`put_pending`); if the daemon dies before the clip is done, the next open
+queues it without the clip instead of losing it.
+
 Disk use of evidence is bounded: beyond `max_evidence_bytes` the oldest files
 are deleted (those of already-sent cases first) with a warning; case rows are
 never deleted, so nothing is silently dropped.
@@ -94,6 +99,16 @@ class OutboxFile:
 
 
 @dataclass(frozen=True)
+class _RecoveredFile:
+    name: str
+    kind: str
+    content_type: str
+    path: Path
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
 class OutboxItem:
     key: str
     case_json: str  # with the evidence list reduced to the files still on disk
@@ -109,7 +124,9 @@ class Outbox:
         self.directory = Path(directory)
         self.evidence_dir = self.directory / "evidence"
         self.staging_dir = self.evidence_dir / ".staging"
+        self.pending_dir = self.evidence_dir / ".pending"
         self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
         self.max_evidence_bytes = int(max_evidence_bytes)
         self.pruned_files = 0
         self._lock = threading.RLock()
@@ -123,6 +140,7 @@ class Outbox:
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
             raise RuntimeError(f"outbox {self.directory}: schema version {version}, this build knows {SCHEMA_VERSION}")
+        self.recovered: list[str] = []  # keys of cases queued from the pending area at open
         if owner:
             self._clean_orphans()
 
@@ -147,9 +165,6 @@ class Outbox:
             rows.append((key, f.name, f.kind, f.content_type, f.sha256, f.size_bytes, str(target)))
         _fsync_dir(final_dir)
         _fsync_dir(self.evidence_dir)
-        staging = self.staging_dir / key
-        if staging.is_dir():
-            shutil.rmtree(staging, ignore_errors=True)
         items = [EvidenceItem(name=r[1], kind=r[2], content_type=r[3], sha256=r[4], size_bytes=r[5]) for r in rows]
         case = case.model_copy(update={"evidence": items})
         now = _now_iso()
@@ -164,8 +179,59 @@ class Outbox:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+        for leftover in (self.staging_dir / key, self.pending_dir / key):  # only after the row is committed
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
         self.enforce_disk_bound()
         return key
+
+    # --- cases waiting for their clip --------------------------------------------------------------
+    def pending(self, key: str) -> Path:
+        """A directory for a case that is known but not complete yet (its clip is still being
+        recorded). Unlike staging, it survives a crash: see `put_pending`."""
+        path = self.pending_dir / str(key)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def put_pending(self, case: CaseReport) -> None:
+        """Make a not-yet-complete case durable: its evidence files are already in
+        `pending(key)`; the case JSON is written beside them (fsynced, atomically renamed).
+        If the process dies before `put`, the next open queues it with those files."""
+        directory = self.pending(str(case.idempotency_key))
+        tmp = directory / "case.json.part"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(case.model_dump_json())
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(directory / "case.json")
+        _fsync_dir(directory)
+
+    def _recover_pending(self, keys: set[str]) -> None:
+        """Queue what a crash left pending, with the evidence it had (no clip)."""
+        for directory in sorted(p for p in self.pending_dir.iterdir() if p.is_dir()):
+            key = directory.name
+            case_file = directory / "case.json"
+            if key in keys or not case_file.is_file():
+                shutil.rmtree(directory, ignore_errors=True)  # already queued, or never made durable
+                continue
+            try:
+                case = CaseReport.model_validate_json(case_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:  # left in place for a person to look at
+                log.error("outbox: pending case %s cannot be read (%s); left in %s", key, exc, directory)
+                continue
+            files = []
+            for item in case.evidence:  # a crash inside put() may have moved some files already
+                for path in (directory / item.name, self.evidence_dir / key / item.name):
+                    if path.is_file():
+                        files.append(_RecoveredFile(item.name, item.kind, item.content_type, path, item.sha256, item.size_bytes))
+                        break
+            self.put(case, files)
+            keys.add(key)
+            self.recovered.append(key)
+            log.warning(
+                "outbox: case %s (%s on %s) was waiting for its clip when the daemon stopped; queued without it",
+                key, case.violation, case.camera_id,
+            )  # fmt: skip
 
     # --- the sender's side -------------------------------------------------------------------------
     def next_due(self, now: float | None = None) -> OutboxItem | None:
@@ -301,8 +367,9 @@ class Outbox:
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
             keys = {r[0] for r in self._db.execute("SELECT idempotency_key FROM cases")}
+        self._recover_pending(keys)
         for child in self.evidence_dir.iterdir():
-            if child.is_dir() and child.name != ".staging" and child.name not in keys:
+            if child.is_dir() and child.name not in (".staging", ".pending") and child.name not in keys:
                 log.warning("outbox: removing evidence without a case row (crash before queueing): %s", child)
                 shutil.rmtree(child, ignore_errors=True)
 

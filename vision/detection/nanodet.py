@@ -21,6 +21,8 @@ REG_BINS = 11
 
 
 class NanoDetDetector:
+    thread_safe = True  # read-only anchors and constants; ORT sessions allow concurrent runs
+
     def __init__(self, card: ModelCard, *, min_confidence: float = 0.3, nms_iou: float = 0.6, threads: int = 0):
         self.card = card
         self.name = card.name

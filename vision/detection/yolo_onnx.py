@@ -33,6 +33,8 @@ def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, f
 
 
 class YoloOnnxDetector:
+    thread_safe = True  # no per-call state on the object; ORT sessions allow concurrent runs
+
     def __init__(
         self,
         path: str | Path,

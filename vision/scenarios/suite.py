@@ -241,7 +241,7 @@ def run_suite(
 ) -> SuiteResult:
     """Renders (or reuses) and runs every scenario of the suite on one shared detector."""
     from vision.config import load_site
-    from vision.detection import open_detector
+    from vision.daemon import open_site_detector
 
     t0 = time.monotonic()
     site = load_site(spec.site)
@@ -249,7 +249,7 @@ def run_suite(
         data = site.model_dump(mode="json")
         data["detector"]["model"] = model
         site = parse_site(data, spec.site)
-    detector = open_detector(site.detector.model, min_confidence=site.detector.min_confidence, threads=site.detector.threads)
+    detector, _ = open_site_detector(site)
     runs = []
     for path in spec.scenarios:
         scenario = load_scenario(path)
