@@ -164,8 +164,10 @@ def test_run_kill9_then_restart_delivers_once_and_sigterm_keeps_queue(tmp_path, 
         assert WAIT(lambda: queued() >= 1, timeout=90), "no case queued by run A"
         status, body = get(f"http://127.0.0.1:{port_a}/healthz")
         assert status == 200 and json.loads(body)["cameras"]["campus-north"]["online"] is True
+        assert json.loads(body)["detector"] == {"workers": 1, "threads": os.cpu_count()}, "one camera: one worker, every core"
         text = get(f"http://127.0.0.1:{port_a}/metrics")[1]
         for name in ("streetvision_camera_fps", "streetvision_camera_decode_errors_total", "streetvision_inference_seconds_count",
+                     "streetvision_cases_being_written",
                      "streetvision_cases_emitted_total", "streetvision_send_failures_total"):  # fmt: skip
             assert name in text, name
         assert metric(text, 'streetvision_send_failures_total{kind="retry"}') >= 1
@@ -341,3 +343,22 @@ def test_kill9_while_a_case_waits_for_its_clip_then_restart_delivers_it_once(tmp
         assert receiver.deliveries[key] == 1
         assert set(receiver.files[key]) == {"snapshot.jpg", "annotated.jpg"}
         assert CaseReport.model_validate(receiver.cases[key]).violation == "non_motor_parking"
+
+
+def test_a_multi_camera_site_detects_on_one_worker_per_core(tmp_path):
+    from vision.daemon import SiteRunner
+
+    clip = short_clip(tmp_path / "short.mp4", seconds=3.0)
+    data = example_dict(tmp_path)
+    cam = data["cameras"][0]
+    cam["source"] = str(clip)
+    data["cameras"] = [cam, {**cam, "id": "campus-north-2"}, {**cam, "id": "campus-north-3"}]
+    site = parse_site(data)
+    seen: dict[str, int] = {}
+    runner = SiteRunner(site, live=False, on_observation=lambda o, e: seen.__setitem__(o.camera_id, seen.get(o.camera_id, 0) + 1))
+    cores = os.cpu_count() or 1
+    assert (runner.pool.workers, runner.plan.threads) == (min(cores, 3), max(1, cores // min(cores, 3)))
+    assert runner.detector.session.get_session_options().intra_op_num_threads == runner.plan.threads
+    summary = runner.run(threading.Event())
+    assert seen == {"campus-north": 6, "campus-north-2": 6, "campus-north-3": 6}
+    assert summary.detections["person"] > 0

@@ -102,3 +102,29 @@ def test_per_track_state_is_deleted():
     for t in range(3, 15):
         s.frame(float(t), [])
     assert rules.state_size() == 0
+
+
+def test_a_fired_truck_found_again_further_on_under_a_new_id_is_not_a_second_case():
+    """The tracker loses a moving truck after its case and finds it again 0.8 s later, where
+    it has driven to meanwhile (the demo's truck did this): still one case. A different truck
+    entering at the top 3 s later is a new case."""
+    s = Script(truck_rules(zones=(YARD,), inertia_frames=2))
+    drive(s, muddy_frames=set(range(10)), frames=10)  # in the yard from frame 8, fires at 9 (1.8 s, y2 = 650)
+    assert len(s.kinds("opened")) == 1
+    drive(s, muddy_frames=set(range(4)), tid=2, start_y=850, step=50, frames=4, t0=2.6)  # 250 px/s on, in the yard
+    assert len(s.kinds("opened")) == 1, "the re-found truck opened a second case"
+    drive(s, muddy_frames=set(range(10)), tid=3, frames=10, t0=5.0)
+    assert len(s.kinds("opened")) == 2
+
+
+def test_two_tracks_on_one_truck_make_one_case():
+    """The model boxes one truck twice (as "truck" and as "muddy_truck", slightly apart) and
+    the tracker follows both boxes under two ids, which cross the exit line one frame apart
+    (the demo's truck did this): one case, not two."""
+    s = Script(truck_rules())
+    img = image()
+    for i in range(10):
+        y2 = 200.0 + i * 50
+        s.frame(i * 0.2, [("muddy_truck", (300.0, y2 - 200, 600.0, y2), 0.8, 1),
+                          ("muddy_truck", (290.0, y2 - 240, 610.0, y2 - 45), 0.5, 2)], image=img)  # fmt: skip
+    assert len(s.kinds("opened")) == 1

@@ -477,6 +477,9 @@ class _LiveCollector:
             ev_bytes.add_metric([], r.outbox.evidence_bytes())
         pruned.add_metric([], r.outbox.pruned_files)
         yield from (depth, ev_bytes, pruned)
+        writing = GaugeMetricFamily("streetvision_cases_being_written", "Violations handed to the case writer, not yet queued.")
+        writing.add_metric([], r.writer.backlog)
+        yield writing
         sent = CounterMetricFamily("streetvision_cases_sent", "Cases accepted by dispatch (new or replay).")
         failures = CounterMetricFamily("streetvision_send_failures", "Failed send attempts.", labels=["kind"])
         stats = r.sender.stats if r.sender is not None else None

@@ -20,9 +20,11 @@ from vision.config import Zone
 from vision.rules.base import ConfidenceSample, Observation, RuleEvent, Violation, box_containment, box_iou
 from vision.zones import LineCrossing, ZoneGeometry, anchor_points
 
-# A new track id over a just-fired truck's last box within this time is that truck (the
-# tracker lost and re-found it). Deliberately short: other trucks pass the same exit.
+# A new track id where a just-fired truck would be now (its last box moved on at its last
+# speed) within this time is that truck: the tracker lost and re-found it, or split it.
+# Deliberately short: other trucks pass the same exit.
 RE_ID_WINDOW_S = 5.0
+RE_ID_IOU = 0.3
 
 
 @dataclass
@@ -31,6 +33,7 @@ class _Truck:
     muddy: deque[bool]
     last_seen_t: float
     box: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # box px per stream second
     consecutive_in_zone: int = 0
     exit_zone: str | None = None
     onset_t: float | None = None
@@ -54,7 +57,7 @@ class MuddyTruckRule:
         self._line_zone = {z.name: z.is_line for z in zones}
         self.trucks: dict[int, _Truck] = {}
         self.crossings: dict[tuple[str, int, int], LineCrossing] = {}  # (zone, w, h)
-        self._recent_fired: deque[tuple[float, np.ndarray]] = deque(maxlen=32)
+        self._recent_fired: deque[_Truck] = deque(maxlen=32)
 
     def update(self, obs: Observation, geometry: ZoneGeometry) -> list[RuleEvent]:
         cfg = self.config
@@ -103,7 +106,11 @@ class MuddyTruckRule:
             truck = self.trucks.get(tid)
             if truck is None:
                 truck = self.trucks[tid] = _Truck(tid, deque(maxlen=cfg.n), obs.t_s, xyxy[det].copy())
-                truck.fired = self._is_refired(xyxy[det], obs.t_s)
+                truck.fired = self._is_refired(truck, obs.t_s)
+                if truck.fired:
+                    self._recent_fired.append(truck)  # a further re-id may follow this one
+            elif obs.t_s > truck.last_seen_t:
+                truck.velocity = (xyxy[det] - truck.box) / (obs.t_s - truck.last_seen_t)
             truck.last_seen_t = obs.t_s
             truck.box = xyxy[det].copy()
             truck.muddy.append(bool(vehicle_muddy[k]))
@@ -122,9 +129,13 @@ class MuddyTruckRule:
             if zone is not None and truck.onset_t is None:
                 truck.onset_t, truck.onset_at, truck.exit_zone = obs.t_s, obs.captured_at, zone
             if truck.onset_t is not None and not truck.fired and sum(truck.muddy) >= cfg.k:
+                # a second track on a truck that has its case (the model boxed it twice, as
+                # "truck" and as "muddy_truck", and the tracker followed both) is no new case
+                duplicate = self._is_refired(truck, obs.t_s)
                 truck.fired = True
-                self._recent_fired.append((obs.t_s, truck.box.copy()))
-                events.append(RuleEvent("opened", self._violation(truck, obs)))
+                self._recent_fired.append(truck)
+                if not duplicate:
+                    events.append(RuleEvent("opened", self._violation(truck, obs)))
         self._prune(obs.t_s)
         return events
 
@@ -136,9 +147,14 @@ class MuddyTruckRule:
             line = self.crossings[key] = LineCrossing(a, b, forget_after_s=self.config.clear_after_s)
         return line
 
-    def _is_refired(self, box: np.ndarray, t_s: float) -> bool:
-        for fired_t, fired_box in self._recent_fired:
-            if t_s - fired_t <= RE_ID_WINDOW_S and box_iou(box, fired_box)[0, 0] >= 0.5:
+    def _is_refired(self, new: _Truck, t_s: float) -> bool:
+        """Is this new track a truck that already has its case?"""
+        for fired in self._recent_fired:
+            gone_s = t_s - fired.last_seen_t
+            if fired is new or gone_s > RE_ID_WINDOW_S:
+                continue
+            predicted = fired.box + fired.velocity * gone_s
+            if box_iou(new.box, predicted)[0, 0] >= RE_ID_IOU:
                 return True
         return False
 
@@ -192,8 +208,9 @@ class MuddyTruckRule:
         stale = [tid for tid, tr in self.trucks.items() if t_s - tr.last_seen_t > self.config.clear_after_s]
         for tid in stale:
             del self.trucks[tid]
-        while self._recent_fired and t_s - self._recent_fired[0][0] > RE_ID_WINDOW_S:
-            self._recent_fired.popleft()
+        self._recent_fired = deque(
+            (tr for tr in self._recent_fired if t_s - tr.last_seen_t <= RE_ID_WINDOW_S), maxlen=self._recent_fired.maxlen
+        )
 
     def state_size(self) -> int:
         return len(self.trucks) + sum(len(c) for c in self.crossings.values())
