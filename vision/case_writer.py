@@ -87,7 +87,7 @@ class CaseWriter:
         self.on_error = on_error
         self._jobs: queue.Queue[_Opened | _Finish | None] = queue.Queue()
         self._started: dict[str, _Started] = {}  # key -> what `opened` wrote
-        self._failed: set[str] = set()  # keys whose opening failed: their finish is skipped
+        self._failed_opens: dict[str, _Opened] = {}  # key -> opening that failed (disk full?), retried at finish
         self._thread = threading.Thread(target=self._run, name="case-writer", daemon=True)
 
     # --- the detection loop's side -------------------------------------------------------------
@@ -116,19 +116,22 @@ class CaseWriter:
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             key = str(job.violation.id)
-            try:
-                if isinstance(job, _Opened):
+            if isinstance(job, _Opened):
+                try:
                     self._open(key, job)
-                elif key not in self._failed:
-                    self._finish(key, job)
+                except Exception:  # noqa: BLE001 - tried once more when the clip is due
+                    log.exception("camera %s: could not write the stills of violation %s; retrying later", job.camera.id, key)
+                    self._failed_opens[key] = job
+                continue
+            try:
+                if key in self._failed_opens:
+                    self._open(key, self._failed_opens.pop(key))
+                self._finish(key, job)
             except Exception:  # noqa: BLE001 - one bad case must not stop the others
-                log.exception("camera %s: could not write the case of violation %s", job.camera.id, key)
-                self._failed.add(key)
+                log.exception("camera %s: could not queue the case of violation %s", job.camera.id, key)
                 self._started.pop(key, None)
                 if self.on_error is not None:
                     self.on_error(job.camera, job.violation)
-            if isinstance(job, _Finish):
-                self._failed.discard(key)
 
     def _open(self, key: str, job: _Opened) -> None:
         files = write_images(job.violation, job.snapshot, job.camera.zones, self.site.evidence, self.outbox.pending(key))
@@ -147,7 +150,11 @@ class CaseWriter:
     def _finish(self, key: str, job: _Finish) -> None:
         started = self._started.pop(key)
         directory = self.outbox.pending(key)
-        clip_file, clip = write_clip_file(job.violation, job.clip_frames, self.site.evidence, directory, job.clip_fps)
+        try:
+            clip_file, clip = write_clip_file(job.violation, job.clip_frames, self.site.evidence, directory, job.clip_fps)
+        except Exception:  # noqa: BLE001 - the case matters more than its clip
+            log.exception("camera %s: the clip of violation %s could not be encoded; queued without it", job.camera.id, key)
+            clip_file, clip = None, None
         files = [*started.files, clip_file] if clip_file is not None else started.files
         self.outbox.put(started.case, files)  # the case's evidence list is rebuilt from `files`
         if self.on_queued is not None:
