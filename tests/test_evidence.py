@@ -12,7 +12,7 @@ import pytest
 
 from tests.support_edge import T0
 from vision.config import EvidenceConfig, Zone
-from vision.evidence import FrameRing, build_evidence, write_clip
+from vision.evidence import FrameRing, clip_window, write_clip, write_clip_file, write_images
 from vision.rules.base import ConfidenceSample, Violation
 
 ZONE = Zone(name="pavement", kind="no_vending", polygon=[(0.1, 0.5), (0.9, 0.5), (0.9, 0.95), (0.1, 0.95)])
@@ -84,7 +84,9 @@ def test_clip_decodes_and_matches_window(tmp_path, footage_path, fps):
         ring.add(t, T0 + timedelta(seconds=t), img)
     cfg = EvidenceConfig(clip_before_s=3, clip_after_s=4)
     v = violation(onset_t=5.0, detected_t=9.0)
-    files, clip = build_evidence(v, frames[-1][1], ring, [ZONE], cfg, tmp_path / "ev", clip_fps=fps)
+    files = write_images(v, frames[-1][1], [ZONE], cfg, tmp_path / "ev")
+    clip_file, clip = write_clip_file(v, ring.window(*clip_window(v, cfg)), cfg, tmp_path / "ev", clip_fps=fps)
+    files.append(clip_file)
     by_kind = {f.kind: f for f in files}
     assert set(by_kind) == {"snapshot", "annotated", "clip"}
     for f in files:
@@ -123,14 +125,14 @@ def test_clip_frames_follow_stream_time(tmp_path):
 def test_crops_become_evidence(tmp_path):
     img = np.zeros((576, 768, 3), dtype=np.uint8)
     v = violation(0.0, 0.0, crops={"vehicle_crop": img[:100, :200], "plate_crop": img[:30, :60]})
-    files, clip = build_evidence(v, img, None, [ZONE], EvidenceConfig(), tmp_path, clip_fps=1)
+    files = write_images(v, img, [ZONE], EvidenceConfig(), tmp_path)
     assert {f.name: f.kind for f in files} == {
         "snapshot.jpg": "snapshot",
         "annotated.jpg": "annotated",
         "vehicle.jpg": "vehicle_crop",
         "plate.jpg": "plate_crop",
     }
-    assert clip is None
+    assert write_clip_file(v, [], EvidenceConfig(), tmp_path, clip_fps=1) == (None, None), "no frames, no clip"
 
 
 def test_ring_keeps_recent_frames_dense_and_old_ones_sparse():

@@ -174,7 +174,7 @@ class SiteRunner:
         self.plan = plan_workers(site.detector.workers, site.detector.threads, len(self.cameras))
         detector_given = detector
         if detector is None:
-            detector, _ = open_site_detector(site, self.plan)
+            detector = open_site_detector(site, self.plan)
         self.detector = detector
         self.pool = DetectorPool(detector, self.plan.workers)
         self._owns_detector = owns_detector = detector_given is None
@@ -300,7 +300,7 @@ class SiteRunner:
         cfg = self.site.detector
         old = self.detector
         try:
-            new, _ = open_site_detector(self.site, self.plan)
+            new = open_site_detector(self.site, self.plan)
         except Exception as exc:  # noqa: BLE001 - a half-copied or bad model must not stop the cameras
             log.error("model %s could not be reloaded, keeping %s %s: %s", cfg.model, old.name, old.version, exc)
             self._model_stamp = _model_stamp(cfg.model)  # do not retry the same bad files every check
@@ -520,7 +520,7 @@ def open_site_detector(site: Site, plan: WorkerPlan | None = None):  # type: ign
 
     cfg = site.detector
     plan = plan or plan_workers(cfg.workers, cfg.threads, len([c for c in site.cameras if c.enabled]))
-    return open_detector(cfg.model, min_confidence=cfg.min_confidence, threads=plan.threads), plan
+    return open_detector(cfg.model, min_confidence=cfg.min_confidence, threads=plan.threads)
 
 
 def run_site(

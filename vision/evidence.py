@@ -36,7 +36,6 @@ __all__ = [
     "write_images",
     "clip_window",
     "write_clip_file",
-    "build_evidence",
 ]
 
 
@@ -268,20 +267,3 @@ def write_clip_file(
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
     return _file("clip.mp4", "clip", "video/mp4", path), clip
-
-
-def build_evidence(
-    violation: Violation,
-    snapshot: np.ndarray,
-    ring: FrameRing | None,
-    zones: list[Zone],
-    config: EvidenceConfig,
-    directory: Path,
-    clip_fps: float,
-) -> tuple[list[EvidenceFile], ClipInfo | None]:
-    """All evidence files of one violation in `directory` at once (stills, then the clip)."""
-    files = write_images(violation, snapshot, zones, config, directory)
-    if ring is None:
-        return files, None
-    clip_file, clip = write_clip_file(violation, ring.window(*clip_window(violation, config)), config, directory, clip_fps)
-    return files + ([clip_file] if clip_file else []), clip

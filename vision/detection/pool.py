@@ -54,14 +54,6 @@ class DetectorPool:
             ThreadPoolExecutor(self.workers - 1, thread_name_prefix="detector") if self.workers > 1 else None
         )
 
-    @property
-    def name(self) -> str:
-        return self.detector.name
-
-    @property
-    def version(self) -> str:
-        return self.detector.version
-
     def detect_batch(self, images: list[np.ndarray]) -> list[sv.Detections]:
         if self._executor is None or len(images) < 2:
             return self.detector.detect_batch(images)

@@ -249,7 +249,7 @@ def run_suite(
         data = site.model_dump(mode="json")
         data["detector"]["model"] = model
         site = parse_site(data, spec.site)
-    detector, _ = open_site_detector(site)
+    detector = open_site_detector(site)
     runs = []
     for path in spec.scenarios:
         scenario = load_scenario(path)
