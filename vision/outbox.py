@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vision.cases import CaseReport, EvidenceItem
+from vision.evidence import EvidenceFile
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +97,6 @@ class OutboxFile:
     name: str
     content_type: str
     path: Path
-
-
-@dataclass(frozen=True)
-class _RecoveredFile:
-    name: str
-    kind: str
-    content_type: str
-    path: Path
-    sha256: str
-    size_bytes: int
 
 
 @dataclass(frozen=True)
@@ -223,7 +214,7 @@ class Outbox:
             for item in case.evidence:  # a crash inside put() may have moved some files already
                 for path in (directory / item.name, self.evidence_dir / key / item.name):
                     if path.is_file():
-                        files.append(_RecoveredFile(item.name, item.kind, item.content_type, path, item.sha256, item.size_bytes))
+                        files.append(EvidenceFile(item.name, item.kind, item.content_type, path, item.sha256, item.size_bytes))
                         break
             self.put(case, files)
             keys.add(key)
