@@ -320,10 +320,11 @@ def test_kill9_while_a_case_waits_for_its_clip_then_restart_delivers_it_once(tmp
     proc = subprocess.Popen([*cli, str(site(f"http://127.0.0.1:{free_port()}", "a.yaml"))], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
-        assert WAIT(lambda: pending.is_dir() and any(pending.glob("*/case.json")), timeout=90), "no case pending"
+        pending_seen = WAIT(lambda: pending.is_dir() and any(pending.glob("*/case.json")), timeout=90)
     finally:
         proc.send_signal(signal.SIGKILL)
         out_a = proc.communicate(timeout=10)[0]
+    assert pending_seen, "no case pending:\n" + out_a[-3000:]
     keys_a = {p.parent.name for p in pending.glob("*/case.json")}
     ob = Outbox(tmp_path / "outbox", owner=False)
     assert ob.cases() == [], "the case was only pending (its clip not recorded yet)"
@@ -333,10 +334,11 @@ def test_kill9_while_a_case_waits_for_its_clip_then_restart_delivers_it_once(tmp
     proc = subprocess.Popen([*cli, str(site(receiver.url, "b.yaml"))], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
-        assert WAIT(lambda: keys_a <= set(receiver.cases), timeout=90), "the pending case was not delivered"
+        delivered = WAIT(lambda: keys_a <= set(receiver.cases), timeout=90)
     finally:
         proc.send_signal(signal.SIGTERM)
         out_b = proc.communicate(timeout=60)[0]
+    assert delivered, "the pending case was not delivered:\n" + out_b[-3000:]
     assert proc.returncode == 0, out_b[-3000:]
     assert "waiting for its clip" in out_b
     for key in keys_a:
