@@ -21,11 +21,13 @@ from vision.scenarios.script import Scenario
 
 CACHE_ROOT = REPO_ROOT / "var" / "scenarios"
 STALE_TMP_S = 3600.0
-# Code whose change alters the pixels or the truth of a rendered scenario.
+# Code (and data) whose change alters the pixels or the truth of a rendered scenario: the compositor,
+# the conditions and the background library's perspective points.
 _CODE = [
     REPO_ROOT / "vision" / "scenarios" / "render.py",
     REPO_ROOT / "vision" / "scenarios" / "script.py",
     *sorted((REPO_ROOT / "vision" / "data" / "synth").glob("*.py")),
+    REPO_ROOT / "datasets" / "backgrounds" / "MANIFEST.tsv",
 ]
 
 
@@ -37,7 +39,7 @@ class Rendered:
 
 
 def scenario_key(scenario: Scenario) -> str:
-    """sha256 over the scenario, the footage (size, mtime) and the rendering code."""
+    """sha256 over the scenario (background, condition and seed included), the footage (size, mtime) and the rendering code."""
     h = hashlib.sha256(scenario.model_dump_json().encode())
     bg = scenario.background_path
     st = bg.stat()

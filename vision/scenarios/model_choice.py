@@ -36,3 +36,10 @@ def pick_model(site_model: str, override: str | None = None) -> tuple[str, str |
             "trucks but no stalls, garbage or mud (train city-v1 or pass --model PATH.onnx)"
         )
     return site_model, None
+
+
+def override_model(site_data: dict, model: str) -> dict:
+    """A site document (model_dump) running one model for every class instead of its own models."""
+    site_data["detector"]["model"] = model
+    site_data["detector"]["models"] = None
+    return site_data

@@ -3,7 +3,10 @@
 Objects are composited with the data set builder's compositor (perspective
 scale at their foot, colour matched to the spot, contact shadow, real people
 walking in front pasted back over them), so the demo and the benchmark show
-the system the same kind of picture its model was trained on.
+the system the same kind of picture its model was trained on. The background is
+real footage or a still picture; the scenario's condition (day, dusk, rain) and,
+for a still, the sensor of a camera filming it are applied to every frame after
+compositing (`vision/data/synth/conditions.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from vision import REPO_ROOT
 from vision.data.synth import bikes, sprites
 from vision.data.synth.compose import composite
+from vision.data.synth.conditions import FrameLook
 from vision.data.synth.scene import SceneSource
 from vision.data.synth.sprites import Sprite
 from vision.scenarios.script import Scenario, ScriptedObject
@@ -27,6 +31,7 @@ from vision.video_writer import Mp4Writer
 log = logging.getLogger(__name__)
 CACHE_DIR = REPO_ROOT / "var" / "cache"
 CHUNK = 50  # background frames read (and people detected) at a time
+STILL_FPS = 10.0  # frame rate of a still background when the scenario sets none
 
 
 @dataclass
@@ -106,11 +111,20 @@ def render(scenario: Scenario, out_dir: Path, *, detector=None, progress: bool =
     scene = SceneSource(scenario.background_path, detector, cache_dir=CACHE_DIR)
     perspective = scene.perspective()
     width, height = scene.frame_size()
-    cap = cv2.VideoCapture(str(scenario.background_path))
-    bg_fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    cap.release()
-    fps = min(scenario.fps or bg_fps, bg_fps)  # a lower rate renders only the frames a sampler would keep
+    still = None
+    if scene.is_video:
+        cap = cv2.VideoCapture(str(scenario.background_path))
+        bg_fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
+        cap.release()
+        fps = min(scenario.fps or bg_fps, bg_fps)  # a lower rate renders only the frames a sampler would keep
+        reference = scene.background
+    else:  # one picture, filmed for duration_s: every frame starts from it
+        still = scene.frames([0])[0]
+        bg_fps = fps = scenario.fps or STILL_FPS
+        reference = still.image
     n_frames = int(round(scenario.duration_s * fps))
+    look = FrameLook(scenario.condition, scenario.seed, n_frames, fps, reference, still=still is not None,
+                     ground_y=perspective.y_min / height)  # fmt: skip
     object_sprites = [_sprites_for(obj) for obj in scenario.objects]
     events = [
         TruthEvent(obj.kind, obj.violation, obj.start_s, obj.end_s, obj.count) for obj in scenario.objects
@@ -122,7 +136,8 @@ def render(scenario: Scenario, out_dir: Path, *, detector=None, progress: bool =
             indices = [
                 int(round(i * bg_fps / fps)) % scene.length for i in range(chunk_start, min(n_frames, chunk_start + CHUNK))
             ]
-            for offset, frame in enumerate(scene.frames(indices)):
+            chunk = scene.frames(indices) if still is None else [still] * len(indices)
+            for offset, frame in enumerate(chunk):
                 t = (chunk_start + offset) / fps
                 canvas = frame.image.copy()
                 # far objects first so nearer ones cover them
@@ -143,7 +158,7 @@ def render(scenario: Scenario, out_dir: Path, *, detector=None, progress: bool =
                         events[i].visible_s = round(t, 3)
                     if boxes:
                         events[i].last_visible_s = round(t, 3)
-                writer.write(canvas)
+                writer.write(look.apply(canvas, chunk_start + offset))
                 bar.update(1)
     scene.save_cache()
     bar.close()

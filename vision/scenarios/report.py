@@ -32,6 +32,24 @@ def summary_table(result: SuiteResult) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def condition_table(result: SuiteResult) -> str:
+    """Recall and precision per rule in each light and weather condition ('' for a one-condition suite).
+    A violation-free scene counts where its condition says; its false cases lower that precision."""
+    if not result.by_condition:
+        return ""
+    conditions = list(result.by_condition)
+    head = "| rule | " + " | ".join(f"{c} recall | {c} precision" for c in conditions) + " |\n"
+    head += "|---|" + "---|---|" * len(conditions) + "\n"
+    rows = []
+    for f in result.rules:
+        cells = []
+        for c in conditions:
+            g = next((x for x in result.by_condition[c] if x.rule == f.rule), None)
+            cells.append("– | –" if g is None else f"{_fmt(g.recall)} ({g.found}/{g.expected}) | {_fmt(g.precision)}")
+        rows.append(f"| {f.rule} | " + " | ".join(cells) + " |")
+    return head + "\n".join(rows) + "\n"
+
+
 def write_report(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +77,7 @@ def write_report(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
         ),
         "",
         summary_table(result),
+        *(["## By condition", "", condition_table(result)] if result.by_condition else []),
         "## Scenarios",
         "",
         "| scenario | seconds | violation-free | frames processed | cases | hits | missed events | wall s |",

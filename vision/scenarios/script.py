@@ -1,4 +1,5 @@
-"""A scenario: real footage plus objects that appear, stay, move and leave on a timeline.
+"""A scenario: real footage (or a still picture filmed as footage) plus objects that
+appear, stay, move and leave on a timeline, in daylight, at dusk or in the rain.
 
 The same script drives the one-command demo and the scenario benchmark, and
 says which violations a correct system should report (the ground truth) and
@@ -15,10 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vision import REPO_ROOT
 from vision.config import RelPoint, ViolationType
+from vision.data.layout import IMAGE_SUFFIXES
+from vision.data.synth.scene import VIDEO_SUFFIXES
 
 # Paths may start and end off-screen (a truck driving in and out of view).
 PathPoint = tuple[Annotated[float, Field(ge=-0.5, le=1.5)], Annotated[float, Field(ge=-0.5, le=1.5)]]
 
+Condition = Literal["day", "dusk", "rain"]
 ObjectKind = Literal["vendor_stall", "garbage", "bikes", "muddy_truck", "clean_truck", "moving_bike", "bin"]
 
 # What each kind, if it stays long enough in the right zone, should be reported as.
@@ -69,13 +73,34 @@ class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    background: str = Field(default="datasets/footage/vtest.avi", description="Real footage, relative to the repo.")
+    background: str = Field(
+        default="datasets/footage/vtest.avi",
+        description="Real footage or a still picture (datasets/backgrounds), relative to the repo. A still becomes "
+        "footage of duration_s with per-frame sensor noise and a slow brightness drift.",
+    )
     duration_s: float = Field(gt=0)
     fps: float | None = Field(
-        default=None, gt=0, description="Video frame rate; default the footage's. Lower renders faster (every n-th frame)."
+        default=None, gt=0,
+        description="Video frame rate; default the footage's (10 for a still). Lower renders faster (every n-th frame).",
+    )  # fmt: skip
+    condition: Condition = Field(default="day", description="Light and weather applied to every frame after compositing.")
+    seed: int = Field(default=0, description="Seed of the sensor noise, drift and condition (rain streaks, dusk cast).")
+    site: str | None = Field(
+        default=None, description="Site config the scenario is meant for (zones, dwell times); the suite scores it there."
     )
-    site: str | None = Field(default=None, description="Site config the scenario is meant for (zones, dwell times).")
     objects: list[ScriptedObject] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _background_kind(self) -> Scenario:
+        suffix = Path(self.background).suffix.lower()
+        if suffix not in VIDEO_SUFFIXES and suffix not in IMAGE_SUFFIXES:
+            raise ValueError(f"background '{self.background}' is neither a video ({', '.join(VIDEO_SUFFIXES)}) "
+                             f"nor a picture ({', '.join(IMAGE_SUFFIXES)})")  # fmt: skip
+        return self
+
+    @property
+    def still(self) -> bool:
+        return Path(self.background).suffix.lower() in IMAGE_SUFFIXES
 
     @property
     def background_path(self) -> Path:

@@ -63,6 +63,7 @@ class ScenarioRun:
     cases: list[SeenCase] = field(default_factory=list)
     score: ScenarioScore | None = None
     truth: GroundTruth | None = None
+    condition: str = "day"
 
 
 def site_for(site: Site, video: Path, outbox: Path) -> Site:
@@ -111,6 +112,7 @@ def run_scenario(scenario: Scenario, site: Site, detector, *, progress: bool = F
         wall_s=round(time.monotonic() - t0, 2),
         render_cached=r.cached,
         cases=cases,
+        condition=scenario.condition,
     )
     result.score = score(r.truth, cases)
     result.truth = r.truth
@@ -203,6 +205,7 @@ class SuiteResult:
     runs: list[ScenarioRun]
     rules: list[RuleFigures]
     wall_s: float
+    by_condition: dict[str, list[RuleFigures]] = field(default_factory=dict)  # when the suite has several
 
     def as_dict(self) -> dict:
         def run_dict(run: ScenarioRun) -> dict:
@@ -232,34 +235,54 @@ class SuiteResult:
             "camera_hours": round(sum(r.duration_s for r in self.runs) / 3600, 4),
             "violation_free_camera_hours": round(sum(r.duration_s for r in self.runs if r.violation_free) / 3600, 4),
             "rules": [asdict(f) for f in self.rules],
+            "by_condition": {c: [asdict(f) for f in figs] for c, figs in self.by_condition.items()},
             "scenarios": [run_dict(r) for r in self.runs],
         }
 
 
 def run_suite(
-    spec: SuiteSpec, *, model: str | None = None, progress=None, render_progress: bool = False
+    spec: SuiteSpec, *, model: str | None = None, progress=None, render_progress: bool = False, verify: bool = True
 ) -> SuiteResult:
-    """Renders (or reuses) and runs every scenario of the suite on one shared detector."""
+    """Renders (or reuses) and runs every scenario of the suite on one shared detector. A scenario
+    whose script names its own `site` is run and scored with that site's camera zones and rules
+    (the held-out backgrounds each have theirs); the detector is the suite site's."""
     from vision.config import load_site
-    from vision.daemon import open_site_detector
+    from vision.daemon import open_site_detectors
+    from vision.scenarios.model_choice import override_model
 
     t0 = time.monotonic()
-    site = load_site(spec.site)
-    if model:
-        data = site.model_dump(mode="json")
-        data["detector"]["model"] = model
-        site = parse_site(data, spec.site)
-    detector = open_site_detector(site)
+    sites: dict[Path, Site] = {}
+
+    def site_at(path: Path) -> Site:
+        path = Path(path).resolve()
+        if path not in sites:
+            site = load_site(path)
+            if model:
+                data = site.model_dump(mode="json")
+                site = parse_site(override_model(data, model), path)
+            if not verify and site.verifier is not None:
+                data = site.model_dump(mode="json")
+                data["verifier"] = None
+                site = parse_site(data, path)
+            sites[path] = site
+        return sites[path]
+
+    site = site_at(spec.site)
+    detectors = open_site_detectors(site)
     runs = []
     for path in spec.scenarios:
         scenario = load_scenario(path)
         if progress:
             progress(f"scenario {scenario.name} ({scenario.duration_s:.0f} s)")
-        run = run_scenario(scenario, site, detector, progress=render_progress)
+        own = site_at(REPO_ROOT / scenario.site) if scenario.site else site
+        run = run_scenario(scenario, own, detectors, progress=render_progress)
         if progress:
             hits = sum(o.hit for o in run.score.outcomes)
             progress(f"  {len(run.cases)} case(s), {hits} hit(s), {len(run.score.missed)} missed, {run.wall_s:.1f} s")
         runs.append(run)
+    conditions = sorted({r.condition for r in runs})
+    by_condition = {c: rule_figures(site, [r for r in runs if r.condition == c]) for c in conditions} if len(conditions) > 1 else {}
     return SuiteResult(
-        spec.name, str(spec.site), detector.name, detector.version, runs, rule_figures(site, runs), round(time.monotonic() - t0, 1)
+        spec.name, str(spec.site), "+".join(d.name for d in detectors), "+".join(d.version for d in detectors), runs,
+        rule_figures(site, runs), round(time.monotonic() - t0, 1), by_condition,
     )

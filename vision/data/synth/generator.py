@@ -16,7 +16,7 @@ import numpy as np
 from vision.data.layout import CITY_CLASSES, Box, Dataset, DatasetError
 from vision.data.pseudo_label import FrameBox, to_boxes
 from vision.data.split import split_dataset
-from vision.data.synth import bikes, sprites
+from vision.data.synth import backgrounds, bikes, sprites
 from vision.data.synth.compose import Placed, composite
 from vision.data.synth.scene import Frame, Perspective, SceneSource
 
@@ -103,6 +103,10 @@ def generate(cfg: SynthConfig, detector, progress: bool = True) -> Dataset:
 
     if cfg.images < 1:
         raise DatasetError("synth: --images must be >= 1")
+    held = backgrounds.heldout_in(cfg.sources)
+    if held:
+        raise DatasetError(f"synth: {held[0]} is a held-out background (datasets/backgrounds/MANIFEST.tsv): "
+                           "it is for the held-out scenario suite only, never for training")  # fmt: skip
     out = Path(cfg.out)
     if out.exists() and any(out.iterdir()):
         raise DatasetError(f"synth: output folder {out} exists and is not empty")

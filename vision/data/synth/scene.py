@@ -18,6 +18,7 @@ import numpy as np
 
 from vision.data.layout import IMAGE_SUFFIXES
 from vision.data.pseudo_label import FrameBox, detect_base
+from vision.data.synth import backgrounds
 
 PERSON_HEIGHT_M = 1.7
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")
@@ -50,6 +51,14 @@ class Perspective:
             keep = resid < 3 * 1.4826 * mad
         slope, icpt = np.polyfit(feet_y[keep], heights[keep], 1)
         return cls(float(slope), float(icpt), float(np.percentile(feet_y, 2)), float(frame_h), int(keep.sum()))
+
+    @classmethod
+    def from_points(cls, far: tuple[float, float], near: tuple[float, float], frame_h: int) -> "Perspective":
+        """The line through two (foot y, person height) points relative to the frame height, read off a
+        picture (datasets/backgrounds/MANIFEST.tsv); valid from the far point's y down to the frame's bottom."""
+        (ya, ha), (yb, hb) = far, near
+        slope = (hb - ha) / (yb - ya)
+        return cls(float(slope), float((ha - slope * ya) * frame_h), float(ya * frame_h), float(frame_h), 0)
 
 
 @dataclass
@@ -172,6 +181,11 @@ class SceneSource:
         return self._found[index]
 
     def perspective(self, sample: int = 40) -> Perspective:
+        """From the background library's two measured points when the file has them (stills), else fitted
+        to the people the base model finds."""
+        known = backgrounds.lookup(self.path) if self.path.is_file() else None
+        if known is not None and known.person_height is not None:
+            return Perspective.from_points(*known.person_height, self.frame_size()[1])
         indices = [int(i) for i in np.linspace(0, self.length - 1, min(sample, self.length))]
         feet, heights, frame_h = [], [], None
         missing = [i for i in indices if i not in self._found]
