@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from vision.cases import CaseReport, ConfidenceSample, EvidenceItem
+from vision.cases import CaseReport, ConfidenceSample, EvidenceItem, Verification
 from vision.config import Camera, Site
 from vision.rules.base import Violation
 from vision.taxonomy import Taxonomy
@@ -59,6 +59,7 @@ def build_case(
         dwell_s=round(violation.dwell_s, 3),
         model_name=model_name,
         model_version=model_version,
+        verification=Verification.model_validate(violation.verification) if violation.verification else None,
         evidence=[
             EvidenceItem(name=f.name, kind=f.kind, content_type=f.content_type, sha256=f.sha256, size_bytes=f.size_bytes)
             for f in evidence

@@ -47,6 +47,18 @@ class ConfidenceSample(BaseModel):
     score: float = Field(ge=0, le=1)
 
 
+class Verification(BaseModel):
+    """The crop verifier's second look that let this case open."""
+
+    model_config = ConfigDict(extra="forbid")
+    accepted: bool
+    label: str = Field(max_length=64, description="What the classifier named the best crop.")
+    score: float = Field(ge=0, le=1, description="Probability of the violation's labels on that crop.")
+    reason: str = Field(default="", max_length=256)
+    model_name: str = Field(max_length=128)
+    model_version: str = Field(max_length=64)
+
+
 class CaseReport(BaseModel):
     """A suspected violation (疑似案件) as reported by a camera."""
 
@@ -76,6 +88,7 @@ class CaseReport(BaseModel):
     dwell_s: float = Field(ge=0)
     model_name: str = Field(max_length=128)
     model_version: str = Field(max_length=64)
+    verification: Verification | None = Field(default=None, description="Set when the edge box verified the crop.")
     evidence: list[EvidenceItem] = Field(default_factory=list, max_length=10)
 
     @field_validator("onset_at", "detected_at")

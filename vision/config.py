@@ -15,6 +15,8 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vision.detection.static_objects import StaticObjectSettings
+
 CameraId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 ZoneName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 RelPoint = tuple[
@@ -63,11 +65,41 @@ class Sampling(StrictModel):
         description="'keyframes' decodes only I-frames: decode cost drops by the GOP length. "
         "Only sensible when detect_fps <= 1.",
     )
+    idle_every_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=60,
+        description="Motion gate (needs decode 'keyframes'): while the stream shows no motion the camera decodes "
+        "a keyframe only every idle_every_s seconds (what stationary rules need, e.g. 5); while it shows motion, "
+        "or a new or moving truck is in view of a muddy-truck rule, every keyframe due at detect_fps. Motion is read "
+        "before decoding, from the bytes of the P-frames since the last keyframe against the camera's usual level, "
+        "so a quiet camera costs little more than its idle looks. None: every due keyframe is decoded.",
+    )
+    motion_factor: float = Field(
+        default=2.0,
+        gt=1,
+        le=20,
+        description="Motion gate threshold: the P-frames since the last keyframe must be this many times the "
+        "camera's usual size (a low quantile of the last two minutes) to count as motion. Lower opens more often.",
+    )
 
     @model_validator(mode="after")
     def _keyframes_need_low_rate(self) -> "Sampling":
         if self.decode == "keyframes" and self.detect_fps > 1.0:
             raise ValueError("decode 'keyframes' needs detect_fps <= 1 (keyframes arrive about once a GOP)")
+        return self
+
+    @model_validator(mode="after")
+    def _gate_needs_keyframes(self) -> "Sampling":
+        if self.idle_every_s is None:
+            return self
+        if self.decode != "keyframes":
+            raise ValueError("idle_every_s (the motion gate) needs decode 'keyframes': it skips whole keyframes")
+        if self.idle_every_s < 1.0 / self.detect_fps:
+            raise ValueError(
+                f"idle_every_s ({self.idle_every_s:g}) must be at least 1/detect_fps ({1.0 / self.detect_fps:g} s): "
+                "a quiet camera looks less often than a busy one, not more"
+            )
         return self
 
 
@@ -145,6 +177,15 @@ class RuleBase(StrictModel):
     dwell_s: float = Field(ge=0, description="Seconds of stream time present in the zone before a violation.")
     clear_after_s: float = Field(default=60, gt=0, description="Absent this long: the violation is cleared.")
     cooldown_s: float = Field(default=600, ge=0, description="A cleared violation re-seen within this is not a new case.")
+    verify: bool = Field(
+        default=True, description="Pass candidates through the site's crop verifier (when the site has one)."
+    )
+    verify_min_score: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Probability the verifier must give the violation's labels on the best crop to open a case.",
+    )
 
     @property
     def rule_name(self) -> str:
@@ -289,9 +330,59 @@ class Camera(StrictModel):
         return zones
 
 
+class ModelRouteConfig(StrictModel):
+    """One of several detectors of a site and the classes it serves."""
+
+    model: str = Field(description="Model name under models/ or a path to a model file.")
+    classes: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Classes of this model the rules get (others are dropped); default: all of them. "
+        "A class served by several models is their ensemble: overlapping boxes of it are merged (NMS), so one "
+        "model's blind spot (drawn or unusual objects, real photos) is covered by the other.",
+    )
+    every_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description="Look with this model at most every so many stream seconds per camera, holding its last "
+        "detections in between (stationary classes need a look every few seconds, not every frame); 0 = every "
+        "frame due for detection.",
+    )
+    min_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="Default: detector.min_confidence (lowered to what any rule asks for)."
+    )
+    zoom_every_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=600,
+        description="Also detect on up to four tiles over the camera's zones at the model's input size, this often "
+        "(stream seconds; 0 = every look), so objects far down a zone are seen two to four times larger; boxes of "
+        "objects that stay put are held between zoomed looks. None: full frames only. A camera whose zones "
+        "fill the frame gets no tiles (no gain, no cost).",
+    )
+
+
+DEFAULT_MODEL = "coco-nanodet"
+
+
 class DetectorConfig(StrictModel):
-    model: str = Field(default="coco-nanodet", description="Model name under models/ or a path to a model file.")
-    min_confidence: float = Field(default=0.3, ge=0, le=1)
+    model: str | None = Field(
+        default=None, description=f"Model name under models/ or a path to a model file (default {DEFAULT_MODEL})."
+    )
+    models: list[ModelRouteConfig] | None = Field(
+        default=None,
+        min_length=1,
+        description="Several detectors, each serving its classes (e.g. COCO classes from the pretrained COCO model, "
+        "stalls and garbage from the city model); replaces `model`.",
+    )
+    min_confidence: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Detections below this are dropped by the detector, unless a rule asks for less: the detector "
+        "then keeps what the most permissive rule consuming the class needs.",
+    )
     threads: int = Field(
         default=0,
         ge=0,
@@ -304,6 +395,53 @@ class DetectorConfig(StrictModel):
         description="Frames detected at the same time (each with its own threads); 0 = automatic: "
         "one per core when the site has several cameras, else one.",
     )
+
+    @model_validator(mode="after")
+    def _model_or_models(self) -> "DetectorConfig":
+        if self.models is not None and self.model is not None:
+            raise ValueError("give either model or models, not both")
+        return self
+
+    @property
+    def routes(self) -> list[ModelRouteConfig]:
+        """The site's detectors; a single `model` is one route serving all its classes."""
+        if self.models is not None:
+            return list(self.models)
+        return [ModelRouteConfig(model=self.model or DEFAULT_MODEL)]
+
+
+class VerifierConfig(StrictModel):
+    """The second look at every candidate's crop before a case opens (vision/verify)."""
+
+    model: str = Field(default="crop-verifier", description="Crop classifier under models/ (card.yaml + head.npz).")
+    recheck_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A dropped stationary candidate still held by its rule is looked at again after this many "
+        "stream seconds (the object may have been occluded at the first look).",
+    )
+    threads: int = Field(default=1, ge=0, description="ONNX Runtime threads of the backbone (0 = automatic).")
+    name_objects: bool = Field(
+        default=True,
+        description="Name with the classifier the detector's boxes of classes no rule consumes (an umbrella, a "
+        "bench, a suitcase) in the stationary rules' zones, and the vehicles near a site exit (muddy or not): a "
+        "violation name becomes a detection for the rules (vision/detection/proposal_naming.py).",
+    )
+    name_min_score: float = Field(
+        default=0.5, ge=0, le=1, description="Classifier probability a named box needs to become a detection."
+    )
+
+
+class StaticObjectsConfig(StrictModel):
+    """The class-agnostic path of the stationary rules: new objects that appear in their zones and stay,
+    named by the verifier's crop classifier (vision/detection/static_candidates.py)."""
+
+    enabled: bool = True
+    min_score: float = Field(
+        default=0.5, ge=0, le=1, description="Classifier probability a region needs to become a detection."
+    )
+    reclassify_s: float = Field(default=30.0, gt=0, description="A region is named again after this many seconds.")
+    finder: StaticObjectSettings = Field(default_factory=StaticObjectSettings)
 
 
 class TrackerConfig(StrictModel):
@@ -368,6 +506,14 @@ class Site(StrictModel):
     taxonomy: str | None = Field(default=None, description="Path to a city taxonomy override YAML.")
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    verifier: VerifierConfig | None = Field(
+        default=None, description="Crop verifier for every candidate violation; without it, rules open cases directly."
+    )
+    static_objects: StaticObjectsConfig | None = Field(
+        default=None,
+        description="Find objects that appear and stay in the stationary rules' zones without a detector class "
+        "for them; needs `verifier` (its classifier names the regions).",
+    )
     cameras: list[Camera] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
     dispatch: DispatchConfig | None = Field(default=None, description="Without it, cases are queued but not sent.")
@@ -382,6 +528,8 @@ class Site(StrictModel):
         _check_camera_rules_exist(self)
         _check_rule_zones_exist(self)
         _check_rule_zone_kinds(self)
+        if self.static_objects is not None and self.static_objects.enabled and self.verifier is None:
+            raise ValueError("static_objects: needs a verifier section (its crop classifier names the regions)")
         return self
 
     def rule(self, name: str) -> Rule:
@@ -439,6 +587,26 @@ def _check_rule_zone_kinds(site: Site) -> None:
                         f"rules.{i}.zones: zone '{zone}' on camera '{cam.id}' is a {kinds[zone]} zone; "
                         f"a {rule.type} rule watches {wanted} zones"
                     )
+
+
+def rule_classes(rule: "Rule") -> list[str]:
+    """Every class name a rule consumes (its classes, mud and goods classes)."""
+    names = list(rule.classes)
+    for extra in ("mud_classes", "goods_classes"):
+        names += [c for c in getattr(rule, extra, None) or [] if c not in names]
+    return names
+
+
+def route_min_confidence(site: "Site", route: ModelRouteConfig, route_classes: set[str] | None = None) -> float:
+    """The threshold a detector runs at: its own, lowered to the lowest `min_confidence` of any rule that
+    consumes one of its classes (a rule asking for 0.2 under a detector at 0.25 would otherwise never
+    see what it asks for)."""
+    base = route.min_confidence if route.min_confidence is not None else site.detector.min_confidence
+    served = set(route.classes) if route.classes is not None else route_classes
+    wanted = [
+        r.min_confidence for r in site.rules if served is None or any(c in served for c in rule_classes(r))
+    ]
+    return min([base, *wanted])
 
 
 class ConfigError(Exception):

@@ -24,24 +24,40 @@ def model_classes(model: str) -> list[str]:
 def check_site_files(site: Site) -> list[tuple[str, str]]:
     """(field path, message) for every problem; empty when the site can run."""
     problems: list[tuple[str, str]] = []
-    try:
-        classes = set(model_classes(site.detector.model))
-    except (ModelNotFound, OSError, ValueError) as exc:
-        return [("detector.model", str(exc))]
+    served: dict[str, str] = {}  # class -> model serving it
+    multi = site.detector.models is not None
+    for i, route in enumerate(site.detector.routes):
+        where = f"detector.models.{i}.model" if multi else "detector.model"
+        try:
+            classes = model_classes(route.model)
+        except (ModelNotFound, OSError, ValueError) as exc:
+            problems.append((where, str(exc)))
+            continue
+        unknown = [c for c in route.classes or [] if c not in classes]
+        if unknown:
+            problems.append(
+                (f"detector.models.{i}.classes", f"model '{route.model}' has no class(es) {', '.join(unknown)}")
+            )
+        for name in route.classes or classes:
+            if name in classes and name not in served:
+                served[name] = route.model
+    if problems:
+        return problems
+    models = " + ".join(f"'{r.model}'" for r in site.detector.routes)
     for i, rule in enumerate(site.rules):
         fields = {"classes": rule.classes}
         for extra in ("mud_classes", "goods_classes"):
             if getattr(rule, extra, None):
                 fields[extra] = getattr(rule, extra)
         for field, wanted in fields.items():
-            missing = [c for c in wanted if c not in classes]
+            missing = [c for c in wanted if c not in served]
             if missing:
                 problems.append(
                     (
                         f"rules.{i}.{field}",
-                        f"rule '{rule.rule_name}' needs class(es) {', '.join(missing)} that model "
-                        f"'{site.detector.model}' does not have (it has {len(classes)} classes; "
-                        "train a model with them, see README 'Model lifecycle')",
+                        f"rule '{rule.rule_name}' needs class(es) {', '.join(missing)} that {models} "
+                        f"do(es) not serve ({len(served)} classes served; add a model that has them under "
+                        "detector.models, or train one, see README 'Model lifecycle')",
                     )
                 )
     if site.taxonomy:

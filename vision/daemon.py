@@ -30,14 +30,17 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from vision.case_writer import CaseWriter, QueuedCase
-from vision.config import Camera, Site
+from vision.config import Camera, ModelRouteConfig, Site, route_min_confidence
 from vision.detection.pool import DetectorPool, WorkerPlan, plan_workers
+from vision.detection.routing import ModelRoute, RoutedDetections, merge_detections
 from vision.evidence import FrameRing, clip_window
 from vision.rules import CameraRules, Observation, RuleEvent, Violation
+from vision.rules.base import box_iou
+from vision.verify.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_site", "SiteRunner", "RunSummary", "CameraPipeline", "open_site_detector"]
+__all__ = ["run_site", "SiteRunner", "RunSummary", "CameraPipeline", "open_site_detector", "open_site_detectors"]
 
 
 class FrameLike(Protocol):
@@ -57,7 +60,7 @@ class _Pending:
 class CameraPipeline:
     """Per-camera state: tracker, rules, frame ring, violations waiting for the end of their clip."""
 
-    def __init__(self, site: Site, camera: Camera, *, tracker=None):
+    def __init__(self, site: Site, camera: Camera, *, tracker=None, verifier=None):
         from vision.tracking import CameraTracker
 
         self.site = site
@@ -77,6 +80,18 @@ class CameraPipeline:
             sparse_interval_s=1.0 / self.detect_fps,
         )
         self.pending: list[_Pending] = []
+        self.verifier = verifier
+        # Moving objects a rule follows (trucks and their mud): while one is in view the camera looks at full rate.
+        follow = [site.rule(n) for n in camera.rules if site.rule(n).type == "muddy_truck"]
+        self.follow_classes = {c for r in follow for c in (*r.classes, *r.mud_classes)}
+        self.follow_looks = {c for r in follow for c in r.mud_classes}  # models holding these must look again
+        self._followed = np.empty((0, 4))  # boxes of followed objects at the last look that had any
+        self.static = self._static_candidates()
+        self.namer = self._proposal_namer()
+        self._exit_mask: tuple[tuple[int, int], np.ndarray] | None = None
+        self._watch: tuple[tuple[int, int], np.ndarray] | None = None
+        self.unverified: dict[object, tuple[Violation, float]] = {}  # violation id -> (violation, next look at t)
+        self.dropped: Counter = Counter()  # rule name -> candidates the verifier dropped
         self._next_detect_t: float | None = None
         self.frames = 0
         self.processed = 0
@@ -96,7 +111,90 @@ class CameraPipeline:
             return True
         return False
 
+    def followed_moving(self, detections) -> bool:
+        """A followed object (a truck) that is new or moved since the last look; a parked one does not count."""
+        names = detections.data.get("class_name")
+        if not self.follow_classes or names is None or len(detections) == 0:
+            return False
+        boxes = detections.xyxy[np.isin(np.asarray(names, dtype=object), list(self.follow_classes))]
+        if len(boxes) == 0:
+            return False
+        previous, self._followed = self._followed, boxes
+        return len(previous) == 0 or bool((box_iou(boxes, previous).max(axis=1) < FOLLOW_STILL_IOU).any())
+
+    STATIONARY_TYPES = ("street_vending", "non_motor_parking", "exposed_garbage")
+
+    def _static_candidates(self):  # type: ignore[no-untyped-def]
+        cfg = self.site.static_objects
+        if cfg is None or not cfg.enabled or self.verifier is None:
+            return None
+        rules = [self.site.rule(n) for n in self.camera.rules]
+        wanted = {c for r in rules if r.type in self.STATIONARY_TYPES for c in r.classes}
+        if not wanted:
+            return None
+        from vision.detection.static_candidates import StaticCandidates
+
+        return StaticCandidates(cfg.finder, _CurrentClassifier(self.verifier), wanted,
+                                min_score=cfg.min_score, reclassify_s=cfg.reclassify_s)  # fmt: skip
+
+    def _proposal_namer(self):  # type: ignore[no-untyped-def]
+        cfg = self.site.verifier
+        if cfg is None or not cfg.name_objects or self.verifier is None:
+            return None
+        rules = [self.site.rule(n) for n in self.camera.rules]
+        wanted = {c for r in rules if r.type in self.STATIONARY_TYPES for c in r.classes}
+        name_vehicles = any(r.type == "muddy_truck" for r in rules)
+        if not wanted and not name_vehicles:
+            return None
+        from vision.detection.proposal_naming import ProposalNamer
+
+        return ProposalNamer(_CurrentClassifier(self.verifier), wanted, name_vehicles=name_vehicles,
+                             min_score=cfg.name_min_score)  # fmt: skip
+
+    def _vehicle_mask(self, width: int, height: int) -> np.ndarray:
+        """Around this camera's site exits: where a vehicle is worth a look for mud."""
+        if self._exit_mask is None or self._exit_mask[0] != (width, height):
+            import cv2
+
+            geometry = self.rules.zones.at(width, height)
+            canvas = np.zeros((height, width), dtype=np.uint8)
+            for i, kind in enumerate(geometry.kinds):
+                if kind != "site_exit":
+                    continue
+                pts = np.round(geometry.points_px[i]).astype(np.int32)
+                if geometry.is_line[i]:
+                    cv2.polylines(canvas, [pts], False, 1, thickness=max(3, height // 10))
+                else:
+                    cv2.fillPoly(canvas, [pts], 1)
+            self._exit_mask = ((width, height), canvas.astype(bool))
+        return self._exit_mask[1]
+
+    def _watch_mask(self, width: int, height: int) -> np.ndarray:
+        """The zones of this camera's stationary rules (and the space above them), once per frame size."""
+        if self._watch is None or self._watch[0] != (width, height):
+            from vision.config import RULE_ZONE_KIND
+            from vision.detection.static_candidates import watch_mask_for
+
+            geometry = self.rules.zones.at(width, height)
+            names: set[str] = set()
+            for rule in (self.site.rule(n) for n in self.camera.rules):
+                if rule.type in self.STATIONARY_TYPES:
+                    kind = RULE_ZONE_KIND[rule.type]
+                    names |= set(rule.zones or [z.name for z in self.camera.zones if z.kind == kind])
+            idx = [geometry.index(n) for n in sorted(names) if n in geometry.names]
+            self._watch = ((width, height), watch_mask_for(geometry.masks[idx]))
+        return self._watch[1]
+
     def process(self, frame: FrameLike, detections) -> tuple[Observation, list[RuleEvent]]:
+        h, w = frame.image.shape[:2]
+        if self.namer is not None and len(detections):
+            named = self.namer.update(frame.image, frame.t_s, detections, self._watch_mask(w, h), self._vehicle_mask(w, h))
+            if len(named):
+                detections = merge_detections([detections, named])
+        if self.static is not None:
+            extra = self.static.update(frame.image, frame.t_s, detections, self._watch_mask(w, h))
+            if len(extra):
+                detections = merge_detections([detections, extra])
         tracked = self.tracker.update(detections, frame.t_s)
         h, w = frame.image.shape[:2]
         obs = Observation(
@@ -109,7 +207,7 @@ class CameraPipeline:
             image=frame.image,
             index=frame.index,
         )
-        events = self.rules.update(obs)
+        events = self._verified(self.rules.update(obs), obs)
         self.processed += 1
         after = self.site.evidence.clip_after_s
         for ev in events:
@@ -124,6 +222,53 @@ class CameraPipeline:
                 log.info("camera %s: %s violation %s %s", self.camera.id, v.rule, v.id, ev.kind)
         return obs, events
 
+    # --- the verifier's second look ---------------------------------------------------------------
+    MAX_UNVERIFIED = 256
+
+    def _verified(self, events: list[RuleEvent], obs: Observation) -> list[RuleEvent]:
+        """Rule events with the candidates the verifier drops held back (and looked at again later)."""
+        if self.verifier is None:
+            return events
+        out: list[RuleEvent] = []
+        for ev in events:
+            v = ev.violation
+            if v.id in self.unverified:
+                if ev.kind == "cleared":
+                    del self.unverified[v.id]
+                continue  # the rule's "resumed" of a candidate never opened is no case either
+            if ev.kind != "opened" or not self.site.rule(v.rule).verify:
+                out.append(ev)
+            elif self._accepted(v, obs):
+                out.append(ev)
+            elif v.violation != "muddy_truck":  # a truck drives on: no second look at the same box
+                self.unverified[v.id] = (v, obs.t_s + self.site.verifier.recheck_s)  # type: ignore[union-attr]
+                while len(self.unverified) > self.MAX_UNVERIFIED:
+                    del self.unverified[next(iter(self.unverified))]
+        due = next((vid for vid, (_, at) in self.unverified.items() if obs.t_s >= at), None)
+        if due is not None:  # at most one second look per frame: bounded cost
+            v, _ = self.unverified.pop(due)
+            if self._accepted(v, obs):
+                v.detected_t_s, v.detected_at = obs.t_s, obs.captured_at
+                out.append(RuleEvent("opened", v))
+            else:
+                self.unverified[v.id] = (v, obs.t_s + self.site.verifier.recheck_s)  # type: ignore[union-attr]
+        return out
+
+    def _accepted(self, v: Violation, obs: Observation) -> bool:
+        try:
+            verdict = self.verifier.check(v, obs.image, obs.detections)
+        except Exception:  # noqa: BLE001 - a verifier failure must not cost the case
+            log.exception("camera %s: verifier failed on %s violation %s; case opened unverified", self.camera.id, v.rule, v.id)
+            return True
+        v.verification = verdict.as_dict()
+        if not verdict.accepted:
+            self.dropped[v.rule] += 1
+            log.debug(
+                "camera %s: %s candidate %s dropped by the verifier: %s (label %s, score %.2f)",
+                self.camera.id, v.rule, v.id, verdict.reason, verdict.label, verdict.score,
+            )  # fmt: skip
+        return verdict.accepted
+
     def ready(self, flush: bool = False) -> list[_Pending]:
         """Violations whose clip window is fully buffered (all of them when flushing)."""
         if flush:
@@ -133,6 +278,16 @@ class CameraPipeline:
         done = [p for p in self.pending if latest is not None and latest >= p.ready_at_t]
         self.pending = [p for p in self.pending if p not in done]
         return done
+
+
+class _CurrentClassifier:
+    """The verifier's classifier as it is now (a rolled-out version replaces it in place)."""
+
+    def __init__(self, verifier: Verifier):
+        self.verifier = verifier
+
+    def classify(self, image, boxes):  # type: ignore[no-untyped-def]
+        return self.verifier.classifier.classify(image, boxes)
 
 
 @dataclass
@@ -160,6 +315,7 @@ class SiteRunner:
         metrics_port: int | None = None,
         on_observation: Callable[[Observation, list[RuleEvent]], None] | None = None,
         outbox_dir: Path | str | None = None,
+        verifier: Verifier | None = None,
     ):
         from vision.outbox import Outbox
         from vision.taxonomy import load_taxonomy
@@ -172,17 +328,19 @@ class SiteRunner:
         if not self.cameras:
             raise ValueError("no enabled camera in the site")
         self.plan = plan_workers(site.detector.workers, site.detector.threads, len(self.cameras))
-        detector_given = detector
+        self._owns_detector = detector is None
         if detector is None:
-            detector = open_site_detector(site, self.plan)
-        self.detector = detector
-        self.pool = DetectorPool(detector, self.plan.workers)
-        self._owns_detector = owns_detector = detector_given is None
-        self._model_stamp = _model_stamp(site.detector.model) if owns_detector else None
+            detectors = open_site_detectors(site, self.plan)
+        else:
+            detectors = list(detector) if isinstance(detector, (list, tuple)) else [detector]
+        self.models = RoutedDetections(_routes(site, detectors, self.plan))
+        self._model_stamps = [_model_stamp(r.model) for r in site.detector.routes] if self._owns_detector else []
         self._next_model_check = time.monotonic() + MODEL_CHECK_S
         self._reload_requested = threading.Event()
         self.taxonomy = load_taxonomy(site.taxonomy)
-        self.pipelines = {c.id: CameraPipeline(site, c) for c in self.cameras}
+        self.verifier = open_site_verifier(site) if verifier is None else verifier
+        self.pipelines = {c.id: CameraPipeline(site, c, verifier=self.verifier) for c in self.cameras}
+        self._verifier_stamp = _classifier_stamp(site.verifier.model) if site.verifier is not None else None
         self.outbox = Outbox(outbox_dir or site.outbox.path, int(site.outbox.max_evidence_mb * (1 << 20)))
         self.writer = CaseWriter(site, self.taxonomy, self.outbox, on_queued=self._queued, on_error=self._case_failed)
         self.sender = None
@@ -193,6 +351,7 @@ class SiteRunner:
         else:
             log.warning("no dispatch section in the site config: cases are queued in %s but not sent", site.outbox.path)
         self.readers: dict[str, object] = {}
+        self._gated: dict[str, object] = {}  # offline sources, for hold_open (live: the readers)
         self.summary = RunSummary()
         self.metrics = _Metrics(self)
         self._metrics_port = site.metrics.port if metrics_port is None else metrics_port
@@ -206,10 +365,13 @@ class SiteRunner:
         deadline = None if duration_s is None else time.monotonic() + duration_s
         if self.site.metrics.enabled:
             self._start_http()
-        log.info(
-            "detector %s %s: %d worker(s) x %d thread(s) for %d camera(s)",
-            self.detector.name, self.detector.version, self.pool.workers, self.plan.threads, len(self.cameras),
-        )  # fmt: skip
+        for route in self.models.routes:
+            log.info(
+                "detector %s %s (%s, every %s): %d worker(s) x %d thread(s) for %d camera(s)",
+                route.name, route.version, ", ".join(sorted(route.classes)) if route.classes else "all classes",
+                f"{route.every_s:g} s" if route.every_s else "frame", route.pool.workers if hasattr(route.pool, "workers") else 1,
+                self.plan.threads, len(self.cameras),
+            )  # fmt: skip
         self.writer.start()
         if self.sender is not None:
             self.sender.start()
@@ -230,7 +392,7 @@ class SiteRunner:
             for p in pipe.ready(flush=True):  # finish cases still waiting for the end of their clip
                 self._finish(pipe, p)
         self.writer.stop()  # writes everything handed over, so nothing is left in memory
-        self.pool.close()
+        self.models.close()
         if self.sender is not None:
             self.sender.stop()
         self.summary.outbox = self.outbox.counts()
@@ -247,7 +409,8 @@ class SiteRunner:
 
         for cam in self.cameras:
             pipe = self.pipelines[cam.id]
-            reader = CameraReader(cam.id, cam.source, sample_fps=pipe.sample_fps, decode=cam.sampling.decode, realtime=True, loop=self.loop)
+            reader = CameraReader(cam.id, cam.source, sample_fps=pipe.sample_fps, decode=cam.sampling.decode, realtime=True, loop=self.loop,
+                                  idle_every_s=cam.sampling.idle_every_s, motion_factor=cam.sampling.motion_factor)  # fmt: skip
             reader.start()
             self.readers[cam.id] = reader
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -268,7 +431,9 @@ class SiteRunner:
         iters = {}
         for cam in self.cameras:
             pipe = self.pipelines[cam.id]
-            iters[cam.id] = iter(open_source(cam.source, camera_id=cam.id, decode=cam.sampling.decode, sample_fps=pipe.sample_fps))
+            iters[cam.id] = iter(open_source(cam.source, camera_id=cam.id, decode=cam.sampling.decode, sample_fps=pipe.sample_fps,
+                                             idle_every_s=cam.sampling.idle_every_s, motion_factor=cam.sampling.motion_factor))  # fmt: skip
+            self._gated[cam.id] = iters[cam.id]
         while iters and not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             batch = []
             for cam_id in list(iters):
@@ -290,26 +455,63 @@ class SiteRunner:
 
     def _maybe_reload_model(self) -> None:
         now = time.monotonic()
-        if not self._reload_requested.is_set():
+        forced = self._reload_requested.is_set()
+        if not forced:
             if not self._owns_detector or now < self._next_model_check:
                 return
             self._next_model_check = now + MODEL_CHECK_S
-            if _model_stamp(self.site.detector.model) == self._model_stamp:
-                return
         self._reload_requested.clear()
-        cfg = self.site.detector
-        old = self.detector
-        try:
-            new = open_site_detector(self.site, self.plan)
-        except Exception as exc:  # noqa: BLE001 - a half-copied or bad model must not stop the cameras
-            log.error("model %s could not be reloaded, keeping %s %s: %s", cfg.model, old.name, old.version, exc)
-            self._model_stamp = _model_stamp(cfg.model)  # do not retry the same bad files every check
+        self._maybe_reload_verifier(forced)
+        for i, cfg in enumerate(self.site.detector.routes):
+            stamp = _model_stamp(cfg.model)
+            if not forced and stamp == self._model_stamps[i]:
+                continue
+            self._reload_route(i, cfg.model, stamp)
+
+    def _maybe_reload_verifier(self, forced: bool) -> None:
+        """A new crop classifier version is swapped in like a detector; a bad one is refused."""
+        if self.site.verifier is None or self.verifier is None or not self._owns_detector:
             return
-        old_pool, self.detector, self.pool = self.pool, new, DetectorPool(new, self.plan.workers)
+        stamp = _classifier_stamp(self.site.verifier.model)
+        if not forced and stamp == self._verifier_stamp:
+            return
+        self._verifier_stamp = stamp
+        old = self.verifier.classifier
+        try:
+            new = open_site_verifier(self.site)
+        except Exception as exc:  # noqa: BLE001 - keep verifying with the running version
+            log.error("crop classifier %s could not be reloaded, keeping %s: %s", self.site.verifier.model, old.version, exc)
+            return
+        if new is None or new.classifier.version == old.version and not forced:
+            return
+        self.verifier.classifier = new.classifier
+        self.summary.model_reloads += 1
+        log.info("crop classifier reloaded: %s %s -> %s", old.name, old.version, new.classifier.version)
+
+    def _reload_route(self, i: int, model: str, stamp: tuple | None) -> None:
+        route = self.models.routes[i]
+        old = route.detector
+        try:
+            new = _open_route_detector(self.site, self.site.detector.routes[i], self.plan)
+        except Exception as exc:  # noqa: BLE001 - a half-copied or bad model must not stop the cameras
+            log.error("model %s could not be reloaded, keeping %s %s: %s", model, route.name, route.version, exc)
+            self._model_stamps[i] = stamp  # do not retry the same bad files every check
+            return
+        old_pool, route.detector, route.pool = route.pool, new, DetectorPool(new, self.plan.workers)
         old_pool.close()
-        self._model_stamp = _model_stamp(cfg.model)
+        route._tiles.clear()  # the tiles follow the model's input size
+        self._model_stamps[i] = stamp
         self.summary.model_reloads += 1
         log.info("model reloaded: %s %s -> %s %s (streams kept running)", old.name, old.version, new.name, new.version)
+
+    @property
+    def detector(self):  # type: ignore[no-untyped-def]
+        """The first (primary) detector of the site."""
+        return self.models.routes[0].detector
+
+    @property
+    def pool(self) -> DetectorPool:
+        return self.models.routes[0].pool  # type: ignore[return-value]
 
     def _loop(self, batches: Iterator[list]) -> None:
         for batch in batches:
@@ -320,7 +522,7 @@ class SiteRunner:
             if due:
                 t0 = time.perf_counter()
                 try:
-                    results = self.pool.detect_batch([f.image for f in due])
+                    results = self.models.detect(due)
                 except Exception:  # noqa: BLE001 - one bad frame must not stop every camera
                     log.exception("detector failed on a batch of %d frame(s); skipped", len(due))
                     self.metrics.frame_errors.inc(len(due))
@@ -336,6 +538,16 @@ class SiteRunner:
                 for p in pipe.ready():
                     self._finish(pipe, p)
 
+    def _keep_looking(self, camera_id: str, pipe: CameraPipeline) -> None:
+        """A followed object (a truck) is in view: full rate on a motion-gated camera, and a fresh look by
+        every model that holds detections between looks (Frigate too keeps detecting where objects are)."""
+        source = self.readers.get(camera_id) or self._gated.get(camera_id)
+        if source is not None:
+            source.hold_open(FOLLOW_HOLD_S)  # type: ignore[attr-defined]
+        for route in self.models.routes:
+            if route.every_s and any(route.serves(c) for c in pipe.follow_looks):
+                route.forget(camera_id)
+
     def _process(self, frame, dets) -> None:
         pipe = self.pipelines[frame.camera_id]
         obs, events = pipe.process(frame, dets)
@@ -344,10 +556,13 @@ class SiteRunner:
         names = dets.data.get("class_name")
         if names is not None:
             self.summary.detections.update(str(n) for n in names)
+            if pipe.followed_moving(dets):
+                self._keep_looking(frame.camera_id, pipe)
         for ev in events:
             self.summary.events[ev.kind] += 1
             if ev.kind == "opened":  # stills now, durable before the clip is complete
-                self.writer.opened(pipe.camera, ev.violation, frame.image.copy(), self.detector.name, self.detector.version)
+                name, version = self.models.provenance(ev.violation.classes)
+                self.writer.opened(pipe.camera, ev.violation, frame.image.copy(), name, version)
         if self.on_observation is not None:
             self.on_observation(obs, events)
 
@@ -389,6 +604,14 @@ class SiteRunner:
             "cases_being_written": self.writer.backlog,
             "detector": {"workers": self.pool.workers, "threads": self.plan.threads},
             "model": {"name": self.detector.name, "version": self.detector.version},
+            "verifier": None if self.verifier is None else {
+                "name": self.verifier.classifier.name, "version": self.verifier.classifier.version,
+                "dropped": {c: dict(p.dropped) for c, p in self.pipelines.items()},
+            },
+            "models": [
+                {"name": r.name, "version": r.version, "classes": sorted(r.classes) if r.classes else None, "every_s": r.every_s}
+                for r in self.models.routes
+            ],
         }
         return (503 if stale else 200), body
 
@@ -460,6 +683,7 @@ class _LiveCollector:
         errors = CounterMetricFamily("streetvision_camera_decode_errors", "Decode errors of the camera.", labels=["camera"])
         reconnects = CounterMetricFamily("streetvision_camera_reconnects", "Stream reconnects.", labels=["camera"])
         dropped = CounterMetricFamily("streetvision_camera_dropped_frames", "Frames replaced by a newer one before processing.", labels=["camera"])
+        gated = CounterMetricFamily("streetvision_camera_keyframes_gated", "Keyframes not decoded: the stream was quiet.", labels=["camera"])
         for cam_id, reader in list(r.readers.items()):
             st = reader.status()
             fps.add_metric([cam_id], st.fps)
@@ -467,7 +691,8 @@ class _LiveCollector:
             errors.add_metric([cam_id], st.decode_errors)
             reconnects.add_metric([cam_id], st.reconnects)
             dropped.add_metric([cam_id], st.dropped_frames)
-        yield from (fps, online, errors, reconnects, dropped)
+            gated.add_metric([cam_id], st.keyframes_gated)
+        yield from (fps, online, errors, reconnects, dropped, gated)
         depth = GaugeMetricFamily("streetvision_outbox_cases", "Cases in the outbox by state (queued = queue depth).", labels=["state"])
         ev_bytes = GaugeMetricFamily("streetvision_outbox_evidence_bytes", "Evidence bytes on disk.")
         pruned = CounterMetricFamily("streetvision_outbox_evidence_pruned_files", "Evidence files deleted by the disk bound.")
@@ -477,6 +702,11 @@ class _LiveCollector:
             ev_bytes.add_metric([], r.outbox.evidence_bytes())
         pruned.add_metric([], r.outbox.pruned_files)
         yield from (depth, ev_bytes, pruned)
+        dropped = CounterMetricFamily("streetvision_candidates_dropped", "Candidate violations the crop verifier dropped.", labels=["camera", "rule"])
+        for cam_id, pipe in r.pipelines.items():
+            for rule, n in pipe.dropped.items():
+                dropped.add_metric([cam_id, rule], n)
+        yield dropped
         writing = GaugeMetricFamily("streetvision_cases_being_written", "Violations handed to the case writer, not yet queued.")
         writing.add_metric([], r.writer.backlog)
         yield writing
@@ -490,6 +720,8 @@ class _LiveCollector:
 
 
 MODEL_CHECK_S = 10.0  # how often the daemon looks for a new version of its model
+FOLLOW_HOLD_S = 3.0  # stream seconds of full rate after the last sighting of a followed object (a truck)
+FOLLOW_STILL_IOU = 0.5  # a followed object's box overlapping one of the last look this much has not moved
 
 
 def _model_stamp(model: str) -> tuple | None:
@@ -514,13 +746,67 @@ def _model_stamp(model: str) -> tuple | None:
     return tuple(stamp)
 
 
-def open_site_detector(site: Site, plan: WorkerPlan | None = None):  # type: ignore[no-untyped-def]
-    """The site's detector with the ONNX Runtime threads its worker plan gives each worker."""
+def _classifier_stamp(model: str) -> tuple | None:
+    from vision.model_registry import models_dir
+
+    stamp = []
+    base = Path(model) if (Path(model) / "card.yaml").is_file() else models_dir() / model
+    for f in (base / "card.yaml", base / "head.npz"):
+        try:
+            st = f.stat()
+        except OSError:
+            return None
+        stamp.append((str(f), st.st_size, st.st_mtime_ns))
+    return tuple(stamp)
+
+
+def _open_route_detector(site: Site, route: ModelRouteConfig, plan: WorkerPlan):  # type: ignore[no-untyped-def]
     from vision.detection import open_detector
 
+    return open_detector(route.model, min_confidence=route_min_confidence(site, route), threads=plan.threads)
+
+
+def open_site_detectors(site: Site, plan: WorkerPlan | None = None) -> list:
+    """One detector per `detector.models` route, each with the ONNX Runtime threads its worker plan gives."""
     cfg = site.detector
     plan = plan or plan_workers(cfg.workers, cfg.threads, len([c for c in site.cameras if c.enabled]))
-    return open_detector(cfg.model, min_confidence=cfg.min_confidence, threads=plan.threads)
+    return [_open_route_detector(site, route, plan) for route in cfg.routes]
+
+
+def open_site_detector(site: Site, plan: WorkerPlan | None = None):  # type: ignore[no-untyped-def]
+    """The site's first (primary) detector."""
+    return open_site_detectors(site, plan)[0]
+
+
+def _routes(site: Site, detectors: list, plan: WorkerPlan) -> list[ModelRoute]:
+    configs = site.detector.routes
+    if len(detectors) != len(configs):
+        # a caller-supplied detector (tests, a shared one) serves every class
+        configs = [ModelRouteConfig(model=str(getattr(d, "name", "model"))) for d in detectors]
+    routes = []
+    for det, cfg in zip(detectors, configs, strict=True):
+        routes.append(
+            ModelRoute(
+                detector=det,
+                pool=DetectorPool(det, plan.workers),
+                classes=frozenset(cfg.classes) if cfg.classes is not None else None,
+                every_s=cfg.every_s,
+                min_confidence=route_min_confidence(site, cfg, set(getattr(det, "class_names", []) or [])),
+                zoom_every_s=cfg.zoom_every_s,
+                zones={c.id: [z.polygon for z in c.zones] for c in site.cameras},
+            )
+        )
+    return routes
+
+
+def open_site_verifier(site: Site) -> Verifier | None:
+    """The site's crop verifier, or None when the site has no `verifier` section."""
+    if site.verifier is None:
+        return None
+    from vision.verify import Verifier, load_classifier
+
+    classifier = load_classifier(site.verifier.model, threads=site.verifier.threads)
+    return Verifier(classifier, min_score={r.rule_name: r.verify_min_score for r in site.rules})
 
 
 def run_site(

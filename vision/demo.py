@@ -165,13 +165,16 @@ class Demo:
         from vision.dispatch.workflow import Role
         from vision.scenarios.cache import rendered
         from vision.scenarios.live import LoopingMjpegServer, load_jpegs
-        from vision.scenarios.model_choice import pick_model
+        from vision.scenarios.model_choice import override_model, pick_model
         from vision.scenarios.script import load_scenario
 
         opts = self.options
         scenario = load_scenario(opts.scenario)
         site = load_site(opts.site)
-        self.model, self.model_note = pick_model(site.detector.model, opts.model)
+        if opts.model or site.detector.models is None:
+            self.model, self.model_note = pick_model(site.detector.routes[0].model, opts.model)
+        else:
+            self.model = " + ".join(r.model for r in site.detector.routes)
         if self.model_note:
             self.say(f"note: {self.model_note}")
         self.say(f"scene '{scenario.name}': {scenario.duration_s:g} s of {scenario.background} with {len(scenario.objects)} scripted objects")
@@ -194,7 +197,8 @@ class Demo:
         if len(data["cameras"]) != 1:
             raise ValueError(f"{opts.site}: the demo site needs exactly one camera")
         data["cameras"][0]["source"] = self.stream.url
-        data["detector"]["model"] = self.model
+        if opts.model or site.detector.models is None:
+            override_model(data, self.model)
         data["dispatch"] = {**(data.get("dispatch") or {}), "url": self.dispatch.url, "token": token, "token_env": None}
         data["outbox"]["path"] = str(data_dir / "outbox")
         data["metrics"]["port"] = 0

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vision import REPO_ROOT
 
-Backend = Literal["nanodet-onnx", "yolo-onnx", "ultralytics"]
+Backend = Literal["nanodet-onnx", "yolo-onnx", "ultralytics", "embedder-onnx"]
 
 
 def models_dir() -> Path:

@@ -130,14 +130,21 @@ class LineCrossing:
     forget_after_s: float = 10.0
     _last: dict[int, _LastPoint] = field(default_factory=dict)
 
-    def update(self, tracker_ids: np.ndarray, points: np.ndarray, t_s: float) -> np.ndarray:
-        """(N,) bool: track n crossed the line between its last point and this one."""
+    def update(self, tracker_ids: np.ndarray, points: np.ndarray, t_s: float, margins: np.ndarray | None = None) -> np.ndarray:
+        """(N,) bool: track n crossed the line between its last point and this one.
+
+        `margins` (pixels, per point): a point closer to the line than its margin counts as on the line,
+        so a parked vehicle whose box jitters about the line never crosses it."""
         tracker_ids = np.asarray(tracker_ids).reshape(-1)
         points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         crossed = np.zeros(len(tracker_ids), dtype=bool)
         a = np.asarray(self.a, dtype=np.float64)
         b = np.asarray(self.b, dtype=np.float64)
-        sides = np.sign(_orient(a, b, points)).astype(int) if len(points) else np.empty(0, dtype=int)
+        orient = _orient(a, b, points) if len(points) else np.empty(0)
+        sides = np.sign(orient).astype(int)
+        if margins is not None and len(points):
+            distance = np.abs(orient) / max(float(np.hypot(*(b - a))), 1e-9)
+            sides[distance < np.asarray(margins, dtype=np.float64).reshape(-1)] = 0
         for n, tid in enumerate(tracker_ids):
             tid = int(tid)
             if tid < 0:

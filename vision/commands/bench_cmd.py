@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--quick", action="store_true", help="the short CI suite (under 2 minutes) instead of the full one")
     s.add_argument("--suite", default=None, help="suite name in configs/scenarios/suite.yaml (default: full, or quick)")
     s.add_argument("--out", default="out/bench-scenarios", metavar="DIR", help="report directory (default: %(default)s)")
-    s.add_argument("--model", default=None, help="model name or .onnx file (default: the site's, coco-nanodet while missing)")
+    s.add_argument("--model", default=None, help="one model name or .onnx file for every class (default: the site's models)")
+    s.add_argument("--no-verifier", action="store_true", help="open cases without the site's crop verifier (a baseline)")
     s.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
     s.set_defaults(handler=_scenarios)
 
@@ -29,7 +30,7 @@ def _scenarios(args: argparse.Namespace) -> int:
     from vision.config import ConfigError, load_site
     from vision.detection import DetectorError
     from vision.scenarios.model_choice import pick_model
-    from vision.scenarios.report import summary_table, write_report
+    from vision.scenarios.report import condition_table, summary_table, write_report
     from vision.scenarios.suite import load_suite, run_suite
 
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
@@ -46,7 +47,8 @@ def _scenarios(args: argparse.Namespace) -> int:
         print(err, file=sys.stderr)
         return 2
     try:
-        model, note = pick_model(site.detector.model, args.model)
+        # a site with several models runs them as configured; --model runs one model for every class
+        model, note = pick_model(site.detector.routes[0].model, args.model) if args.model or site.detector.models is None else (None, None)
     except ValueError as exc:
         print(f"bench scenarios: {exc}", file=sys.stderr)
         return 2
@@ -57,7 +59,7 @@ def _scenarios(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     try:
-        result = run_suite(spec, model=model, progress=progress, render_progress=sys.stderr.isatty())
+        result = run_suite(spec, model=model, progress=progress, render_progress=sys.stderr.isatty(), verify=not args.no_verifier)
     except (DetectorError, FileNotFoundError) as exc:
         print(f"bench scenarios: {exc}", file=sys.stderr)
         return 1
@@ -67,5 +69,7 @@ def _scenarios(args: argparse.Namespace) -> int:
     else:
         print(f"scenario suite '{name}', model {result.model_name}, {len(result.runs)} scenarios, {result.wall_s:.0f} s")
         print(summary_table(result))
+        if result.by_condition:
+            print(condition_table(result))
         print(f"report: {paths['md']} (+ report.json, {', '.join(p.name for p in paths.values() if p.suffix == '.png')})")
     return 0

@@ -344,7 +344,8 @@ class DispatchService:
                 s.add(case)
                 s.flush()
                 s.add(self._audit(case.id, "report", None, Status.SUSPECTED, client.name, "device", now,
-                                  details={"confidence": report.confidence, "model": report.model_version}))
+                                  details={"confidence": report.confidence, "model": report.model_version,
+                                           "verification": report.verification.model_dump() if report.verification else None}))
             else:
                 case.occurrence_count += 1
                 if report.detected_at >= case.last_detected_at:

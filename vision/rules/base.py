@@ -71,6 +71,7 @@ class Violation:
     object_boxes_px: list[tuple[float, float, float, float]] = field(default_factory=list)
     crops: dict[str, np.ndarray] = field(default_factory=dict)  # evidence kind -> BGR image
     track_ids: list[int] = field(default_factory=list)
+    verification: dict | None = None  # the verifier's verdict (vision.verify.Verdict.as_dict) when one ran
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     @property

@@ -114,7 +114,7 @@ class StationaryMemory:
             matched.append(e)
         created: list[MemoryEntry] = []
         for n in range(len(boxes)):
-            if n in used_dets:
+            if n in used_dets or self._part_of_seen(str(class_names[n]), boxes[n]):
                 continue
             e = MemoryEntry(
                 id=self._next_id,
@@ -145,6 +145,18 @@ class StationaryMemory:
                 while e.recent and t_s - e.recent[0][0] > self.presence_window_s:
                     e.recent.popleft()
         return MemoryUpdate(matched, created, cleared, dropped)
+
+    def _part_of_seen(self, class_name: str, box: np.ndarray) -> bool:
+        """A second box of an object already seen this frame (a stall's awning and its table, one model's
+        box and another's, a tile's and the full frame's): mostly inside or around the first one's box."""
+        for e in self.entries.values():
+            if not e.seen_now or e.class_name != class_name:
+                continue
+            if _overlap_of_smaller(box, e.box) >= PART_OVERLAP:
+                return True
+            if class_name in STACKED_CLASSES and _stacked(box, e.box):
+                return True
+        return False
 
     def _candidate_pairs(self, class_names, points, tracker_ids) -> list[tuple[float, int, int]]:
         """(cost, detection, entry) for every detection within reach of an entry of its class;
@@ -209,3 +221,27 @@ class StationaryMemory:
 
     def reset(self) -> None:
         self.entries.clear()
+
+
+PART_OVERLAP = 0.6  # intersection over the smaller box above which two boxes of one class are one object
+# Objects built of parts one above the other (a stall's awning or umbrella over its table and goods): a box
+# right above or below one already seen, sharing most of its width, is the same object.
+STACKED_CLASSES = frozenset({"vendor_stall"})
+STACK_GAP = 0.25  # of the taller box's height
+
+
+def _stacked(a: np.ndarray, b: np.ndarray) -> bool:
+    width_overlap = min(a[2], b[2]) - max(a[0], b[0])
+    narrower = min(a[2] - a[0], b[2] - b[0])
+    gap = max(a[1], b[1]) - min(a[3], b[3])  # < 0 when they overlap vertically
+    taller = max(a[3] - a[1], b[3] - b[1])
+    return narrower > 0 and width_overlap >= PART_OVERLAP * narrower and gap <= STACK_GAP * taller
+
+
+def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(iw * ih / max(smaller, 1e-9))

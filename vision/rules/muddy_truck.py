@@ -46,6 +46,9 @@ class _Truck:
     classes: set[str] = field(default_factory=set)
 
 
+LINE_MARGIN = 0.15  # of a vehicle's box height: nearer the exit line is "on" it (a parked car's jitter never crosses)
+
+
 class MuddyTruckRule:
     violation_type = "muddy_truck"
 
@@ -93,7 +96,8 @@ class MuddyTruckRule:
             zi = geometry.index(zone)
             if geometry.is_line[zi]:
                 crossing = self._crossing(zone, geometry)
-                crossed = crossing.update(tids[vehicles], points, obs.t_s)
+                heights = xyxy[vehicles, 3] - xyxy[vehicles, 1]
+                crossed = crossing.update(tids[vehicles], points, obs.t_s, margins=LINE_MARGIN * heights)
                 for k in np.flatnonzero(crossed):
                     at_exit[k] = at_exit[k] or zone
             else:

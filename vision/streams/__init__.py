@@ -4,6 +4,7 @@ See `vision/streams/reader.py` for the latest-frame and watchdog design and
 `vision/streams/decoders.py` for why OpenCV and PyAV are both used.
 """
 
+from vision.streams.motion import MotionGate
 from vision.streams.reader import Backoff, CameraReader, CameraStatus, LatestFrameSlot
 from vision.streams.sources import Frame, FrameSource, Sampler, Timeline, open_source
 from vision.streams.spec import SourceError, SourceSpec, mask_secrets, parse_source
@@ -15,6 +16,7 @@ __all__ = [
     "Frame",
     "FrameSource",
     "LatestFrameSlot",
+    "MotionGate",
     "Sampler",
     "SourceError",
     "SourceSpec",

@@ -9,7 +9,9 @@ of which FFmpeg enforces through its interrupt callback.
 Why two video backends: OpenCV is the common path (small API, the same FFmpeg the
 rest of the project reads files with), but it cannot decode only keyframes; PyAV
 exposes `codec_context.skip_frame = "NONKEY"`, which lets FFmpeg skip the decoding
-of every non-key frame (the decode cost drops by the GOP length).
+of every non-key frame (the decode cost drops by the GOP length). With a
+`MotionGate` (vision/streams/motion.py) it also skips whole keyframes of a quiet
+stream, judged from the packet sizes it demuxes anyway.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Iterator, Literal
 import cv2
 import numpy as np
 
+from vision.streams.motion import MotionGate
 from vision.streams.spec import SourceError, SourceSpec, mask_secrets
 
 DecodeMode = Literal["all", "keyframes"]
@@ -198,13 +201,20 @@ class PyAvDecoder(Decoder):
     backend = "pyav"
 
     def __init__(
-        self, spec: SourceSpec, *, keyframes_only: bool, open_timeout_s: float, read_timeout_s: float
+        self,
+        spec: SourceSpec,
+        *,
+        keyframes_only: bool,
+        open_timeout_s: float,
+        read_timeout_s: float,
+        gate: MotionGate | None = None,
     ) -> None:
         super().__init__()
         import av  # local: only keyframe cameras need it loaded
 
         self._av = av
         self._spec = spec
+        self._gate = gate if keyframes_only else None
         options: dict[str, str] = {}
         fmt = None
         target = str(spec.target)
@@ -246,8 +256,14 @@ class PyAvDecoder(Decoder):
         self._trust_pts = self._container.format.name not in ("mpjpeg", "mjpeg")
 
     def _decode_packets(self) -> Iterator[object]:
+        gate = self._gate
         for packet in self._container.demux(self._stream):
             self.last_activity = time.monotonic()
+            if gate is not None and packet.size:
+                if not packet.is_keyframe:
+                    gate.packet(packet.size)  # still fed to the decoder below, which skips it (NONKEY)
+                elif not gate.keyframe(self._packet_time(packet)):
+                    continue  # a quiet stream's keyframe that is not due: never decoded
             try:
                 frames = packet.decode()
             except self._av.FFmpegError:
@@ -268,6 +284,13 @@ class PyAvDecoder(Decoder):
         self._frame = frame
         keyframe = bool(frame.key_frame) or str(frame.pict_type) in ("I", "1", "PictureType.I")
         return Grabbed(pts_s=self._pts_of(frame), keyframe=keyframe)
+
+    def _packet_time(self, packet: object) -> float:
+        """Stream seconds of a packet for the gate; the monotonic clock where pts are missing or untrusted."""
+        pts = getattr(packet, "pts", None)
+        if pts is None or not self._trust_pts:
+            return time.monotonic()
+        return float(pts * self._stream.time_base)
 
     def _pts_of(self, frame: object) -> float | None:
         if not self._trust_pts:
@@ -338,12 +361,15 @@ def open_decoder(
     read_timeout_s: float,
     still_repeat: bool = False,
     still_rate: float = 1.0,
+    gate: MotionGate | None = None,
 ) -> Decoder:
-    """Pick the backend: images → StillDecoder, keyframes → PyAV, everything else → OpenCV."""
+    """Pick the backend: images → StillDecoder, keyframes → PyAV, everything else → OpenCV.
+
+    `gate` applies to keyframe decoding only (the other backends decode every frame anyway)."""
     if spec.kind == "image":
         return StillDecoder(spec, repeat=still_repeat, rate=still_rate)
     if decode == "keyframes" and spec.kind != "device":
         return PyAvDecoder(
-            spec, keyframes_only=True, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s
+            spec, keyframes_only=True, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s, gate=gate
         )
     return OpenCvDecoder(spec, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s)

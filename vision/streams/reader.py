@@ -9,6 +9,11 @@ Watchdog: every blocking decoder call is bounded by FFmpeg's timeouts, so the
 reader thread itself notices a silent or closed stream, reopens it with
 exponential backoff and jitter (capped), and logs once per online/offline change.
 A dead camera is retried until stop() and never raises into the caller.
+
+Motion gate (`idle_every_s`, keyframe decoding): a quiet camera decodes a keyframe
+only every idle_every_s seconds, one that shows motion every keyframe due at
+`sample_fps` (vision/streams/motion.py). The gate outlives reconnects, so the
+camera's usual level of motion is not learnt again after each drop.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from vision.streams.decoders import DecodeMode, Decoder, open_decoder
-from vision.streams.sources import Frame, Sampler, Timeline, nominal_dt, validate_options
+from vision.streams.sources import Frame, Sampler, Timeline, make_gate, nominal_dt, validate_options
 from vision.streams.spec import SourceError, mask_secrets, parse_source
 
 log = logging.getLogger("vision.streams")
@@ -53,6 +58,10 @@ class CameraStatus:
     open_failures: int = 0  # failed open attempts (a dead camera keeps raising this)
     backend: str | None = None
     size: tuple[int, int] | None = None
+    # motion gate (sampling.idle_every_s); zero / None without one
+    keyframes_seen: int = 0  # keyframes demuxed, decoded or not
+    keyframes_gated: int = 0  # keyframes not decoded because the stream was quiet
+    motion: bool | None = None  # full rate as of the last keyframe (motion or a hold)
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -114,6 +123,8 @@ class CameraReader:
     For files, `realtime=True` paces frames at their timestamps (a simulated live
     camera) and `loop=True` restarts at the end of file with `t_s` still increasing.
     A still image is offered at `sample_fps` (1/s by default) until stop().
+    `idle_every_s` turns on the motion gate (keyframe decoding only), `motion_factor` is its
+    threshold over the camera's usual P-frame bytes; `hold_open()` keeps the full rate.
     """
 
     def __init__(
@@ -130,9 +141,12 @@ class CameraReader:
         backoff_max_s: float = 30,
         realtime: bool = True,
         loop: bool = False,
+        idle_every_s: float | None = None,
+        motion_factor: float = 2.0,
     ) -> None:
         validate_options(
-            decode, sample_fps, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
+            decode, sample_fps, idle_every_s=idle_every_s, motion_factor=motion_factor,
+            open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
             stall_timeout_s=stall_timeout_s, backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
         )  # fmt: skip
         self.camera_id = camera_id
@@ -145,6 +159,7 @@ class CameraReader:
         self.stall_timeout_s = stall_timeout_s
         self.realtime = realtime
         self.loop = loop
+        self.gate = make_gate(camera_id, sample_fps, idle_every_s, motion_factor) if self.spec.kind != "image" else None
         self._backoff = Backoff(backoff_initial_s, max(backoff_max_s, backoff_initial_s))
 
         self._slot = LatestFrameSlot()
@@ -204,6 +219,12 @@ class CameraReader:
             self._delivered += 1
         return frame
 
+    def hold_open(self, seconds: float) -> None:
+        """Decode every due keyframe for the next `seconds` of stream time, motion or not (a
+        consumer following a moving object calls it; no-op without a gate). Any thread."""
+        if self.gate is not None:
+            self.gate.hold(seconds)
+
     @property
     def running(self) -> bool:
         """True while the reader thread is alive (False after stop() or the end of a file)."""
@@ -211,6 +232,7 @@ class CameraReader:
 
     def status(self) -> CameraStatus:
         now = time.monotonic()
+        gate = self.gate
         with self._lock:
             decoder = self._decoder
             decode_errors = self._decode_errors_closed + (decoder.decode_errors if decoder else 0)
@@ -240,6 +262,9 @@ class CameraReader:
                 open_failures=self._open_failures,
                 backend=self._backend,
                 size=self._size,
+                keyframes_seen=gate.keyframes if gate else 0,
+                keyframes_gated=gate.gated if gate else 0,
+                motion=gate.is_open if gate else None,
             )
 
     def __enter__(self) -> "CameraReader":
@@ -269,7 +294,7 @@ class CameraReader:
             try:
                 decoder = open_decoder(
                     self.spec, decode=self.decode, open_timeout_s=self.open_timeout_s,
-                    read_timeout_s=self.read_timeout_s, still_repeat=True, still_rate=still_rate,
+                    read_timeout_s=self.read_timeout_s, still_repeat=True, still_rate=still_rate, gate=self.gate,
                 )  # fmt: skip
             except SourceError as exc:
                 with self._lock:

@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from vision.streams.decoders import DecodeMode, Decoder, Grabbed, open_decoder
+from vision.streams.motion import MotionGate, gate_phase_s
 from vision.streams.spec import SourceSpec, parse_source
 
 log = logging.getLogger("vision.streams")
@@ -38,12 +39,22 @@ class Frame:
     keyframe: bool
 
 
-def validate_options(decode: str, sample_fps: float | None, **timeouts: float) -> None:
+def validate_options(
+    decode: str, sample_fps: float | None, *, idle_every_s: float | None = None, motion_factor: float = 2.0,
+    **timeouts: float,
+) -> None:  # fmt: skip
     """Bad arguments fail at construction with the argument named, not later in a thread."""
     if decode not in ("all", "keyframes"):
         raise ValueError(f"decode must be 'all' or 'keyframes', got {decode!r}")
     if sample_fps is not None and not (math.isfinite(sample_fps) and sample_fps > 0):
         raise ValueError(f"sample_fps must be a positive number or None, got {sample_fps!r}")
+    if idle_every_s is not None:
+        if not (math.isfinite(idle_every_s) and idle_every_s > 0):
+            raise ValueError(f"idle_every_s must be a positive number of seconds or None, got {idle_every_s!r}")
+        if decode != "keyframes":
+            raise ValueError("idle_every_s (the motion gate) needs decode='keyframes': it skips keyframes")
+    if not (math.isfinite(motion_factor) and motion_factor > 0):
+        raise ValueError(f"motion_factor must be a positive number, got {motion_factor!r}")
     for name, value in timeouts.items():
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -112,6 +123,18 @@ def nominal_dt(decoder: Decoder) -> float:
     return 1.0 / decoder.fps if decoder.fps > 0 else 0.04
 
 
+def make_gate(
+    camera_id: str, sample_fps: float | None, idle_every_s: float | None, motion_factor: float
+) -> MotionGate | None:
+    """The camera's motion gate, or None when it has no idle rate (every due keyframe is decoded)."""
+    if idle_every_s is None:
+        return None
+    return MotionGate(
+        detect_fps=sample_fps or 1000.0, idle_every_s=idle_every_s, factor=motion_factor,
+        phase_s=gate_phase_s(camera_id, idle_every_s),
+    )  # fmt: skip
+
+
 class FrameSource:
     """Synchronous iterator of `Frame` for offline use: no dropping beyond `sample_fps`.
 
@@ -128,15 +151,21 @@ class FrameSource:
         sample_fps: float | None = None,
         open_timeout_s: float = 10,
         read_timeout_s: float = 10,
+        idle_every_s: float | None = None,
+        motion_factor: float = 2.0,
     ) -> None:
-        validate_options(decode, sample_fps, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s)
+        validate_options(
+            decode, sample_fps, idle_every_s=idle_every_s, motion_factor=motion_factor,
+            open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
+        )  # fmt: skip
         self.spec: SourceSpec = parse_source(source)
         self.camera_id = camera_id
         self.decode = decode
         self.sample_fps = sample_fps
+        self.gate = make_gate(camera_id, sample_fps, idle_every_s, motion_factor)
         self._decoder = open_decoder(
             self.spec, decode=decode, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
-            still_rate=sample_fps or 1.0,
+            still_rate=sample_fps or 1.0, gate=self.gate,
         )  # fmt: skip
         self._timeline = Timeline(live=self.spec.live)
         self._sampler = Sampler(sample_fps)
@@ -169,6 +198,11 @@ class FrameSource:
     @property
     def decode_errors(self) -> int:
         return self._decoder.decode_errors
+
+    def hold_open(self, seconds: float) -> None:
+        """Decode every due keyframe for the next `seconds` of stream time (no-op without a gate)."""
+        if self.gate is not None:
+            self.gate.hold(seconds)
 
     def __iter__(self) -> Iterator[Frame]:
         return self
@@ -232,9 +266,14 @@ def open_source(
     sample_fps: float | None = None,
     open_timeout_s: float = 10,
     read_timeout_s: float = 10,
+    idle_every_s: float | None = None,
+    motion_factor: float = 2.0,
 ) -> FrameSource:
-    """Open a file, image, URL or device for offline iteration; SourceError if it cannot open."""
+    """Open a file, image, URL or device for offline iteration; SourceError if it cannot open.
+
+    `idle_every_s` (keyframe decoding only) turns on the motion gate (vision/streams/motion.py)."""
     return FrameSource(
         source, camera_id=camera_id, decode=decode, sample_fps=sample_fps,
         open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
+        idle_every_s=idle_every_s, motion_factor=motion_factor,
     )  # fmt: skip

@@ -50,7 +50,12 @@ def _yolo(weights_or_cfg: str | Path, task: str = "detect"):
 def train(spec: TrainSpec, resume: bool = False) -> Path:
     """Train (or resume) and return the run folder holding weights/best.pt."""
     if spec.model not in ARCHITECTURES and not str(spec.model).endswith((".yaml", ".pt")):
-        raise ValueError(f"model must be one of {ARCHITECTURES} (no pretrained weights exist here), got {spec.model!r}")
+        raise ValueError(f"model must be an architecture YAML ({', '.join(ARCHITECTURES)}: random weights) "
+                         f"or a .pt checkpoint to fine-tune from, got {spec.model!r}")
+    if not resume and str(spec.model).endswith(".pt") and not Path(spec.model).is_file():
+        # ultralytics would try to download a .pt it does not find (yolov8n.pt, ...)
+        raise FileNotFoundError(f"model {spec.model}: no such checkpoint (no pretrained weights are downloaded here; "
+                                "fine-tune from a run's weights/best.pt)")
     last = spec.run_dir / "weights" / "last.pt"
     if resume:
         if not last.is_file():

@@ -16,8 +16,40 @@ DATA_LICENCE = (
 )
 
 
+NEAR_ZERO_MAP50 = 0.05
+
+
+def export_notes(metrics: dict, latency: dict) -> list[str]:
+    """Warnings about an export from its own measurements: the int8 variant
+    slower than fp32 (median session.run), or an fp32 mAP50 below
+    NEAR_ZERO_MAP50 on the evaluation split. One sentence each."""
+    notes: list[str] = []
+    fp32, int8 = latency.get("fp32") or {}, latency.get("int8") or {}
+    f_ms, i_ms = fp32.get("median_ms"), int8.get("median_ms")
+    if f_ms is not None and i_ms is not None and float(i_ms) > float(f_ms):
+        threads = fp32.get("threads")
+        setup = ", ".join(filter(None, [f"{threads} thread{'s' if threads != 1 else ''}" if threads else "",
+                                        f"{fp32['imgsz']} px" if fp32.get("imgsz") else ""]))
+        notes.append(
+            f"int8 variant is slower than fp32 in this export's latency measurement ({float(i_ms):.2f} ms vs "
+            f"{float(f_ms):.2f} ms median{', ' + setup if setup else ''}): "
+            f"{latency.get('int8_file', 'model-int8.onnx')} gains nothing here; run the fp32 model"
+        )
+    map50 = metrics.get("map50", (metrics.get("fp32") or {}).get("map50"))
+    if map50 is not None and float(map50) < NEAR_ZERO_MAP50:
+        where = f"the {metrics['split']} split" if metrics.get("split") else "the evaluation split"
+        if metrics.get("dataset"):
+            where += f" of {metrics['dataset']}"
+        notes.append(f"mAP50 {float(map50):.3f} on {where}: this model finds almost nothing; do not roll it out")
+    return notes
+
+
 def build_card(name: str, version: str, model_file: Path, classes: list[str], imgsz: int, *, metrics: dict, latency: dict,
-               training: dict, description: str = "", source: str = "") -> ModelCard:
+               training: dict, description: str = "", source: str = "", notes: list[str] | None = None) -> ModelCard:
+    """`notes` (warnings from `export_notes`) go to `metrics.notes`: the card
+    schema (vision.model_registry.ModelCard) has no top-level notes field."""
+    if notes:
+        metrics = {**metrics, "notes": list(notes)}
     return ModelCard(
         name=name,
         version=version,

@@ -3,19 +3,84 @@ with onnxruntime only (what the edge runs)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 
-def quantize_int8(src: Path, dst: Path) -> Path:
+class Captured:
+    """What ran inside `captured_output()`: `text` once the block has ended."""
+
+    text: str = ""
+
+
+@contextlib.contextmanager
+def captured_output():
+    """Collect everything the block writes instead of showing it: records sent
+    to the root logger (onnxruntime's quantizer logs one INFO line per tensor
+    through `logging.info`), Python prints, and C-level writes to fd 1 and 2."""
+    cap = Captured()
+    buf = io.StringIO()
+    root = logging.getLogger()
+    saved_handlers = root.handlers[:]
+    handler = logging.StreamHandler(buf)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.handlers = [handler]  # also keeps logging.warning() from calling basicConfig() on stderr
+    saved_fds: list[tuple[int, int]] = []
+    tmp = tempfile.TemporaryFile()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    for fd in (1, 2):
+        try:
+            saved_fds.append((fd, os.dup(fd)))
+            os.dup2(tmp.fileno(), fd)
+        except OSError:  # no such descriptor (embedded interpreter): Python-level capture only
+            pass
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            yield cap
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        for fd, saved in saved_fds:
+            os.dup2(saved, fd)
+            os.close(saved)
+        root.handlers = saved_handlers
+        tmp.seek(0)
+        cap.text = buf.getvalue() + tmp.read().decode("utf-8", errors="replace")
+        tmp.close()
+
+
+def quantize_int8(src: Path, dst: Path, verbose: bool = False) -> Path:
     """Dynamic int8 quantisation (weights uint8, activations quantised at run
-    time); ultralytics' metadata (names, imgsz, stride) is carried over."""
+    time); ultralytics' metadata (names, imgsz, stride) is carried over.
+
+    onnxruntime's quantizer logs a line per tensor (about 60 for a YOLOv8n);
+    that output is captured and dropped unless `verbose`, and shown on stderr
+    if quantisation fails."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
+    if verbose:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
+    else:
+        cap = None
+        try:
+            with captured_output() as cap:
+                quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
+        except BaseException:
+            if cap is not None:
+                sys.stderr.write(cap.text)
+            raise
     model = onnx.load(str(dst))
     meta = {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props}
     have = {p.key for p in model.metadata_props}

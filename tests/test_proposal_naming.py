@@ -1,0 +1,145 @@
+"""Boxes no rule consumes, named by the crop classifier: what is named, what never is, what it costs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.support_edge import detections
+from vision.detection.proposal_naming import ProposalNamer
+from vision.verify.classifier import CropVerdict
+
+H, W = 480, 640
+
+
+class Labeller:
+    """Names each crop by the box's left edge (a lookup the test controls) and records what it saw."""
+
+    def __init__(self, by_x1: dict[int, tuple[str, float]]):
+        self.by_x1 = by_x1
+        self.seen: list[tuple[float, ...]] = []
+
+    def classify(self, image, boxes):  # type: ignore[no-untyped-def]
+        out = []
+        for box in np.asarray(boxes):
+            self.seen.append(tuple(box))
+            label, score = self.by_x1[int(box[0])]
+            out.append(CropVerdict(label, score, {label: score}))
+        return out
+
+
+def masks() -> tuple[np.ndarray, np.ndarray]:
+    stationary = np.zeros((H, W), dtype=bool)
+    stationary[300:, :320] = True  # the zone: lower left
+    exit_mask = np.zeros((H, W), dtype=bool)
+    exit_mask[300:, 400:] = True  # around the exit: lower right
+    return stationary, exit_mask
+
+
+def names_of(dets) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(dets.data["class_name"].tolist()) if len(dets) else []
+
+
+IMAGE = np.zeros((H, W, 3), dtype=np.uint8)
+
+
+def test_an_unconsumed_box_in_a_zone_becomes_the_class_the_classifier_names():
+    labeller = Labeller({10: ("vendor_stall", 0.9), 100: ("garbage", 0.8)})
+    namer = ProposalNamer(labeller, {"vendor_stall", "garbage"}, name_vehicles=False)
+    dets = detections([("umbrella", (10, 300, 90, 400), 0.4, -1), ("suitcase", (100, 350, 140, 390), 0.3, -1)])
+    out = namer.update(IMAGE, 0.0, dets, *masks())
+    assert names_of(out) == ["garbage", "vendor_stall"]
+    assert out.confidence.tolist() == [np.float32(0.9), np.float32(0.8)]  # the classifier's score
+
+
+def test_people_bins_and_boxes_outside_the_zones_never_become_violation_classes():
+    labeller = Labeller({10: ("garbage", 0.99), 200: ("bin", 0.95), 500: ("garbage", 0.99)})
+    namer = ProposalNamer(labeller, {"garbage"}, name_vehicles=False)
+    dets = detections([
+        ("person", (10, 300, 60, 420), 0.9, 1),  # a sitting person: never cropped
+        ("fire hydrant", (200, 350, 240, 420), 0.5, -1),  # a bin: named, but bin is no violation
+        ("suitcase", (500, 100, 540, 150), 0.5, -1),  # outside every stationary zone
+    ])  # fmt: skip
+    out = namer.update(IMAGE, 0.0, dets, *masks())
+    assert len(out) == 0
+    assert [int(b[0]) for b in labeller.seen] == [200]
+
+
+def test_a_weak_name_is_not_a_detection():
+    namer = ProposalNamer(Labeller({10: ("garbage", 0.4)}), {"garbage"}, name_vehicles=False, min_score=0.5)
+    out = namer.update(IMAGE, 0.0, detections([("handbag", (10, 350, 50, 400), 0.3, -1)]), *masks())
+    assert len(out) == 0
+
+
+def test_a_vehicle_near_the_exit_named_muddy_adds_a_mud_box_and_a_clean_one_does_not():
+    labeller = Labeller({400: ("muddy_truck", 0.9), 500: ("truck", 0.95), 20: ("muddy_truck", 0.9)})
+    namer = ProposalNamer(labeller, set(), name_vehicles=True)
+    dets = detections([
+        ("truck", (400, 250, 480, 330), 0.6, 3),
+        ("car", (500, 300, 600, 380), 0.5, 4),
+        ("truck", (20, 20, 120, 120), 0.6, 5),  # far from the exit: not looked at
+    ])  # fmt: skip
+    out = namer.update(IMAGE, 0.0, dets, *masks())
+    assert names_of(out) == ["muddy_truck"]
+    assert out.xyxy[0].tolist() == [400, 250, 480, 330]  # the truck's own box: the mud rule's containment test
+    assert sorted(int(b[0]) for b in labeller.seen) == [400, 500]
+
+
+def test_a_box_that_stays_is_named_once_until_the_name_is_stale():
+    labeller = Labeller({10: ("vendor_stall", 0.9), 12: ("vendor_stall", 0.9)})
+    namer = ProposalNamer(labeller, {"vendor_stall"}, name_vehicles=False, reuse_s=10.0)
+    for t in range(5):
+        box = (10 if t % 2 == 0 else 12, 300, 90, 400)  # jitter of a detector box
+        out = namer.update(IMAGE, float(t), detections([("umbrella", box, 0.4, -1)]), *masks())
+        assert names_of(out) == ["vendor_stall"]
+    assert len(labeller.seen) == 1
+    namer.update(IMAGE, 12.0, detections([("umbrella", (10, 300, 90, 400), 0.4, -1)]), *masks())
+    assert len(labeller.seen) == 2  # named again once the name is older than reuse_s
+    assert namer.state_size() == 1  # stale names are deleted
+
+
+def test_at_most_max_per_frame_crops_the_largest_first():
+    labeller = Labeller({x: ("garbage", 0.9) for x in range(0, 300, 20)})
+    namer = ProposalNamer(labeller, {"garbage"}, name_vehicles=False, max_per_frame=3)
+    dets = detections([("bottle", (x, 400 - x // 10, x + 10 + x // 10, 420), 0.3, -1) for x in range(0, 300, 20)])
+    out = namer.update(IMAGE, 0.0, dets, *masks())
+    assert len(out) == 3 and len(labeller.seen) == 3
+    assert sorted(int(b[0]) for b in labeller.seen) == [240, 260, 280]
+
+
+def test_a_stalls_awning_and_its_table_are_one_object_in_the_stationary_memory():
+    from datetime import datetime, timezone
+
+    from vision.rules.memory import StationaryMemory
+
+    memory = StationaryMemory(inertia_frames=1, max_move=0.5, max_gap_s=20, clear_after_s=30)
+    at = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    table, awning = [160, 280, 250, 370], [150, 215, 255, 275]  # the awning right above the table
+    far_stall = [400, 280, 490, 370]
+    for boxes in ([table, awning], [table, awning, far_stall]):
+        b = np.asarray(boxes, dtype=np.float64)
+        points = np.stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]], axis=1)
+        memory.update(0.0, at, np.asarray(["vendor_stall"] * len(b), dtype=object), b, points,
+                      np.full(len(b), 0.6), np.full(len(b), -1), ["z"] * len(b))  # fmt: skip
+    assert len(memory) == 2  # the table (with its awning) and the other stall
+
+
+def test_real_bins_boxed_as_something_else_never_become_garbage_or_stalls():
+    """The real classifier on real footage with bin cut-outs, boxed the way COCO boxes them (fire hydrant)."""
+    import cv2
+
+    from tests.test_verifier import FOOTAGE, paste
+    from vision.verify import load_classifier
+
+    cap = cv2.VideoCapture(str(FOOTAGE))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 400)
+    ok, street = cap.read()
+    cap.release()
+    assert ok
+    namer = ProposalNamer(load_classifier(), {"garbage", "vendor_stall"}, name_vehicles=False)
+    zone = np.zeros(street.shape[:2], dtype=bool)
+    zone[250:, :] = True
+    for name in ("a_tux_wheelie_bin.png", "a_tux_garbagecan.png", "a_tux_home_compost_bin.png"):
+        frame, box = paste(street, name, (400, 500), 120)
+        out = namer.update(frame, 0.0, detections([("fire hydrant", box, 0.4, -1)]), zone, None)
+        assert len(out) == 0, (name, names_of(out), out.confidence)
+        namer.reset()

@@ -1,0 +1,241 @@
+"""The crop verifier: real objects named by a network trained on real photos, negatives dropped,
+the head trained from a labelled export, the verdict carried by the case."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass as dataclass_frame
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.support_edge import detections
+from vision.rules.base import Violation
+from vision.verify import Verifier, load_classifier
+from vision.verify.embedder import crop_box, letterbox, lift_if_dark
+
+REPO = Path(__file__).resolve().parent.parent
+OBJECTS = REPO / "datasets" / "assets" / "objects"
+FOOTAGE = REPO / "datasets" / "footage" / "vtest.avi"
+T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_classifier()
+
+
+@pytest.fixture(scope="module")
+def street() -> np.ndarray:
+    cap = cv2.VideoCapture(str(FOOTAGE))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 400)
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    return frame
+
+
+def paste(frame: np.ndarray, name: str, foot: tuple[int, int], height: int) -> tuple[np.ndarray, tuple]:
+    """A real photo cut-out standing on the frame at `foot` (bottom centre); returns the frame and its box."""
+    rgba = cv2.imread(str(OBJECTS / name), cv2.IMREAD_UNCHANGED)
+    ys, xs = np.nonzero(rgba[..., 3] > 10)
+    rgba = rgba[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    w = max(4, int(rgba.shape[1] * height / rgba.shape[0]))
+    rgba = cv2.resize(rgba, (w, height), interpolation=cv2.INTER_AREA)
+    out = frame.copy()
+    x, y = foot[0] - w // 2, foot[1] - height
+    a = rgba[..., 3:4] / 255.0
+    out[y : y + height, x : x + w] = (rgba[..., :3] * a + out[y : y + height, x : x + w] * (1 - a)).astype(np.uint8)
+    return out, (x, y, x + w, y + height)
+
+
+def violation(kind: str, box: tuple, rule: str = "r") -> Violation:
+    return Violation(
+        rule=rule, violation=kind, camera_id="cam1", zone="z", box_px=box, frame_size=(768, 576), classes=[],
+        object_count=1, confidence=0.9, confidence_history=[], onset_t_s=0.0, onset_at=T0, detected_t_s=10.0,
+        detected_at=T0, object_boxes_px=[box],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["a_tux_wheelie_bin.png", "a_tux_garbagecan.png", "a_tux_home_compost_bin.png"])
+def test_a_bin_standing_on_the_street_never_becomes_garbage(classifier, street, name):
+    frame, box = paste(street, name, (300, 520), 110)
+    verdict = Verifier(classifier).check(violation("exposed_garbage", box), frame)
+    assert not verdict.accepted, verdict
+    assert verdict.label != "garbage"
+
+
+def test_a_real_standing_person_never_becomes_garbage(classifier, street):
+    from vision.detection import open_detector
+
+    dets = open_detector("coco-nanodet", min_confidence=0.5).detect(street)
+    people = dets.xyxy[dets.data["class_name"] == "person"]
+    assert len(people) >= 3
+    verifier = Verifier(classifier)
+    for box in people[:5]:
+        verdict = verifier.check(violation("exposed_garbage", tuple(float(v) for v in box)), street, dets)
+        assert not verdict.accepted, verdict
+
+
+@pytest.mark.parametrize("name", ["a_c_tux_garbagetruck.png", "c_tux_pickup_truck.png"])
+def test_a_clean_truck_never_becomes_a_muddy_truck_case(classifier, street, name):
+    frame, box = paste(street, name, (400, 300), 150)
+    verdict = Verifier(classifier).check(violation("muddy_truck", box), frame)
+    assert not verdict.accepted, verdict
+
+
+def test_a_bus_is_vetoed_by_imagenet_knowledge_the_head_never_saw(classifier):
+    """No bus was in the head's training crops: the ImageNet bus classes veto it."""
+    from vision.verify.classifier import CropVerdict
+
+    verifier = Verifier(classifier)
+    bus_like = CropVerdict("muddy_truck", 0.9, {"muddy_truck": 0.9}, {"bus": 0.6, "car": 0.1, "truck": 0.2})
+    assert "bus" in verifier._veto(violation("muddy_truck", (0, 0, 10, 10)), bus_like, np.zeros(4), None)
+    truck_like = CropVerdict("muddy_truck", 0.9, {"muddy_truck": 0.9}, {"bus": 0.1, "car": 0.1, "truck": 0.6})
+    assert verifier._veto(violation("muddy_truck", (0, 0, 10, 10)), truck_like, np.zeros(4), None) == ""
+
+
+def test_a_real_motorcycle_photo_is_confirmed_as_a_two_wheeler(classifier, street):
+    frame, box = paste(street, "e_skimage_motorcycle.png", (380, 540), 160)
+    verdict = Verifier(classifier).check(violation("non_motor_parking", box), frame)
+    assert verdict.accepted, verdict
+    assert verdict.label in ("bicycle", "motorcycle")
+
+
+def test_the_verdict_stamps_the_classifier_and_reaches_the_case(classifier, street):
+    from vision.case_builder import build_case
+    from vision.config import Camera, Site
+    from vision.taxonomy import load_taxonomy
+
+    frame, box = paste(street, "a_tux_wheelie_bin.png", (300, 520), 110)
+    v = violation("exposed_garbage", box)
+    verdict = Verifier(classifier).check(v, frame)
+    v.verification = verdict.as_dict()
+    site = Site.model_validate({"site_id": "s", "cameras": [{"id": "cam1", "source": "x.mp4",
+                                "location": {"crs": "WGS84", "lat": 31.2, "lon": 121.4}, "grid_code": "310101001001001"}]})  # fmt: skip
+    case = build_case(v, site=site, camera=site.cameras[0], taxonomy=load_taxonomy(None), model_name="m", model_version="1", evidence=[])
+    assert case.verification is not None
+    assert case.verification.model_name == classifier.name and case.verification.model_version == classifier.version
+    assert case.verification.accepted is False and case.verification.label == verdict.label
+
+
+def test_a_person_box_vetoes_garbage_only_when_the_candidate_is_that_person(classifier, street):
+    from vision.verify.classifier import CropVerdict
+
+    verifier = Verifier(classifier)
+    garbage = CropVerdict("garbage", 0.9, {"garbage": 0.9}, {})
+    box = np.array([100.0, 100.0, 140.0, 200.0])
+    same = detections([("person", (101, 98, 141, 203), 0.8, 1)])
+    passer_by = detections([("person", (90, 20, 160, 190), 0.9, 2)])
+    unsure = detections([("person", (101, 98, 141, 203), 0.3, 3)])
+    v = violation("exposed_garbage", tuple(box))
+    assert "person" in verifier._veto(v, garbage, box, same)
+    assert verifier._veto(v, garbage, box, passer_by) == ""
+    assert verifier._veto(v, garbage, box, unsure) == ""
+
+
+def test_dark_crops_are_lifted_and_daylight_crops_untouched():
+    rng = np.random.default_rng(0)
+    day = rng.integers(100, 200, (60, 40, 3), dtype=np.uint8)
+    dusk = (day * 0.25).astype(np.uint8)
+    assert np.array_equal(lift_if_dark(day), day)
+    assert lift_if_dark(dusk).mean() > dusk.mean() + 10
+    assert letterbox(day, 224).shape == (224, 224, 3)
+    assert crop_box(day, (35, 50, 60, 80)).size > 0  # a box partly outside the frame still crops
+
+
+def test_classifier_trains_from_a_small_labelled_export_and_writes_its_card(tmp_path, street):
+    """An export of reviewed cases (accepted bins-as-garbage are impossible; accepted garbage and
+    bikes, rejected bins): the head trains, the card has per-class precision/recall and a plot."""
+    import yaml
+
+    from vision.training.crop_classifier import crops_from_export, train_classifier
+    from vision.verify.classifier import load_classifier_card
+
+    export = tmp_path / "export"
+    (export / "images").mkdir(parents=True)
+    lines = []
+    cutouts = {"a_tux_wheelie_bin.png": ("rejected", "exposed_garbage", None, "a bin, not garbage"),
+               "e_skimage_motorcycle.png": ("accepted", "non_motor_parking", "bicycle", None),
+               "c_tux_site_dumper.png": ("accepted", "muddy_truck", "muddy_truck", None)}  # fmt: skip
+    case = 0
+    for name, (outcome, violation_type, cls, reason) in cutouts.items():
+        for k in range(8):
+            case += 1
+            frame, (x1, y1, x2, y2) = paste(street, name, (150 + 60 * k, 380 + 20 * (k % 3)), 90 + 5 * k)
+            image = f"images/case{case:06d}.jpg"
+            cv2.imwrite(str(export / image), frame)
+            h, w = frame.shape[:2]
+            lines.append(json.dumps({"case_id": case, "image": image, "outcome": outcome, "violation": violation_type,
+                                     "class": cls, "reason": reason, "bbox_xyxy": [x1 / w, y1 / h, x2 / w, y2 / h],
+                                     "camera_id": f"cam{k % 4}"}))  # fmt: skip
+    (export / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    crops = crops_from_export(export)
+    assert {c.label for c in crops} == {"bin", "bicycle", "muddy_truck"}
+    out = tmp_path / "model"
+    result = train_classifier(crops, out, name="test-verifier", version="0.0.1", val_fraction=0.3, progress=False,
+                              measure_heldout=False)
+    card = yaml.safe_load((out / "card.yaml").read_text())
+    assert set(card["metrics"]["validation"]["per_class"]) == {"bin", "bicycle", "muddy_truck"}
+    for m in card["metrics"]["validation"]["per_class"].values():
+        assert {"precision", "recall", "support"} <= set(m)
+    assert (out / "confusion.png").stat().st_size > 1000
+    assert card["training"]["crops"] == {"bicycle": 8, "bin": 8, "muddy_truck": 8}
+    loaded = load_classifier_card(out)  # the sha256 in the card matches the head
+    assert loaded.labels == result.labels
+    clf = load_classifier(out)
+    assert clf.classify(street, [(0, 0, 50, 50)])[0].label in result.labels
+
+
+def test_a_head_file_that_does_not_match_its_card_is_refused(tmp_path):
+    import shutil
+
+    from vision.verify.classifier import load_classifier_card
+
+    shutil.copytree(REPO / "models" / "crop-verifier", tmp_path / "v")
+    with open(tmp_path / "v" / "head.npz", "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(ValueError, match="sha256"):
+        load_classifier_card(tmp_path / "v")
+
+
+@pytest.mark.parametrize(
+    "photo, kinds",
+    [
+        ("leuven-parked-bicycles.jpg", {"bicycle"}),  # real bicycles parked on a street, never trained on
+        ("skimage-motorcycle-right.png", {"motorcycle"}),  # the other view of the stereo pair the synth cut from
+    ],
+)
+def test_real_photos_of_two_wheelers_are_found_by_the_bike_rules_path(photo, kinds):
+    """The demo site's models and verifier, as the bike rule uses them: a two-wheeler above the rule's
+    threshold, and the verifier confirms it."""
+    from vision.config import load_site
+    from vision.daemon import open_site_detectors, open_site_verifier
+    from vision.detection.routing import RoutedDetections
+
+    site = load_site(REPO / "configs" / "site-demo.yaml")
+    image = cv2.imread(str(REPO / "datasets" / "photos" / photo))
+    assert image is not None
+    from vision.daemon import _routes
+    from vision.detection.pool import plan_workers
+
+    routed = RoutedDetections(_routes(site, open_site_detectors(site), plan_workers(1, 1, 1)))
+
+    @dataclass_frame
+    class F:
+        camera_id: str = "demo-cam"
+        t_s: float = 0.0
+        image: np.ndarray = None  # type: ignore[assignment]
+
+    (dets,) = routed.detect([F(image=image)])
+    rule = site.rule("bikes")
+    names = np.asarray(dets.data["class_name"], dtype=object)
+    found = np.flatnonzero(np.isin(names, list(kinds)) & (dets.confidence >= rule.min_confidence))
+    assert len(found) >= 1, list(zip(names, dets.confidence))
+    verifier = open_site_verifier(site)
+    confirmed = [verifier.check(violation("non_motor_parking", tuple(float(v) for v in dets.xyxy[i]), "bikes"), image, dets)
+                 for i in found]  # fmt: skip
+    assert any(v.accepted for v in confirmed), confirmed

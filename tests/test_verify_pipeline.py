@@ -1,0 +1,110 @@
+"""The verifier in the per-camera pipeline: a dropped candidate opens no case, says why in a counter,
+is looked at again while its rule holds it, and opens its case when a later look confirms it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from tests.support_edge import detections, site_dict
+from vision.config import parse_site
+from vision.daemon import CameraPipeline
+from vision.verify.verifier import Verdict
+
+T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+ZONES = [{"name": "lawn", "kind": "garbage_watch", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]
+RULES = [{"type": "exposed_garbage", "name": "garbage", "dwell_s": 5, "clear_after_s": 10, "cooldown_s": 0}]
+
+
+@dataclass
+class Frame:
+    camera_id: str
+    index: int
+    t_s: float
+    captured_at: datetime
+    image: np.ndarray
+
+
+class ScriptedVerifier:
+    """Answers from a list of verdicts (True = accept), then repeats the last one."""
+
+    def __init__(self, answers: list[bool]):
+        self.answers = list(answers)
+        self.calls: list[float] = []
+
+    def check(self, violation, image, dets):
+        self.calls.append(violation.detected_t_s)
+        ok = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return Verdict(ok, "garbage" if ok else "bin", 0.9 if ok else 0.1, "confirmed" if ok else "classified as bin", "v", "1")
+
+
+def pipeline(verifier, *, verify: bool = True, recheck_s: float = 4.0) -> CameraPipeline:
+    rules = [{**RULES[0], "verify": verify}]
+    site = parse_site(site_dict(ZONES, rules, verifier={"recheck_s": recheck_s}))
+    return CameraPipeline(site, site.cameras[0], verifier=verifier)
+
+
+def run(pipe: CameraPipeline, seconds: float, present_until: float = 1e9) -> list[tuple[float, str, object]]:
+    events = []
+    img = np.zeros((100, 100, 3), np.uint8)
+    for k in range(int(seconds * 2)):
+        t = k * 0.5
+        objs = [("garbage", (40, 40, 60, 60), 0.8, 7)] if t < present_until else []
+        frame = Frame("cam1", k, t, T0 + timedelta(seconds=t), img)
+        _, evs = pipe.process(frame, detections(objs))
+        events += [(t, e.kind, e.violation) for e in evs]
+    return events
+
+
+def test_a_confirmed_candidate_opens_its_case_with_the_verdict():
+    pipe = pipeline(ScriptedVerifier([True]))
+    events = run(pipe, 10)
+    opened = [(t, v) for t, k, v in events if k == "opened"]
+    assert len(opened) == 1
+    assert opened[0][1].verification["accepted"] is True and opened[0][1].verification["model_name"] == "v"
+
+
+def test_a_dropped_candidate_opens_no_case_and_is_counted():
+    pipe = pipeline(ScriptedVerifier([False]))
+    events = run(pipe, 20)
+    assert [k for _, k, _ in events] == []
+    assert pipe.dropped["garbage"] >= 1
+    assert len(pipe.unverified) == 1  # still held by its rule: looked at again later
+
+
+def test_a_later_look_that_confirms_opens_the_case_then():
+    verifier = ScriptedVerifier([False, False, True])
+    pipe = pipeline(verifier, recheck_s=4.0)
+    events = run(pipe, 30)
+    opened = [(t, v) for t, k, v in events if k == "opened"]
+    assert len(opened) == 1
+    t_open, v = opened[0]
+    assert t_open >= 5 + 2 * 4.0  # dwell, then two looks recheck_s apart
+    assert v.detected_t_s == t_open and v.verification["accepted"] is True
+    assert len(verifier.calls) == 3
+    assert not pipe.unverified
+
+
+def test_a_dropped_candidate_that_leaves_is_forgotten_without_a_cleared_event():
+    pipe = pipeline(ScriptedVerifier([False]))
+    events = run(pipe, 40, present_until=8)
+    assert [k for _, k, _ in events] == []  # neither opened nor cleared: it never was a case
+    assert not pipe.unverified
+
+
+def test_rules_with_verify_off_open_without_a_look():
+    verifier = ScriptedVerifier([False])
+    pipe = pipeline(verifier, verify=False)
+    events = run(pipe, 10)
+    assert [k for _, k, _ in events] == ["opened"] and verifier.calls == []
+
+
+def test_a_verifier_that_fails_costs_the_verdict_not_the_case():
+    class Broken:
+        def check(self, *a):
+            raise RuntimeError("onnx exploded")
+
+    events = run(pipeline(Broken()), 10)
+    assert [k for _, k, _ in events] == ["opened"]
