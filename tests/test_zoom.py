@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from tests.test_detection_routing import Frame
 from vision.detection import make_detections
 from vision.detection.routing import ModelRoute, RoutedDetections
 from vision.detection.zoom import MIN_GAIN, zoom_tiles
@@ -52,13 +51,6 @@ class SmallObjectDetector:
 
     def close(self) -> None:
         pass
-
-
-@dataclass
-class Frame:
-    camera_id: str
-    t_s: float
-    image: np.ndarray
 
 
 def test_tile_boxes_come_back_in_frame_pixels_and_only_objects_that_stay_are_held():

@@ -124,12 +124,16 @@ class CameraPipeline:
 
     STATIONARY_TYPES = ("street_vending", "non_motor_parking", "exposed_garbage")
 
+    def _stationary_classes(self) -> set[str]:
+        """The classes this camera's stationary rules consume."""
+        rules = (self.site.rule(n) for n in self.camera.rules)
+        return {c for r in rules if r.type in self.STATIONARY_TYPES for c in r.classes}
+
     def _static_candidates(self):  # type: ignore[no-untyped-def]
         cfg = self.site.static_objects
         if cfg is None or not cfg.enabled or self.verifier is None:
             return None
-        rules = [self.site.rule(n) for n in self.camera.rules]
-        wanted = {c for r in rules if r.type in self.STATIONARY_TYPES for c in r.classes}
+        wanted = self._stationary_classes()
         if not wanted:
             return None
         from vision.detection.static_candidates import StaticCandidates
@@ -141,9 +145,8 @@ class CameraPipeline:
         cfg = self.site.verifier
         if cfg is None or not cfg.name_objects or self.verifier is None:
             return None
-        rules = [self.site.rule(n) for n in self.camera.rules]
-        wanted = {c for r in rules if r.type in self.STATIONARY_TYPES for c in r.classes}
-        name_vehicles = any(r.type == "muddy_truck" for r in rules)
+        wanted = self._stationary_classes()
+        name_vehicles = any(self.site.rule(n).type == "muddy_truck" for n in self.camera.rules)
         if not wanted and not name_vehicles:
             return None
         from vision.detection.proposal_naming import ProposalNamer

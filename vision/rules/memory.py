@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from vision.rules.base import ConfidenceSample
+from vision.rules.base import ConfidenceSample, box_containment
 
 MAX_HISTORY = 240  # confidence samples kept per entry (thinned when full)
 
@@ -239,9 +239,5 @@ def _stacked(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return float(iw * ih / max(smaller, 1e-9))
+    """Intersection over the smaller box's area: the larger of the two containments."""
+    return float(max(box_containment(a, b)[0, 0], box_containment(b, a)[0, 0]))
