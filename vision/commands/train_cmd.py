@@ -482,11 +482,12 @@ def _find_input(ds, name: str, recorded: str):
 
 
 def _relocate(recorded: str) -> Path:
-    """A recorded source path; on another clone, the same file under this repository."""
+    """A recorded source path; the same file under this repository when it has one (the recorded
+    path may be another clone's, still present on this machine)."""
     from vision import REPO_ROOT
 
     p = Path(recorded)
-    if p.exists() or "datasets" not in p.parts:
+    if "datasets" not in p.parts:
         return p
     i = len(p.parts) - 1 - p.parts[::-1].index("datasets")
     moved = REPO_ROOT.joinpath(*p.parts[i:])
