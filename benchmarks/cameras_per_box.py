@@ -11,7 +11,7 @@ typical IP camera); cached as out/bench/cam-1080p25-gop25-3mbps.mp4. One tests/r
 process serves it without re-encoding (`--passthrough`) on N mount points of 127.0.0.1; each
 reader gets its own server pipeline (real-time paced, looping).
 
-Capacity: for each N of a stack's ladder, the daemon itself (`vision.daemon.SiteRunner`, live
+Capacity: for each N of a stack's ladder, the daemon itself (`vision.edge.daemon.SiteRunner`, live
 mode) runs a site of N copies of configs/site-city.yaml's street camera (its zones; evidence
 ring at the detection rate; outbox in a temporary directory, no dispatch), decoding keyframes
 only. So everything the daemon does per frame counts: receive and decode, the JPEG frame ring,
@@ -26,7 +26,7 @@ detection on its workers, tracking, rules. Stacks, all measured in the same run:
 - `needed-rates`: the same stack at the rates the rules need: city-v1 (stalls, garbage; mud
   while a truck is in view) `every_s: 5`, and the motion gate `sampling.idle_every_s: 5`: a
   camera decodes a keyframe every 5 s while its stream is quiet, every second while it shows
-  motion or a truck is in view (vision/streams/motion.py). The output says which fraction of
+  motion or a truck is in view (vision/edge/streams/motion.py). The output says which fraction of
   the keyframes the gate decoded. Zoomed looks (tiles over the zones, `zoom_every_s`) as in
   site-city.yaml.
 - `needed-rates/zoom-30s`: the same with the zoomed looks every 30 s instead.
@@ -207,7 +207,7 @@ class StepResult:
 def run_decode_step(urls: list[str], server: Server, n: int, mode: str, window_s: float, warmup_s: float,
                     open_timeout_s: float = 10) -> StepResult:  # fmt: skip
     """N bare readers (no detector) for warm-up + window; counts what happened in the window."""
-    from vision.streams import CameraReader
+    from vision.edge.streams import CameraReader
 
     gate = STACKS["needed-rates"].idle_every_s if mode == "gated" else None
     readers = [
@@ -270,7 +270,7 @@ def site_for(stack: Stack, urls: list[str], n: int, decode: str, model: Path, wo
     """N copies of site-city.yaml's street camera on the RTSP mounts, as a validated Site of this stack."""
     import yaml
 
-    from vision.config import parse_site
+    from vision.edge.config import parse_site
 
     data = yaml.safe_load((REPO / "configs" / "site-city.yaml").read_text())
     template = copy.deepcopy(data["cameras"][0])
@@ -328,7 +328,7 @@ def run_daemon_step(stack: Stack, urls: list[str], server: Server, n: int, decod
     import tempfile
     import threading
 
-    from vision.daemon import SiteRunner
+    from vision.edge.daemon import SiteRunner
 
     name = stack.name if decode == "keyframes" else f"{stack.name}/all"
     result = StepResult(mode=name, cameras=n, window_s=window_s, cpu_s=0.0, server_cpu_s=0.0, detections=[0] * n,
@@ -508,14 +508,14 @@ def main() -> None:
     }
     ladder_all = ladder_arg(args.ladder_all)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("vision.daemon").setLevel(logging.ERROR)  # "no dispatch section": intended here
+    logging.getLogger("vision.edge.daemon").setLevel(logging.ERROR)  # "no dispatch section": intended here
 
     media = camera_file()
     model = args.model
     if model is None:
         city = REPO / "models" / "city-v1" / "model.onnx"
         model = city if city.is_file() else yolov8n_onnx(320)
-    from vision.detection import open_detector
+    from vision.edge.detection import open_detector
 
     detector = open_detector(model)
     nproc = os.cpu_count() or 1

@@ -46,7 +46,7 @@ def yolov8n_onnx(imgsz: int, cache: Path = BENCH_DIR / "models") -> Path:
     if target.is_file():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    from vision.ultralytics_env import prepare_offline
+    from vision.edge.detection.ultralytics_env import prepare_offline
 
     prepare_offline()
     from ultralytics import YOLO

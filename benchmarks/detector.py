@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import load_frames  # noqa: E402  (benchmarks/ is not a package)
 
-from vision.detection import open_detector  # noqa: E402
+from vision.edge.detection import open_detector  # noqa: E402
 
 
 def main() -> None:

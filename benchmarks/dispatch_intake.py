@@ -134,7 +134,7 @@ def evidence() -> dict[str, tuple[str, str, bytes]]:
 
 
 def case_report(i: int, ev: dict[str, tuple[str, str, bytes]]) -> dict:
-    """A CaseReport (vision.cases) as the edge sends it; camera i so that no two merge."""
+    """A CaseReport (vision.core.cases) as the edge sends it; camera i so that no two merge."""
     now = datetime.now(UTC)
     return {
         "idempotency_key": str(uuid.uuid4()),

@@ -29,7 +29,7 @@ system), the quantity that decides how many cameras a box serves; wall fps is sh
 Threads: all three run in one process, so OpenCV's and torch's pools are shared (importing
 ultralytics sets OMP_NUM_THREADS=1 and cv2.setNumThreads(0) for everyone). ONNX Runtime:
 by default each system as it ships: ours as the daemon builds it for one camera (all
-cores, spinning off: `vision.detection.base.ort_session`), ultralytics with no session
+cores, spinning off: `vision.edge.detection.base.ort_session`), ultralytics with no session
 options (ONNX Runtime's default pool, spinning on); `--threads N` gives both N intra-op
 threads with the same options (ultralytics' session is replaced, after its set-up, by one
 built by our `ort_session`): the like-for-like comparison of the two code paths.
@@ -73,8 +73,8 @@ class Workload:
 
 
 def run_ours(model_path: Path, work: Workload, n: int | None = None) -> tuple[int, int, float, float]:
-    from vision.streams import open_source
-    from vision.tracking import CameraTracker
+    from vision.edge.streams import open_source
+    from vision.edge.tracking import CameraTracker
 
     n = n or work.frames
     det = _ours_detector(model_path)
@@ -97,7 +97,7 @@ _DETECTORS: dict = {}
 def _ours_detector(model_path: Path):  # type: ignore[no-untyped-def]
     """One detector per model for the whole benchmark (ultralytics also keeps its session)."""
     if model_path not in _DETECTORS:
-        from vision.detection import open_detector
+        from vision.edge.detection import open_detector
 
         _DETECTORS[model_path] = open_detector(model_path, min_confidence=CONF, threads=THREADS)
         _DETECTORS[model_path].nms_iou = IOU
@@ -133,7 +133,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads for both, same options (0: as shipped)")
     args = ap.parse_args()
     global THREADS
-    from vision.detection.pool import plan_workers
+    from vision.edge.detection.pool import plan_workers
 
     THREADS = args.threads or plan_workers(0, 0, cameras=1).threads  # what the daemon gives one camera
 
@@ -144,7 +144,7 @@ def main() -> None:
     if args.workload in ("camera", "both"):
         workloads.append(Workload("camera", camera_file(), args.seconds, {"decode": "keyframes", "sample_fps": 1.0},
                                   {"vid_stride": 25}, 1.0))  # fmt: skip
-    from vision.ultralytics_env import prepare_offline
+    from vision.edge.detection.ultralytics_env import prepare_offline
 
     prepare_offline()
     from ultralytics import YOLO
@@ -173,7 +173,7 @@ def main() -> None:
     if not args.no_track:
         run_ultralytics(ul_track, imgsz, workloads[0], True, 5)
     if args.threads:
-        from vision.detection.base import ort_session
+        from vision.edge.detection.base import ort_session
 
         for ul in (ul_predict, ul_track):
             ul.predictor.model.backend.session = ort_session(model_path, args.threads)

@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vision import REPO_ROOT  # noqa: E402
-from vision.config import load_site  # noqa: E402
-from vision.daemon import open_site_detectors, open_site_verifier  # noqa: E402
+from vision.core.paths import REPO_ROOT  # noqa: E402
+from vision.edge.config import load_site  # noqa: E402
+from vision.edge.daemon import open_site_detectors, open_site_verifier  # noqa: E402
 from vision.scenarios.cache import rendered  # noqa: E402
 from vision.scenarios.script import load_scenario  # noqa: E402
 from vision.scenarios.suite import load_suite  # noqa: E402

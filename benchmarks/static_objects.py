@@ -24,7 +24,7 @@ from common import FOOTAGE, print_machine  # noqa: E402  (benchmarks/ is not a p
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vision.detection.static_objects import StaticObjectFinder, StaticObjectSettings  # noqa: E402
+from vision.edge.detection.static_objects import StaticObjectFinder, StaticObjectFinderConfig  # noqa: E402
 
 OBJECT = Path(__file__).resolve().parent.parent / "datasets" / "assets" / "objects" / "a_tux_wheelie_bin.png"
 
@@ -67,7 +67,7 @@ def main() -> None:
     base = clip_frames(args.frames)
     det = None
     if not args.no_detector:
-        from vision.detection import open_detector
+        from vision.edge.detection import open_detector
 
         det = open_detector("coco-nanodet")
         det.detect(base[0])
@@ -87,7 +87,7 @@ def main() -> None:
             upd_ms, rs_ms, found = [], [], 0
             wh = round(h * ww / w)
             for _ in range(args.repeats):
-                finder = StaticObjectFinder(StaticObjectSettings(work_width=ww))
+                finder = StaticObjectFinder(StaticObjectFinderConfig(work_width=ww))
                 warm = finder.settings.warmup_s
                 for k, f in enumerate(frames):
                     t = k * 0.5

@@ -13,8 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support_edge import make_case, make_evidence  # noqa: E402
-from vision.outbox import Outbox  # noqa: E402
-from vision.sender import Sender  # noqa: E402
+from vision.edge.delivery.outbox import Outbox  # noqa: E402
+from vision.edge.delivery.sender import Sender  # noqa: E402
 
 
 def main() -> None:

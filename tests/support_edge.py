@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from vision.config import Camera, parse_site
+from vision.edge.config import CameraConfig, parse_site
 
 T0 = datetime(2026, 11, 28, 8, 0, 0, tzinfo=timezone.utc)
 W, H = 1000, 1000
 
 
-def camera(zones: list[dict], rules: list[str] | None = None, cam_id: str = "cam1") -> Camera:
-    return Camera.model_validate(
+def camera(zones: list[dict], rules: list[str] | None = None, cam_id: str = "cam1") -> CameraConfig:
+    return CameraConfig.model_validate(
         {
             "id": cam_id,
             "source": "unused.mp4",
@@ -73,7 +73,7 @@ def detections(objs: Iterable[tuple]) -> sv.Detections:
 
 
 def observation(t: float, objs: Iterable[tuple], image: np.ndarray | None = None, cam_id: str = "cam1"):
-    from vision.rules import Observation
+    from vision.edge.rules import Observation
 
     return Observation(
         camera_id=cam_id,
@@ -202,7 +202,7 @@ def make_case(**kw):
     """A valid CaseReport with a fresh idempotency key."""
     import uuid
 
-    from vision.cases import CaseReport
+    from vision.core.cases import CaseReport
 
     data = dict(
         idempotency_key=uuid.uuid4(),
@@ -234,7 +234,7 @@ def make_evidence(directory, name: str = "snapshot.jpg", size: int = 1000, kind:
     import os
     from pathlib import Path
 
-    from vision.evidence import EvidenceFile
+    from vision.core.evidence_files import EvidenceFile
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,13 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-import vision.case_writer as case_writer
+import vision.edge.casework.case_writer as case_writer
 from tests.support_edge import T0, parse_site, site_dict, wait_for
 from tests.test_evidence import violation
-from vision.case_writer import CaseWriter
-from vision.evidence import FrameRing
-from vision.outbox import Outbox
-from vision.taxonomy import load_taxonomy
+from vision.edge.casework.case_writer import CaseWriter
+from vision.edge.casework.evidence import FrameRing
+from vision.edge.delivery.outbox import Outbox
+from vision.core.taxonomy import load_taxonomy
 
 ZONE = {"name": "pavement", "kind": "no_vending", "polygon": [[0.1, 0.5], [0.9, 0.5], [0.9, 0.95], [0.1, 0.95]]}
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from vision.config import ConfigError, load_site, parse_site
+from vision.edge.config import ConfigError, load_site, parse_site
 
 VALID = {
     "site_id": "demo-box-1",
@@ -151,4 +151,4 @@ def test_cli_schema_is_json_schema():
     assert res.returncode == 0
     schema = json.loads(res.stdout)
     assert schema["additionalProperties"] is False
-    assert "cameras" in schema["properties"] and "Zone" in schema["$defs"]
+    assert "cameras" in schema["properties"] and "ZoneConfig" in schema["$defs"]

@@ -18,10 +18,10 @@ import numpy as np
 import yaml
 
 from tests.support_edge import free_port, wait_for
-from vision.cases import CaseReport
-from vision.config import load_site, parse_site
-from vision.outbox import Outbox
-from vision.zones import ZoneSet, anchor_points
+from vision.core.cases import CaseReport
+from vision.edge.config import load_site, parse_site
+from vision.edge.delivery.outbox import Outbox
+from vision.edge.zones import ZoneSet, anchor_points
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "configs" / "site-example.yaml"
@@ -59,7 +59,7 @@ def test_real_footage_walkers_never_trigger_vending(tmp_path):
     dwell is cut to 20 s (the clip is 79.5 s), and dozens of people walk through the footpath
     zone: zero vending cases. The parked van on the road is the positive control: a stationary
     rule over it opens exactly one case, kept across passers-by and detector misses."""
-    from vision.daemon import run_site
+    from vision.edge.daemon import run_site
 
     data = example_dict(tmp_path)
     data["cameras"][0]["rules"] = ["vending-persons", "parked-vehicles"]
@@ -104,7 +104,7 @@ def test_real_footage_walkers_never_trigger_vending(tmp_path):
 
 
 def short_clip(path: Path, seconds: float = 6.0) -> Path:
-    from vision.video_writer import Mp4Writer
+    from vision.edge.casework.video_writer import Mp4Writer
 
     cap = cv2.VideoCapture(str(REPO / "datasets" / "footage" / "vtest.avi"))
     with Mp4Writer(path, 10.0, (768, 576)) as w:
@@ -208,8 +208,8 @@ def test_run_kill9_then_restart_delivers_once_and_sigterm_keeps_queue(tmp_path, 
 
 
 def test_two_cameras_share_one_detector_with_per_camera_state(tmp_path):
-    from vision.daemon import SiteRunner
-    from vision.detection import open_detector
+    from vision.edge.daemon import SiteRunner
+    from vision.edge.detection import open_detector
 
     clip = short_clip(tmp_path / "short.mp4", seconds=3.0)
     data = example_dict(tmp_path)
@@ -240,8 +240,8 @@ def test_two_cameras_share_one_detector_with_per_camera_state(tmp_path):
 
 
 def test_a_failing_detector_batch_is_skipped_not_fatal(tmp_path):
-    from vision.daemon import SiteRunner
-    from vision.detection import open_detector
+    from vision.edge.daemon import SiteRunner
+    from vision.edge.detection import open_detector
 
     clip = short_clip(tmp_path / "short.mp4", seconds=2.0)
     data = example_dict(tmp_path)
@@ -271,8 +271,8 @@ def test_writing_evidence_does_not_pause_detection(tmp_path, monkeypatch):
     lost its detections meanwhile)."""
     import time
 
-    import vision.case_writer as case_writer
-    from vision.daemon import SiteRunner
+    import vision.edge.casework.case_writer as case_writer
+    from vision.edge.daemon import SiteRunner
 
     clip = short_clip(tmp_path / "short.mp4", seconds=6.0)
     data = yaml.safe_load(daemon_site(tmp_path, clip, "http://127.0.0.1:9", free_port(), "s.yaml").read_text())
@@ -348,7 +348,7 @@ def test_kill9_while_a_case_waits_for_its_clip_then_restart_delivers_it_once(tmp
 
 
 def test_a_multi_camera_site_detects_on_one_worker_per_core(tmp_path):
-    from vision.daemon import SiteRunner
+    from vision.edge.daemon import SiteRunner
 
     clip = short_clip(tmp_path / "short.mp4", seconds=3.0)
     data = example_dict(tmp_path)

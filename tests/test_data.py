@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from vision.data.check import check_dataset
-from vision.data.formats import export_coco, export_yolo, import_coco, import_yolo
-from vision.data.layout import Box, Dataset, DatasetError, content_hash, label_path_for, parse_label_file
-from vision.data.merge import merge_datasets
-from vision.data.split import plan_split, split_dataset
-from vision.data.stats import dataset_stats, plot_box_sizes
+from vision.training.data.check import check_dataset
+from vision.training.data.formats import export_coco, export_yolo, import_coco, import_yolo
+from vision.training.data.layout import Box, Dataset, DatasetError, content_hash, label_path_for, parse_label_file
+from vision.training.data.merge import merge_datasets
+from vision.training.data.split import plan_split, split_dataset
+from vision.training.data.stats import dataset_stats, plot_box_sizes
 
 NAMES = ["person", "truck", "garbage"]
 
@@ -257,10 +257,10 @@ def _dispatch_export(root: Path, frame: np.ndarray) -> Path:
 
 
 def test_import_dispatch_feedback_adds_base_classes(tmp_path, footage_path):
-    from vision.data.feedback import import_dispatch
-    from vision.data.layout import CITY_CLASSES
-    from vision.data.synth.scene import read_video_frames
-    from vision.detection import open_detector
+    from vision.training.data.feedback import import_dispatch
+    from vision.training.data.layout import CITY_CLASSES
+    from vision.training.data.synth.scene import read_video_frames
+    from vision.edge.detection import open_detector
 
     frame = read_video_frames(footage_path, [400])[400]
     src = _dispatch_export(tmp_path / "export", frame)

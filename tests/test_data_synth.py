@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import yaml
 
-from vision.data.check import check_dataset
-from vision.data.layout import CITY_CLASSES
-from vision.data.synth import sprites
-from vision.data.synth.compose import composite
-from vision.data.synth.scene import Frame, Perspective
+from vision.training.data.check import check_dataset
+from vision.training.data.layout import CITY_CLASSES
+from vision.training.data.synth import sprites
+from vision.training.data.synth.compose import composite
+from vision.training.data.synth.scene import Frame, Perspective
 
 FLAT = Perspective(slope=0.0, intercept=1.7 * sprites.PX_PER_M, y_min=0, y_max=480, samples=0)  # 1 px per sprite px
 
@@ -110,8 +110,8 @@ def test_sprites_are_seeded():
 
 
 def test_generate_on_footage(tmp_path, footage_path):
-    from vision.data.synth.generator import SynthConfig, generate
-    from vision.detection import open_detector
+    from vision.training.data.synth.generator import SynthConfig, generate
+    from vision.edge.detection import open_detector
 
     det = open_detector("coco-nanodet", min_confidence=0.3)
     cfg = SynthConfig(out=tmp_path / "s", sources=[footage_path], images=8, seed=4, truck_sequences=0.5)

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vision.detection import DetectorError, open_detector
-from vision.model_registry import load_card, sha256_file
+from vision.edge.detection import DetectorError, open_detector
+from vision.core.model_registry import load_card, sha256_file
 
 # Boxes drawn by hand on frame 0 of vtest.avi (read off a 20-px grid at 2-3x zoom).
 HAND_BOXES_FRAME0 = [

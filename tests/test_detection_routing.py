@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from tests.support_edge import site_dict
-from vision.config import ConfigError, parse_site, route_min_confidence
-from vision.config_check import check_site_files
-from vision.detection import make_detections
-from vision.detection.routing import ModelRoute, RoutedDetections, merge_detections
+from vision.edge.config import ConfigError, parse_site, route_min_confidence
+from vision.edge.config_check import check_site_files
+from vision.edge.detection import make_detections
+from vision.edge.detection.routing import ModelRoute, RoutedDetections, merge_detections
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -157,7 +157,7 @@ def test_detector_keeps_what_the_most_permissive_rule_asks_for():
 
 
 def test_the_daemon_opens_each_route_at_its_threshold():
-    from vision.daemon import open_site_detectors
+    from vision.edge.daemon import open_site_detectors
 
     site = parse_site(bikes_site({"min_confidence": 0.4, "models": [{"model": "coco-nanodet", "classes": ["bicycle", "motorcycle"]}]}, min_conf=0.2))
     (det,) = open_site_detectors(site)
@@ -178,7 +178,7 @@ def test_config_check_names_a_route_class_the_model_lacks():
 
 @pytest.mark.parametrize("name", ["site-demo.yaml", "site-city.yaml"])
 def test_shipped_multi_model_sites_check_and_serve_every_rule_class(name):
-    from vision.config import load_site
+    from vision.edge.config import load_site
 
     site = load_site(REPO / "configs" / name)
     assert site.detector.models is not None and site.verifier is not None

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vision.detection import open_detector
-from vision.detection.pool import DetectorPool, plan_workers
+from vision.edge.detection import open_detector
+from vision.edge.detection.pool import DetectorPool, plan_workers
 
 REPO = Path(__file__).resolve().parent.parent
 

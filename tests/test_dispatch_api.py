@@ -363,7 +363,7 @@ def test_concurrent_replays_and_reports_make_one_case(dispatch: Dispatch) -> Non
     reports of one stall may race. Either way there must be one case."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from vision.cases import CaseReport
+    from vision.core.cases import CaseReport
     from vision.dispatch.service import ClientPrincipal
 
     cid = dispatch.service.authenticate_client(dispatch.device_token, "device")

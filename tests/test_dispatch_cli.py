@@ -91,7 +91,7 @@ def test_two_servers_share_one_postgresql(pg_server, tmp_path: Path, snapshot_jp
 
 
 def test_export_labels_cli(tmp_path: Path, fast_passwords) -> None:
-    from vision.cases import CaseReport
+    from vision.core.cases import CaseReport
     from vision.dispatch.notify import Notifier
     from vision.dispatch.service import ClientPrincipal, DispatchService, OperatorPrincipal, Upload
     from vision.dispatch.settings import Settings

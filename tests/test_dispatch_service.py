@@ -11,7 +11,6 @@ import yaml
 
 from vision.dispatch.config import ConfigError, DispatchConfig, WorkingTime, load_dispatch_config
 from vision.dispatch.deadlines import add_working_hours
-from vision.dispatch.service import iou
 from vision.dispatch.workflow import (
     PERMISSIONS,
     TRANSITIONS,
@@ -90,20 +89,6 @@ def test_working_hours(start: datetime, hours: float, expected: datetime) -> Non
 def test_working_hours_need_aware_time() -> None:
     with pytest.raises(ValueError):
         add_working_hours(datetime(2026, 1, 1, 9), 1, CAL)
-
-
-@pytest.mark.parametrize(
-    "a, b, positive",
-    [
-        ((0, 0, 0.5, 0.5), (0.4, 0.4, 1, 1), True),
-        ((0, 0, 0.5, 0.5), (0.5, 0.5, 1, 1), False),  # touching is not overlapping
-        ((0, 0, 0.2, 0.2), (0.8, 0.8, 1, 1), False),
-        ((0, 0, 1, 1), (0.1, 0.1, 0.2, 0.2), True),
-        (None, (0, 0, 1, 1), False),
-    ],
-)
-def test_iou(a, b, positive: bool) -> None:
-    assert (iou(a, b) > 0) is positive
 
 
 def test_bundled_config_is_valid_and_assigns() -> None:

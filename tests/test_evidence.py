@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from tests.support_edge import T0
-from vision.config import EvidenceConfig, Zone
-from vision.evidence import FrameRing, clip_window, write_clip, write_clip_file, write_images
-from vision.rules.base import ConfidenceSample, Violation
+from vision.edge.config import EvidenceConfig, ZoneConfig
+from vision.edge.casework.evidence import FrameRing, clip_window, write_clip, write_clip_file, write_images
+from vision.edge.rules.base import ConfidenceSample, Violation
 
-ZONE = Zone(name="pavement", kind="no_vending", polygon=[(0.1, 0.5), (0.9, 0.5), (0.9, 0.95), (0.1, 0.95)])
+ZONE = ZoneConfig(name="pavement", kind="no_vending", polygon=[(0.1, 0.5), (0.9, 0.5), (0.9, 0.95), (0.1, 0.95)])
 
 
 def footage_frames(path, n: int, every: int = 1):
@@ -108,7 +108,7 @@ def test_clip_decodes_and_matches_window(tmp_path, footage_path, fps):
 def test_clip_frames_follow_stream_time(tmp_path):
     """Frames at irregular times (a stall in the stream): each output frame shows the newest
     frame at or before its time, so the clip keeps real-time pacing."""
-    from vision.evidence import BufferedFrame
+    from vision.edge.casework.evidence import BufferedFrame
 
     def solid(v):
         ok, buf = cv2.imencode(".jpg", np.full((64, 64, 3), v, dtype=np.uint8))

@@ -9,8 +9,8 @@ import cv2
 import pytest
 
 from tests.support_offline import PYTHON, run_offline
-from vision.data.layout import Dataset
-from vision.model_registry import load_card, verify_card
+from vision.training.data.layout import Dataset
+from vision.core.model_registry import load_card, verify_card
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_city_v1_card_metrics_reproduce(tmp_path, repo_root, monkeypatch):
     for name, m in want["per_class"].items():
         assert got["per_class"][name]["map50"] == pytest.approx(m["map50"], abs=0.005), name
 
-    from vision.detection import open_detector
+    from vision.edge.detection import open_detector
 
     det = open_detector("city-v1", min_confidence=0.3)
     assert det.class_names == card.classes and det.version == card.version

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.support_offline import PYTHON, run_offline
-from vision.data.layout import CITY_CLASSES, Dataset
+from vision.training.data.layout import CITY_CLASSES, Dataset
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def test_synth_train_eval_export_detect(tmp_path, monkeypatch):
     assert (tmp_path / "eval" / "BoxPR_curve.png").is_file() and (tmp_path / "eval" / "confusion_matrix.png").is_file()
 
     _sv(["export", "--run", str(run), "--name", "e2e-v0", "--version", "0.0.1", "--models-dir", str(models)], tmp_path)
-    from vision.model_registry import load_card, verify_card
+    from vision.core.model_registry import load_card, verify_card
 
     monkeypatch.setenv("STREETVISION_MODELS", str(models))
     card = load_card("e2e-v0")
@@ -67,7 +67,7 @@ def test_synth_train_eval_export_detect(tmp_path, monkeypatch):
     assert card.training["dataset_sha256"] == info["dataset_sha256"] and "GPL-2" in card.licence
     assert (models / "e2e-v0" / "model-int8.onnx").is_file()
 
-    from vision.detection import open_detector
+    from vision.edge.detection import open_detector
 
     frame = cv2.imread(str(ds.images("test")[0]))
     for model in ("e2e-v0", str(models / "e2e-v0" / "model-int8.onnx")):

@@ -10,9 +10,9 @@ from functools import partial
 import pytest
 import yaml
 
-import vision.daemon as daemon
+import vision.edge.daemon as daemon
 from tests.support_edge import site_dict, wait_for
-from vision.config import parse_site
+from vision.edge.config import parse_site
 
 
 WAIT = partial(wait_for, timeout=30.0, step=0.1)
@@ -83,6 +83,6 @@ def test_broken_new_version_keeps_the_running_model(models_dir, footage_path, tm
 
 
 def load_sha(models_dir):
-    from vision.model_registry import sha256_file
+    from vision.core.model_registry import sha256_file
 
     return sha256_file(models_dir / "coco-nanodet" / "model.onnx")

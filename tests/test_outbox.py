@@ -12,8 +12,9 @@ from pathlib import Path
 
 
 from tests.support_edge import Receiver, free_port, make_case, make_evidence, wait_for
-from vision.outbox import Outbox
-from vision.sender import Sender, backoff_delay
+from vision.edge.delivery.outbox import Outbox
+from vision.core.backoff import backoff_delay
+from vision.edge.delivery.sender import Sender
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -217,7 +218,7 @@ def _pending_case(ob: Outbox):
 
 
 def _with_files(case, files):
-    from vision.cases import EvidenceItem
+    from vision.core.cases import EvidenceItem
 
     items = [EvidenceItem(name=f.name, kind=f.kind, content_type=f.content_type, sha256=f.sha256, size_bytes=f.size_bytes) for f in files]
     return case.model_copy(update={"evidence": items})

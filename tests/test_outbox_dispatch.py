@@ -7,9 +7,9 @@ import hashlib
 
 from tests.support_dispatch import build_dispatch, make_h264_mp4, make_jpeg
 from tests.support_edge import make_case
-from vision.evidence import EvidenceFile
-from vision.outbox import Outbox
-from vision.sender import Sender
+from vision.core.evidence_files import EvidenceFile
+from vision.edge.delivery.outbox import Outbox
+from vision.edge.delivery.sender import Sender
 
 
 def evidence(directory, name: str, kind: str, content_type: str, data: bytes) -> EvidenceFile:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tests.support_edge import detections
-from vision.detection.proposal_naming import ProposalNamer
-from vision.verify.classifier import CropVerdict
+from vision.edge.detection.proposal_naming import ProposalNamer
+from vision.edge.verify.classifier import CropVerdict
 
 H, W = 480, 640
 
@@ -109,7 +109,7 @@ def test_at_most_max_per_frame_crops_the_largest_first():
 def test_a_stalls_awning_and_its_table_are_one_object_in_the_stationary_memory():
     from datetime import datetime, timezone
 
-    from vision.rules.memory import StationaryMemory
+    from vision.edge.rules.memory import StationaryMemory
 
     memory = StationaryMemory(inertia_frames=1, max_move=0.5, max_gap_s=20, clear_after_s=30)
     at = datetime(2026, 12, 2, tzinfo=timezone.utc)
@@ -128,7 +128,7 @@ def test_real_bins_boxed_as_something_else_never_become_garbage_or_stalls():
     import cv2
 
     from tests.test_verifier import FOOTAGE, paste
-    from vision.verify import load_classifier
+    from vision.edge.verify import load_classifier
 
     cap = cv2.VideoCapture(str(FOOTAGE))
     cap.set(cv2.CAP_PROP_POS_FRAMES, 400)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support_edge import site_dict
-from vision.config import ConfigError, parse_site
-from vision.config_check import check_site_files
+from vision.edge.config import ConfigError, parse_site
+from vision.edge.config_check import check_site_files
 
 ZONES = [
     {"name": "pavement", "kind": "no_vending", "polygon": [[0, 0], [1, 0], [1, 1]]},
@@ -77,8 +77,8 @@ def test_config_check_refuses_goods_and_mud_classes_the_model_lacks():
 
 
 def test_missing_token_env_refuses_to_start(tmp_path, monkeypatch):
-    from vision.outbox import Outbox
-    from vision.sender import Sender
+    from vision.edge.delivery.outbox import Outbox
+    from vision.edge.delivery.sender import Sender
 
     site = parse_site(
         site_dict(ZONES, [{"type": "street_vending"}], dispatch={"url": "http://127.0.0.1:9", "token_env": "SV_TEST_TOKEN"})

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.support_edge import Script, camera
-from vision.config import parse_site
-from vision.rules import CameraRules
+from vision.edge.config import parse_site
+from vision.edge.rules import CameraRules
 
 ZONES = [
     {"name": "pavement", "kind": "no_vending", "polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]},

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tests.support_edge import Script, camera
-from vision.config import parse_site
-from vision.rules import CameraRules
+from vision.edge.config import parse_site
+from vision.edge.rules import CameraRules
 
 LINE = {"name": "gate", "kind": "site_exit", "polygon": [[0.0, 0.5], [1.0, 0.5]]}
 YARD = {"name": "yard", "kind": "site_exit", "polygon": [[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]]}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from vision.config import load_site
+from vision.edge.config import load_site
 from vision.scenarios.report import condition_table
 from vision.scenarios.render import GroundTruth, TruthEvent
 from vision.scenarios.scoring import SeenCase, score
 from vision.scenarios.suite import ScenarioRun, SuiteResult, rule_figures
-from vision import REPO_ROOT
+from vision.core.paths import REPO_ROOT
 
 
 def run(name: str, condition: str, found: bool) -> ScenarioRun:

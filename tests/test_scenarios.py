@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from vision.config import RULE_ZONE_KIND, load_site
+from vision.edge.config import RULE_ZONE_KIND, load_site
 from vision.scenarios.render import GroundTruth, TruthEvent, render
 from vision.scenarios.scoring import SeenCase, score
 from vision.scenarios.script import Scenario, ScriptedObject, load_scenario
@@ -52,7 +52,7 @@ def test_scenario_needs_positive_duration() -> None:
 @pytest.mark.parametrize("path", ALL_SCENARIOS, ids=lambda p: p.stem)
 def test_bundled_scenarios_put_violations_where_the_demo_site_watches(path: Path) -> None:
     """Every scripted violation stands in (or drives across) a zone its rule watches, so a miss is the model's."""
-    from vision.zones import ZoneGeometry
+    from vision.edge.zones import ZoneGeometry
 
     scenario = load_scenario(path)
     site = load_site(SITE)
@@ -170,7 +170,7 @@ def test_violation_free_truth() -> None:
 # ------------------------------------------------------------------ live stream
 def test_looping_mjpeg_stream_is_a_camera_the_daemon_reads() -> None:
     from vision.scenarios.live import LoopingMjpegServer
-    from vision.streams import open_source
+    from vision.edge.streams import open_source
 
     jpegs = []
     for i in range(5):

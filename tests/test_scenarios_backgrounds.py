@@ -11,14 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
-from vision.config import RULE_ZONE_KIND, load_site
-from vision.data.synth import backgrounds
-from vision.data.synth.conditions import FrameLook, is_monochrome, mean_luma
-from vision.data.synth.scene import Perspective, SceneSource
+from vision.edge.config import RULE_ZONE_KIND, load_site
+from vision.training.data.synth import backgrounds
+from vision.training.data.synth.conditions import FrameLook, is_monochrome, mean_luma
+from vision.training.data.synth.scene import Perspective, SceneSource
 from vision.scenarios.render import GroundTruth, render
 from vision.scenarios.script import Scenario, load_scenario
 from vision.scenarios.suite import load_suite
-from vision.zones import ZoneGeometry, segments_intersect
+from vision.core.geometry import segments_intersect
+from vision.edge.zones import ZoneGeometry
 
 REPO = Path(__file__).resolve().parent.parent
 BG_DIR = REPO / "datasets" / "backgrounds"
@@ -97,8 +98,8 @@ def test_no_file_from_the_reserved_packages_is_in_the_tree() -> None:
 
 
 def test_the_data_builder_refuses_held_out_backgrounds(tmp_path: Path) -> None:
-    from vision.data.layout import DatasetError
-    from vision.data.synth.generator import SynthConfig, generate
+    from vision.training.data.layout import DatasetError
+    from vision.training.data.synth.generator import SynthConfig, generate
 
     held = backgrounds.backgrounds("heldout")[0]
     with pytest.raises(DatasetError, match="held-out"):
@@ -125,7 +126,7 @@ def test_a_still_gets_its_measured_perspective() -> None:
 # ------------------------------------------------------------------ stills, dusk and rain
 @pytest.fixture(scope="module")
 def detector():
-    from vision.detection import open_detector
+    from vision.edge.detection import open_detector
 
     return open_detector("coco-nanodet", min_confidence=0.35)
 
@@ -310,7 +311,7 @@ def test_held_out_suite_covers_every_rule_in_every_condition() -> None:
 
 
 def test_suite_runs_each_scenario_on_its_own_site(monkeypatch: pytest.MonkeyPatch) -> None:
-    import vision.daemon
+    import vision.edge.daemon
     from vision.scenarios import suite
     from vision.scenarios.scoring import score
 
@@ -324,7 +325,7 @@ def test_suite_runs_each_scenario_on_its_own_site(monkeypatch: pytest.MonkeyPatc
         truth = GroundTruth(scenario.name, "x.mp4", 5.0, 5, 1.0, 8, 8, [])
         return suite.ScenarioRun(scenario.name, 1.0, True, 5, 5, 0, 0.0, True, [], score(truth, []), truth)
 
-    monkeypatch.setattr(vision.daemon, "open_site_detectors", lambda site, *a, **k: [Fake()])
+    monkeypatch.setattr(vision.edge.daemon, "open_site_detectors", lambda site, *a, **k: [Fake()])
     monkeypatch.setattr(suite, "run_scenario", fake_run)
     quick = load_suite("quick")
     spec = suite.SuiteSpec("t", quick.site, [quick.scenarios[0], HELDOUT.scenarios[0], HELDOUT.scenarios[4]])

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tests.support_edge import detections
-from vision.detection.static_candidates import StaticCandidates, watch_mask_for
-from vision.detection.static_objects import StaticObjectSettings
-from vision.verify.classifier import CropVerdict
+from vision.edge.detection.static_candidates import StaticCandidates, watch_mask_for
+from vision.edge.config import StaticObjectFinderConfig
+from vision.edge.verify.classifier import CropVerdict
 
 REPO = Path(__file__).resolve().parent.parent
 OBJECTS = REPO / "datasets" / "assets" / "objects"
@@ -59,7 +59,7 @@ def run(cands: StaticCandidates, street: np.ndarray, dets_at=lambda t: detection
 
 def test_a_new_static_object_named_garbage_becomes_a_garbage_detection(street):
     clf = FixedClassifier("garbage")
-    cands = StaticCandidates(StaticObjectSettings(), clf, {"garbage"})
+    cands = StaticCandidates(StaticObjectFinderConfig(), clf, {"garbage"})
     out = run(cands, street)
     found = [(t, d) for t, d in out if len(d)]
     assert found, "the object was never reported"
@@ -74,18 +74,18 @@ def test_a_new_static_object_named_garbage_becomes_a_garbage_detection(street):
 
 @pytest.mark.parametrize("label", ["bin", "person", "background", "car"])
 def test_regions_named_as_a_negative_never_become_detections(street, label):
-    cands = StaticCandidates(StaticObjectSettings(), FixedClassifier(label), {"garbage", "vendor_stall"})
+    cands = StaticCandidates(StaticObjectFinderConfig(), FixedClassifier(label), {"garbage", "vendor_stall"})
     assert not any(len(d) for _, d in run(cands, street))
 
 
 def test_a_low_score_is_not_enough(street):
-    cands = StaticCandidates(StaticObjectSettings(), FixedClassifier("garbage", 0.3), {"garbage"}, min_score=0.5)
+    cands = StaticCandidates(StaticObjectFinderConfig(), FixedClassifier("garbage", 0.3), {"garbage"}, min_score=0.5)
     assert not any(len(d) for _, d in run(cands, street))
 
 
 def test_a_region_a_detector_already_boxed_is_left_to_that_detector(street):
     clf = FixedClassifier("garbage")
-    cands = StaticCandidates(StaticObjectSettings(), clf, {"garbage"})
+    cands = StaticCandidates(StaticObjectFinderConfig(), clf, {"garbage"})
     boxed = detections([("vendor_stall", (298, 428, 382, 502), 0.8, 1)])
     out = run(cands, street, dets_at=lambda t: boxed if t >= 10 else detections([]))
     assert not any(len(d) for _, d in out)
@@ -93,7 +93,7 @@ def test_a_region_a_detector_already_boxed_is_left_to_that_detector(street):
 
 
 def test_only_classes_the_cameras_rules_consume_are_emitted(street):
-    cands = StaticCandidates(StaticObjectSettings(), FixedClassifier("vendor_stall"), {"garbage"})
+    cands = StaticCandidates(StaticObjectFinderConfig(), FixedClassifier("vendor_stall"), {"garbage"})
     assert not any(len(d) for _, d in run(cands, street))
     cands.reset()
     assert cands.state_size() == 0

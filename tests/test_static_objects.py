@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from vision.detection.static_objects import StaticObjectFinder, StaticObjectSettings, StaticRegion
+from vision.edge.detection.static_objects import StaticObjectFinder, StaticObjectFinderConfig, StaticRegion
 
 REPO = Path(__file__).resolve().parent.parent
 FOOTAGE = REPO / "datasets" / "footage" / "vtest.avi"
 OBJECTS = REPO / "datasets" / "assets" / "objects"
 FPS = 2.0  # the clip is decoded at this rate; frame_at(t) loops over it
-MIN_STATIC = StaticObjectSettings().min_static_s
+MIN_STATIC = StaticObjectFinderConfig().min_static_s
 T_APPEAR = 10.0
 
 
@@ -46,7 +46,7 @@ def clip() -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def person_boxes(clip) -> list[np.ndarray]:
     """Person boxes of every clip frame from the COCO NanoDet (what the pipeline's detector sees)."""
-    from vision.detection import open_detector
+    from vision.edge.detection import open_detector
 
     det = open_detector("coco-nanodet", min_confidence=0.3)
     out = []
@@ -251,7 +251,7 @@ def test_removed_object_vanishes_within_seconds_and_leaves_no_ghost(clip, person
     out = run(StaticObjectFinder(), schedule(kind), scene.frame, lambda t: person_boxes[scene.index(t)])
     assert any(on_object(rs, scene.box) for t, rs in out if t < removed)
     gap = MAX_GAP[kind]
-    late = [(t, rs) for t, rs in out if t >= removed + StaticObjectSettings().clear_s + gap]
+    late = [(t, rs) for t, rs in out if t >= removed + StaticObjectFinderConfig().clear_s + gap]
     assert late and all(rs == [] for _, rs in late), [(t, rs) for t, rs in late if rs]
 
 
@@ -349,7 +349,7 @@ def test_long_stay_stays_reported_until_absorb_after_s(clip, person_boxes, absor
     """30 minutes at one frame every 5 s: far beyond long_tau_s (300 s), so only the frozen
     background keeps the object reported; absorb_after_s ends it."""
     scene = Scene(clip, CAN)
-    finder = StaticObjectFinder(StaticObjectSettings(absorb_after_s=absorb_after_s))
+    finder = StaticObjectFinder(StaticObjectFinderConfig(absorb_after_s=absorb_after_s))
     times = list(np.arange(0.0, 1800.0, 5.0))
     out = run(finder, times, scene.frame, lambda t: person_boxes[scene.index(t)])
     hit = [(t, on_object(rs, scene.box)) for t, rs in out]
@@ -386,9 +386,9 @@ def test_grey_input_new_resolution_and_backwards_clock(clip):
 
 def test_settings_refuse_unknown_keys_and_document_every_field():
     with pytest.raises(ValidationError):
-        StaticObjectSettings(min_static=5)
-    for name, field in StaticObjectSettings.model_fields.items():
+        StaticObjectFinderConfig(min_static=5)
+    for name, field in StaticObjectFinderConfig.model_fields.items():
         assert field.description, name
-    s = StaticObjectSettings()
+    s = StaticObjectFinderConfig()
     assert (s.work_width, s.min_static_s, s.min_area, s.max_area) == (320, 8.0, 0.0008, 0.25)
     assert math.isclose(s.absorb_after_s, 7200.0)

@@ -12,8 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vision.streams import (
-    Backoff,
+from vision.edge.streams import (
     CameraReader,
     Frame,
     LatestFrameSlot,
@@ -354,7 +353,7 @@ def test_still_image_is_offered_at_the_sample_rate(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_retried_never_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="vision.streams")
+    caplog.set_level(logging.DEBUG, logger="vision.edge.streams")
     missing = tmp_path / "later.mp4"
     reader = CameraReader("gone", str(missing), backoff_initial_s=0.05, backoff_max_s=0.1)
     reader.start()
@@ -390,7 +389,7 @@ def test_stop_is_idempotent_and_get_after_stop_returns(footage_path: Path) -> No
 
 
 def test_status_masks_credentials_everywhere(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="vision.streams")
+    caplog.set_level(logging.DEBUG, logger="vision.edge.streams")
     url = f"rtsp://operator:topsecret@127.0.0.1:{free_port()}/stream1"
     reader = CameraReader("masked", url, backoff_initial_s=0.05, backoff_max_s=0.1)
     reader.start()

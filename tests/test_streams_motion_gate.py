@@ -14,10 +14,10 @@ import cv2
 import pytest
 
 from tests.support_streams import wait_until
-from vision.config import Sampling
-from vision.streams import CameraReader, open_source
-from vision.streams.motion import HOLD_S, WARMUP_GOPS, MotionGate, gate_phase_s
-from vision.streams.sources import validate_options
+from vision.edge.config import SamplingConfig
+from vision.edge.streams import CameraReader, open_source
+from vision.edge.streams.motion import HOLD_S, WARMUP_GOPS, MotionGate, gate_phase_s
+from vision.edge.streams.sources import validate_options
 
 FPS, GOP = 10, 10
 STILL_S, MOVING_S, STILL_AFTER_S = 25, 15, 20
@@ -194,13 +194,13 @@ def test_stream_options_name_the_bad_argument(kwargs: dict, fragment: str) -> No
 )
 def test_sampling_config_checks_the_gate(data: dict, fragment: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ValueError, match=fragment):
-        Sampling(**data)
+        SamplingConfig(**data)
 
 
 def test_sampling_defaults_keep_the_gate_off() -> None:
-    sampling = Sampling()
+    sampling = SamplingConfig()
     assert sampling.idle_every_s is None and sampling.motion_factor == 2.0
-    assert Sampling(decode="keyframes", idle_every_s=5).idle_every_s == 5
+    assert SamplingConfig(decode="keyframes", idle_every_s=5).idle_every_s == 5
 
 
 # ------------------------------------------------------------------ the daemon's hold: moving trucks only
@@ -217,8 +217,8 @@ def _dets(boxes: list[list[float]], names: list[str]):  # type: ignore[no-untype
 
 
 def test_daemon_holds_the_gate_for_a_new_or_moving_truck_not_a_parked_one(repo_root: Path) -> None:
-    from vision.config import load_site
-    from vision.daemon import CameraPipeline
+    from vision.edge.config import load_site
+    from vision.edge.daemon import CameraPipeline
 
     site = load_site(repo_root / "configs" / "site-city.yaml")
     exit_cam = next(c for c in site.cameras if "muddy-trucks" in c.rules)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.support_streams import GOP, MjpegServer, RtspServer, SilentTcpServer, wait_until
-from vision.streams import CameraReader, SourceError, open_source
+from vision.edge.streams import CameraReader, SourceError, open_source
 
 VTEST_SIZE = (768, 576)
 
@@ -45,7 +45,7 @@ def _drain(reader: CameraReader, seconds: float, times: list[float]) -> int:
 def test_rtsp_reader_recovers_after_the_server_dies(
     rtsp_server: RtspServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="vision.streams")
+    caplog.set_level(logging.INFO, logger="vision.edge.streams")
     reader = CameraReader(
         "rtsp1", rtsp_server.url, open_timeout_s=4, read_timeout_s=2, stall_timeout_s=3,
         backoff_initial_s=0.2, backoff_max_s=1.0,

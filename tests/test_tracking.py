@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vision.detection import empty_detections, make_detections
-from vision.tracking import CameraTracker
+from vision.edge.detection import empty_detections, make_detections
+from vision.edge.tracking import CameraTracker
 
 NAMES = ["person", "bicycle"]
 
@@ -32,7 +32,7 @@ def test_trackers_of_two_cameras_are_independent():
 
 
 def test_lost_track_expires_on_stream_time():
-    from vision.config import TrackerConfig
+    from vision.edge.config import TrackerConfig
 
     tracker = CameraTracker(TrackerConfig(lost_track_s=2.0), fps_hint=1)
     for i in range(4):

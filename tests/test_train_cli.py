@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.support_offline import PYTHON, run_offline
-from vision import REPO_ROOT
+from vision.core.paths import REPO_ROOT
 from vision.cli import build_parser, main
-from vision.commands import train_cmd
+from vision.cli import train_cmd
 
 FULL = REPO_ROOT / "datasets" / "city-v1-full"
 
@@ -85,7 +85,7 @@ def _tiny_set(root: Path, splits: dict[str, int], names=("thing",), extra_yaml: 
     import cv2
     import numpy as np
 
-    from vision.data.layout import Box, Dataset
+    from vision.training.data.layout import Box, Dataset
 
     ds = Dataset.create(root, list(names), tuple(splits))
     for split, n in splits.items():
@@ -126,7 +126,7 @@ def test_recipe_resolves_moved_inputs_and_its_copy_commands_work(tmp_path, monke
     for c in commands[2:]:
         assert c.startswith(("cp ", "mkdir ")), c
         subprocess.run(c, shell=True, check=True, cwd=tmp_path)
-    from vision.data.layout import Dataset
+    from vision.training.data.layout import Dataset
 
     ds = Dataset.load(sets / "m")
     assert [len(ds.images(s)) for s in ("train", "val", "test")] == [2, 1, 1]
@@ -325,7 +325,7 @@ def test_export_warns_on_stderr_and_in_the_card_without_quantizer_noise(tmp_path
     assert len(warnings) == 2
     assert warnings[0].startswith("warning: int8 variant is slower than fp32") and "4.00 ms vs 2.00 ms" in warnings[0]
     assert warnings[1].endswith("this model finds almost nothing; do not roll it out")
-    from vision.model_registry import load_card
+    from vision.core.model_registry import load_card
 
     card = load_card(tmp_path / "models" / "tiny")
     assert card.metrics["notes"] == [w.removeprefix("warning: ") for w in warnings]
@@ -337,7 +337,7 @@ def test_real_tiny_export_is_quiet_and_warns(tmp_path):
     import cv2
     import numpy as np
 
-    from vision.data.layout import Box, Dataset
+    from vision.training.data.layout import Box, Dataset
 
     ds = Dataset.create(tmp_path / "ds", ["thing"])
     rng = np.random.default_rng(0)
@@ -357,7 +357,7 @@ def test_real_tiny_export_is_quiet_and_warns(tmp_path):
     assert exported.returncode == 0 and exported.attempts == "", exported.stderr[-2000:]
     everything = exported.stdout + exported.stderr
     assert "Quantization parameters" not in everything and "pre-processing before quantization" not in everything
-    from vision.model_registry import load_card
+    from vision.core.model_registry import load_card
 
     card = load_card(tmp_path / "models" / "tiny")
     notes = card.metrics.get("notes", [])

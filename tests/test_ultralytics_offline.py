@@ -9,16 +9,16 @@ import textwrap
 from pathlib import Path
 
 from tests.support_offline import PYTHON, run_offline
-from vision.ultralytics_env import OFFLINE_SETTINGS, prepare_offline
+from vision.edge.detection.ultralytics_env import OFFLINE_SETTINGS, prepare_offline
 
 SCRIPT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
     import cv2, numpy as np
-    from vision.ultralytics_env import prepare_offline
+    from vision.edge.detection.ultralytics_env import prepare_offline
     cfg = prepare_offline()          # before ultralytics is imported
-    from vision.data.layout import Box, Dataset
+    from vision.training.data.layout import Box, Dataset
     root = Path(sys.argv[1])
     ds = Dataset.create(root / "ds", ["thing"], ("train", "val"))
     rng = np.random.default_rng(0)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from tests.support_edge import detections
-from vision.rules.base import Violation
-from vision.verify import Verifier, load_classifier
-from vision.verify.embedder import crop_box, letterbox, lift_if_dark
+from vision.edge.rules.base import Violation
+from vision.edge.verify import Verifier, load_classifier
+from vision.edge.verify.embedder import crop_box, letterbox, lift_if_dark
 
 REPO = Path(__file__).resolve().parent.parent
 OBJECTS = REPO / "datasets" / "assets" / "objects"
@@ -69,7 +69,7 @@ def test_a_bin_standing_on_the_street_never_becomes_garbage(classifier, street, 
 
 
 def test_a_real_standing_person_never_becomes_garbage(classifier, street):
-    from vision.detection import open_detector
+    from vision.edge.detection import open_detector
 
     dets = open_detector("coco-nanodet", min_confidence=0.5).detect(street)
     people = dets.xyxy[dets.data["class_name"] == "person"]
@@ -89,7 +89,7 @@ def test_a_clean_truck_never_becomes_a_muddy_truck_case(classifier, street, name
 
 def test_a_bus_is_vetoed_by_imagenet_knowledge_the_head_never_saw(classifier):
     """No bus was in the head's training crops: the ImageNet bus classes veto it."""
-    from vision.verify.classifier import CropVerdict
+    from vision.edge.verify.classifier import CropVerdict
 
     verifier = Verifier(classifier)
     bus_like = CropVerdict("muddy_truck", 0.9, {"muddy_truck": 0.9}, {"bus": 0.6, "car": 0.1, "truck": 0.2})
@@ -106,15 +106,15 @@ def test_a_real_motorcycle_photo_is_confirmed_as_a_two_wheeler(classifier, stree
 
 
 def test_the_verdict_stamps_the_classifier_and_reaches_the_case(classifier, street):
-    from vision.case_builder import build_case
-    from vision.config import Camera, Site
-    from vision.taxonomy import load_taxonomy
+    from vision.edge.casework.case_builder import build_case
+    from vision.edge.config import CameraConfig, SiteConfig
+    from vision.core.taxonomy import load_taxonomy
 
     frame, box = paste(street, "a_tux_wheelie_bin.png", (300, 520), 110)
     v = violation("exposed_garbage", box)
     verdict = Verifier(classifier).check(v, frame)
     v.verification = verdict.as_dict()
-    site = Site.model_validate({"site_id": "s", "cameras": [{"id": "cam1", "source": "x.mp4",
+    site = SiteConfig.model_validate({"site_id": "s", "cameras": [{"id": "cam1", "source": "x.mp4",
                                 "location": {"crs": "WGS84", "lat": 31.2, "lon": 121.4}, "grid_code": "310101001001001"}]})  # fmt: skip
     case = build_case(v, site=site, camera=site.cameras[0], taxonomy=load_taxonomy(None), model_name="m", model_version="1", evidence=[])
     assert case.verification is not None
@@ -123,7 +123,7 @@ def test_the_verdict_stamps_the_classifier_and_reaches_the_case(classifier, stre
 
 
 def test_a_person_box_vetoes_garbage_only_when_the_candidate_is_that_person(classifier, street):
-    from vision.verify.classifier import CropVerdict
+    from vision.edge.verify.classifier import CropVerdict
 
     verifier = Verifier(classifier)
     garbage = CropVerdict("garbage", 0.9, {"garbage": 0.9}, {})
@@ -153,7 +153,7 @@ def test_classifier_trains_from_a_small_labelled_export_and_writes_its_card(tmp_
     import yaml
 
     from vision.training.crop_classifier import crops_from_export, train_classifier
-    from vision.verify.classifier import load_classifier_card
+    from vision.edge.verify.classifier import load_classifier_card
 
     export = tmp_path / "export"
     (export / "images").mkdir(parents=True)
@@ -193,7 +193,7 @@ def test_classifier_trains_from_a_small_labelled_export_and_writes_its_card(tmp_
 def test_a_head_file_that_does_not_match_its_card_is_refused(tmp_path):
     import shutil
 
-    from vision.verify.classifier import load_classifier_card
+    from vision.edge.verify.classifier import load_classifier_card
 
     shutil.copytree(REPO / "models" / "crop-verifier", tmp_path / "v")
     with open(tmp_path / "v" / "head.npz", "ab") as fh:
@@ -212,15 +212,15 @@ def test_a_head_file_that_does_not_match_its_card_is_refused(tmp_path):
 def test_real_photos_of_two_wheelers_are_found_by_the_bike_rules_path(photo, kinds):
     """The demo site's models and verifier, as the bike rule uses them: a two-wheeler above the rule's
     threshold, and the verifier confirms it."""
-    from vision.config import load_site
-    from vision.daemon import open_site_detectors, open_site_verifier
-    from vision.detection.routing import RoutedDetections
+    from vision.edge.config import load_site
+    from vision.edge.daemon import open_site_detectors, open_site_verifier
+    from vision.edge.detection.routing import RoutedDetections
 
     site = load_site(REPO / "configs" / "site-demo.yaml")
     image = cv2.imread(str(REPO / "datasets" / "photos" / photo))
     assert image is not None
-    from vision.daemon import _routes
-    from vision.detection.pool import plan_workers
+    from vision.edge.daemon import _routes
+    from vision.edge.detection.pool import plan_workers
 
     routed = RoutedDetections(_routes(site, open_site_detectors(site), plan_workers(1, 1, 1)))
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from tests.support_edge import detections, site_dict
-from vision.config import parse_site
-from vision.daemon import CameraPipeline
-from vision.verify.verifier import Verdict
+from vision.edge.config import parse_site
+from vision.edge.daemon import CameraPipeline
+from vision.edge.verify.verifier import Verdict
 
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
 ZONES = [{"name": "lawn", "kind": "garbage_watch", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]

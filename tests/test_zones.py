@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vision.config import Zone
-from vision.zones import LineCrossing, ZoneGeometry, ZoneSet, anchor_points, segments_intersect
+from vision.edge.config import ZoneConfig
+from vision.core.geometry import segments_intersect
+from vision.edge.zones import LineCrossing, ZoneGeometry, ZoneSet, anchor_points
 
-SQUARE = Zone(name="sq", kind="no_vending", polygon=[(0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.1, 0.5)])
-TRI = Zone(name="tri", kind="no_parking", polygon=[(0.5, 0.5), (0.9, 0.9), (0.5, 0.9)])
-LINE = Zone(name="gate", kind="site_exit", polygon=[(0.0, 0.6), (1.0, 0.6)])
+SQUARE = ZoneConfig(name="sq", kind="no_vending", polygon=[(0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.1, 0.5)])
+TRI = ZoneConfig(name="tri", kind="no_parking", polygon=[(0.5, 0.5), (0.9, 0.9), (0.5, 0.9)])
+LINE = ZoneConfig(name="gate", kind="site_exit", polygon=[(0.0, 0.6), (1.0, 0.6)])
 
 
 @pytest.mark.parametrize(

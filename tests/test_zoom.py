@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from tests.test_detection_routing import Frame
-from vision.detection import make_detections
-from vision.detection.routing import ModelRoute, RoutedDetections
-from vision.detection.zoom import MIN_GAIN, zoom_tiles
+from vision.edge.detection import make_detections
+from vision.edge.detection.routing import ModelRoute, RoutedDetections
+from vision.edge.detection.zoom import MIN_GAIN, zoom_tiles
 
 BAND = [[[0.0, 0.86], [1.0, 0.86], [1.0, 1.0], [0.0, 1.0]]]  # a walkway along the bottom of a wide view
 

@@ -1,7 +1,6 @@
-"""StreetVision: camera detection of city-management violations."""
+"""StreetVision: camera detection of city-management violations.
 
-from pathlib import Path
+The one place the version is written (pyproject.toml reads it from here).
+"""
 
 __version__ = "0.1.0"
-
-REPO_ROOT = Path(__file__).resolve().parent.parent

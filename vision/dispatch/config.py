@@ -9,9 +9,11 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from vision.core.paths import REPO_ROOT
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_DISPATCH_CONFIG = Path(__file__).resolve().parent.parent.parent / "configs" / "dispatch.yaml"
+DEFAULT_DISPATCH_CONFIG = REPO_ROOT / "configs" / "dispatch.yaml"
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from vision.cases import CaseReport
+from vision.core.cases import CaseReport
 from vision.dispatch import models as m
 from vision.dispatch.config import DispatchConfig, load_dispatch_config
 from vision.dispatch.db import make_engine, migrate, session_factory
@@ -51,7 +51,8 @@ from vision.dispatch.workflow import (
     available_actions,
     plan,
 )
-from vision.taxonomy import Taxonomy, load_taxonomy
+from vision.core.taxonomy import Taxonomy, load_taxonomy
+from vision.core.geometry import box_iou
 
 log = logging.getLogger(__name__)
 
@@ -124,16 +125,6 @@ def content_matches(content_type: str, head: bytes) -> bool:
     if content_type == "video/mp4":
         return head[4:8] == b"ftyp"
     return sniff_image(head) == content_type
-
-
-def iou(a: list[float] | tuple[float, ...] | None, b: list[float] | tuple[float, ...] | None) -> float:
-    if not a or not b:
-        return 0.0
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _evidence_url(ev: m.Evidence) -> str:
@@ -437,7 +428,7 @@ class DispatchService:
             .with_for_update()
         )
         for case in candidates:
-            if iou(case.bbox, report.bbox) > 0:
+            if case.bbox and report.bbox and box_iou(case.bbox, report.bbox)[0, 0] > 0:
                 return case
         return None
 

@@ -15,18 +15,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vision import REPO_ROOT
+from vision.core.paths import REPO_ROOT
 from vision.scenarios.render import GroundTruth, render
 from vision.scenarios.script import Scenario
 
 CACHE_ROOT = REPO_ROOT / "var" / "scenarios"
+_PACKAGE = Path(__file__).resolve().parent.parent  # vision/
 STALE_TMP_S = 3600.0
 # Code (and data) whose change alters the pixels or the truth of a rendered scenario: the compositor,
 # the conditions and the background library's perspective points.
 _CODE = [
-    REPO_ROOT / "vision" / "scenarios" / "render.py",
-    REPO_ROOT / "vision" / "scenarios" / "script.py",
-    *sorted((REPO_ROOT / "vision" / "data" / "synth").glob("*.py")),
+    _PACKAGE / "scenarios" / "render.py",
+    _PACKAGE / "scenarios" / "script.py",
+    *sorted((_PACKAGE / "training" / "data" / "synth").glob("*.py")),
     REPO_ROOT / "datasets" / "backgrounds" / "MANIFEST.tsv",
 ]
 

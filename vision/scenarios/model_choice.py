@@ -14,7 +14,7 @@ FALLBACK = "coco-nanodet"
 
 def pick_model(site_model: str, override: str | None = None) -> tuple[str, str | None]:
     """(model to run, note for the user or None)."""
-    from vision.model_registry import ModelNotFound, load_card
+    from vision.core.model_registry import ModelNotFound, load_card
 
     if override:
         if Path(override).suffix in (".onnx", ".pt"):

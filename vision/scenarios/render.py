@@ -6,7 +6,7 @@ walking in front pasted back over them), so the demo and the benchmark show
 the system the same kind of picture its model was trained on. The background is
 real footage or a still picture; the scenario's condition (day, dusk, rain) and,
 for a still, the sensor of a camera filming it are applied to every frame after
-compositing (`vision/data/synth/conditions.py`).
+compositing (`vision/training/data/synth/conditions.py`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision import REPO_ROOT
-from vision.data.synth import bikes, sprites
-from vision.data.synth.compose import composite
-from vision.data.synth.conditions import FrameLook
-from vision.data.synth.scene import SceneSource
-from vision.data.synth.sprites import Sprite
+from vision.core.paths import REPO_ROOT
+from vision.training.data.synth import bikes, sprites
+from vision.training.data.synth.compose import composite
+from vision.training.data.synth.conditions import FrameLook
+from vision.training.data.synth.scene import SceneSource
+from vision.training.data.synth.sprites import Sprite
 from vision.scenarios.script import Scenario, ScriptedObject
-from vision.video_writer import Mp4Writer
+from vision.edge.casework.video_writer import Mp4Writer
 
 log = logging.getLogger(__name__)
 CACHE_DIR = REPO_ROOT / "var" / "cache"
@@ -103,7 +103,7 @@ def render(scenario: Scenario, out_dir: Path, *, detector=None, progress: bool =
     """Writes `<out_dir>/<name>.mp4` and `<name>.truth.json`; returns the ground truth."""
     from tqdm import tqdm
 
-    from vision.detection import open_detector
+    from vision.edge.detection import open_detector
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

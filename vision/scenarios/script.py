@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vision import REPO_ROOT
-from vision.config import RelPoint, ViolationType
-from vision.data.layout import IMAGE_SUFFIXES
-from vision.data.synth.scene import VIDEO_SUFFIXES
+from vision.core.paths import REPO_ROOT
+from vision.edge.config import RelPoint, ViolationType
+from vision.training.data.layout import IMAGE_SUFFIXES
+from vision.training.data.synth.scene import VIDEO_SUFFIXES
 
 # Paths may start and end off-screen (a truck driving in and out of view).
 PathPoint = tuple[Annotated[float, Field(ge=-0.5, le=1.5)], Annotated[float, Field(ge=-0.5, le=1.5)]]

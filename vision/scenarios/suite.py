@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from vision import REPO_ROOT
-from vision.config import Site, parse_site
+from vision.core.paths import REPO_ROOT
+from vision.edge.config import SiteConfig, parse_site
 from vision.scenarios.cache import rendered
 from vision.scenarios.render import GroundTruth
 from vision.scenarios.scoring import ScenarioScore, SeenCase, score
@@ -66,7 +66,7 @@ class ScenarioRun:
     condition: str = "day"
 
 
-def site_for(site: Site, video: Path, outbox: Path) -> Site:
+def site_for(site: SiteConfig, video: Path, outbox: Path) -> SiteConfig:
     """The site with its one camera on `video`, no dispatch (cases stay in `outbox`) and no metrics server."""
     data = site.model_dump(mode="json")
     if len(data["cameras"]) != 1:
@@ -78,8 +78,8 @@ def site_for(site: Site, video: Path, outbox: Path) -> Site:
     return parse_site(data)
 
 
-def run_scenario(scenario: Scenario, site: Site, detector, *, progress: bool = False) -> ScenarioRun:
-    from vision.daemon import SiteRunner
+def run_scenario(scenario: Scenario, site: SiteConfig, detector, *, progress: bool = False) -> ScenarioRun:
+    from vision.edge.daemon import SiteRunner
 
     t0 = time.monotonic()
     r = rendered(scenario, progress=progress)
@@ -150,7 +150,7 @@ class RuleFigures:
     dwell_adjusted_p95_s: float | None = None
 
 
-def rule_figures(site: Site, runs: list[ScenarioRun]) -> list[RuleFigures]:
+def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]:
     figs = {r.rule_name: RuleFigures(r.rule_name, r.type, r.dwell_s) for r in site.rules}
     by_violation = {r.type: r.rule_name for r in site.rules}
     clean_hours = sum(run.duration_s for run in runs if run.violation_free) / 3600.0
@@ -246,14 +246,14 @@ def run_suite(
     """Renders (or reuses) and runs every scenario of the suite on one shared detector. A scenario
     whose script names its own `site` is run and scored with that site's camera zones and rules
     (the held-out backgrounds each have theirs); the detector is the suite site's."""
-    from vision.config import load_site
-    from vision.daemon import open_site_detectors
+    from vision.edge.config import load_site
+    from vision.edge.daemon import open_site_detectors
     from vision.scenarios.model_choice import override_model
 
     t0 = time.monotonic()
-    sites: dict[Path, Site] = {}
+    sites: dict[Path, SiteConfig] = {}
 
-    def site_at(path: Path) -> Site:
+    def site_at(path: Path) -> SiteConfig:
         path = Path(path).resolve()
         if path not in sites:
             site = load_site(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vision.ultralytics_env import prepare_offline
+from vision.edge.detection.ultralytics_env import prepare_offline
 
 ARCHITECTURES = ("yolov8n.yaml", "yolo11n.yaml")
 

@@ -1,4 +1,4 @@
-"""Model card for an exported detector, validated by vision.model_registry's schema."""
+"""Model card for an exported detector, validated by vision.core.model_registry's schema."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from vision.model_registry import InputSpec, ModelCard, sha256_file
+from vision.core.model_registry import InputSpec, ModelCard, sha256_file
 
 DATA_LICENCE = (
     "Training images: footage datasets/footage/vtest.avi (Debian opencv-doc, Apache-2.0 AND BSD-3-Clause) "
@@ -47,7 +47,7 @@ def export_notes(metrics: dict, latency: dict) -> list[str]:
 def build_card(name: str, version: str, model_file: Path, classes: list[str], imgsz: int, *, metrics: dict, latency: dict,
                training: dict, description: str = "", source: str = "", notes: list[str] | None = None) -> ModelCard:
     """`notes` (warnings from `export_notes`) go to `metrics.notes`: the card
-    schema (vision.model_registry.ModelCard) has no top-level notes field."""
+    schema (vision.core.model_registry.ModelCard) has no top-level notes field."""
     if notes:
         metrics = {**metrics, "notes": list(notes)}
     return ModelCard(

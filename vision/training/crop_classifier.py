@@ -9,7 +9,7 @@ Crops come from three places, each kept whole inside one split by its group:
   training backgrounds, with dusk, blur, noise and JPEG augmentation;
 - real people and vehicles the COCO detector finds on the training footage,
   and background patches with nothing on them.
-Features come from the pretrained backbone (`vision.verify.embedder`); the head
+Features come from the pretrained backbone (`vision.edge.verify.embedder`); the head
 is scikit-learn's multinomial logistic regression, class-balanced, on CPU in
 seconds. The card gets per-class precision and recall on the validation split
 and a confusion-matrix plot.
@@ -30,9 +30,10 @@ import cv2
 import numpy as np
 import yaml
 
-from vision.data.synth.backgrounds import backgrounds
-from vision.verify.classifier import LABELS, LinearHead
-from vision.verify.embedder import DEFAULT_BACKBONE, CropEmbedder, crop_box
+from vision.training.data.synth.backgrounds import backgrounds
+from vision.edge.verify.classifier import LABELS, LinearHead
+from vision.edge.verify.embedder import DEFAULT_BACKBONE, CropEmbedder, crop_box
+from vision.core.geometry import box_containment
 
 log = logging.getLogger(__name__)
 NEGATIVE_WORDS = {"bin": "bin", "垃圾桶": "bin", "person": "person", "pedestrian": "person", "行人": "person",
@@ -118,7 +119,7 @@ EXTRA_CLEAN_TRUCKS = ["c_tux_firetruck.png"]
 
 
 def _cutout(name: str, height_m: float, rng: np.random.Generator):
-    from vision.data.synth import sprites
+    from vision.training.data.synth import sprites
 
     if not (sprites.ASSETS / name).is_file():
         return None
@@ -127,7 +128,7 @@ def _cutout(name: str, height_m: float, rng: np.random.Generator):
 
 
 def _sprite(label: str, rng: np.random.Generator):
-    from vision.data.synth import bikes, sprites
+    from vision.training.data.synth import bikes, sprites
 
     if label == "background":  # a non-violation object (the plain-ground background crops come separately)
         names = [n for n in OTHER_OBJECTS if (sprites.ASSETS / n).is_file()]
@@ -172,7 +173,7 @@ def _augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def synthetic_crop(label: str, frame: np.ndarray, rng: np.random.Generator, context: float) -> np.ndarray:
     """A sprite pasted at a random size on a random patch of a real background frame."""
-    from vision.data.synth.compose import match_colour
+    from vision.training.data.synth.compose import match_colour
 
     sp = _sprite(label, rng)
     rgba = sp.rgba
@@ -215,20 +216,14 @@ def background_crop(frame: np.ndarray, avoid: list[np.ndarray], rng: np.random.G
         w = int(h * rng.uniform(0.6, 1.8))
         x, y = int(rng.integers(0, max(1, fw - w))), int(rng.integers(0, max(1, fh - h)))
         box = np.array([x, y, x + w, y + h], dtype=np.float64)
-        if all(_overlap(box, a) < 0.1 for a in avoid):
+        if all(box_containment(box, a)[0, 0] < 0.1 for a in avoid):
             return _augment(frame[y : y + h, x : x + w], rng)
     return None
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    return ix * iy / max(1e-9, (a[2] - a[0]) * (a[3] - a[1]))
-
-
 def synthetic_crops(per_label: int, seed: int, context: float = 0.15, backgrounds: list[Path] | None = None,
                     progress=None, real: bool = True) -> list[Crop]:  # fmt: skip
-    from vision.detection import open_detector
+    from vision.edge.detection import open_detector
 
     rng = np.random.default_rng(seed)
     frames = background_frames(backgrounds or training_backgrounds(), per_video=24, rng=rng)
@@ -356,7 +351,7 @@ class TrainResult:
 def train_classifier(crops: list[Crop], out_dir: Path, *, name: str, version: str, backbone: str = DEFAULT_BACKBONE,
                      val_fraction: float = 0.25, seed: int = 0, context: float = 0.15, progress: bool = True,
                      sources: dict | None = None, measure_heldout: bool = True) -> TrainResult:  # fmt: skip
-    from vision.model_registry import sha256_file
+    from vision.core.model_registry import sha256_file
 
     counts = Counter(c.label for c in crops)
     if len(counts) < 2:
@@ -430,7 +425,7 @@ def main(args: argparse.Namespace) -> int:
     name = getattr(args, "name", None) or "crop-verifier"
     if name == "city":  # the detector's default run name
         name = "crop-verifier"
-    from vision.model_registry import models_dir
+    from vision.core.model_registry import models_dir
 
     out = Path(args.out) if getattr(args, "out", None) else models_dir() / name
     version = getattr(args, "version", None) or f"1.0.{int(time.time())}"

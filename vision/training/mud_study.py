@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.data.layout import Dataset
+from vision.training.data.layout import Dataset
+from vision.core.geometry import box_iou
 
 CLASSES = {"truck": "clean", "muddy_truck": "muddy"}
 
@@ -50,15 +51,8 @@ def build_crops(ds: Dataset, out: Path, pad: float = 0.1, min_side: int = 12) ->
     return counts
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / max(1e-6, (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def detector_study(ds: Dataset, model: Path, split: str, min_confidence: float = 0.25, min_side: int = 12) -> dict:
-    from vision.detection import open_detector
+    from vision.edge.detection import open_detector
 
     det = open_detector(str(model), min_confidence=min_confidence)
     n = found = correct = 0
@@ -79,8 +73,8 @@ def detector_study(ds: Dataset, model: Path, split: str, min_confidence: float =
             if min(xyxy[2] - xyxy[0], xyxy[3] - xyxy[1]) < min_side:
                 continue
             n += 1
-            best = max(cand, key=lambda c: _iou(c[0], xyxy), default=None)
-            if best is None or _iou(best[0], xyxy) < 0.5:
+            best = max(cand, key=lambda c: box_iou(c[0], xyxy)[0, 0], default=None)
+            if best is None or box_iou(best[0], xyxy)[0, 0] < 0.5:
                 continue
             found += 1
             gt, pr = CLASSES[ds.names[b.cls]], CLASSES[best[1]]

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from vision.cases import CaseReport
+from vision.core.cases import CaseReport
 from vision.dispatch.api.deps import Device, ReadOperator, ServiceDep, WriteOperator
 from vision.dispatch.schemas import CaseDetail, CaseList, ErrorResponse, IntakeResult, TransitionRequest
 from vision.dispatch.service import Upload
@@ -32,7 +32,7 @@ ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"m
     responses={200: {"model": IntakeResult, "description": "Replay of a known idempotency key, or a new "
                      "occurrence merged into an open case."}, **ERRORS},
     summary="Post a suspected case from an edge box",
-    description="multipart/form-data: part `case` is a `vision.cases.CaseReport` as JSON; one file part per "
+    description="multipart/form-data: part `case` is a `vision.core.cases.CaseReport` as JSON; one file part per "
     "`case.evidence[].name`, whose SHA-256 and size must match the declaration.",
 )
 async def post_case(

@@ -1,0 +1,75 @@
+"""`streetvision bench scenarios`: the scripted-scenario benchmark (recall, precision, false cases, latency)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure the system on scripted scenarios")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    s = bench.add_parser(
+        "scenarios",
+        help="render scripted scenario videos, run the daemon on them, report per-rule recall, precision, "
+        "false cases per camera-hour and latency",
+    )
+    s.add_argument("--quick", action="store_true", help="the short CI suite (under 2 minutes) instead of the full one")
+    s.add_argument("--suite", default=None, help="suite name in configs/scenarios/suite.yaml (default: full, or quick)")
+    s.add_argument("--out", default="out/bench-scenarios", metavar="DIR", help="report directory (default: %(default)s)")
+    s.add_argument("--model", default=None, help="one model name or .onnx file for every class (default: the site's models)")
+    s.add_argument("--no-verifier", action="store_true", help="open cases without the site's crop verifier (a baseline)")
+    s.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
+    s.set_defaults(handler=_scenarios)
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    import logging
+
+    from vision.edge.config import ConfigError, load_site
+    from vision.edge.detection import DetectorError
+    from vision.scenarios.model_choice import pick_model
+    from vision.scenarios.report import condition_table, summary_table, write_report
+    from vision.scenarios.suite import load_suite, run_suite
+
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("vision").setLevel(logging.WARNING)  # per-frame daemon logs drown the report
+        logging.getLogger("vision.edge.daemon").setLevel(logging.ERROR)  # "no dispatch section": on purpose here
+    name = args.suite or ("quick" if args.quick else "full")
+    try:
+        spec = load_suite(name)
+        site = load_site(spec.site)
+    except (ValueError, OSError) as exc:
+        print(f"bench scenarios: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    try:
+        # a site with several models runs them as configured; --model runs one model for every class
+        model, note = pick_model(site.detector.routes[0].model, args.model) if args.model or site.detector.models is None else (None, None)
+    except ValueError as exc:
+        print(f"bench scenarios: {exc}", file=sys.stderr)
+        return 2
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        result = run_suite(spec, model=model, progress=progress, render_progress=sys.stderr.isatty(), verify=not args.no_verifier)
+    except (DetectorError, FileNotFoundError) as exc:
+        print(f"bench scenarios: {exc}", file=sys.stderr)
+        return 1
+    paths = write_report(result, args.out)
+    if args.json:
+        print(json.dumps(result.as_dict(), default=str))
+    else:
+        print(f"scenario suite '{name}', model {result.model_name}, {len(result.runs)} scenarios, {result.wall_s:.0f} s")
+        print(summary_table(result))
+        if result.by_condition:
+            print(condition_table(result))
+        print(f"report: {paths['md']} (+ report.json, {', '.join(p.name for p in paths.values() if p.suffix == '.png')})")
+    return 0

@@ -1,0 +1,70 @@
+"""`streetvision outbox status|retry-failed`: look at and repair an edge box's case queue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("outbox", help="show the case outbox of a site, or requeue failed cases")
+    osub = p.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    for name, handler, help_ in [
+        ("status", _status, "counts by state and the cases not yet delivered"),
+        ("retry-failed", _retry, "put cases refused permanently (4xx) back in the queue, e.g. after fixing the token"),
+    ]:
+        a = osub.add_parser(name, help=help_)
+        where = a.add_mutually_exclusive_group(required=True)
+        where.add_argument("--config", metavar="SITE.yaml", help="site config (uses its outbox.path)")
+        where.add_argument("--path", help="outbox directory")
+        if name == "status":
+            a.add_argument("--json", action="store_true", help="machine-readable output")
+        a.set_defaults(handler=handler)
+
+
+def _open(args: argparse.Namespace, owner: bool):
+    from pathlib import Path
+
+    from vision.edge.config import ConfigError, load_site
+    from vision.edge.delivery.outbox import Outbox
+
+    if args.config:
+        try:
+            path = Path(load_site(args.config).outbox.path)
+        except ConfigError as err:
+            for loc, msg in err.errors:
+                print(f"{err.path}: {loc}: {msg}", file=sys.stderr)
+            return None
+    else:
+        path = Path(args.path)
+    if not (path / "outbox.sqlite3").is_file():
+        print(f"no outbox at {path} (outbox.sqlite3 not found)", file=sys.stderr)
+        return None
+    return Outbox(path, owner=owner)
+
+
+def _status(args: argparse.Namespace) -> int:
+    ob = _open(args, owner=False)
+    if ob is None:
+        return 1
+    counts = ob.counts()
+    pending = [c for c in ob.cases() if c["state"] != "sent"]
+    if args.json:
+        json.dump({"counts": counts, "evidence_bytes": ob.evidence_bytes(), "undelivered": pending}, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{ob.directory}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; evidence {ob.evidence_bytes() / 1e6:.1f} MB")
+    for c in pending:
+        err = f" -- {c['last_error'][:160]}" if c["last_error"] else ""
+        print(f"  {c['state']:7} {c['key']} {c['camera_id']}/{c['rule']} attempts {c['attempts']}{err}")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    ob = _open(args, owner=False)
+    if ob is None:
+        return 1
+    n = ob.requeue_failed()
+    print(f"requeued {n} failed case(s); a running daemon sends them at its next attempt")
+    return 0

@@ -1,1 +1,0 @@
-"""Sub-commands of the `streetvision` CLI (see vision.cli)."""

@@ -1,0 +1,100 @@
+"""Models by name: `models/<name>/card.yaml` says which file, backend and classes.
+
+The edge daemon and every command load a model through here, so the name and
+version stamped on a case are the ones in the card that was loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from vision.core.paths import REPO_ROOT
+
+Backend = Literal["nanodet-onnx", "yolo-onnx", "ultralytics", "embedder-onnx"]
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("STREETVISION_MODELS", REPO_ROOT / "models"))
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    color: Literal["BGR", "RGB"] = "BGR"
+    resize: Literal["stretch", "letterbox"] = "stretch"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+class ModelCard(BaseModel):
+    """What a model is, where it came from and how it measured."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: str
+    backend: Backend
+    file: str = Field(description="Model file, relative to the card.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    classes: list[str] = Field(min_length=1)
+    input: InputSpec
+    source: str = ""
+    licence: str = ""
+    description: str = ""
+    metrics: dict[str, object] = Field(default_factory=dict)
+    latency: dict[str, object] = Field(default_factory=dict)
+    training: dict[str, object] = Field(default_factory=dict)
+
+    # set when loaded from disk
+    directory: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def path(self) -> Path:
+        base = self.directory or models_dir() / self.name
+        return base / self.file
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ModelNotFound(LookupError):
+    pass
+
+
+def load_card(name_or_dir: str | Path) -> ModelCard:
+    """A card by model name (under models/) or by a directory holding card.yaml."""
+    candidate = Path(name_or_dir)
+    card_dir = candidate if (candidate / "card.yaml").is_file() else models_dir() / str(name_or_dir)
+    card_file = card_dir / "card.yaml"
+    if not card_file.is_file():
+        known = ", ".join(available_models()) or "none"
+        raise ModelNotFound(f"no model '{name_or_dir}' (looked for {card_file}; available: {known})")
+    card = ModelCard.model_validate(yaml.safe_load(card_file.read_text(encoding="utf-8")))
+    card.directory = card_dir
+    return card
+
+
+def available_models() -> list[str]:
+    root = models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "card.yaml").is_file())
+
+
+def verify_card(card: ModelCard) -> None:
+    """Refuse a model file whose bytes are not the ones the card describes."""
+    actual = sha256_file(card.path)
+    if actual != card.sha256:
+        raise ValueError(f"model {card.name}: {card.path} has sha256 {actual}, card says {card.sha256}")

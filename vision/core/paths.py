@@ -1,0 +1,27 @@
+"""Where the project's files live: models/, configs/, datasets/, var/.
+
+A source checkout finds them beside the package. An installed wheel has no
+checkout around it, so `STREETVISION_HOME` names the folder that holds them
+(the current directory when unset); without this, a wheel looked for its
+models inside site-packages.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def project_root() -> Path:
+    """The folder holding models/, configs/ and datasets/."""
+    home = os.environ.get("STREETVISION_HOME")
+    if home:
+        return Path(home).resolve()
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "vision").is_dir():
+        return _CHECKOUT
+    return Path.cwd()
+
+
+REPO_ROOT = project_root()

@@ -1,0 +1,1 @@
+"""From a violation to a durable case: evidence files, the CaseReport, the case-writer thread."""

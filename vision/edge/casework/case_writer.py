@@ -1,0 +1,162 @@
+"""Opened violations -> evidence files -> cases in the outbox, on a thread of its own.
+
+Why a thread: JPEG snapshots and an H.264 clip take about a second of CPU per
+case on a small box; done on the detection loop, that second was a gap in every
+camera's detections. The loop now only hands over references (the snapshot it
+already copied, the ring frames of the clip window, which are immutable JPEG
+bytes) and goes on.
+
+Why two steps per case: a truck's clip needs seconds recorded after onset.
+`opened` writes the stills and the case JSON to the outbox's pending area at
+once (fsynced), so a kill -9 during those seconds loses only the clip; the next
+start queues the case without it (`Outbox` recovers the pending area).
+`finish` adds the clip and queues the case. One thread handles both in order,
+so a case is always opened before it is finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from vision.edge.casework.case_builder import build_case
+from vision.core.cases import CaseReport
+from vision.edge.config import CameraConfig, SiteConfig
+from vision.core.evidence_files import EvidenceFile
+from vision.edge.casework.evidence import BufferedFrame, ClipInfo, write_clip_file, write_images
+from vision.edge.delivery.outbox import Outbox
+from vision.edge.rules import Violation
+from vision.core.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CaseWriter", "QueuedCase"]
+
+
+@dataclass(frozen=True)
+class QueuedCase:
+    """What `on_queued` hears about each case the writer put in the outbox."""
+
+    camera: CameraConfig
+    violation: Violation
+    files: list[EvidenceFile]
+    clip: ClipInfo | None
+
+
+@dataclass(frozen=True)
+class _Opened:
+    camera: CameraConfig
+    violation: Violation
+    snapshot: np.ndarray
+    model_name: str
+    model_version: str
+
+
+@dataclass(frozen=True)
+class _Started:
+    case: CaseReport
+    files: list[EvidenceFile]
+
+
+@dataclass(frozen=True)
+class _Finish:
+    camera: CameraConfig
+    violation: Violation
+    clip_frames: list[BufferedFrame]
+    clip_fps: float
+
+
+class CaseWriter:
+    def __init__(
+        self,
+        site: SiteConfig,
+        taxonomy: Taxonomy,
+        outbox: Outbox,
+        *,
+        on_queued: Callable[[QueuedCase], None] | None = None,
+        on_error: Callable[[CameraConfig, Violation], None] | None = None,
+    ):
+        self.site = site
+        self.taxonomy = taxonomy
+        self.outbox = outbox
+        self.on_queued = on_queued
+        self.on_error = on_error
+        self._jobs: queue.Queue[_Opened | _Finish | None] = queue.Queue()
+        self._started: dict[str, _Started] = {}  # key -> what `opened` wrote
+        self._failed_opens: dict[str, _Opened] = {}  # key -> opening that failed (disk full?), retried at finish
+        self._thread = threading.Thread(target=self._run, name="case-writer", daemon=True)
+
+    # --- the detection loop's side -------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def opened(self, camera: CameraConfig, violation: Violation, snapshot: np.ndarray, model_name: str, model_version: str) -> None:
+        """A violation opened: write its stills and make the case durable (pending its clip)."""
+        self._jobs.put(_Opened(camera, violation, snapshot, model_name, model_version))
+
+    def finish(self, camera: CameraConfig, violation: Violation, clip_frames: list[BufferedFrame], clip_fps: float) -> None:
+        """The clip window is buffered: encode it and queue the case."""
+        self._jobs.put(_Finish(camera, violation, clip_frames, clip_fps))
+
+    @property
+    def backlog(self) -> int:
+        return self._jobs.qsize()
+
+    def stop(self) -> None:
+        """Write everything handed over so far, then end the thread."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+    # --- the writer thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            key = str(job.violation.id)
+            if isinstance(job, _Opened):
+                try:
+                    self._open(key, job)
+                except Exception:  # noqa: BLE001 - tried once more when the clip is due
+                    log.exception("camera %s: could not write the stills of violation %s; retrying later", job.camera.id, key)
+                    self._failed_opens[key] = job
+                continue
+            try:
+                if key in self._failed_opens:
+                    self._open(key, self._failed_opens.pop(key))
+                self._finish(key, job)
+            except Exception:  # noqa: BLE001 - one bad case must not stop the others
+                log.exception("camera %s: could not queue the case of violation %s", job.camera.id, key)
+                self._started.pop(key, None)
+                if self.on_error is not None:
+                    self.on_error(job.camera, job.violation)
+
+    def _open(self, key: str, job: _Opened) -> None:
+        files = write_images(job.violation, job.snapshot, job.camera.zones, self.site.evidence, self.outbox.pending(key))
+        case = build_case(
+            job.violation,
+            site=self.site,
+            camera=job.camera,
+            taxonomy=self.taxonomy,
+            model_name=job.model_name,
+            model_version=job.model_version,
+            evidence=files,
+        )
+        self.outbox.put_pending(case)
+        self._started[key] = _Started(case, files)
+
+    def _finish(self, key: str, job: _Finish) -> None:
+        started = self._started.pop(key)
+        directory = self.outbox.pending(key)
+        try:
+            clip_file, clip = write_clip_file(job.violation, job.clip_frames, self.site.evidence, directory, job.clip_fps)
+        except Exception:  # noqa: BLE001 - the case matters more than its clip
+            log.exception("camera %s: the clip of violation %s could not be encoded; queued without it", job.camera.id, key)
+            clip_file, clip = None, None
+        files = [*started.files, clip_file] if clip_file is not None else started.files
+        self.outbox.put(started.case, files)  # the case's evidence list is rebuilt from `files`
+        if self.on_queued is not None:
+            self.on_queued(QueuedCase(job.camera, job.violation, files, clip))

@@ -1,0 +1,677 @@
+"""Site configuration: one YAML file per site, validated by pydantic.
+
+Every model refuses unknown keys, so a typo is an error that names its field
+instead of a setting silently ignored. Validators only look at the document;
+checks that need files (does the model have the classes a rule consumes?)
+live in `vision.edge.config_check`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from vision.core.cases import Location, ViolationType
+from vision.core.geometry import segments_intersect
+
+
+CameraId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+ZoneName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+RelPoint = tuple[
+    Annotated[float, Field(ge=0.0, le=1.0)],
+    Annotated[float, Field(ge=0.0, le=1.0)],
+]
+
+ZoneKind = Literal["no_vending", "no_parking", "bike_bay", "garbage_watch", "site_exit"]
+Anchor = Literal["bottom_center", "center", "top_center"]
+
+# The zone kind each rule type watches (rule.zones may only name zones of this kind).
+RULE_ZONE_KIND: dict[str, str] = {
+    "street_vending": "no_vending",
+    "non_motor_parking": "no_parking",
+    "exposed_garbage": "garbage_watch",
+    "muddy_truck": "site_exit",
+}
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SamplingConfig(StrictModel):
+    detect_fps: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="Frames per second handed to the detector. Stationary violations need ~1.",
+    )
+    decode: Literal["all", "keyframes"] = Field(
+        default="all",
+        description="'keyframes' decodes only I-frames: decode cost drops by the GOP length. "
+        "Only sensible when detect_fps <= 1.",
+    )
+    idle_every_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=60,
+        description="Motion gate (needs decode 'keyframes'): while the stream shows no motion the camera decodes "
+        "a keyframe only every idle_every_s seconds (what stationary rules need, e.g. 5); while it shows motion, "
+        "or a new or moving truck is in view of a muddy-truck rule, every keyframe due at detect_fps. Motion is read "
+        "before decoding, from the bytes of the P-frames since the last keyframe against the camera's usual level, "
+        "so a quiet camera costs little more than its idle looks. None: every due keyframe is decoded.",
+    )
+    motion_factor: float = Field(
+        default=2.0,
+        gt=1,
+        le=20,
+        description="Motion gate threshold: the P-frames since the last keyframe must be this many times the "
+        "camera's usual size (a low quantile of the last two minutes) to count as motion. Lower opens more often.",
+    )
+
+    @model_validator(mode="after")
+    def _keyframes_need_low_rate(self) -> "Sampling":
+        if self.decode == "keyframes" and self.detect_fps > 1.0:
+            raise ValueError("decode 'keyframes' needs detect_fps <= 1 (keyframes arrive about once a GOP)")
+        return self
+
+    @model_validator(mode="after")
+    def _gate_needs_keyframes(self) -> "Sampling":
+        if self.idle_every_s is None:
+            return self
+        if self.decode != "keyframes":
+            raise ValueError("idle_every_s (the motion gate) needs decode 'keyframes': it skips whole keyframes")
+        if self.idle_every_s < 1.0 / self.detect_fps:
+            raise ValueError(
+                f"idle_every_s ({self.idle_every_s:g}) must be at least 1/detect_fps ({1.0 / self.detect_fps:g} s): "
+                "a quiet camera looks less often than a busy one, not more"
+            )
+        return self
+
+
+def _polygon_area(points: list[tuple[float, float]]) -> float:
+    area = 0.0
+    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]):
+        area += x1 * y2 - x2 * y1
+    return abs(area) / 2.0
+
+
+class ZoneConfig(StrictModel):
+    """A region of the image in relative 0-1 coordinates (x right, y down).
+
+    A `site_exit` zone may be a line of two points: trucks are counted when
+    their anchor crosses it."""
+
+    name: ZoneName
+    kind: ZoneKind
+    polygon: list[RelPoint] = Field(description="Vertices as [x, y] in 0-1 image coordinates.")
+
+    @model_validator(mode="after")
+    def _valid_shape(self) -> "Zone":
+        pts = [tuple(p) for p in self.polygon]
+        if self.kind == "site_exit" and len(pts) == 2:
+            if pts[0] == pts[1]:
+                raise ValueError("polygon: a line needs two distinct points")
+            return self
+        if len(pts) < 3:
+            raise ValueError(
+                f"polygon: needs at least 3 points, got {len(pts)}"
+                + (" (a site_exit may also be a line of 2 points)" if self.kind != "site_exit" else "")
+            )
+        n = len(pts)
+        edges = [(pts[i], pts[(i + 1) % n]) for i in range(n)]
+        for i in range(n):
+            for j in range(i + 1, n):
+                if j == i + 1 or (i == 0 and j == n - 1):
+                    continue  # neighbouring edges share a vertex
+                if segments_intersect([edges[i][0]], [edges[i][1]], edges[j][0], edges[j][1])[0]:
+                    raise ValueError(f"polygon: edges {i} and {j} cross (self-intersecting polygon)")
+        if _polygon_area(pts) < 1e-6:
+            raise ValueError("polygon: has zero area (points are collinear or repeated)")
+        return self
+
+    @property
+    def is_line(self) -> bool:
+        return len(self.polygon) == 2
+
+
+class RuleConfigBase(StrictModel):
+    name: str | None = Field(default=None, description="Defaults to the rule type.")
+    classes: list[str] = Field(min_length=1, description="Model class names this rule consumes.")
+    zones: list[ZoneName] | None = Field(
+        default=None, description="Zone names the rule watches; default: all zones of its kind."
+    )
+    min_confidence: float = Field(default=0.35, ge=0, le=1)
+    min_box_height: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Boxes shorter than this fraction of the frame height are ignored (an object filter like "
+        "Frigate's min_area: drops far-away objects and small false detections such as a cone seen as a person).",
+    )
+    anchor: Anchor = Field(default="bottom_center", description="Box point tested against zones.")
+    inertia_frames: int = Field(default=3, ge=1, description="Consecutive in-zone frames before entering counts.")
+    dwell_s: float = Field(ge=0, description="Seconds of stream time present in the zone before a violation.")
+    clear_after_s: float = Field(default=60, gt=0, description="Absent this long: the violation is cleared.")
+    cooldown_s: float = Field(default=600, ge=0, description="A cleared violation re-seen within this is not a new case.")
+    verify: bool = Field(
+        default=True, description="Pass candidates through the site's crop verifier (when the site has one)."
+    )
+    verify_min_score: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Probability the verifier must give the violation's labels on the best crop to open a case.",
+    )
+
+    @property
+    def rule_name(self) -> str:
+        return self.name or self.type  # type: ignore[attr-defined]
+
+
+class StationaryRuleConfigBase(RuleConfigBase):
+    """Rules about objects that stay put (stalls, bikes, garbage).
+
+    Their violations live in a memory keyed by class and location, not by track
+    id, so a stall occluded by a bus or re-detected under a new id after a
+    lighting change stays the same violation."""
+
+    max_move: float = Field(
+        default=0.5,
+        gt=0,
+        description="An object counts as stationary while its anchor stays within this many box heights "
+        "of where it was first seen; walkers leave this radius within a second.",
+    )
+    motion_window_s: float = Field(
+        default=3.0, gt=0, description="A tracked object that moved more than max_move within this window is moving."
+    )
+    max_gap_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="Before the violation fires, unseen longer than this (stream seconds) restarts the dwell.",
+    )
+    min_presence: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Fraction of processed frames in which the object must be seen before it fires, both since "
+        "onset and within the last presence_window_s (so a stay that ended cannot be topped up by passers-by).",
+    )
+    presence_window_s: float = Field(
+        default=10.0, gt=0, description="The recent window in which min_presence must also hold."
+    )
+    cluster_distance: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Violating objects closer than this (relative image units) are one case.",
+    )
+
+
+class StreetVendingRuleConfig(StationaryRuleConfigBase):
+    type: Literal["street_vending"] = "street_vending"
+    classes: list[str] = Field(default_factory=lambda: ["vendor_stall"], min_length=1)
+    dwell_s: float = Field(default=240, ge=0, description="3-5 minutes is common practice.")
+    person_classes: list[str] = Field(
+        default_factory=lambda: ["person"],
+        description="Those of `classes` that are people: they count only while staying still, never walking.",
+    )
+    goods_classes: list[str] = Field(
+        default_factory=list,
+        description="When set, a staying person counts only with one of these classes within cluster_distance.",
+    )
+
+
+class NonMotorParkingRuleConfig(StationaryRuleConfigBase):
+    type: Literal["non_motor_parking"] = "non_motor_parking"
+    classes: list[str] = Field(default_factory=lambda: ["bicycle", "motorcycle"], min_length=1)
+    dwell_s: float = Field(default=300, ge=0)
+    cluster_distance: float = Field(
+        default=0.08, gt=0, le=1, description="Vehicles closer than this (relative image units) form one case."
+    )
+
+
+class ExposedGarbageRuleConfig(StationaryRuleConfigBase):
+    type: Literal["exposed_garbage"] = "exposed_garbage"
+    classes: list[str] = Field(default_factory=lambda: ["garbage"], min_length=1)
+    dwell_s: float = Field(default=120, ge=0)
+
+
+class MuddyTruckRuleConfig(RuleConfigBase):
+    type: Literal["muddy_truck"] = "muddy_truck"
+    classes: list[str] = Field(default_factory=lambda: ["truck"], min_length=1)
+    dwell_s: float = Field(default=0, ge=0)
+    inertia_frames: int = Field(default=1, ge=1)
+    mud_classes: list[str] = Field(
+        default_factory=lambda: ["muddy_truck"], description="Classes that mean 'this truck is muddy'."
+    )
+    k: int = Field(default=3, ge=1, description="Muddy in at least k ...")
+    n: int = Field(default=5, ge=1, description="... of the last n frames of the truck.")
+    mud_overlap: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A mud detection belongs to a truck when this fraction of the mud box lies inside the truck box.",
+    )
+    plate_region: tuple[
+        Annotated[float, Field(ge=0, le=1)],
+        Annotated[float, Field(ge=0, le=1)],
+        Annotated[float, Field(ge=0, le=1)],
+        Annotated[float, Field(ge=0, le=1)],
+    ] = Field(
+        default=(0.15, 0.6, 0.85, 1.0),
+        description="Plate crop as x1, y1, x2, y2 relative to the truck box (lower-front part).",
+    )
+
+    @model_validator(mode="after")
+    def _k_le_n(self) -> "MuddyTruckRule":
+        if self.k > self.n:
+            raise ValueError(f"k ({self.k}) must be <= n ({self.n})")
+        x1, y1, x2, y2 = self.plate_region
+        if not (x1 < x2 and y1 < y2):
+            raise ValueError("plate_region must be x1 < x2 and y1 < y2")
+        return self
+
+
+RuleConfig = Annotated[
+    Union[StreetVendingRuleConfig, NonMotorParkingRuleConfig, ExposedGarbageRuleConfig, MuddyTruckRuleConfig],
+    Field(discriminator="type"),
+]
+
+
+class CameraConfig(StrictModel):
+    id: CameraId
+    name: str | None = None
+    source: str = Field(
+        min_length=1,
+        description="rtsp://..., http(s)://... (MJPEG), a video or image file path, or device:N for a local camera.",
+    )
+    location: Location
+    grid_code: str = Field(
+        pattern=r"^\d{15}$",
+        description="Unit grid (单元网格) id: district 6 + street 3 + community 3 + grid 3 digits.",
+    )
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list, description="Names of site rules that run on this camera.")
+    enabled: bool = True
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_zone_names(cls, zones: list[ZoneConfig]) -> list[ZoneConfig]:
+        seen: set[str] = set()
+        for z in zones:
+            if z.name in seen:
+                raise ValueError(f"zone name '{z.name}' is used twice")
+            seen.add(z.name)
+        return zones
+
+
+class ModelRouteConfig(StrictModel):
+    """One of several detectors of a site and the classes it serves."""
+
+    model: str = Field(description="Model name under models/ or a path to a model file.")
+    classes: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Classes of this model the rules get (others are dropped); default: all of them. "
+        "A class served by several models is their ensemble: overlapping boxes of it are merged (NMS), so one "
+        "model's blind spot (drawn or unusual objects, real photos) is covered by the other.",
+    )
+    every_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=600,
+        description="Look with this model at most every so many stream seconds per camera, holding its last "
+        "detections in between (stationary classes need a look every few seconds, not every frame); 0 = every "
+        "frame due for detection.",
+    )
+    min_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="Default: detector.min_confidence (lowered to what any rule asks for)."
+    )
+    zoom_every_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=600,
+        description="Also detect on up to four tiles over the camera's zones at the model's input size, this often "
+        "(stream seconds; 0 = every look), so objects far down a zone are seen two to four times larger; boxes of "
+        "objects that stay put are held between zoomed looks. None: full frames only. A camera whose zones "
+        "fill the frame gets no tiles (no gain, no cost).",
+    )
+
+
+DEFAULT_MODEL = "coco-nanodet"
+
+
+class DetectorConfig(StrictModel):
+    model: str | None = Field(
+        default=None, description=f"Model name under models/ or a path to a model file (default {DEFAULT_MODEL})."
+    )
+    models: list[ModelRouteConfig] | None = Field(
+        default=None,
+        min_length=1,
+        description="Several detectors, each serving its classes (e.g. COCO classes from the pretrained COCO model, "
+        "stalls and garbage from the city model); replaces `model`.",
+    )
+    min_confidence: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Detections below this are dropped by the detector, unless a rule asks for less: the detector "
+        "then keeps what the most permissive rule consuming the class needs.",
+    )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="ONNX Runtime intra-op threads per worker; 0 = automatic (cores / workers).",
+    )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Frames detected at the same time (each with its own threads); 0 = automatic: "
+        "one per core when the site has several cameras, else one.",
+    )
+
+    @model_validator(mode="after")
+    def _model_or_models(self) -> "DetectorConfig":
+        if self.models is not None and self.model is not None:
+            raise ValueError("give either model or models, not both")
+        return self
+
+    @property
+    def routes(self) -> list[ModelRouteConfig]:
+        """The site's detectors; a single `model` is one route serving all its classes."""
+        if self.models is not None:
+            return list(self.models)
+        return [ModelRouteConfig(model=self.model or DEFAULT_MODEL)]
+
+
+class VerifierConfig(StrictModel):
+    """The second look at every candidate's crop before a case opens (vision/edge/verify)."""
+
+    model: str = Field(default="crop-verifier", description="Crop classifier under models/ (card.yaml + head.npz).")
+    recheck_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A dropped stationary candidate still held by its rule is looked at again after this many "
+        "stream seconds (the object may have been occluded at the first look).",
+    )
+    threads: int = Field(default=1, ge=0, description="ONNX Runtime threads of the backbone (0 = automatic).")
+    name_objects: bool = Field(
+        default=True,
+        description="Name with the classifier the detector's boxes of classes no rule consumes (an umbrella, a "
+        "bench, a suitcase) in the stationary rules' zones, and the vehicles near a site exit (muddy or not): a "
+        "violation name becomes a detection for the rules (vision/edge/detection/proposal_naming.py).",
+    )
+    name_min_score: float = Field(
+        default=0.5, ge=0, le=1, description="Classifier probability a named box needs to become a detection."
+    )
+
+
+class StaticObjectFinderConfig(StrictModel):
+    """Tuning of `StaticObjectFinder`; defaults suit 0.5-5 s between frames."""
+
+    work_width: int = Field(default=320, ge=32, le=4096, description="Frames are downscaled to this width for the background model.")
+    min_static_s: float = Field(default=8.0, gt=0, description="Stream seconds a region must be static before it is reported.")
+    min_area: float = Field(default=0.0008, ge=0, le=1, description="Smallest reported region, as a fraction of the frame area.")
+    max_area: float = Field(default=0.25, gt=0, le=1, description="Largest reported region, as a fraction of the frame area.")
+    long_tau_s: float = Field(default=300.0, gt=0, description="Time constant (s) of the long-term background, the empty scene.")
+    short_tau_s: float = Field(default=1.5, gt=0, description="Time constant (s) of the short-term background, the last seconds.")
+    warmup_s: float = Field(default=6.0, ge=0, description="Seconds of frames whose per-pixel median starts both backgrounds (people walking through are not in it); nothing is reported meanwhile.")
+    diff_min: float = Field(default=14.0, gt=0, description="Smallest colour distance (grey levels, half the L1 over B, G, R, in the background's photometry) that counts as different.")
+    noise_k: float = Field(default=4.0, gt=0, description="The difference threshold is at least this many robust noise sigmas of the frame-vs-background residual (dusk, rain).")
+    ncc_window: int = Field(default=7, ge=3, le=31, description="Side (work pixels) of the window of the texture test.")
+    ncc_min: float = Field(default=0.8, ge=0, le=1, description="Normalised cross-correlation above which a textured difference is a lighting change, not an object (1 disables the test).")
+    texture_min: float = Field(default=5.0, ge=0, description="Local grey-level std both images need for the texture test to be trusted.")
+    clear_s: float = Field(default=1.5, ge=0, description="A pixel that matches the long-term background this long loses its static time (object removed).")
+    track_hold_s: float = Field(default=10.0, ge=0, description="A region unseen this long loses its id (it is not reported while unseen).")
+    match_iou: float = Field(default=0.3, gt=0, le=1, description="Overlap (IoU, or half the intersection over the smaller box) that makes a region the same as an earlier one.")
+    absorb_after_s: float = Field(default=7200.0, gt=0, description="A region reported this long after it first appeared is learned into the long-term background.")
+    ghost_ratio: float = Field(default=0.6, ge=0, le=1, description="A new region whose boundary edges found only in the frame are below this fraction of those found only in the long-term background is a ghost (something left) and is absorbed; 0 disables.")
+    scene_change_frac: float = Field(default=0.6, gt=0, le=1, description="Fraction of the frame differing from the long-term background that, sustained, means the view changed.")
+    scene_change_s: float = Field(default=5.0, ge=0, description="Seconds `scene_change_frac` must persist before the model restarts from the current frames.")
+    max_dt_s: float = Field(default=10.0, gt=0, description="A longer gap between frames (an outage) counts as this many seconds.")
+    ignore_pad: float = Field(default=0.1, ge=0, le=1, description="Ignore boxes are grown by this fraction of their size on each side (loose boxes, shadows).")
+    watch_min_frac: float = Field(default=0.5, gt=0, le=1, description="Fraction of a region's pixels that must lie in watch_mask for it to be reported.")
+    max_regions: int = Field(default=64, ge=1, description="At most this many candidate regions (largest first) are examined per frame.")
+
+
+class StaticObjectsConfig(StrictModel):
+    """The class-agnostic path of the stationary rules: new objects that appear in their zones and stay,
+    named by the verifier's crop classifier (vision/edge/detection/static_candidates.py)."""
+
+    enabled: bool = True
+    min_score: float = Field(
+        default=0.5, ge=0, le=1, description="Classifier probability a region needs to become a detection."
+    )
+    reclassify_s: float = Field(default=30.0, gt=0, description="A region is named again after this many seconds.")
+    finder: StaticObjectFinderConfig = Field(default_factory=StaticObjectFinderConfig)
+
+
+class TrackerConfig(StrictModel):
+    lost_track_s: float = Field(default=3.0, gt=0, description="Keep a lost track this long (stream seconds).")
+    activation_confidence: float = Field(default=0.4, ge=0, le=1)
+    min_iou: float = Field(default=0.1, ge=0, le=1)
+
+
+class DispatchConfig(StrictModel):
+    """Where cases go. The token is read from the environment when `token_env` is set,
+    so a site file can be committed without the secret."""
+
+    url: str = Field(pattern=r"^https?://\S+$", description="Dispatch center base URL, e.g. http://dispatch:8000.")
+    token: str | None = Field(default=None, min_length=1, description="Device bearer token (prefer token_env).")
+    token_env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Environment variable holding the token."
+    )
+    device_id: str | None = Field(default=None, description="Defaults to site_id.")
+    timeout_s: float = Field(default=10.0, gt=0, description="Per request (connect, read, write).")
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> "DispatchConfig":
+        if self.token and self.token_env:
+            raise ValueError("give either token or token_env, not both")
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        return self
+
+
+class OutboxConfig(StrictModel):
+    path: str = Field(default="var/outbox", description="Directory of the case queue (SQLite) and evidence files.")
+    max_evidence_mb: float = Field(
+        default=2048, gt=0, description="Evidence disk bound; the oldest evidence files are pruned beyond it."
+    )
+
+
+class EvidenceConfig(StrictModel):
+    clip_before_s: float = Field(default=5.0, ge=0, description="Clip seconds before onset.")
+    clip_after_s: float = Field(default=5.0, ge=0, description="Clip seconds after onset.")
+    clip_fps: float | None = Field(
+        default=None, gt=0, le=30, description="Frame rate kept for clips; default: the camera's detect_fps."
+    )
+    jpeg_quality: int = Field(default=85, ge=30, le=100)
+    buffer_max_mb: float = Field(default=64, gt=0, description="In-memory frame ring bound per camera (JPEG bytes).")
+
+
+class MetricsConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535, description="/healthz and /metrics; 0 picks a free port.")
+    enabled: bool = True
+
+
+class SiteConfig(StrictModel):
+    """The whole configuration of one edge box."""
+
+    site_id: CameraId = Field(description="Identifies this edge box to the dispatch center.")
+    name: str | None = None
+    area_code: str | None = Field(default=None, pattern=r"^\d{6}$", description="GB/T 2260 administrative area code.")
+    taxonomy_edition: Literal["CJ/T 214-2007", "GB/T 30428.2-2013", "GB/T 47678.5-2026"] = "GB/T 30428.2-2013"
+    taxonomy: str | None = Field(default=None, description="Path to a city taxonomy override YAML.")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    verifier: VerifierConfig | None = Field(
+        default=None, description="Crop verifier for every candidate violation; without it, rules open cases directly."
+    )
+    static_objects: StaticObjectsConfig | None = Field(
+        default=None,
+        description="Find objects that appear and stay in the stationary rules' zones without a detector class "
+        "for them; needs `verifier` (its classifier names the regions).",
+    )
+    cameras: list[CameraConfig] = Field(min_length=1)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    dispatch: DispatchConfig | None = Field(default=None, description="Without it, cases are queued but not sent.")
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Site":
+        _check_unique_camera_ids(self)
+        _check_unique_rule_names(self)
+        _check_camera_rules_exist(self)
+        _check_rule_zones_exist(self)
+        _check_rule_zone_kinds(self)
+        if self.static_objects is not None and self.static_objects.enabled and self.verifier is None:
+            raise ValueError("static_objects: needs a verifier section (its crop classifier names the regions)")
+        return self
+
+    def rule(self, name: str) -> RuleConfig:
+        return next(r for r in self.rules if r.rule_name == name)
+
+
+def _check_unique_camera_ids(site: SiteConfig) -> None:
+    seen: set[str] = set()
+    for cam in site.cameras:
+        if cam.id in seen:
+            raise ValueError(f"cameras: camera id '{cam.id}' is used twice")
+        seen.add(cam.id)
+
+
+def _check_unique_rule_names(site: SiteConfig) -> None:
+    seen: set[str] = set()
+    for rule in site.rules:
+        if rule.rule_name in seen:
+            raise ValueError(f"rules: rule name '{rule.rule_name}' is used twice (give each a distinct 'name')")
+        seen.add(rule.rule_name)
+
+
+def _check_camera_rules_exist(site: SiteConfig) -> None:
+    names = {r.rule_name for r in site.rules}
+    for i, cam in enumerate(site.cameras):
+        for j, rule_name in enumerate(cam.rules):
+            if rule_name not in names:
+                known = ", ".join(sorted(names)) or "none defined"
+                raise ValueError(f"cameras.{i}.rules.{j}: unknown rule '{rule_name}' (site rules: {known})")
+
+
+def _check_rule_zones_exist(site: SiteConfig) -> None:
+    for i, rule in enumerate(site.rules):
+        if not rule.zones:
+            continue
+        for cam in site.cameras:
+            if rule.rule_name not in cam.rules:
+                continue
+            zone_names = {z.name for z in cam.zones}
+            for zone in rule.zones:
+                if zone not in zone_names:
+                    raise ValueError(f"rules.{i}.zones: zone '{zone}' does not exist on camera '{cam.id}'")
+
+
+def _check_rule_zone_kinds(site: SiteConfig) -> None:
+    for i, rule in enumerate(site.rules):
+        wanted = RULE_ZONE_KIND[rule.type]
+        for cam in site.cameras:
+            if rule.rule_name not in cam.rules:
+                continue
+            kinds = {z.name: z.kind for z in cam.zones}
+            for zone in rule.zones or []:
+                if zone in kinds and kinds[zone] != wanted:
+                    raise ValueError(
+                        f"rules.{i}.zones: zone '{zone}' on camera '{cam.id}' is a {kinds[zone]} zone; "
+                        f"a {rule.type} rule watches {wanted} zones"
+                    )
+
+
+def rule_classes(rule: "Rule") -> list[str]:
+    """Every class name a rule consumes (its classes, mud and goods classes)."""
+    names = list(rule.classes)
+    for extra in ("mud_classes", "goods_classes"):
+        names += [c for c in getattr(rule, extra, None) or [] if c not in names]
+    return names
+
+
+def route_min_confidence(site: "Site", route: ModelRouteConfig, route_classes: set[str] | None = None) -> float:
+    """The threshold a detector runs at: its own, lowered to the lowest `min_confidence` of any rule that
+    consumes one of its classes (a rule asking for 0.2 under a detector at 0.25 would otherwise never
+    see what it asks for)."""
+    base = route.min_confidence if route.min_confidence is not None else site.detector.min_confidence
+    served = set(route.classes) if route.classes is not None else route_classes
+    wanted = [
+        r.min_confidence for r in site.rules if served is None or any(c in served for c in rule_classes(r))
+    ]
+    return min([base, *wanted])
+
+
+class ConfigError(Exception):
+    """A site file that cannot be used; `errors` holds (field path, message) pairs."""
+
+    def __init__(self, path: Path | str, errors: list[tuple[str, str]]):
+        self.path = str(path)
+        self.errors = errors
+        super().__init__("\n".join(f"{self.path}: {loc}: {msg}" for loc, msg in errors))
+
+
+def _loc_to_path(loc: tuple) -> str:
+    # pydantic puts union tags in the location (e.g. rules.0.street_vending.dwell_s); keep them,
+    # they tell which rule type was parsed.
+    return ".".join(str(p) for p in loc) or "(root)"
+
+
+_NAMED_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.*)$", re.S)
+
+
+def parse_site(data: object, source: Path | str = "<memory>") -> SiteConfig:
+    from pydantic import ValidationError
+
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            loc = list(err["loc"])
+            # cross-field checks say which field they mean as "field.path: message"
+            named = _NAMED_FIELD.match(msg)
+            if named:
+                loc += named.group(1).split(".")
+                msg = named.group(2)
+            errors.append((_loc_to_path(tuple(loc)), msg))
+        raise ConfigError(source, errors) from None
+
+
+def load_site(path: Path | str) -> SiteConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [("(file)", f"cannot read: {exc.strerror or exc}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
+        raise ConfigError(path, [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, [("(root)", "expected a mapping of site settings")])
+    return parse_site(data, path)
+
+
+def site_json_schema() -> dict:
+    return SiteConfig.model_json_schema()

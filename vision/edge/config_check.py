@@ -1,0 +1,74 @@
+"""Checks of a site config that need files: model cards, taxonomy.
+
+Kept out of the pydantic validators so that validating a document never does I/O.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vision.edge.config import SiteConfig
+from vision.core.model_registry import ModelNotFound, load_card
+
+
+def model_classes(model: str) -> list[str]:
+    """Class names of a model given by registry name or by file path."""
+    path = Path(model)
+    if path.suffix in {".onnx", ".pt"} and path.is_file():
+        from vision.edge.detection import open_detector
+
+        return list(open_detector(model).class_names)
+    return list(load_card(model).classes)
+
+
+def check_site_files(site: SiteConfig) -> list[tuple[str, str]]:
+    """(field path, message) for every problem; empty when the site can run."""
+    problems: list[tuple[str, str]] = []
+    served: dict[str, str] = {}  # class -> model serving it
+    multi = site.detector.models is not None
+    for i, route in enumerate(site.detector.routes):
+        where = f"detector.models.{i}.model" if multi else "detector.model"
+        try:
+            classes = model_classes(route.model)
+        except (ModelNotFound, OSError, ValueError) as exc:
+            problems.append((where, str(exc)))
+            continue
+        unknown = [c for c in route.classes or [] if c not in classes]
+        if unknown:
+            problems.append(
+                (f"detector.models.{i}.classes", f"model '{route.model}' has no class(es) {', '.join(unknown)}")
+            )
+        for name in route.classes or classes:
+            if name in classes and name not in served:
+                served[name] = route.model
+    if problems:
+        return problems
+    models = " + ".join(f"'{r.model}'" for r in site.detector.routes)
+    for i, rule in enumerate(site.rules):
+        fields = {"classes": rule.classes}
+        for extra in ("mud_classes", "goods_classes"):
+            if getattr(rule, extra, None):
+                fields[extra] = getattr(rule, extra)
+        for field, wanted in fields.items():
+            missing = [c for c in wanted if c not in served]
+            if missing:
+                problems.append(
+                    (
+                        f"rules.{i}.{field}",
+                        f"rule '{rule.rule_name}' needs class(es) {', '.join(missing)} that {models} "
+                        f"do(es) not serve ({len(served)} classes served; add a model that has them under "
+                        "detector.models, or train one, see README 'Model lifecycle')",
+                    )
+                )
+    if site.taxonomy:
+        from vision.core.taxonomy import load_taxonomy
+
+        try:
+            tax = load_taxonomy(site.taxonomy)
+        except Exception as exc:  # noqa: BLE001 - any parse error is reported with its field
+            problems.append(("taxonomy", f"cannot load {site.taxonomy}: {exc}"))
+        else:
+            for i, rule in enumerate(site.rules):
+                if rule.type not in tax.violations:
+                    problems.append((f"rules.{i}.type", f"'{rule.type}' is not in taxonomy {site.taxonomy}"))
+    return problems

@@ -1,0 +1,1 @@
+"""Getting cases to the dispatch center: the on-disk outbox and the sender that drains it."""

@@ -1,0 +1,392 @@
+"""The durable case outbox: SQLite (WAL) rows + evidence files, written before any send.
+
+A case is first written here (evidence files fsynced and moved into place,
+then one committed row with synchronous=FULL), and only then offered to the
+sender. The sender marks rows sent or failed; a restart resumes the queued
+ones. The idempotency key (UUID) travels with every attempt, so a resend after
+a crash between "sent" and "marked sent" is a replay the dispatch center
+answers with the existing case, never a duplicate.
+
+Why SQLite WAL: one file, transactional, survives kill -9 and power loss with
+synchronous=FULL, readers (metrics, `outbox status`) never block the writer,
+and no broker to run on an edge box.
+
+A case whose clip still needs seconds recorded after onset (a passing truck)
+is made durable early in a pending area (its stills and case JSON, see
+`put_pending`); if the daemon dies before the clip is done, the next open
+queues it without the clip instead of losing it.
+
+Disk use of evidence is bounded: beyond `max_evidence_bytes` the oldest files
+are deleted (those of already-sent cases first) with a warning; case rows are
+never deleted, so nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vision.core.cases import CaseReport, EvidenceItem
+from vision.core.evidence_files import EvidenceFile
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Outbox", "OutboxItem", "OutboxFile", "STATES"]
+
+STATES = ("queued", "sent", "failed")
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    camera_id TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    violation TEXT NOT NULL,
+    case_json TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    sent_at TEXT,
+    remote_id TEXT
+);
+CREATE INDEX IF NOT EXISTS cases_due ON cases (state, next_attempt_at, seq);
+CREATE TABLE IF NOT EXISTS evidence (
+    idempotency_key TEXT NOT NULL REFERENCES cases (idempotency_key),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    pruned_at TEXT,
+    PRIMARY KEY (idempotency_key, name)
+);
+"""
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class OutboxFile:
+    name: str
+    content_type: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    key: str
+    case_json: str  # with the evidence list reduced to the files still on disk
+    files: list[OutboxFile]
+    attempts: int
+    seq: int
+
+
+class Outbox:
+    def __init__(self, directory: Path | str, max_evidence_bytes: int = 2 << 30, *, owner: bool = True):
+        """`owner`: this process writes the outbox (cleans crash leftovers at open); readers such
+        as a status command pass False."""
+        self.directory = Path(directory)
+        self.evidence_dir = self.directory / "evidence"
+        self.staging_dir = self.evidence_dir / ".staging"
+        self.pending_dir = self.evidence_dir / ".pending"
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        self.max_evidence_bytes = int(max_evidence_bytes)
+        self.pruned_files = 0
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.directory / "outbox.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION:
+            raise RuntimeError(f"outbox {self.directory}: schema version {version}, this build knows {SCHEMA_VERSION}")
+        self.recovered: list[str] = []  # keys of cases queued from the pending area at open
+        if owner:
+            self._clean_orphans()
+
+    # --- writing -----------------------------------------------------------------------------------
+    def staging(self, key: str) -> Path:
+        """A directory to write a case's evidence files into before `put`."""
+        path = self.staging_dir / str(key)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def put(self, case: CaseReport, files: list) -> str:
+        """Queue a case durably. `files` are evidence files (objects with name, kind, content_type,
+        path, sha256, size_bytes) already written, normally under `staging(key)`."""
+        key = str(case.idempotency_key)
+        final_dir = self.evidence_dir / key
+        final_dir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for f in files:
+            target = final_dir / f.name
+            if Path(f.path) != target:
+                shutil.move(str(f.path), target)
+            rows.append((key, f.name, f.kind, f.content_type, f.sha256, f.size_bytes, str(target)))
+        _fsync_dir(final_dir)
+        _fsync_dir(self.evidence_dir)
+        items = [EvidenceItem(name=r[1], kind=r[2], content_type=r[3], sha256=r[4], size_bytes=r[5]) for r in rows]
+        case = case.model_copy(update={"evidence": items})
+        now = _now_iso()
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO cases (idempotency_key, camera_id, rule, violation, case_json, state, attempts,"
+                " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
+                (key, case.camera_id, case.rule, case.violation, case.model_dump_json(), time.time(), now, now),
+            )
+            self._db.executemany(
+                "INSERT INTO evidence (idempotency_key, name, kind, content_type, sha256, size_bytes, path)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        for leftover in (self.staging_dir / key, self.pending_dir / key):  # only after the row is committed
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+        self.enforce_disk_bound()
+        return key
+
+    # --- cases waiting for their clip --------------------------------------------------------------
+    def pending(self, key: str) -> Path:
+        """A directory for a case that is known but not complete yet (its clip is still being
+        recorded). Unlike staging, it survives a crash: see `put_pending`."""
+        path = self.pending_dir / str(key)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def put_pending(self, case: CaseReport) -> None:
+        """Make a not-yet-complete case durable: its evidence files are already in
+        `pending(key)`; the case JSON is written beside them (fsynced, atomically renamed).
+        If the process dies before `put`, the next open queues it with those files."""
+        directory = self.pending(str(case.idempotency_key))
+        tmp = directory / "case.json.part"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(case.model_dump_json())
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(directory / "case.json")
+        _fsync_dir(directory)
+
+    def _recover_pending(self, keys: set[str]) -> None:
+        """Queue what a crash left pending, with the evidence it had (no clip)."""
+        for directory in sorted(p for p in self.pending_dir.iterdir() if p.is_dir()):
+            key = directory.name
+            case_file = directory / "case.json"
+            if key in keys or not case_file.is_file():
+                shutil.rmtree(directory, ignore_errors=True)  # already queued, or never made durable
+                continue
+            try:
+                case = CaseReport.model_validate_json(case_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:  # left in place for a person to look at
+                log.error("outbox: pending case %s cannot be read (%s); left in %s", key, exc, directory)
+                continue
+            files = []
+            for item in case.evidence:  # a crash inside put() may have moved some files already
+                for path in (directory / item.name, self.evidence_dir / key / item.name):
+                    if path.is_file():
+                        files.append(EvidenceFile(item.name, item.kind, item.content_type, path, item.sha256, item.size_bytes))
+                        break
+            self.put(case, files)
+            keys.add(key)
+            self.recovered.append(key)
+            log.warning(
+                "outbox: case %s (%s on %s) was waiting for its clip when the daemon stopped; queued without it",
+                key, case.violation, case.camera_id,
+            )  # fmt: skip
+
+    # --- the sender's side -------------------------------------------------------------------------
+    def next_due(self, now: float | None = None) -> OutboxItem | None:
+        now = time.time() if now is None else now
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, idempotency_key, case_json, attempts FROM cases"
+                " WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY seq LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            seq, key, case_json, attempts = row
+            ev = self._db.execute(
+                "SELECT name, content_type, path FROM evidence WHERE idempotency_key = ? AND pruned_at IS NULL",
+                (key,),
+            ).fetchall()
+        files = [OutboxFile(n, ct, Path(p)) for n, ct, p in ev if Path(p).is_file()]
+        present = {f.name for f in files}
+        case = json.loads(case_json)
+        if len(present) != len(case.get("evidence", [])):
+            case["evidence"] = [e for e in case["evidence"] if e["name"] in present]
+            case_json = json.dumps(case, ensure_ascii=False)
+        return OutboxItem(key, case_json, files, attempts, seq)
+
+    def next_attempt_in(self, now: float | None = None) -> float | None:
+        """Seconds until the next queued case is due (0 if one is due now), None if none queued."""
+        now = time.time() if now is None else now
+        with self._lock:
+            row = self._db.execute("SELECT MIN(next_attempt_at) FROM cases WHERE state = 'queued'").fetchone()
+        return None if row[0] is None else max(0.0, row[0] - now)
+
+    def mark_sent(self, key: str, status: int, remote_id: str | None) -> None:
+        now = _now_iso()
+        with self._tx():
+            self._db.execute(
+                "UPDATE cases SET state = 'sent', attempts = attempts + 1, last_status = ?, last_error = NULL,"
+                " sent_at = ?, updated_at = ?, remote_id = ? WHERE idempotency_key = ?",
+                (status, now, now, remote_id, key),
+            )
+
+    def mark_retry(self, key: str, error: str, delay_s: float, status: int | None = None) -> None:
+        with self._tx():
+            self._db.execute(
+                "UPDATE cases SET attempts = attempts + 1, last_status = ?, last_error = ?, next_attempt_at = ?,"
+                " updated_at = ? WHERE idempotency_key = ? AND state = 'queued'",
+                (status, error[:1000], time.time() + delay_s, _now_iso(), key),
+            )
+
+    def mark_failed(self, key: str, status: int | None, error: str) -> None:
+        with self._tx():
+            self._db.execute(
+                "UPDATE cases SET state = 'failed', attempts = attempts + 1, last_status = ?, last_error = ?,"
+                " updated_at = ? WHERE idempotency_key = ?",
+                (status, error[:1000], _now_iso(), key),
+            )
+
+    def requeue_failed(self) -> int:
+        """Put permanently failed cases back in the queue (after fixing the cause, e.g. a token)."""
+        with self._tx():
+            cur = self._db.execute(
+                "UPDATE cases SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE state = 'failed'",
+                (time.time(), _now_iso()),
+            )
+        return cur.rowcount
+
+    # --- reading -----------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM cases GROUP BY state").fetchall()
+        out = {s: 0 for s in STATES}
+        out.update(dict(rows))
+        return out
+
+    def depth(self) -> int:
+        return self.counts()["queued"]
+
+    def evidence_bytes(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM evidence WHERE pruned_at IS NULL").fetchone()[0])
+
+    def cases(self, state: str | None = None) -> list[dict]:
+        sql = "SELECT idempotency_key, state, attempts, last_status, last_error, camera_id, rule, created_at, sent_at FROM cases"
+        args: tuple = ()
+        if state:
+            sql += " WHERE state = ?"
+            args = (state,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
+        cols = ["key", "state", "attempts", "last_status", "last_error", "camera_id", "rule", "created_at", "sent_at"]
+        return [dict(zip(cols, r)) for r in rows]
+
+    # --- housekeeping ------------------------------------------------------------------------------
+    def enforce_disk_bound(self) -> int:
+        """Delete the oldest evidence files beyond the bound (sent cases' first); returns files pruned."""
+        total = self.evidence_bytes()
+        if total <= self.max_evidence_bytes:
+            return 0
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT e.idempotency_key, e.name, e.size_bytes, e.path, c.state FROM evidence e"
+                " JOIN cases c ON c.idempotency_key = e.idempotency_key WHERE e.pruned_at IS NULL"
+                " ORDER BY CASE c.state WHEN 'sent' THEN 0 ELSE 1 END, c.seq, e.size_bytes DESC"
+            ).fetchall()
+        pruned = 0
+        for key, name, size, path, state in rows:
+            if total <= self.max_evidence_bytes:
+                break
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            with self._tx():
+                self._db.execute(
+                    "UPDATE evidence SET pruned_at = ? WHERE idempotency_key = ? AND name = ?", (_now_iso(), key, name)
+                )
+            total -= size
+            pruned += 1
+            if state != "sent":
+                log.warning(
+                    "outbox over its evidence bound (%d MB): pruned %s of unsent case %s; the case itself stays queued",
+                    self.max_evidence_bytes >> 20,
+                    name,
+                    key,
+                )
+        self.pruned_files += pruned
+        return pruned
+
+    def _clean_orphans(self) -> None:
+        """Evidence directories without a case row are leftovers of a crash before the row was
+        committed (the case was never queued, so it was never acknowledged either)."""
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            keys = {r[0] for r in self._db.execute("SELECT idempotency_key FROM cases")}
+        self._recover_pending(keys)
+        for child in self.evidence_dir.iterdir():
+            if child.is_dir() and child.name not in (".staging", ".pending") and child.name not in keys:
+                log.warning("outbox: removing evidence without a case row (crash before queueing): %s", child)
+                shutil.rmtree(child, ignore_errors=True)
+
+    class _Tx:
+        def __init__(self, outbox: "Outbox"):
+            self.outbox = outbox
+
+        def __enter__(self):
+            self.outbox._lock.acquire()
+            self.outbox._db.execute("BEGIN IMMEDIATE")
+
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                self.outbox._db.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self.outbox._lock.release()
+
+    def _tx(self) -> "Outbox._Tx":
+        return Outbox._Tx(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._db is None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None  # type: ignore[assignment]

@@ -1,0 +1,147 @@
+"""Objects the COCO detector boxes but no rule consumes, named by the crop classifier.
+
+Why: on streets the city model never saw, the pretrained COCO detector still
+boxes a stall (as an umbrella, a bench, a table), a sack of garbage (as a
+suitcase, a handbag) and a truck at the site exit, because it learned
+"objecthood" from real photos. What it lacks is our names. So the boxes of
+classes no rule consumes, standing in a stationary rule's zones, and the
+vehicles near a site exit are cropped and named by the verifier's classifier
+(trained on our classes, with bins, people, cars and clean trucks as
+negatives); a name that is a violation class becomes one more detection for
+the rules. People are never named (a person is not garbage), and the
+verifier still checks every case these detections open.
+
+Cost: a crop costs one backbone run (15-30 ms on one core), so a name is reused while the
+same box stays (an overlap of `reuse_iou`, for `reuse_s` stream seconds) and
+at most `max_per_frame` crops are named per frame (the largest first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+
+from vision.core.geometry import box_iou
+
+from vision.edge.detection.base import empty_detections, make_detections
+
+__all__ = ["ProposalNamer", "KNOWN_CLASSES", "VEHICLE_CLASSES"]
+
+# Classes the rules consume as they are: never re-named as something else.
+KNOWN_CLASSES = frozenset({"person", "bicycle", "motorcycle", "car", "truck", "bus", "vendor_stall", "garbage",
+                           "muddy_truck"})  # fmt: skip
+VEHICLE_CLASSES = frozenset({"car", "truck", "bus"})  # near a site exit: is it a muddy truck?
+STATIONARY_NAMES = frozenset({"vendor_stall", "garbage", "bicycle", "motorcycle"})
+
+
+@dataclass
+class _Named:
+    box: np.ndarray  # xyxy, pixels
+    t_s: float
+    label: str
+    score: float
+
+
+class ProposalNamer:
+    """One camera's proposals, named; `update` returns only the extra detections."""
+
+    def __init__(self, classifier, stationary_wanted: set[str], *, name_vehicles: bool, min_score: float = 0.5,  # type: ignore[no-untyped-def]
+                 reuse_iou: float = 0.7, reuse_s: float = 10.0, max_per_frame: int = 8):  # fmt: skip
+        self.classifier = classifier
+        self.wanted = set(stationary_wanted) & STATIONARY_NAMES
+        self.name_vehicles = name_vehicles
+        self.min_score = min_score
+        self.reuse_iou = reuse_iou
+        self.reuse_s = reuse_s
+        self.max_per_frame = max_per_frame
+        self._named: list[_Named] = []
+        self.crops = 0  # crops classified so far (for benchmarks and tests)
+
+    def update(self, image: np.ndarray, t_s: float, detections: sv.Detections,
+               stationary_mask: np.ndarray | None, vehicle_mask: np.ndarray | None) -> sv.Detections:  # fmt: skip
+        self._named = [n for n in self._named if 0 <= t_s - n.t_s < self.reuse_s]
+        if len(detections) == 0:
+            return empty_detections()
+        names = np.asarray(detections.data.get("class_name", []), dtype=object)
+        xyxy = np.asarray(detections.xyxy, dtype=np.float64)
+        other = ~np.isin(names, list(KNOWN_CLASSES))
+        candidates = np.zeros(len(names), dtype=bool)
+        if self.wanted and stationary_mask is not None:
+            candidates |= other & _foot_in(xyxy, stationary_mask)
+        if self.name_vehicles and vehicle_mask is not None:
+            candidates |= np.isin(names, list(VEHICLE_CLASSES)) & _touches(xyxy, vehicle_mask)
+        idx = np.flatnonzero(candidates)
+        if len(idx) == 0:
+            return empty_detections()
+        idx = idx[np.argsort(-_area(xyxy[idx]), kind="stable")][: self.max_per_frame]
+        labels: list[tuple[int, str, float]] = []
+        todo: list[int] = []
+        for i in idx:
+            hit = self._reuse(xyxy[i])
+            if hit is None:
+                todo.append(int(i))
+            else:
+                labels.append((int(i), hit.label, hit.score))
+        if todo:
+            verdicts = self.classifier.classify(image, xyxy[todo])
+            self.crops += len(todo)
+            for i, v in zip(todo, verdicts, strict=True):
+                self._named.append(_Named(xyxy[i].copy(), t_s, v.label, float(v.score)))
+                labels.append((i, v.label, float(v.score)))
+        keep = []
+        for i, label, score in labels:
+            if score < self.min_score:
+                continue
+            if names[i] in VEHICLE_CLASSES:
+                if label == "muddy_truck":
+                    keep.append((i, label, score))
+            elif label in self.wanted:
+                keep.append((i, label, score))
+        if not keep:
+            return empty_detections()
+        vocabulary = sorted({label for _, label, _ in keep})
+        return make_detections(
+            xyxy[[i for i, _, _ in keep]].astype(np.float32),
+            np.asarray([s for _, _, s in keep], dtype=np.float32),
+            np.asarray([vocabulary.index(label) for _, label, _ in keep]),
+            vocabulary,
+        )
+
+    def _reuse(self, box: np.ndarray) -> _Named | None:
+        if not self._named:
+            return None
+        boxes = np.stack([n.box for n in self._named])
+        iou = box_iou(box[None], boxes)[0]
+        best = int(np.argmax(iou))
+        return self._named[best] if iou[best] >= self.reuse_iou else None
+
+    def state_size(self) -> int:
+        return len(self._named)
+
+    def reset(self) -> None:
+        self._named.clear()
+
+
+def _area(xyxy: np.ndarray) -> np.ndarray:
+    return (xyxy[:, 2] - xyxy[:, 0]).clip(0) * (xyxy[:, 3] - xyxy[:, 1]).clip(0)
+
+
+def _foot_in(xyxy: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The box's bottom centre (where the rules test zones) lies in the mask."""
+    h, w = mask.shape
+    xs = np.clip(((xyxy[:, 0] + xyxy[:, 2]) / 2).astype(int), 0, w - 1)
+    ys = np.clip(xyxy[:, 3].astype(int), 0, h - 1)
+    return mask[ys, xs]
+
+
+def _touches(xyxy: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Any mask pixel under the box (a vehicle approaching or on the exit)."""
+    h, w = mask.shape
+    out = np.zeros(len(xyxy), dtype=bool)
+    for n, (x1, y1, x2, y2) in enumerate(xyxy):
+        a, b = int(np.clip(x1, 0, w)), int(np.clip(np.ceil(x2), 0, w))
+        c, d = int(np.clip(y1, 0, h)), int(np.clip(np.ceil(y2), 0, h))
+        out[n] = b > a and d > c and bool(mask[c:d, a:b].any())
+    return out

@@ -1,0 +1,9 @@
+"""暴露垃圾: garbage stationary in a watched zone beyond the dwell time."""
+
+from __future__ import annotations
+
+from vision.edge.rules.stationary import StationaryRule
+
+
+class ExposedGarbageRule(StationaryRule):
+    violation_type = "exposed_garbage"

@@ -1,0 +1,225 @@
+"""带泥上路 / 车轮夹带: a truck crossing a site exit, judged muddy in k of its last n frames.
+
+Trucks move, so this rule is keyed by track id (with deletion after
+`clear_after_s` unseen). A truck is muddy in a frame when a mud-class box lies
+mostly inside its box, or when the model labels the whole vehicle with a mud
+class. The case keeps the best crop of the truck (highest score x size) and a
+crop of its plate region (lower-front part of the box, `plate_region`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from vision.edge.config import MuddyTruckRuleConfig, ZoneConfig
+from vision.core.geometry import box_containment, box_iou
+from vision.edge.rules.base import ConfidenceSample, Observation, RuleEvent, Violation
+from vision.edge.zones import LineCrossing, ZoneGeometry, anchor_points
+
+# A new track id where a just-fired truck would be now (its last box moved on at its last
+# speed) within this time is that truck: the tracker lost and re-found it, or split it.
+# Deliberately short: other trucks pass the same exit.
+RE_ID_WINDOW_S = 5.0
+RE_ID_IOU = 0.3
+
+
+@dataclass
+class _Truck:
+    track_id: int
+    muddy: deque[bool]
+    last_seen_t: float
+    box: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # box px per stream second
+    consecutive_in_zone: int = 0
+    exit_zone: str | None = None
+    onset_t: float | None = None
+    onset_at: datetime | None = None
+    fired: bool = False
+    best_score: float = -1.0
+    best_crop: np.ndarray | None = None
+    plate_crop: np.ndarray | None = None
+    history: list[ConfidenceSample] = field(default_factory=list)
+    classes: set[str] = field(default_factory=set)
+
+
+LINE_MARGIN = 0.15  # of a vehicle's box height: nearer the exit line is "on" it (a parked car's jitter never crosses)
+
+
+class MuddyTruckRule:
+    violation_type = "muddy_truck"
+
+    def __init__(self, config: MuddyTruckRuleConfig, camera_id: str, zones: list[ZoneConfig]):
+        self.config = config
+        self.name = config.rule_name
+        self.camera_id = camera_id
+        self.zone_names = list(config.zones) if config.zones else [z.name for z in zones if z.kind == "site_exit"]
+        self._line_zone = {z.name: z.is_line for z in zones}
+        self.trucks: dict[int, _Truck] = {}
+        self.crossings: dict[tuple[str, int, int], LineCrossing] = {}  # (zone, w, h)
+        self._recent_fired: deque[_Truck] = deque(maxlen=32)
+
+    def update(self, obs: Observation, geometry: ZoneGeometry) -> list[RuleEvent]:
+        cfg = self.config
+        dets = obs.detections
+        names = obs.class_names()
+        tids = obs.tracker_ids()
+        xyxy = np.asarray(dets.xyxy, dtype=np.float64).reshape(-1, 4)
+        conf = np.asarray(dets.confidence if dets.confidence is not None else np.ones(len(dets)), dtype=np.float64)
+        ok = (conf >= cfg.min_confidence) & ((xyxy[:, 3] - xyxy[:, 1]) >= cfg.min_box_height * obs.height)
+        is_truck = np.isin(names, np.asarray(cfg.classes, dtype=object)) & ok
+        is_mud = np.isin(names, np.asarray(cfg.mud_classes, dtype=object)) & ok
+        truck_idx = np.flatnonzero(is_truck)
+        mud_idx = np.flatnonzero(is_mud)
+        muddy = np.zeros(len(truck_idx), dtype=bool)
+        if len(truck_idx) and len(mud_idx):
+            inside = box_containment(xyxy[mud_idx], xyxy[truck_idx])  # (mud, truck)
+            muddy = (inside >= cfg.mud_overlap).any(axis=0)
+            claimed = (inside >= cfg.mud_overlap).any(axis=1)
+            whole = mud_idx[~claimed]  # mud boxes on no truck: the model labelled the vehicle itself
+        else:
+            whole = mud_idx
+        vehicles = np.concatenate([truck_idx, whole]).astype(int)
+        vehicle_muddy = np.concatenate([muddy, np.ones(len(whole), dtype=bool)])
+        keep = tids[vehicles] >= 0
+        vehicles, vehicle_muddy = vehicles[keep], vehicle_muddy[keep]
+
+        points = anchor_points(xyxy[vehicles], cfg.anchor).astype(np.float64)
+        at_exit: list[str | None] = [None] * len(vehicles)
+        inside_all = geometry.contains(points)
+        for zone in self.zone_names:
+            if zone not in geometry.names:
+                continue
+            zi = geometry.index(zone)
+            if geometry.is_line[zi]:
+                crossing = self._crossing(zone, geometry)
+                heights = xyxy[vehicles, 3] - xyxy[vehicles, 1]
+                crossed = crossing.update(tids[vehicles], points, obs.t_s, margins=LINE_MARGIN * heights)
+                for k in np.flatnonzero(crossed):
+                    at_exit[k] = at_exit[k] or zone
+            else:
+                for k in np.flatnonzero(inside_all[:, zi]):
+                    at_exit[k] = at_exit[k] or f"polygon:{zone}"
+
+        events: list[RuleEvent] = []
+        for k, det in enumerate(vehicles):
+            tid = int(tids[det])
+            truck = self.trucks.get(tid)
+            if truck is None:
+                truck = self.trucks[tid] = _Truck(tid, deque(maxlen=cfg.n), obs.t_s, xyxy[det].copy())
+                truck.fired = self._is_refired(truck, obs.t_s)
+                if truck.fired:
+                    self._recent_fired.append(truck)  # a further re-id may follow this one
+            elif obs.t_s > truck.last_seen_t:
+                truck.velocity = (xyxy[det] - truck.box) / (obs.t_s - truck.last_seen_t)
+            truck.last_seen_t = obs.t_s
+            truck.box = xyxy[det].copy()
+            truck.muddy.append(bool(vehicle_muddy[k]))
+            truck.classes.add(str(names[det]))
+            if vehicle_muddy[k] and len(mud_idx):
+                truck.classes.update(str(names[m]) for m in mud_idx if names[m] != names[det])
+            if len(truck.history) < 1000:
+                truck.history.append(ConfidenceSample(obs.t_s, obs.captured_at, float(conf[det])))
+            self._keep_best_crop(truck, xyxy[det], float(conf[det]), obs)
+            zone = at_exit[k]
+            if zone is not None and zone.startswith("polygon:"):
+                truck.consecutive_in_zone += 1
+                zone = zone.split(":", 1)[1] if truck.consecutive_in_zone >= cfg.inertia_frames else None
+            elif zone is None:
+                truck.consecutive_in_zone = 0
+            if zone is not None and truck.onset_t is None:
+                truck.onset_t, truck.onset_at, truck.exit_zone = obs.t_s, obs.captured_at, zone
+            if truck.onset_t is not None and not truck.fired and sum(truck.muddy) >= cfg.k:
+                # a second track on a truck that has its case (the model boxed it twice, as
+                # "truck" and as "muddy_truck", and the tracker followed both) is no new case
+                duplicate = self._is_refired(truck, obs.t_s)
+                truck.fired = True
+                self._recent_fired.append(truck)
+                if not duplicate:
+                    events.append(RuleEvent("opened", self._violation(truck, obs)))
+        self._prune(obs.t_s)
+        return events
+
+    def _crossing(self, zone: str, geometry: ZoneGeometry) -> LineCrossing:
+        key = (zone, geometry.width, geometry.height)
+        line = self.crossings.get(key)
+        if line is None:
+            a, b = geometry.line(geometry.index(zone))
+            line = self.crossings[key] = LineCrossing(a, b, forget_after_s=self.config.clear_after_s)
+        return line
+
+    def _is_refired(self, new: _Truck, t_s: float) -> bool:
+        """Is this new track a truck that already has its case?"""
+        for fired in self._recent_fired:
+            gone_s = t_s - fired.last_seen_t
+            if fired is new or gone_s > RE_ID_WINDOW_S:
+                continue
+            predicted = fired.box + fired.velocity * gone_s
+            if box_iou(new.box, predicted)[0, 0] >= RE_ID_IOU:
+                return True
+        return False
+
+    def _keep_best_crop(self, truck: _Truck, box: np.ndarray, score: float, obs: Observation) -> None:
+        if obs.image is None:
+            return
+        h, w = obs.image.shape[:2]
+        x1, y1, x2, y2 = np.round(box).astype(int)
+        x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            return
+        quality = score * float(np.sqrt((x2 - x1) * (y2 - y1)))
+        if quality <= truck.best_score:
+            return
+        truck.best_score = quality
+        truck.best_crop = obs.image[y1:y2, x1:x2].copy()
+        px1, py1, px2, py2 = self.config.plate_region
+        bw, bh = x2 - x1, y2 - y1
+        c = truck.best_crop[int(py1 * bh) : max(int(py2 * bh), int(py1 * bh) + 1), int(px1 * bw) : max(int(px2 * bw), int(px1 * bw) + 1)]
+        truck.plate_crop = c.copy() if c.size else None
+
+    def _violation(self, truck: _Truck, obs: Observation) -> Violation:
+        crops = {}
+        if truck.best_crop is not None:
+            crops["vehicle_crop"] = truck.best_crop
+        if truck.plate_crop is not None:
+            crops["plate_crop"] = truck.plate_crop
+        box = tuple(float(v) for v in truck.box)
+        scores = [s.score for s in truck.history] or [0.0]
+        return Violation(
+            rule=self.name,
+            violation="muddy_truck",
+            camera_id=self.camera_id,
+            zone=truck.exit_zone,
+            box_px=box,
+            frame_size=(obs.width, obs.height),
+            classes=sorted(truck.classes),
+            object_count=1,
+            confidence=float(np.clip(max(scores), 0.0, 1.0)),
+            confidence_history=list(truck.history),
+            onset_t_s=float(truck.onset_t),
+            onset_at=truck.onset_at,
+            detected_t_s=obs.t_s,
+            detected_at=obs.captured_at,
+            object_boxes_px=[box],
+            crops=crops,
+            track_ids=[truck.track_id],
+        )
+
+    def _prune(self, t_s: float) -> None:
+        stale = [tid for tid, tr in self.trucks.items() if t_s - tr.last_seen_t > self.config.clear_after_s]
+        for tid in stale:
+            del self.trucks[tid]
+        self._recent_fired = deque(
+            (tr for tr in self._recent_fired if t_s - tr.last_seen_t <= RE_ID_WINDOW_S), maxlen=self._recent_fired.maxlen
+        )
+
+    def state_size(self) -> int:
+        return len(self.trucks) + sum(len(c) for c in self.crossings.values())
+
+    def reset(self) -> None:
+        self.trucks.clear()
+        self.crossings.clear()
+        self._recent_fired.clear()

@@ -1,0 +1,216 @@
+"""The engine shared by the three stationary rules (vending, bikes, garbage).
+
+Per frame: eligible detections (class, confidence, anchor in the rule's zones,
+not moving) feed the stationary memory; an entry that has been present for
+`dwell_s` of stream time, in at least `min_presence` of the frames since its
+onset, fires. Fired entries are grouped into violations (one case per
+cluster: a stall and its vendor, ten bikes in a row); a cleared violation
+stays in a cooldown list for `cooldown_s`, and an object firing near it within
+that time resumes the old violation instead of opening a new case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from vision.edge.config import RULE_ZONE_KIND, StationaryRuleConfigBase, ViolationType, ZoneConfig
+from vision.edge.rules.base import Observation, RuleEvent, Violation, union_box
+from vision.edge.rules.memory import MemoryEntry, StationaryMemory
+from vision.edge.rules.motion import MotionHistory
+from vision.edge.zones import ZoneGeometry, anchor_points
+
+
+@dataclass
+class _Group:
+    id: int
+    violation: Violation
+    members: set[int] = field(default_factory=set)
+    points_rel: list[np.ndarray] = field(default_factory=list)  # where its objects were (cooldown matching)
+    cleared_t: float | None = None
+
+    def near(self, p: np.ndarray, distance: float) -> bool:
+        return any(float(np.hypot(*(p - q))) <= distance for q in self.points_rel)
+
+
+class StationaryRule:
+    violation_type: ClassVar[ViolationType]
+
+    def __init__(self, config: StationaryRuleConfigBase, camera_id: str, zones: list[ZoneConfig]):
+        self.config = config
+        self.name = config.rule_name
+        self.camera_id = camera_id
+        kind = RULE_ZONE_KIND[config.type]
+        self.zone_names = list(config.zones) if config.zones else [z.name for z in zones if z.kind == kind]
+        self.memory = StationaryMemory(
+            inertia_frames=config.inertia_frames,
+            max_move=config.max_move,
+            max_gap_s=config.max_gap_s,
+            clear_after_s=config.clear_after_s,
+            presence_window_s=config.presence_window_s,
+        )
+        self.motion = MotionHistory(config.motion_window_s, config.max_move, forget_after_s=config.motion_window_s + 30)
+        self.groups: dict[int, _Group] = {}
+        self.cooldown: list[_Group] = []
+        self._next_group = 1
+        self._classes = np.asarray(config.classes, dtype=object)
+
+    # hooks for the concrete rules ------------------------------------------------------------
+    def _excluded(self, obs: Observation, geometry: ZoneGeometry, inside: np.ndarray) -> np.ndarray:
+        """(N,) bool: detections this rule ignores although they are in its zones."""
+        return np.zeros(len(inside), dtype=bool)
+
+    def _extra_ok(self, obs: Observation, points_rel: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        return np.ones(len(points_rel), dtype=bool)
+
+    # ------------------------------------------------------------------------------------------
+    def update(self, obs: Observation, geometry: ZoneGeometry) -> list[RuleEvent]:
+        cfg = self.config
+        dets = obs.detections
+        n = len(dets)
+        names = obs.class_names()
+        tids = obs.tracker_ids()
+        xyxy = np.asarray(dets.xyxy, dtype=np.float64).reshape(-1, 4)
+        conf = np.asarray(dets.confidence if dets.confidence is not None else np.ones(n), dtype=np.float64)
+        points = anchor_points(xyxy, cfg.anchor).astype(np.float64)
+        heights = xyxy[:, 3] - xyxy[:, 1]
+        inside_all = geometry.contains(points)
+        cols = [geometry.index(z) for z in self.zone_names if z in geometry.names]
+        inside = inside_all[:, cols] if cols else np.zeros((n, 0), dtype=bool)
+        in_zone = inside.any(axis=1)
+        cls_ok = np.isin(names, self._classes) if n else np.zeros(0, dtype=bool)
+        moving = np.zeros(n, dtype=bool)
+        idx = np.flatnonzero(cls_ok)
+        if len(idx):
+            moving[idx] = self.motion.update(tids[idx], points[idx], heights[idx], obs.t_s)
+        else:
+            self.motion.update(np.empty(0, dtype=int), np.empty((0, 2)), np.empty(0), obs.t_s)
+        points_rel = points / np.array([obs.width, obs.height], dtype=np.float64)
+        big_enough = heights >= cfg.min_box_height * obs.height
+        candidates = cls_ok & (conf >= cfg.min_confidence) & big_enough & in_zone & ~moving
+        candidates &= ~self._excluded(obs, geometry, inside_all)
+        candidates &= self._extra_ok(obs, points_rel, candidates)
+        sel = np.flatnonzero(candidates)
+        zone_of = [geometry.names[cols[int(np.argmax(inside[i]))]] for i in sel]
+        update = self.memory.update(
+            obs.t_s, obs.captured_at, names[sel], xyxy[sel], points[sel], conf[sel], tids[sel], zone_of
+        )
+        events: list[RuleEvent] = []
+        ready = [
+            e
+            for e in self.memory.entries.values()
+            if e.entered
+            and e.seen_now
+            and e.state == "candidate"
+            and obs.t_s - e.onset_t >= cfg.dwell_s
+            and e.presence >= cfg.min_presence
+            and e.recent_presence >= cfg.min_presence
+        ]
+        for e in sorted(ready, key=lambda e: (e.onset_t, e.id)):
+            if e.state == "candidate":  # may have been absorbed by a group opened just before
+                ev = self._fire(e, obs)
+                if ev is not None:
+                    events.append(ev)
+        for e in update.cleared:
+            events.extend(self._member_gone(e, obs.t_s))
+        for e in update.dropped:
+            if e.group is not None:
+                events.extend(self._member_gone(e, obs.t_s))
+        self._prune_cooldown(obs.t_s)
+        return events
+
+    def _rel(self, e: MemoryEntry, obs: Observation) -> np.ndarray:
+        return e.ref_point / np.array([obs.width, obs.height], dtype=np.float64)
+
+    def _fire(self, e: MemoryEntry, obs: Observation) -> RuleEvent | None:
+        dist = self.config.cluster_distance
+        p = self._rel(e, obs)
+        for g in self.groups.values():
+            if g.near(p, dist):
+                self._join(g, e, p)
+                return None
+        for g in self.cooldown:
+            if g.near(p, dist) and obs.t_s - (g.cleared_t or 0.0) <= self.config.cooldown_s:
+                self.cooldown.remove(g)
+                g.cleared_t = None
+                self.groups[g.id] = g
+                self._join(g, e, p)
+                return RuleEvent("resumed", g.violation)
+        members = self._cluster_from(e, obs)
+        g = _Group(id=self._next_group, violation=self._violation(members, e, obs))
+        self._next_group += 1
+        self.groups[g.id] = g
+        for m in members:
+            self._join(g, m, self._rel(m, obs))
+        return RuleEvent("opened", g.violation)
+
+    def _join(self, g: _Group, e: MemoryEntry, p: np.ndarray) -> None:
+        e.state = "active"
+        e.group = g.id
+        g.members.add(e.id)
+        if len(g.points_rel) < 64:
+            g.points_rel.append(p)
+
+    def _cluster_from(self, seed: MemoryEntry, obs: Observation) -> list[MemoryEntry]:
+        """The seed plus every entered candidate linked to it within cluster_distance (single link)."""
+        pool = [e for e in self.memory.entries.values() if e.entered and e.state == "candidate" and e is not seed]
+        cluster = [seed]
+        frontier = [self._rel(seed, obs)]
+        while frontier and pool:
+            p = frontier.pop()
+            near = [e for e in pool if float(np.hypot(*(self._rel(e, obs) - p))) <= self.config.cluster_distance]
+            for e in near:
+                pool.remove(e)
+                cluster.append(e)
+                frontier.append(self._rel(e, obs))
+        return cluster
+
+    def _violation(self, members: list[MemoryEntry], seed: MemoryEntry, obs: Observation) -> Violation:
+        boxes = np.stack([m.box for m in members])
+        onset = min(members, key=lambda m: m.onset_t)
+        history = list(seed.history)
+        recent = [s.score for s in history[-10:]] or [0.0]
+        return Violation(
+            rule=self.name,
+            violation=self.violation_type,
+            camera_id=self.camera_id,
+            zone=seed.zone,
+            box_px=union_box(boxes),
+            frame_size=(obs.width, obs.height),
+            classes=sorted({m.class_name for m in members}),
+            object_count=len(members),
+            confidence=float(np.clip(np.median(recent), 0.0, 1.0)),
+            confidence_history=history,
+            onset_t_s=onset.onset_t,
+            onset_at=onset.onset_at or onset.first_at,
+            detected_t_s=obs.t_s,
+            detected_at=obs.captured_at,
+            object_boxes_px=[tuple(float(v) for v in b) for b in boxes],
+            track_ids=sorted({t for m in members for t in m.track_ids}),
+        )
+
+    def _member_gone(self, e: MemoryEntry, t_s: float) -> list[RuleEvent]:
+        g = self.groups.get(e.group) if e.group is not None else None
+        if g is None:
+            return []
+        g.members.discard(e.id)
+        if g.members:
+            return []
+        del self.groups[g.id]
+        g.cleared_t = t_s
+        self.cooldown.append(g)
+        return [RuleEvent("cleared", g.violation)]
+
+    def _prune_cooldown(self, t_s: float) -> None:
+        self.cooldown = [g for g in self.cooldown if t_s - (g.cleared_t or t_s) <= self.config.cooldown_s]
+
+    def state_size(self) -> int:
+        return len(self.memory) + len(self.motion) + len(self.groups) + len(self.cooldown)
+
+    def reset(self) -> None:
+        self.memory.reset()
+        self.motion.reset()
+        self.groups.clear()
+        self.cooldown.clear()

@@ -1,9 +1,0 @@
-"""暴露垃圾: garbage stationary in a watched zone beyond the dwell time."""
-
-from __future__ import annotations
-
-from vision.rules.stationary import StationaryRule
-
-
-class ExposedGarbageRule(StationaryRule):
-    violation_type = "exposed_garbage"
