@@ -36,7 +36,7 @@ def footage_frames(path, n: int, every: int = 1):
 def violation(onset_t: float, detected_t: float, **kw) -> Violation:
     return Violation(
         rule="street_vending",
-        violation="street_vending",
+        violation_type="street_vending",
         camera_id="cam1",
         zone="pavement",
         box_px=(300.0, 300.0, 420.0, 450.0),

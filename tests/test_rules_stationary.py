@@ -58,7 +58,7 @@ def test_dwell_boundary_on_stream_time(times, fire_at):
     assert [t for t, _ in opened] == [pytest.approx(fire_at)]
     v = opened[0][1]
     assert v.onset_t_s == 0.0 and v.dwell_s == pytest.approx(fire_at)
-    assert v.violation == "street_vending" and v.zone == "pavement" and v.object_count == 1
+    assert v.violation_type == "street_vending" and v.zone == "pavement" and v.object_count == 1
     assert v.onset_at.isoformat() == "2026-11-28T08:00:00+00:00"
 
 
@@ -278,7 +278,7 @@ def test_exposed_garbage():
     opened = s.kinds("opened")
     assert [t for t, _ in opened] == [60]
     v = opened[0][1]
-    assert v.violation == "exposed_garbage" and v.dwell_s == 60
+    assert v.violation_type == "exposed_garbage" and v.dwell_s == 60
     assert len(v.confidence_history) >= 20 and all(c.score == pytest.approx(0.55) for c in v.confidence_history)
 
 

@@ -51,7 +51,7 @@ def test_muddy_truck_crossing_line_is_one_case_with_crops():
     t, v = opened[0]
     # the anchor crosses y=500 between frame 6 (y2=500) and 7 (y2=550); frames 1,3,5 already muddy
     assert t == pytest.approx(7 * 0.2)
-    assert v.violation == "muddy_truck" and v.zone == "gate" and v.object_count == 1
+    assert v.violation_type == "muddy_truck" and v.zone == "gate" and v.object_count == 1
     assert set(v.classes) == {"truck", "muddy_truck"}
     crop, plate = v.crops["vehicle_crop"], v.crops["plate_crop"]
     assert crop.shape[:2] == (200, 300)

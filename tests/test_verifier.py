@@ -54,7 +54,7 @@ def paste(frame: np.ndarray, name: str, foot: tuple[int, int], height: int) -> t
 
 def violation(kind: str, box: tuple, rule: str = "r") -> Violation:
     return Violation(
-        rule=rule, violation=kind, camera_id="cam1", zone="z", box_px=box, frame_size=(768, 576), classes=[],
+        rule=rule, violation_type=kind, camera_id="cam1", zone="z", box_px=box, frame_size=(768, 576), classes=[],
         object_count=1, confidence=0.9, confidence_history=[], onset_t_s=0.0, onset_at=T0, detected_t_s=10.0,
         detected_at=T0, object_boxes_px=[box],
     )  # fmt: skip

@@ -243,7 +243,7 @@ class CameraPipeline:
                 out.append(ev)
             elif self._accepted(v, obs):
                 out.append(ev)
-            elif v.violation != "muddy_truck":  # a truck drives on: no second look at the same box
+            elif v.violation_type != "muddy_truck":  # a truck drives on: no second look at the same box
                 self.unverified[v.id] = (v, obs.t_s + self.site.verifier.recheck_s)  # type: ignore[union-attr]
                 while len(self.unverified) > self.MAX_UNVERIFIED:
                     del self.unverified[next(iter(self.unverified))]
@@ -579,10 +579,10 @@ class SiteRunner:
         """On the case-writer thread: a case is in the outbox."""
         v, camera = queued.violation, queued.camera
         self.summary.cases += 1
-        self.metrics.cases.labels(camera.id, v.rule, v.violation).inc()
+        self.metrics.cases.labels(camera.id, v.rule, v.violation_type).inc()
         log.info(
             "case %s queued: %s on %s (%s%s)",
-            v.id, v.violation, camera.id, ", ".join(f.name for f in queued.files),
+            v.id, v.violation_type, camera.id, ", ".join(f.name for f in queued.files),
             f", clip {queued.clip.duration_s:.1f} s" if queued.clip else "",
         )  # fmt: skip
         if self.sender is not None:

@@ -95,7 +95,7 @@ def run_scenario(scenario: Scenario, site: SiteConfig, detector, *, progress: bo
             # the daemon queues a case once its clip's "after" part is buffered (see daemon._Pending)
             case_s = max(v.detected_t_s, v.onset_t_s + after)
             cases.append(
-                SeenCase(v.violation, v.rule, v.onset_t_s, v.detected_t_s, case_s, tuple(v.bbox_rel), dwell.get(v.rule, 0.0))
+                SeenCase(v.violation_type, v.rule, v.onset_t_s, v.detected_t_s, case_s, tuple(v.bbox_rel), dwell.get(v.rule, 0.0))
             )
 
     with tempfile.TemporaryDirectory(prefix="sv-bench-") as tmp:

@@ -33,13 +33,13 @@ def build_case(
     model_version: str,
     evidence: list,
 ) -> CaseReport:
-    code = taxonomy.lookup(violation.violation, site.taxonomy_edition)
+    code = taxonomy.lookup(violation.violation_type, site.taxonomy_edition)
     history = _thin(violation.confidence_history, MAX_HISTORY)
     return CaseReport(
         idempotency_key=violation.id,
         site_id=site.site_id,
         camera_id=camera.id,
-        violation=violation.violation,
+        violation=violation.violation_type,
         rule=violation.rule,
         event_code=code.code,
         event_name=code.name,

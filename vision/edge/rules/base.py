@@ -55,7 +55,7 @@ class Violation:
     """One violation = one case. `id` becomes the case's idempotency key."""
 
     rule: str
-    violation: ViolationType
+    violation_type: ViolationType
     camera_id: str
     zone: str | None
     box_px: tuple[float, float, float, float]  # union of the objects' boxes

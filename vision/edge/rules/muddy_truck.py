@@ -190,7 +190,7 @@ class MuddyTruckRule:
         scores = [s.score for s in truck.history] or [0.0]
         return Violation(
             rule=self.name,
-            violation="muddy_truck",
+            violation_type="muddy_truck",
             camera_id=self.camera_id,
             zone=truck.exit_zone,
             box_px=box,

@@ -174,7 +174,7 @@ class StationaryRule:
         recent = [s.score for s in history[-10:]] or [0.0]
         return Violation(
             rule=self.name,
-            violation=self.violation_type,
+            violation_type=self.violation_type,
             camera_id=self.camera_id,
             zone=seed.zone,
             box_px=union_box(boxes),

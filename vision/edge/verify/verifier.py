@@ -57,7 +57,7 @@ class Verifier:
 
     def check(self, violation: Violation, image: np.ndarray, detections: sv.Detections | None = None) -> Verdict:
         boxes = np.asarray(violation.object_boxes_px or [violation.box_px], dtype=np.float64).reshape(-1, 4)
-        confirm = CONFIRMS[violation.violation]
+        confirm = CONFIRMS[violation.violation_type]
         verdicts = self.classifier.classify(image, boxes)
         scores = [sum(v.probs.get(label, 0.0) for label in confirm) for v in verdicts]
         best = int(np.argmax(scores))
@@ -72,15 +72,15 @@ class Verifier:
 
     def _veto(self, violation: Violation, v: CropVerdict, box: np.ndarray, detections: sv.Detections | None) -> str:
         g = v.imagenet
-        if violation.violation == "muddy_truck":
+        if violation.violation_type == "muddy_truck":
             other = max(g.get("bus", 0.0), g.get("car", 0.0))
             if other > 0.3 and other > g.get("truck", 0.0):
                 kind = "bus" if g.get("bus", 0.0) >= g.get("car", 0.0) else "car"
                 return f"looks like a {kind} (ImageNet {other:.2f} vs truck {g.get('truck', 0.0):.2f})"
-        if violation.violation in ("exposed_garbage", "street_vending") and g.get("bin", 0.0) > 0.5:
+        if violation.violation_type in ("exposed_garbage", "street_vending") and g.get("bin", 0.0) > 0.5:
             if v.label in ("bin", "background"):
                 return f"looks like a bin (ImageNet {g['bin']:.2f})"
-        if violation.violation == "exposed_garbage" and detections is not None and len(detections):
+        if violation.violation_type == "exposed_garbage" and detections is not None and len(detections):
             names = np.asarray(detections.data.get("class_name", []), dtype=object)
             conf = np.asarray(detections.confidence if detections.confidence is not None else np.ones(len(names)))
             sure = (names == "person") & (conf >= PERSON_VETO_CONFIDENCE) if len(names) else np.zeros(0, dtype=bool)
