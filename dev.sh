@@ -2,6 +2,8 @@
 # The two quickstart commands live here:
 #   ./dev.sh demo   the whole system live on the bundled footage (streetvision demo)
 #   ./dev.sh test   run the whole test suite
+# and, for CI and before a commit:
+#   ./dev.sh lint   ruff check, ruff format --check and mypy (configured in pyproject.toml)
 # Both create or reuse .venv/ in the repo root and install what they need
 # (pip packages, and for the tests the Debian packages listed in .ci/apt-packages.txt).
 set -euo pipefail
@@ -51,8 +53,14 @@ case "$cmd" in
         ensure_venv "dispatch,train,test"
         exec .venv/bin/python -m pytest "$@"
         ;;
+    lint)
+        ensure_venv "dispatch,train,test"
+        .venv/bin/ruff check .
+        .venv/bin/ruff format --check .
+        exec .venv/bin/mypy
+        ;;
     *)
-        echo "usage: ./dev.sh demo|test [args...]" >&2
+        echo "usage: ./dev.sh demo|test|lint [args...]" >&2
         exit 2
         ;;
 esac

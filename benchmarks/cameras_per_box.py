@@ -120,8 +120,19 @@ class Server:
     """tests/rtsp_server.py serving the camera file as is on /cam0 ... /cam{N-1}."""
 
     def __init__(self, media: Path, mounts: int, port: int) -> None:
-        cmd = [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--port", str(port), "--file", str(media), "--passthrough",
-               "--mounts", str(mounts), "--mount", "/cam"]  # fmt: skip
+        cmd = [
+            SYSTEM_PYTHON,
+            str(RTSP_SCRIPT),
+            "--port",
+            str(port),
+            "--file",
+            str(media),
+            "--passthrough",
+            "--mounts",
+            str(mounts),
+            "--mount",
+            "/cam",
+        ]
         self.log = open(BENCH_DIR / "rtsp-server.log", "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
         assert self.proc.stdout is not None
@@ -204,16 +215,23 @@ class StepResult:
         return self.cpu_s / self.cameras / (self.window_s / 60)
 
 
-def run_decode_step(urls: list[str], server: Server, n: int, mode: str, window_s: float, warmup_s: float,
-                    open_timeout_s: float = 10) -> StepResult:  # fmt: skip
+def run_decode_step(
+    urls: list[str], server: Server, n: int, mode: str, window_s: float, warmup_s: float, open_timeout_s: float = 10
+) -> StepResult:
     """N bare readers (no detector) for warm-up + window; counts what happened in the window."""
     from vision.edge.streams import CameraReader
 
     gate = STACKS["needed-rates"].idle_every_s if mode == "gated" else None
     readers = [
         CameraReader(
-            f"cam{i}", urls[i % len(urls)], sample_fps=SAMPLE_FPS, decode="all" if mode == "all" else "keyframes",
-            open_timeout_s=open_timeout_s, read_timeout_s=10, stall_timeout_s=15, idle_every_s=gate,
+            f"cam{i}",
+            urls[i % len(urls)],
+            sample_fps=SAMPLE_FPS,
+            decode="all" if mode == "all" else "keyframes",
+            open_timeout_s=open_timeout_s,
+            read_timeout_s=10,
+            stall_timeout_s=15,
+            idle_every_s=gate,
         )
         for i in range(n)
     ]
@@ -265,8 +283,7 @@ def run_decode_step(urls: list[str], server: Server, n: int, mode: str, window_s
     return result
 
 
-def site_for(stack: Stack, urls: list[str], n: int, decode: str, model: Path, workers: int, threads: int,
-             outbox: Path):  # type: ignore[no-untyped-def]  # fmt: skip
+def site_for(stack: Stack, urls: list[str], n: int, decode: str, model: Path, workers: int, threads: int, outbox: Path):  # type: ignore[no-untyped-def]
     """N copies of site-city.yaml's street camera on the RTSP mounts, as a validated Site of this stack."""
     import yaml
 
@@ -322,8 +339,17 @@ class _CountingPool:
         return getattr(self._pool, name)
 
 
-def run_daemon_step(stack: Stack, urls: list[str], server: Server, n: int, decode: str, window_s: float,
-                    model: Path, workers: int, threads: int) -> StepResult:  # fmt: skip
+def run_daemon_step(
+    stack: Stack,
+    urls: list[str],
+    server: Server,
+    n: int,
+    decode: str,
+    window_s: float,
+    model: Path,
+    workers: int,
+    threads: int,
+) -> StepResult:
     """The real daemon with N cameras for warm-up + window; counts what it processed in the window."""
     import tempfile
     import threading
@@ -331,8 +357,9 @@ def run_daemon_step(stack: Stack, urls: list[str], server: Server, n: int, decod
     from vision.edge.daemon import SiteRunner
 
     name = stack.name if decode == "keyframes" else f"{stack.name}/all"
-    result = StepResult(mode=name, cameras=n, window_s=window_s, cpu_s=0.0, server_cpu_s=0.0, detections=[0] * n,
-                        gated=stack.gated)  # fmt: skip
+    result = StepResult(
+        mode=name, cameras=n, window_s=window_s, cpu_s=0.0, server_cpu_s=0.0, detections=[0] * n, gated=stack.gated
+    )
     window: list[float] = []  # [start, end] once known (monotonic)
     index = {f"cam{i}": i for i in range(n)}
 
@@ -396,37 +423,47 @@ def p95(values: list[float]) -> float:
 
 
 def print_decode_table(results: list[StepResult]) -> None:
-    print(f"\n{'decode':10s} {'cams':>4s} {'window s':>8s} {'CPU s':>7s} {'CPU s/cam-min':>13s} "
-          f"{'frames/cam/s':>12s} {'server CPU s/cam-min':>20s}")  # fmt: skip
+    print(
+        f"\n{'decode':10s} {'cams':>4s} {'window s':>8s} {'CPU s':>7s} {'CPU s/cam-min':>13s} "
+        f"{'frames/cam/s':>12s} {'server CPU s/cam-min':>20s}"
+    )
     for r in results:
         server = r.server_cpu_s / r.cameras / (r.window_s / 60)
         rate = statistics.mean(r.detections) / r.window_s
-        print(f"{r.mode:10s} {r.cameras:4d} {r.window_s:8.1f} {r.cpu_s:7.2f} {r.cpu_per_cam_min:13.2f} "
-              f"{rate:12.2f} {server:20.2f}")  # fmt: skip
+        print(
+            f"{r.mode:10s} {r.cameras:4d} {r.window_s:8.1f} {r.cpu_s:7.2f} {r.cpu_per_cam_min:13.2f} "
+            f"{rate:12.2f} {server:20.2f}"
+        )
     by_mode = {r.mode: r for r in results}
     if "all" in by_mode and "keyframes" in by_mode:
         ratio = by_mode["all"].cpu_per_cam_min / max(by_mode["keyframes"].cpu_per_cam_min, 1e-9)
         print(f"ratio full / keyframe-only decode CPU per camera-minute: {ratio:.1f}x")
     if "gated" in by_mode and "keyframes" in by_mode:
         ratio = by_mode["keyframes"].cpu_per_cam_min / max(by_mode["gated"].cpu_per_cam_min, 1e-9)
-        print(f"ratio keyframe-only / motion-gated (idle 5 s) CPU per camera-minute: {ratio:.1f}x "
-              "(the rest of a gated camera's cost is receiving and demuxing the stream)")  # fmt: skip
+        print(
+            f"ratio keyframe-only / motion-gated (idle 5 s) CPU per camera-minute: {ratio:.1f}x "
+            "(the rest of a gated camera's cost is receiving and demuxing the stream)"
+        )
 
 
 def step_line(r: StepResult) -> str:
     """One progress line per ladder step."""
     looks = " ".join(f"{k} {v / r.cameras / r.window_s:.2f}" for k, v in r.model_looks.items())
     gate = f", gate decoded {100 * r.decoded_fraction:.0f} % of keyframes" if r.gated else ""
-    return (f"  {r.mode:21s} x{r.cameras:3d} det {r.plan}: min {r.min_rate:.2f} / mean "
-            f"{statistics.mean(r.detections) / r.window_s:.2f} looks/s per camera{gate}; model looks/s per camera: "
-            f"{looks}; box CPU {r.cpu_s / r.window_s:.2f} cores, server {r.server_cpu_s / r.window_s:.2f} cores, "
-            f"online {r.online}/{r.cameras} -> {'keeps up' if r.keeps_rate else 'FALLS BEHIND'}")  # fmt: skip
+    return (
+        f"  {r.mode:21s} x{r.cameras:3d} det {r.plan}: min {r.min_rate:.2f} / mean "
+        f"{statistics.mean(r.detections) / r.window_s:.2f} looks/s per camera{gate}; model looks/s per camera: "
+        f"{looks}; box CPU {r.cpu_s / r.window_s:.2f} cores, server {r.server_cpu_s / r.window_s:.2f} cores, "
+        f"online {r.online}/{r.cameras} -> {'keeps up' if r.keeps_rate else 'FALLS BEHIND'}"
+    )
 
 
 def print_capacity_table(results: list[StepResult], nproc: int) -> None:
-    print(f"\n{'stack':22s} {'cams':>4s} {'det':>4s} {'min looks/s':>11s} {'mean looks/s':>12s} {'decoded %':>9s} "
-          f"{'p95 lat s':>9s} {'dropped':>7s} {'box CPU %':>9s} {'server CPU %':>12s} {'det busy %':>10s} "
-          f"{'ms/look':>7s} {'keeps up':>8s}")  # fmt: skip
+    print(
+        f"\n{'stack':22s} {'cams':>4s} {'det':>4s} {'min looks/s':>11s} {'mean looks/s':>12s} {'decoded %':>9s} "
+        f"{'p95 lat s':>9s} {'dropped':>7s} {'box CPU %':>9s} {'server CPU %':>12s} {'det busy %':>10s} "
+        f"{'ms/look':>7s} {'keeps up':>8s}"
+    )
     for r in results:
         mean_rate = statistics.mean(r.detections) / r.window_s if r.detections else 0.0
         box = 100 * r.cpu_s / r.window_s / nproc
@@ -434,12 +471,16 @@ def print_capacity_table(results: list[StepResult], nproc: int) -> None:
         busy = 100 * r.busy_s / r.window_s
         ms_det = 1000 * r.busy_s / max(sum(r.detections), 1)
         decoded = f"{100 * r.decoded_fraction:9.0f}" if r.gated else f"{'100':>9s}"
-        print(f"{r.mode:22s} {r.cameras:4d} {r.plan:>4s} {r.min_rate:11.2f} {mean_rate:12.2f} {decoded} "
-              f"{p95(r.latencies):9.2f} {r.dropped:7d} {box:9.1f} {srv:12.1f} {busy:10.1f} {ms_det:7.1f} "
-              f"{'yes' if r.keeps_rate else 'NO':>8s}")  # fmt: skip
-    print(f"(% of the whole machine: {nproc} cores = 100 %; det = detector workers x ONNX Runtime threads; looks/s = "
-          "frames the daemon processed per camera-second; decoded % = keyframes the motion gate let through; det busy "
-          "% = share of wall time the daemon's loop waited for detection, ms/look = that time per frame)")  # fmt: skip
+        print(
+            f"{r.mode:22s} {r.cameras:4d} {r.plan:>4s} {r.min_rate:11.2f} {mean_rate:12.2f} {decoded} "
+            f"{p95(r.latencies):9.2f} {r.dropped:7d} {box:9.1f} {srv:12.1f} {busy:10.1f} {ms_det:7.1f} "
+            f"{'yes' if r.keeps_rate else 'NO':>8s}"
+        )
+    print(
+        f"(% of the whole machine: {nproc} cores = 100 %; det = detector workers x ONNX Runtime threads; looks/s = "
+        "frames the daemon processed per camera-second; decoded % = keyframes the motion gate let through; det busy "
+        "% = share of wall time the daemon's loop waited for detection, ms/look = that time per frame)"
+    )
 
 
 def largest_kept(results: list[StepResult], mode: str) -> tuple[int | None, bool]:
@@ -466,9 +507,11 @@ def print_summary(results: list[StepResult], nproc: int) -> None:
             r = next(x for x in results if x.mode == mode and x.cameras == best)
             box = r.cpu_s / r.window_s / r.cameras
             server = r.server_cpu_s / r.window_s / r.cameras
-            print(f"    at N={best}: {1000 * box:.1f} ms box CPU + {1000 * server:.1f} ms RTSP server CPU per "
-                  f"camera-second; the box's own work alone would fit about {int(nproc / box)} such cameras on "
-                  f"{nproc} cores (estimate, not measured)")  # fmt: skip
+            print(
+                f"    at N={best}: {1000 * box:.1f} ms box CPU + {1000 * server:.1f} ms RTSP server CPU per "
+                f"camera-second; the box's own work alone would fit about {int(nproc / box)} such cameras on "
+                f"{nproc} cores (estimate, not measured)"
+            )
 
 
 def ladder_arg(text: str) -> list[int]:
@@ -490,8 +533,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="detector.threads of the site (0: automatic)")
     ap.add_argument("--workers", type=int, default=0, help="detector.workers of the site (0: automatic)")
     ap.add_argument("--keep-going", action="store_true", help="do not stop a ladder at its first failure")
-    ap.add_argument("--switch-interval", type=float, default=None,
-                    help="experiment: sys.setswitchinterval(S) (Python's GIL hand-off interval, default 0.005)")  # fmt: skip
+    ap.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="experiment: sys.setswitchinterval(S) (Python's GIL hand-off interval, default 0.005)",
+    )
     args = ap.parse_args()
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -520,16 +567,28 @@ def main() -> None:
     detector = open_detector(model)
     nproc = os.cpu_count() or 1
     print_machine()
-    print(f"camera: {media.name} (1920x1080, 25 fps, GOP 25, 3 Mbit/s H.264 High), keyframes decoded, "
-          f"detect_fps={SAMPLE_FPS:g}")  # fmt: skip
-    print(f"baseline detector: {model} ({detector.in_w}x{detector.in_h}); new stack: configs/site-city.yaml's "
-          f"detector.models + verifier; workers={args.workers or 'auto'}, ORT threads={args.threads or 'auto'} "
-          f"(spinning off); window {args.window:g} s after a warm-up of "
-          f"{', '.join(f'{s.warmup_s:g} s ({s.name})' for s in stacks)}")  # fmt: skip
+    print(
+        f"camera: {media.name} (1920x1080, 25 fps, GOP 25, 3 Mbit/s H.264 High), keyframes decoded, "
+        f"detect_fps={SAMPLE_FPS:g}"
+    )
+    print(
+        f"baseline detector: {model} ({detector.in_w}x{detector.in_h}); new stack: configs/site-city.yaml's "
+        f"detector.models + verifier; workers={args.workers or 'auto'}, ORT threads={args.threads or 'auto'} "
+        f"(spinning off); window {args.window:g} s after a warm-up of "
+        f"{', '.join(f'{s.warmup_s:g} s ({s.name})' for s in stacks)}"
+    )
     del detector
     for stack in stacks:
-        site = site_for(stack, ["rtsp://127.0.0.1:1/cam0"], 1, "keyframes", model, args.workers, args.threads,
-                        BENCH_DIR / "outbox-unused")  # fmt: skip
+        site = site_for(
+            stack,
+            ["rtsp://127.0.0.1:1/cam0"],
+            1,
+            "keyframes",
+            model,
+            args.workers,
+            args.threads,
+            BENCH_DIR / "outbox-unused",
+        )
         routes = "; ".join(
             f"{Path(r.model).stem if r.model.endswith('.onnx') else r.model}"
             f"{' every ' + format(r.every_s, 'g') + ' s' if r.every_s else ''}"
@@ -537,8 +596,10 @@ def main() -> None:
             for r in site.detector.routes
         )
         cam = site.cameras[0]
-        print(f"  {stack.name}: models {routes}; verifier {'on' if site.verifier else 'off'}; "
-              f"rules {', '.join(cam.rules)}; sampling idle_every_s={cam.sampling.idle_every_s}")  # fmt: skip
+        print(
+            f"  {stack.name}: models {routes}; verifier {'on' if site.verifier else 'off'}; "
+            f"rules {', '.join(cam.rules)}; sampling idle_every_s={cam.sampling.idle_every_s}"
+        )
 
     steps = [(s, "keyframes", ladders[s.name]) for s in stacks]
     if ladder_all:
@@ -550,8 +611,14 @@ def main() -> None:
         if args.decode_cameras:
             decode_results = []
             for mode in ("keyframes", "gated", "all"):
-                r = run_decode_step(server.urls, server, args.decode_cameras, mode, args.window,
-                                    STACKS["needed-rates"].warmup_s if mode == "gated" else 5.0)  # fmt: skip
+                r = run_decode_step(
+                    server.urls,
+                    server,
+                    args.decode_cameras,
+                    mode,
+                    args.window,
+                    STACKS["needed-rates"].warmup_s if mode == "gated" else 5.0,
+                )
                 decode_results.append(r)
                 print(f"  decode {mode:9s} x{r.cameras}: {r.cpu_per_cam_min:.2f} CPU s/camera-minute", flush=True)
             print_decode_table(decode_results)
@@ -559,8 +626,9 @@ def main() -> None:
         capacity: list[StepResult] = []
         for stack, decode, ladder in steps:
             for n in ladder:
-                r = run_daemon_step(stack, server.urls, server, n, decode, args.window, model, args.workers,
-                                    args.threads)  # fmt: skip
+                r = run_daemon_step(
+                    stack, server.urls, server, n, decode, args.window, model, args.workers, args.threads
+                )
                 capacity.append(r)
                 print(f"{step_line(r)}   [{time.monotonic() - started:.0f} s]", flush=True)
                 if not r.keeps_rate and not args.keep_going:

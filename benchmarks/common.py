@@ -124,8 +124,7 @@ def busy_processes(limit: int = 5) -> list[str]:
 
 def print_machine() -> None:
     m = machine()
-    print(f"machine: {m['nproc']} cpus, {m['cpu']}, Python {m['python']}, {m['date']}, "
-          f"load avg {m['loadavg_1_5_15']}")  # fmt: skip
+    print(f"machine: {m['nproc']} cpus, {m['cpu']}, Python {m['python']}, {m['date']}, load avg {m['loadavg_1_5_15']}")
     for line in busy_processes():
         print(f"  busy: {line}")
 

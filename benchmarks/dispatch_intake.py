@@ -59,12 +59,44 @@ class Postgres:
             pw = pwd.getpwnam("postgres")
             os.chown(self.tmp, pw.pw_uid, pw.pw_gid)
         self.port = free_port()
-        subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", self.user,
-                                     "-E", "UTF8", "--locale=C"]), check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-A",
+                    "trust",
+                    "-U",
+                    self.user,
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
         opts = f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1"
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
-                                     str(self.tmp / "pg.log"), "-w", "-t", "60", "start"]),
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    opts,
+                    "-l",
+                    str(self.tmp / "pg.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
         import psycopg
 
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True) as c:
@@ -79,8 +111,11 @@ class Postgres:
         return [root.pid, *(c.pid for c in root.children(recursive=True))]
 
     def stop(self) -> None:
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
-                       check=False, capture_output=True)  # fmt: skip
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -158,8 +193,13 @@ def case_report(i: int, ev: dict[str, tuple[str, str, bytes]]) -> dict:
         "model_name": "city-v1",
         "model_version": "bench",
         "evidence": [
-            {"name": n, "kind": kind, "content_type": ctype, "sha256": hashlib.sha256(data).hexdigest(),
-             "size_bytes": len(data)}
+            {
+                "name": n,
+                "kind": kind,
+                "content_type": ctype,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size_bytes": len(data),
+            }
             for n, (kind, ctype, data) in ev.items()
         ],
     }
@@ -192,10 +232,26 @@ def main() -> None:
         port = free_port()
         log = open(BENCH_DIR / "dispatch-server.log", "wb")  # noqa: SIM115 (the server keeps it until exit)
         server = subprocess.Popen(
-            [sys.executable, "-m", "vision", "dispatch", "serve", "--db", pg.url, "--data-dir", str(data_dir),
-             "--port", str(port), "--workers", str(args.workers)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "vision",
+                "dispatch",
+                "serve",
+                "--db",
+                pg.url,
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, 60, server)
         headers = {"Authorization": f"Bearer {token}"}
@@ -215,8 +271,10 @@ def main() -> None:
             list(pool.map(post, range(args.concurrency)))
         print_machine()
         sizes = {n: len(d) for n, (_k, _c, d) in ev.items()}
-        print(f"PostgreSQL 15 (durable defaults), server workers={args.workers}, client threads={args.concurrency}, "
-              f"evidence per case: {sizes} bytes")  # fmt: skip
+        print(
+            f"PostgreSQL 15 (durable defaults), server workers={args.workers}, client threads={args.concurrency}, "
+            f"evidence per case: {sizes} bytes"
+        )
         server_pids, pg_pids = [server.pid], pg.pids()
         s0, p0 = tree_cpu_s(server_pids), tree_cpu_s(pg_pids)
         clock = CpuClock().start()
@@ -229,9 +287,13 @@ def main() -> None:
         created = codes.get(201, 0)
         print(f"\ncases posted {len(results)}, HTTP status counts {codes}")
         print(f"intake            {created / wall:8.1f} cases/s with evidence ({created} created in {wall:.1f} s)")
-        print(f"latency           p50 {1000 * statistics.median(lat):.0f} ms, p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.0f} ms")
-        print(f"CPU per case      server {1000 * server_cpu / max(created, 1):.1f} ms, PostgreSQL "
-              f"{1000 * pg_cpu / max(created, 1):.1f} ms, client {1000 * client_cpu / max(created, 1):.1f} ms")  # fmt: skip
+        print(
+            f"latency           p50 {1000 * statistics.median(lat):.0f} ms, p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.0f} ms"
+        )
+        print(
+            f"CPU per case      server {1000 * server_cpu / max(created, 1):.1f} ms, PostgreSQL "
+            f"{1000 * pg_cpu / max(created, 1):.1f} ms, client {1000 * client_cpu / max(created, 1):.1f} ms"
+        )
         print(f"per day at this rate: {created / wall * 86400:,.0f} cases")
     finally:
         if server is not None and server.poll() is None:

@@ -104,10 +104,20 @@ def _ours_detector(model_path: Path):  # type: ignore[no-untyped-def]
     return _DETECTORS[model_path]
 
 
-def run_ultralytics(model, imgsz: int, work: Workload, track: bool, n: int | None = None) -> tuple[int, int, float, float]:  # type: ignore[no-untyped-def]
+def run_ultralytics(
+    model, imgsz: int, work: Workload, track: bool, n: int | None = None
+) -> tuple[int, int, float, float]:  # type: ignore[no-untyped-def]
     n = n or work.frames
-    kwargs = {"source": str(work.source), "stream": True, "imgsz": imgsz, "conf": CONF, "iou": IOU, "device": "cpu",
-              "verbose": False, **work.ultralytics}  # fmt: skip
+    kwargs = {
+        "source": str(work.source),
+        "stream": True,
+        "imgsz": imgsz,
+        "conf": CONF,
+        "iou": IOU,
+        "device": "cpu",
+        "verbose": False,
+        **work.ultralytics,
+    }
     frames = boxes = 0
     clock = CpuClock().start()
     results = model.track(tracker="bytetrack.yaml", persist=False, **kwargs) if track else model.predict(**kwargs)
@@ -127,10 +137,14 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=320, help="export size of the default model (320 or 640)")
     ap.add_argument("--workload", choices=["frames", "camera", "both"], default="both")
     ap.add_argument("--frames", type=int, default=150, help="frames workload: vtest.avi frames per run")
-    ap.add_argument("--seconds", type=int, default=40, help="camera workload: seconds of 1080p video (= detections) per run")
+    ap.add_argument(
+        "--seconds", type=int, default=40, help="camera workload: seconds of 1080p video (= detections) per run"
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-track", action="store_true", help="skip ultralytics .track")
-    ap.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads for both, same options (0: as shipped)")
+    ap.add_argument(
+        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads for both, same options (0: as shipped)"
+    )
     args = ap.parse_args()
     global THREADS
     from vision.edge.detection.pool import plan_workers
@@ -142,8 +156,16 @@ def main() -> None:
     if args.workload in ("frames", "both"):
         workloads.append(Workload("frames", FOOTAGE, args.frames, {}, {}, 10.0))
     if args.workload in ("camera", "both"):
-        workloads.append(Workload("camera", camera_file(), args.seconds, {"decode": "keyframes", "sample_fps": 1.0},
-                                  {"vid_stride": 25}, 1.0))  # fmt: skip
+        workloads.append(
+            Workload(
+                "camera",
+                camera_file(),
+                args.seconds,
+                {"decode": "keyframes", "sample_fps": 1.0},
+                {"vid_stride": 25},
+                1.0,
+            )
+        )
     from vision.edge.detection.ultralytics_env import prepare_offline
 
     prepare_offline()
@@ -161,11 +183,15 @@ def main() -> None:
     if args.threads:
         pool = f"{args.threads} intra-op thread(s) for both, spinning off for both (like for like)"
     else:
-        pool = (f"as shipped: ours {THREADS} intra-op threads (= cores) with spinning off, "
-                "ultralytics ONNX Runtime's default pool (= cores, spinning on)")  # fmt: skip
+        pool = (
+            f"as shipped: ours {THREADS} intra-op threads (= cores) with spinning off, "
+            "ultralytics ONNX Runtime's default pool (= cores, spinning on)"
+        )
     print(f"model {model_path} (input {det.in_w}x{det.in_h}), {args.repeats} runs each, interleaved")
-    print(f"threads: onnxruntime {onnxruntime.__version__} {pool}; torch {torch.get_num_threads()}, "
-          f"cv2 {cv2.getNumThreads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")  # fmt: skip
+    print(
+        f"threads: onnxruntime {onnxruntime.__version__} {pool}; torch {torch.get_num_threads()}, "
+        f"cv2 {cv2.getNumThreads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    )
 
     # warm-up: sessions, predictor set-up, first-call allocations
     run_ours(model_path, workloads[0], 5)
@@ -184,7 +210,9 @@ def main() -> None:
             "ultralytics predict(stream)": lambda w=work: run_ultralytics(ul_predict, imgsz, w, track=False),
         }
         if not args.no_track:
-            systems["ultralytics track(stream, bytetrack)"] = lambda w=work: run_ultralytics(ul_track, imgsz, w, track=True)
+            systems["ultralytics track(stream, bytetrack)"] = lambda w=work: run_ultralytics(
+                ul_track, imgsz, w, track=True
+            )
         runs: dict[str, list[tuple[int, int, float, float]]] = {k: [] for k in systems}
         for _ in range(args.repeats):
             for name, fn in systems.items():
@@ -192,9 +220,13 @@ def main() -> None:
         if work.name == "frames":
             print(f"\nworkload frames: every frame of {work.source.name}, {work.frames} per run")
         else:
-            print(f"\nworkload camera: {work.source.name} (1920x1080, 25 fps, GOP 25), 1 detection per video second, "
-                  f"{work.frames} s per run; ours decodes keyframes only, ultralytics vid_stride=25")  # fmt: skip
-        print(f"{'system':40s} {'frames':>6s} {'boxes/fr':>8s} {'CPU s':>7s} {'wall s':>7s} {'fr/CPU-s':>9s} {'wall fps':>9s}")
+            print(
+                f"\nworkload camera: {work.source.name} (1920x1080, 25 fps, GOP 25), 1 detection per video second, "
+                f"{work.frames} s per run; ours decodes keyframes only, ultralytics vid_stride=25"
+            )
+        print(
+            f"{'system':40s} {'frames':>6s} {'boxes/fr':>8s} {'CPU s':>7s} {'wall s':>7s} {'fr/CPU-s':>9s} {'wall fps':>9s}"
+        )
         per_cpu: dict[str, float] = {}
         for name, rs in runs.items():
             fps_cpu = statistics.median(f / c for f, _, c, _ in rs)
@@ -205,7 +237,9 @@ def main() -> None:
         ours = per_cpu["ours: decode+detect+ByteTrack"]
         for name, value in per_cpu.items():
             if not name.startswith("ours"):
-                print(f"ratio ours / {name:36s} {ours / value:6.2f}x frames per CPU-second   ({work.name}; goal >= 1.5x)")
+                print(
+                    f"ratio ours / {name:36s} {ours / value:6.2f}x frames per CPU-second   ({work.name}; goal >= 1.5x)"
+                )
 
 
 if __name__ == "__main__":

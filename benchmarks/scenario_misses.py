@@ -43,8 +43,12 @@ def frame_at(video: Path, t_s: float) -> np.ndarray | None:
 
 def near(box: np.ndarray, target: np.ndarray, pad: float) -> bool:
     w, h = target[2] - target[0], target[3] - target[1]
-    return not (box[2] < target[0] - pad * w or box[0] > target[2] + pad * w or box[3] < target[1] - pad * h
-                or box[1] > target[3] + pad * h)  # fmt: skip
+    return not (
+        box[2] < target[0] - pad * w
+        or box[0] > target[2] + pad * w
+        or box[3] < target[1] - pad * h
+        or box[1] > target[3] + pad * h
+    )
 
 
 def annotate(img: np.ndarray, detectors, classifier, target: np.ndarray, colour: tuple) -> tuple[np.ndarray, list[str]]:  # type: ignore[no-untyped-def]
@@ -76,7 +80,9 @@ def annotate(img: np.ndarray, detectors, classifier, target: np.ndarray, colour:
     canvas[:h, :w] = out
     canvas[: crop.shape[0], w + 8 :] = crop
     if canvas.shape[1] > MAX_WIDTH:  # small enough to keep in the repository
-        canvas = cv2.resize(canvas, None, fx=MAX_WIDTH / canvas.shape[1], fy=MAX_WIDTH / canvas.shape[1], interpolation=cv2.INTER_AREA)
+        canvas = cv2.resize(
+            canvas, None, fx=MAX_WIDTH / canvas.shape[1], fy=MAX_WIDTH / canvas.shape[1], interpolation=cv2.INTER_AREA
+        )
     return canvas, lines
 
 
@@ -93,9 +99,12 @@ def main() -> None:
     suite = load_suite(args.suite)
     scenarios = {load_scenario(p).name: load_scenario(p) for p in suite.scenarios}
     args.out.mkdir(parents=True, exist_ok=True)
-    index = [f"# What `{args.suite}` missed or got wrong\n", f"Report: `{args.report}`. Yellow: the truth; green: COCO "
-             "boxes; red: city-v1 boxes (full frame only, no zoom tiles); `-> label score`: the crop classifier's name. "
-             "Magenta: a false case. Made by `benchmarks/scenario_misses.py`.\n"]  # fmt: skip
+    index = [
+        f"# What `{args.suite}` missed or got wrong\n",
+        f"Report: `{args.report}`. Yellow: the truth; green: COCO "
+        "boxes; red: city-v1 boxes (full frame only, no zoom tiles); `-> label score`: the crop classifier's name. "
+        "Magenta: a false case. Made by `benchmarks/scenario_misses.py`.\n",
+    ]
     cache: dict[str, tuple] = {}
     for run in report["scenarios"]:
         sc = scenarios.get(run["scenario"])
@@ -122,8 +131,11 @@ def main() -> None:
             canvas, lines = annotate(img, detectors, classifier, target, (0, 255, 255))
             name = f"{run['scenario']}-missed-{k}-{ev.kind}.jpg"
             cv2.imwrite(str(args.out / name), canvas, [cv2.IMWRITE_JPEG_QUALITY, 70])
-            index.append(f"- [`{name}`]({name}): missed {ev.kind} (onset {ev.onset_s:g} s, frame at {t:.0f} s). Near it: "
-                         + ("; ".join(lines) if lines else "no box of any model") + "\n")  # fmt: skip
+            index.append(
+                f"- [`{name}`]({name}): missed {ev.kind} (onset {ev.onset_s:g} s, frame at {t:.0f} s). Near it: "
+                + ("; ".join(lines) if lines else "no box of any model")
+                + "\n"
+            )
         for c in run["cases"]:
             if c["hit"] or c["duplicate"]:
                 continue
@@ -135,8 +147,10 @@ def main() -> None:
             canvas, lines = annotate(img, detectors, classifier, target, (255, 0, 255))
             name = f"{run['scenario']}-false-{c['rule']}-{c['detected_s']:.0f}s.jpg"
             cv2.imwrite(str(args.out / name), canvas, [cv2.IMWRITE_JPEG_QUALITY, 70])
-            index.append(f"- [`{name}`]({name}): false {c['rule']} case at {c['detected_s']:g} s (dwell {dwell.get(c['rule'], 0):g} s). "
-                         "Near it: " + ("; ".join(lines) if lines else "no box") + "\n")  # fmt: skip
+            index.append(
+                f"- [`{name}`]({name}): false {c['rule']} case at {c['detected_s']:g} s (dwell {dwell.get(c['rule'], 0):g} s). "
+                "Near it: " + ("; ".join(lines) if lines else "no box") + "\n"
+            )
     (args.out / "index.md").write_text("".join(index), encoding="utf-8")
     print(f"{len(index) - 2} snapshot(s) -> {args.out}")
 

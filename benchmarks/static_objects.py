@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FOOTAGE, print_machine  # noqa: E402  (benchmarks/ is not a package)
-
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from common import FOOTAGE, print_machine  # noqa: E402  (benchmarks/ is not a package)
 
 from vision.edge.detection.static_objects import StaticObjectFinder, StaticObjectFinderConfig  # noqa: E402
 
@@ -74,7 +73,9 @@ def main() -> None:
     widths = [int(w) for w in args.widths.split(",")]
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     print(f"{len(base)} vtest.avi frames 0.5 s apart, x{args.repeats}; ms per call (median / p90)")
-    print(f"{'input':>10} {'work':>5} {'update':>14} {'resize':>14} {'upd/resize':>10} {'nanodet':>8} {'upd/nanodet':>11} {'regions':>7}")
+    print(
+        f"{'input':>10} {'work':>5} {'update':>14} {'resize':>14} {'upd/resize':>10} {'nanodet':>8} {'upd/nanodet':>11} {'regions':>7}"
+    )
     for w, h in sizes:
         frames = base if (w, h) == base[0].shape[1::-1] else [cv2.resize(f, (w, h)) for f in base]
         det_ms: list[float] = []

@@ -80,10 +80,7 @@ class LoopingFactory(GstRtspServer.RTSPMediaFactory):
         event = info.get_event()
         if event is not None and event.type == Gst.EventType.EOS:
             GLib.idle_add(
-                lambda: pipeline.seek_simple(
-                    Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT, 0
-                )
-                and False
+                lambda: pipeline.seek_simple(Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT, 0) and False
             )
             return Gst.PadProbeReturn.DROP
         return Gst.PadProbeReturn.OK

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,16 +86,40 @@ def pg_server() -> Iterator[PgServer]:
         pw = pwd.getpwnam("postgres")
         os.chown(tmp, pw.pw_uid, pw.pw_gid)
     port = free_port()
-    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "-E", "UTF8",
-                                 "--no-sync", "--locale=C"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                user,
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     opts = f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(tmp / "pg.log"),
-                                 "-w", "-t", "60", "start"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(tmp / "pg.log"), "-w", "-t", "60", "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield PgServer(port=port, user=user)
     finally:
-        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -193,9 +217,13 @@ def case_report(
     **extra: Any,
 ) -> dict[str, Any]:
     """A CaseReport as a JSON-able dict; evidence maps name -> (kind, content_type, bytes)."""
-    detected_at = detected_at or datetime.now(timezone.utc)
-    names = {"street_vending": ("无照经营游商", "0401"), "exposed_garbage": ("暴露垃圾", "0110"),
-             "non_motor_parking": ("非机动车乱停放", "0410"), "muddy_truck": ("施工工地车轮夹带", "0312")}
+    detected_at = detected_at or datetime.now(UTC)
+    names = {
+        "street_vending": ("无照经营游商", "0401"),
+        "exposed_garbage": ("暴露垃圾", "0110"),
+        "non_motor_parking": ("非机动车乱停放", "0410"),
+        "muddy_truck": ("施工工地车轮夹带", "0312"),
+    }
     name, code = names[violation]
     report = {
         "idempotency_key": key or str(uuid.uuid4()),
@@ -219,8 +247,13 @@ def case_report(
         "model_name": "coco-nanodet",
         "model_version": "2026.11-test",
         "evidence": [
-            {"name": n, "kind": kind, "content_type": ctype, "sha256": hashlib.sha256(data).hexdigest(),
-             "size_bytes": len(data)}
+            {
+                "name": n,
+                "kind": kind,
+                "content_type": ctype,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size_bytes": len(data),
+            }
             for n, (kind, ctype, data) in (evidence or {}).items()
         ],
     }
@@ -245,7 +278,9 @@ def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from vision.dispatch import security
 
-    monkeypatch.setattr(security, "_hasher", lambda: PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),)))
+    monkeypatch.setattr(
+        security, "_hasher", lambda: PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    )
 
 
 @dataclass
@@ -266,14 +301,20 @@ class Dispatch:
     def device(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.device_token}"}
 
-    def post_case(self, report: dict[str, Any], evidence: dict[str, tuple[str, str, bytes]] | None = None,
-                  headers: dict[str, str] | None = None) -> Any:
-        return self.client.post("/api/v1/cases", headers=self.device if headers is None else headers,
-                                **multipart(report, evidence))
+    def post_case(
+        self,
+        report: dict[str, Any],
+        evidence: dict[str, tuple[str, str, bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        return self.client.post(
+            "/api/v1/cases", headers=self.device if headers is None else headers, **multipart(report, evidence)
+        )
 
     def act(self, case_id: int, action: str, role: str = "admin", **body: Any) -> Any:
-        return self.client.post(f"/api/v1/cases/{case_id}/transitions", json={"action": action, **body},
-                                headers=self.auth(role))
+        return self.client.post(
+            f"/api/v1/cases/{case_id}/transitions", json={"action": action, **body}, headers=self.auth(role)
+        )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -301,7 +342,7 @@ def build_dispatch(tmp_path: Path, db_url: str, notifier: Any = None, config_pat
     # notifier None: built from the config file's `notifications` (none in the bundled one)
     service = DispatchService.from_settings(settings, notifier=notifier)
     holder: dict[str, timedelta] = {"offset": timedelta(0)}
-    service.clock = lambda: datetime.now(timezone.utc) + holder["offset"]
+    service.clock = lambda: datetime.now(UTC) + holder["offset"]
     tokens = {}
     for role in ("admin", "reviewer", "dispatcher"):
         service.create_operator(role, PASSWORD, role)

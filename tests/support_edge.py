@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-import time
-
 import json
+import socket
 import threading
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterable
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ import supervision as sv
 
 from vision.edge.config import CameraConfig, parse_site
 
-T0 = datetime(2026, 11, 28, 8, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 8, 0, 0, tzinfo=UTC)
 W, H = 1000, 1000
 
 
@@ -204,26 +203,26 @@ def make_case(**kw):
 
     from vision.core.cases import CaseReport
 
-    data = dict(
-        idempotency_key=uuid.uuid4(),
-        site_id="test-site",
-        camera_id="cam1",
-        violation="street_vending",
-        rule="street_vending",
-        event_code="0401",
-        event_name="无照经营游商",
-        taxonomy_edition="GB/T 30428.2-2013",
-        location={"crs": "WGS84", "lat": 31.2, "lon": 121.4},
-        grid_code="310101001001001",
-        zone="pavement",
-        bbox=(0.1, 0.2, 0.3, 0.4),
-        confidence=0.8,
-        onset_at=T0,
-        detected_at=T0,
-        dwell_s=240.0,
-        model_name="coco-nanodet",
-        model_version="1.0.0",
-    )
+    data = {
+        "idempotency_key": uuid.uuid4(),
+        "site_id": "test-site",
+        "camera_id": "cam1",
+        "violation": "street_vending",
+        "rule": "street_vending",
+        "event_code": "0401",
+        "event_name": "无照经营游商",
+        "taxonomy_edition": "GB/T 30428.2-2013",
+        "location": {"crs": "WGS84", "lat": 31.2, "lon": 121.4},
+        "grid_code": "310101001001001",
+        "zone": "pavement",
+        "bbox": (0.1, 0.2, 0.3, 0.4),
+        "confidence": 0.8,
+        "onset_at": T0,
+        "detected_at": T0,
+        "dwell_s": 240.0,
+        "model_name": "coco-nanodet",
+        "model_version": "1.0.0",
+    }
     data.update(kw)
     return CaseReport.model_validate(data)
 

@@ -64,8 +64,16 @@ class RtspServer:
         assert self._proc is None, "already running"
         self.starts += 1
         log = open(self._log_dir / f"rtsp-server-{self.starts}.log", "wb")
-        cmd = [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--port", str(self.port), "--file", str(self.media),
-               "--key-int", str(self.key_int)]  # fmt: skip
+        cmd = [
+            SYSTEM_PYTHON,
+            str(RTSP_SCRIPT),
+            "--port",
+            str(self.port),
+            "--file",
+            str(self.media),
+            "--key-int",
+            str(self.key_int),
+        ]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
         assert self._proc.stdout is not None
         with selectors.DefaultSelector() as sel:
@@ -104,10 +112,15 @@ class RtspServer:
 @pytest.fixture(scope="session")
 def rtsp_available() -> None:
     probe = subprocess.run(
-        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0');"
-         "from gi.repository import GstRtspServer"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        [
+            SYSTEM_PYTHON,
+            "-c",
+            "import gi; gi.require_version('GstRtspServer', '1.0');from gi.repository import GstRtspServer",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if probe.returncode != 0 or shutil.which("gst-launch-1.0") is None:
         pytest.fail(
             "RTSP test server unavailable: install the Debian packages in .ci/apt-packages.txt "
@@ -206,7 +219,9 @@ class MjpegServer:
                         jpeg = jpegs[i % len(jpegs)]
                         self.wfile.write(
                             f"--{MjpegServer.BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                            f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n"
+                            f"Content-Length: {len(jpeg)}\r\n\r\n".encode()
+                            + jpeg
+                            + b"\r\n"
                         )
                         self.wfile.flush()
                         i += 1
@@ -246,6 +261,12 @@ def mjpeg_server(footage_path: Path) -> Iterator[MjpegServer]:
         server.close()
 
 
+def fixed_gop_x264(gop: int) -> dict[str, str]:
+    """libx264 options for a keyframe exactly every `gop` frames and no B-frames (what the
+    keyframe-only decoding and the motion gate are tested on)."""
+    return {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "0", "preset": "ultrafast", "crf": "28"}
+
+
 @pytest.fixture(scope="session")
 def h264_gop_file(footage_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 10 s (100 frames) of the footage as H.264 in MP4 with a keyframe every 10 frames."""
@@ -256,8 +277,7 @@ def h264_gop_file(footage_path: Path, tmp_path_factory: pytest.TempPathFactory) 
     with av.open(str(out), "w") as container:
         stream = container.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = 768, 576, "yuv420p"
-        stream.options = {"g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": "0",
-                          "preset": "ultrafast", "crf": "28"}  # fmt: skip
+        stream.options = fixed_gop_x264(GOP)
         for _ in range(100):
             ok, image = cap.read()
             assert ok

@@ -11,21 +11,24 @@ import pytest
 import vision.edge.casework.case_writer as case_writer
 from tests.support_edge import T0, parse_site, site_dict, wait_for
 from tests.test_evidence import violation
+from vision.core.taxonomy import load_taxonomy
 from vision.edge.casework.case_writer import CaseWriter
 from vision.edge.casework.evidence import FrameRing
 from vision.edge.delivery.outbox import Outbox
-from vision.core.taxonomy import load_taxonomy
 
 ZONE = {"name": "pavement", "kind": "no_vending", "polygon": [[0.1, 0.5], [0.9, 0.5], [0.9, 0.95], [0.1, 0.95]]}
 
 
 @pytest.fixture
 def setup(tmp_path):
-    site = parse_site(site_dict([ZONE], [{"type": "street_vending", "dwell_s": 1}], evidence={"clip_before_s": 1, "clip_after_s": 1}))
+    site = parse_site(
+        site_dict([ZONE], [{"type": "street_vending", "dwell_s": 1}], evidence={"clip_before_s": 1, "clip_after_s": 1})
+    )
     outbox = Outbox(tmp_path / "outbox")
     queued, errors = [], []
-    writer = CaseWriter(site, load_taxonomy(site.taxonomy), outbox, on_queued=queued.append,
-                        on_error=lambda cam, v: errors.append(v.id))  # fmt: skip
+    writer = CaseWriter(
+        site, load_taxonomy(site.taxonomy), outbox, on_queued=queued.append, on_error=lambda cam, v: errors.append(v.id)
+    )
     writer.start()
     ring = FrameRing(max_seconds=60, max_bytes=64 << 20)
     rng = np.random.default_rng(1)

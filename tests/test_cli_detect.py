@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from itertools import pairwise
 
 import av
 import pytest
@@ -37,7 +38,7 @@ def test_sample_fps_thins_frames(footage_path):
     res = run_detect(str(footage_path), "--max-frames", "5", "--json", "--sample-fps", "2")
     assert res.returncode == 0, res.stderr
     ts = [json.loads(line)["t"] for line in res.stdout.splitlines()]
-    gaps = [b - a for a, b in zip(ts, ts[1:])]
+    gaps = [b - a for a, b in pairwise(ts)]
     assert len(ts) == 5 and all(g == pytest.approx(0.5, abs=0.11) for g in gaps), ts
 
 
@@ -59,8 +60,18 @@ def test_missing_source_is_clear_error(tmp_path):
 
 def test_detect_stays_offline(footage_path, tmp_path):
     run = run_offline(
-        [sys.executable, "-m", "vision", "detect", str(footage_path), "--max-frames", "3", "--json",
-         "--save", str(tmp_path / "o.mp4")],
+        [
+            sys.executable,
+            "-m",
+            "vision",
+            "detect",
+            str(footage_path),
+            "--max-frames",
+            "3",
+            "--json",
+            "--save",
+            str(tmp_path / "o.mp4"),
+        ],
         tmp_path,
     )
     assert run.returncode == 0, run.stderr

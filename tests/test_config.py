@@ -66,7 +66,11 @@ def test_valid_site_loads():
         (mutate("cameras.0.sampling.detcet_fps", 2), "cameras.0.sampling.detcet_fps", "Extra inputs"),
         (mutate("cameraz", []), "cameraz", "Extra inputs"),
         (mutate("cameras.0.zones.0.polygon", [[0, 0], [1, 1]]), "cameras.0.zones.0.polygon", "at least 3 points"),
-        (mutate("cameras.0.zones.0.polygon", [[0, 0], [1.5, 0], [1, 1]]), "cameras.0.zones.0.polygon.1.0", "less than or equal to 1"),
+        (
+            mutate("cameras.0.zones.0.polygon", [[0, 0], [1.5, 0], [1, 1]]),
+            "cameras.0.zones.0.polygon.1.0",
+            "less than or equal to 1",
+        ),
         (mutate("cameras.0.zones.0.polygon", [[0, 0], [1, 1], [1, 0], [0, 1]]), "cameras.0.zones.0.polygon", "cross"),
         (mutate("cameras.0.zones.0.polygon", [[0, 0], [0.5, 0.5], [1, 1]]), "cameras.0.zones.0.polygon", "zero area"),
         (mutate("cameras.0.zones.0.kind", "no_smoking"), "cameras.0.zones.0.kind", "no_vending"),

@@ -93,7 +93,7 @@ def test_coco_roundtrip(tmp_path):
         got = back.labels(p)
         want = orig[p.name.split("__")[-1]]
         assert [b.cls for b in got] == [b.cls for b in want]
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             assert (g.cx, g.cy, g.w, g.h) == pytest.approx((w.cx, w.cy, w.w, w.h), abs=1e-4)
 
 
@@ -247,20 +247,31 @@ def _dispatch_export(root: Path, frame: np.ndarray) -> Path:
     for cid, outcome in ((1, "accepted"), (2, "rejected")):
         stem = f"case{cid:06d}_e{cid}"
         cv2.imwrite(str(root / "images" / f"{stem}.jpg"), frame)
-        (root / "labels" / f"{stem}.txt").write_text("0 0.100000 0.800000 0.100000 0.100000\n" if outcome == "accepted" else "")
-        recs.append({"case_id": cid, "image": f"images/{stem}.jpg", "label": f"labels/{stem}.txt", "outcome": outcome,
-                     "class": "garbage" if outcome == "accepted" else None, "camera_id": "cam-1", "model_version": "1.0.0",
-                     "reason": None if outcome == "accepted" else "误报"})
+        (root / "labels" / f"{stem}.txt").write_text(
+            "0 0.100000 0.800000 0.100000 0.100000\n" if outcome == "accepted" else ""
+        )
+        recs.append(
+            {
+                "case_id": cid,
+                "image": f"images/{stem}.jpg",
+                "label": f"labels/{stem}.txt",
+                "outcome": outcome,
+                "class": "garbage" if outcome == "accepted" else None,
+                "camera_id": "cam-1",
+                "model_version": "1.0.0",
+                "reason": None if outcome == "accepted" else "误报",
+            }
+        )
     (root / "manifest.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
     (root / "data.yaml").write_text("train: images\nval: images\nnames: {0: garbage}\n")
     return root
 
 
 def test_import_dispatch_feedback_adds_base_classes(tmp_path, footage_path):
+    from vision.edge.detection import open_detector
     from vision.training.data.feedback import import_dispatch
     from vision.training.data.layout import CITY_CLASSES
     from vision.training.data.synth.scene import read_video_frames
-    from vision.edge.detection import open_detector
 
     frame = read_video_frames(footage_path, [400])[400]
     src = _dispatch_export(tmp_path / "export", frame)

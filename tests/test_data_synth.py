@@ -27,8 +27,15 @@ def _changed(before: np.ndarray, after: np.ndarray, thr: int = 40) -> np.ndarray
     return np.abs(after.astype(int) - before.astype(int)).max(axis=2) > thr
 
 
-@pytest.mark.parametrize("make", [_disc_sprite, lambda: sprites.truck(np.random.default_rng(3)), lambda: sprites.vendor_stall(np.random.default_rng(5)),
-                                  lambda: sprites.garbage(np.random.default_rng(7))])
+@pytest.mark.parametrize(
+    "make",
+    [
+        _disc_sprite,
+        lambda: sprites.truck(np.random.default_rng(3)),
+        lambda: sprites.vendor_stall(np.random.default_rng(5)),
+        lambda: sprites.garbage(np.random.default_rng(7)),
+    ],
+)
 @pytest.mark.parametrize("foot", [(320.0, 300.0), (20.0, 200.0)])  # second one is cut by the left edge
 def test_label_box_matches_composited_pixels(make, foot):
     sprite = make()
@@ -57,7 +64,9 @@ def test_person_in_front_occludes_and_label_shrinks():
     mask = np.full((200, 60), 255, np.uint8)
     frame = Frame(image, "test", 0, person_masks=[((280, 200, 340, 400), mask)])
     canvas = image.copy()
-    sprite = sprites.Sprite(np.dstack([np.full((100, 100, 3), 255, np.uint8), np.full((100, 100), 255, np.uint8)]), "garbage", "block")
+    sprite = sprites.Sprite(
+        np.dstack([np.full((100, 100, 3), 255, np.uint8), np.full((100, 100), 255, np.uint8)]), "garbage", "block"
+    )
     p = composite(frame, canvas, sprite, (340.0, 350.0), FLAT, np.random.default_rng(0), shadow=False)
     # person pixels are pasted back over the object
     assert np.array_equal(canvas[260:350, 280:340], image[260:350, 280:340])
@@ -80,6 +89,30 @@ def test_perspective_fit_ignores_outliers():
     assert p.px_per_m(400) == pytest.approx((0.24 * 400 + 15) / 1.7, rel=0.05)
     fallback = Perspective.fit(np.array([100.0]), np.array([30.0]), 576)
     assert fallback.px_per_m(500) > fallback.px_per_m(150) > 0
+
+
+def test_perspective_skips_a_picture_opencv_cannot_read(tmp_path):
+    """An unreadable picture in a background folder is left out of the perspective fit, as frames() leaves it out
+    (it used to reach the detector as None and fail on `None.shape`)."""
+    import cv2
+
+    from vision.edge.detection import empty_detections
+    from vision.training.data.synth.scene import SceneSource
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.full((120, 160, 3), 128, np.uint8))
+    (tmp_path / "b.jpg").write_bytes(b"not a picture")
+    seen = []
+
+    class Nobody:
+        def detect(self, image):
+            seen.append(image.shape)
+            return empty_detections()
+
+    scene = SceneSource(tmp_path, Nobody())
+    p = scene.perspective()
+    assert seen == [(120, 160, 3)]
+    assert p.samples == 0 and p.px_per_m(100) > 0  # no people: the generic guess
+    assert [f.index for f in scene.frames([0, 1])] == [0]
 
 
 def test_mud_goes_on_the_lower_body():
@@ -109,9 +142,10 @@ def test_sprites_are_seeded():
     assert sprites.distractor(np.random.default_rng(0)).label is None  # bins are negatives
 
 
+@pytest.mark.slow
 def test_generate_on_footage(tmp_path, footage_path):
-    from vision.training.data.synth.generator import SynthConfig, generate
     from vision.edge.detection import open_detector
+    from vision.training.data.synth.generator import SynthConfig, generate
 
     det = open_detector("coco-nanodet", min_confidence=0.3)
     cfg = SynthConfig(out=tmp_path / "s", sources=[footage_path], images=8, seed=4, truck_sequences=0.5)
@@ -139,4 +173,7 @@ def test_generate_on_footage(tmp_path, footage_path):
         for obj in rec["objects"]:
             if obj["class"] in new:
                 x1, y1, x2, y2 = obj["box"]
-                assert any(CITY_CLASSES[b.cls] == obj["class"] and np.allclose(b.xyxy(768, 576), (x1, y1, x2, y2), atol=0.05) for b in boxes)
+                assert any(
+                    CITY_CLASSES[b.cls] == obj["class"] and np.allclose(b.xyxy(768, 576), (x1, y1, x2, y2), atol=0.05)
+                    for b in boxes
+                )

@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytestmark = pytest.mark.slow  # the demo end to end, as a user runs it
+
 REPO = Path(__file__).resolve().parent.parent
 TYPES = {"street_vending", "non_motor_parking", "exposed_garbage", "muddy_truck"}
 
@@ -30,12 +32,19 @@ def _demo(*args: str, data_dir: Path) -> list[str]:
 def test_headless_demo_delivers_a_case_of_each_type_with_evidence(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
     t0 = time.monotonic()
-    proc = subprocess.run(_demo("--headless", "--duration", "60", "--json", data_dir=data_dir),
-                          cwd=REPO, capture_output=True, text=True, timeout=400)  # fmt: skip
+    proc = subprocess.run(
+        _demo("--headless", "--duration", "60", "--json", data_dir=data_dir),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
-    print(f"demo: {wall:.0f} s wall; {json.dumps({k: summary[k] for k in ('cases_by_type', 'latency_s', 'dwell_adjusted_latency_s', 'model')})}")
+    print(
+        f"demo: {wall:.0f} s wall; {json.dumps({k: summary[k] for k in ('cases_by_type', 'latency_s', 'dwell_adjusted_latency_s', 'model')})}"
+    )
     assert summary["stopped_by"] == "duration"
     assert summary["frames_processed"] > 60
     missing = TYPES - set(summary["cases_by_type"])
@@ -64,9 +73,14 @@ def test_headless_demo_delivers_a_case_of_each_type_with_evidence(tmp_path: Path
 @pytest.mark.timeout(300)
 def test_demo_serves_the_ui_and_stream_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     """Interactive mode: the printed addresses answer; SIGTERM stops the daemon and both servers."""
-    proc = subprocess.Popen(_demo("--password", "demo-password-1", data_dir=tmp_path / "demo"), cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    proc = subprocess.Popen(
+        _demo("--password", "demo-password-1", data_dir=tmp_path / "demo"),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         ui = stream = None
         deadline = time.monotonic() + 240  # renders the scene on a cold cache
@@ -83,7 +97,9 @@ def test_demo_serves_the_ui_and_stream_and_stops_cleanly_on_sigterm(tmp_path: Pa
         assert ui and stream, "".join(lines) + proc.stderr.read()[-2000:] if proc.poll() is not None else "".join(lines)
         base = ui.rsplit("/ui/", 1)[0]
         assert httpx.get(base + "/healthz", timeout=5).json() == {"status": "ok"}
-        login = httpx.post(base + "/api/v1/auth/login", json={"username": "admin", "password": "demo-password-1"}, timeout=10)
+        login = httpx.post(
+            base + "/api/v1/auth/login", json={"username": "admin", "password": "demo-password-1"}, timeout=10
+        )
         assert login.status_code == 200, login.text
         with httpx.stream("GET", stream, timeout=5) as r:
             assert r.headers["content-type"].startswith("multipart/x-mixed-replace")
@@ -114,8 +130,14 @@ def test_demo_serves_the_ui_and_stream_and_stops_cleanly_on_sigterm(tmp_path: Pa
     ],
 )
 def test_bad_arguments_are_one_clear_line(args: list[str], rc: int, message: str, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "vision", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "vision", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == rc, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vision.edge.detection import DetectorError, open_detector
 from vision.core.model_registry import load_card, sha256_file
+from vision.edge.detection import DetectorError, open_detector
 
 # Boxes drawn by hand on frame 0 of vtest.avi (read off a 20-px grid at 2-3x zoom).
 HAND_BOXES_FRAME0 = [
@@ -54,7 +54,11 @@ def test_decoding_matches_hand_checked_boxes(detector, frames):
     for label, hand in HAND_BOXES_FRAME0:
         wanted = {"person"} if label == "person" else {"car", "truck", "bus"}
         best = max(
-            (iou(hand, box) for box, name in zip(dets.xyxy.tolist(), dets.data["class_name"]) if name in wanted),
+            (
+                iou(hand, box)
+                for box, name in zip(dets.xyxy.tolist(), dets.data["class_name"], strict=True)
+                if name in wanted
+            ),
             default=0.0,
         )
         assert best >= 0.75, f"{label} at {hand}: best IoU {best:.2f} among {list(dets.data['class_name'])}"
@@ -81,7 +85,9 @@ def test_parked_van_found_as_vehicle(detector, frames):
     hits = 0
     for frame in frames.values():
         dets = detector.detect(frame)
-        vehicles = [b for b, n in zip(dets.xyxy.tolist(), dets.data["class_name"]) if n in ("car", "truck")]
+        vehicles = [
+            b for b, n in zip(dets.xyxy.tolist(), dets.data["class_name"], strict=True) if n in ("car", "truck")
+        ]
         hits += any(iou(van, b) >= 0.6 for b in vehicles)
     assert hits >= 0.9 * len(frames), f"van found in {hits}/{len(frames)} frames"
 
@@ -94,7 +100,7 @@ def test_empty_frame_gives_empty_detections(detector):
 def test_batch_equals_single(detector, frames):
     imgs = [frames[0], frames[50]]
     batch = detector.detect_batch(imgs)
-    for img, got in zip(imgs, batch):
+    for img, got in zip(imgs, batch, strict=True):
         single = detector.detect(img)
         np.testing.assert_allclose(got.xyxy, single.xyxy, atol=1e-3)
 

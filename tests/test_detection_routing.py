@@ -32,7 +32,12 @@ class FakeDetector:
 
     def _dets(self):
         ids = np.array([self.class_names.index(o[0]) for o in self.objs])
-        return make_detections(np.array([o[1] for o in self.objs], dtype=np.float32), np.array([o[2] for o in self.objs]), ids, self.class_names)
+        return make_detections(
+            np.array([o[1] for o in self.objs], dtype=np.float32),
+            np.array([o[2] for o in self.objs]),
+            ids,
+            self.class_names,
+        )
 
     def close(self):
         pass
@@ -128,7 +133,9 @@ ZONES = [{"name": "pave", "kind": "no_parking", "polygon": [[0, 0], [1, 0], [1, 
 
 
 def bikes_site(detector: dict, min_conf: float = 0.35) -> dict:
-    return site_dict(ZONES, [{"type": "non_motor_parking", "name": "bikes", "min_confidence": min_conf}], detector=detector)
+    return site_dict(
+        ZONES, [{"type": "non_motor_parking", "name": "bikes", "min_confidence": min_conf}], detector=detector
+    )
 
 
 def test_model_and_models_together_are_refused_naming_the_field():
@@ -144,12 +151,26 @@ def test_a_class_served_by_two_models_is_their_ensemble_one_box_per_object():
     (dets,) = routed.detect(frames(0.0, cams=("a",)))
     assert len(dets) == 2  # the overlapping pair is one bicycle, the other model's second bike is kept
     assert sorted(dets.confidence.tolist()) == pytest.approx([0.4, 0.6])
-    site = parse_site(bikes_site({"models": [{"model": "coco-nanodet", "classes": ["bicycle"]}, {"model": "city-v1", "classes": ["bicycle"]}]}))
+    site = parse_site(
+        bikes_site(
+            {
+                "models": [
+                    {"model": "coco-nanodet", "classes": ["bicycle"]},
+                    {"model": "city-v1", "classes": ["bicycle"]},
+                ]
+            }
+        )
+    )
     assert [r.model for r in site.detector.routes] == ["coco-nanodet", "city-v1"]
 
 
 def test_detector_keeps_what_the_most_permissive_rule_asks_for():
-    site = parse_site(bikes_site({"min_confidence": 0.25, "models": [{"model": "coco-nanodet", "classes": ["bicycle", "motorcycle"]}]}, min_conf=0.2))
+    site = parse_site(
+        bikes_site(
+            {"min_confidence": 0.25, "models": [{"model": "coco-nanodet", "classes": ["bicycle", "motorcycle"]}]},
+            min_conf=0.2,
+        )
+    )
     assert route_min_confidence(site, site.detector.routes[0]) == pytest.approx(0.2)
     # a rule that asks for more does not raise the detector's threshold
     site = parse_site(bikes_site({"min_confidence": 0.25}, min_conf=0.5))
@@ -159,7 +180,12 @@ def test_detector_keeps_what_the_most_permissive_rule_asks_for():
 def test_the_daemon_opens_each_route_at_its_threshold():
     from vision.edge.daemon import open_site_detectors
 
-    site = parse_site(bikes_site({"min_confidence": 0.4, "models": [{"model": "coco-nanodet", "classes": ["bicycle", "motorcycle"]}]}, min_conf=0.2))
+    site = parse_site(
+        bikes_site(
+            {"min_confidence": 0.4, "models": [{"model": "coco-nanodet", "classes": ["bicycle", "motorcycle"]}]},
+            min_conf=0.2,
+        )
+    )
     (det,) = open_site_detectors(site)
     assert det.min_confidence == pytest.approx(0.2)
 
@@ -171,7 +197,9 @@ def test_config_check_names_a_rule_class_no_model_serves():
 
 
 def test_config_check_names_a_route_class_the_model_lacks():
-    site = parse_site(bikes_site({"models": [{"model": "coco-nanodet", "classes": ["bicycle", "motorcycle", "vendor_stall"]}]}))
+    site = parse_site(
+        bikes_site({"models": [{"model": "coco-nanodet", "classes": ["bicycle", "motorcycle", "vendor_stall"]}]})
+    )
     problems = check_site_files(site)
     assert ("detector.models.0.classes", "model 'coco-nanodet' has no class(es) vendor_stall") in problems
 

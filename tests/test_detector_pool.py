@@ -43,7 +43,7 @@ def test_two_workers_give_exactly_the_serial_results_in_order(model):
         pool.close()
     assert len(parallel) == len(serial) == 7
     assert sum(len(d) for d in serial) > 7, "the frames have objects, so order matters"
-    for a, b in zip(serial, parallel):
+    for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)
         assert list(a.class_id) == list(b.class_id)
 

@@ -4,7 +4,7 @@ on SQLite and on a real PostgreSQL (the `dispatch` fixture is parametrized)."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -96,7 +96,7 @@ def test_intake_needs_device_credential(dispatch: Dispatch) -> None:
 
 
 def test_overlapping_report_in_window_joins_open_case(dispatch: Dispatch) -> None:
-    t0 = datetime.now(timezone.utc)
+    t0 = datetime.now(UTC)
     first = dispatch.post_case(case_report(detected_at=t0)).json()
     same = dispatch.post_case(case_report(detected_at=t0 + timedelta(minutes=5), bbox=(0.3, 0.35, 0.5, 0.7)))
     assert same.status_code == 200 and same.json()["merged"] is True
@@ -120,7 +120,7 @@ def test_overlapping_report_in_window_joins_open_case(dispatch: Dispatch) -> Non
 
 
 def test_report_after_rejection_opens_a_new_case(dispatch: Dispatch) -> None:
-    t0 = datetime.now(timezone.utc)
+    t0 = datetime.now(UTC)
     first = dispatch.post_case(case_report(detected_at=t0)).json()["case_id"]
     assert dispatch.act(first, "reject", "reviewer", reason="shadow").status_code == 200
     r = dispatch.post_case(case_report(detected_at=t0 + timedelta(minutes=1)))
@@ -141,9 +141,12 @@ def test_full_workflow_is_audited(dispatch: Dispatch, snapshot_jpeg: bytes) -> N
     before = datetime.fromisoformat(r.json()["deadline_at"])
     r = dispatch.act(cid, "extend", "dispatcher", reason="vendor licence check", extend_hours=8)
     assert r.status_code == 200 and datetime.fromisoformat(r.json()["deadline_at"]) > before
-    r = dispatch.client.post(f"/api/v1/cases/{cid}/handle", headers=dispatch.auth("dispatcher"),
-                             files={"after_photo": ("after.jpg", make_jpeg(seed=3), "image/jpeg")},
-                             data={"reason": "stall removed"})
+    r = dispatch.client.post(
+        f"/api/v1/cases/{cid}/handle",
+        headers=dispatch.auth("dispatcher"),
+        files={"after_photo": ("after.jpg", make_jpeg(seed=3), "image/jpeg")},
+        data={"reason": "stall removed"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "handled"
     assert [e["stage"] for e in r.json()["evidence"]] == ["after"]
@@ -191,7 +194,10 @@ def test_roles_and_credentials_on_writes(dispatch: Dispatch) -> None:
     cid = dispatch.post_case(case_report()).json()["case_id"]
     url = f"/api/v1/cases/{cid}/transitions"
     assert dispatch.client.post(url, json={"action": "accept"}).status_code == 401
-    assert dispatch.client.post(url, json={"action": "accept"}, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert (
+        dispatch.client.post(url, json={"action": "accept"}, headers={"Authorization": "Bearer nope"}).status_code
+        == 401
+    )
     assert dispatch.client.post(url, json={"action": "accept"}, headers=dispatch.device).status_code == 401
     assert dispatch.act(cid, "accept", "dispatcher").status_code == 403
     assert dispatch.client.get("/api/v1/cases").status_code == 401
@@ -202,9 +208,16 @@ def test_roles_and_credentials_on_writes(dispatch: Dispatch) -> None:
     assert dispatch.client.post("/api/v1/operators", json=body).status_code == 401
     assert dispatch.client.post("/api/v1/operators", json=body, headers=dispatch.auth("admin")).status_code == 201
     assert dispatch.client.post("/api/v1/operators", json=body, headers=dispatch.auth("admin")).status_code == 409
-    r = dispatch.client.post("/api/v1/clients", json={"name": "edge-09", "site_id": "site-a"}, headers=dispatch.auth("admin"))
+    r = dispatch.client.post(
+        "/api/v1/clients", json={"name": "edge-09", "site_id": "site-a"}, headers=dispatch.auth("admin")
+    )
     assert r.status_code == 201
-    assert dispatch.post_case(case_report(camera_id="cam-77"), headers={"Authorization": f"Bearer {r.json()['token']}"}).status_code == 201
+    assert (
+        dispatch.post_case(
+            case_report(camera_id="cam-77"), headers={"Authorization": f"Bearer {r.json()['token']}"}
+        ).status_code
+        == 201
+    )
     # login
     ok = dispatch.client.post("/api/v1/auth/login", json={"username": "new.reviewer", "password": "long-enough-pw"})
     assert ok.status_code == 200 and ok.json()["role"] == "reviewer"
@@ -239,8 +252,11 @@ def test_unknown_department_and_missing_photo(dispatch: Dispatch) -> None:
     assert r.status_code == 422 and "department" in r.text
     dispatch.act(cid, "dispatch")
     assert dispatch.act(cid, "handle").status_code == 422
-    r = dispatch.client.post(f"/api/v1/cases/{cid}/handle", headers=dispatch.auth("admin"),
-                             files={"after_photo": ("x.jpg", b"not an image", "image/jpeg")})
+    r = dispatch.client.post(
+        f"/api/v1/cases/{cid}/handle",
+        headers=dispatch.auth("admin"),
+        files={"after_photo": ("x.jpg", b"not an image", "image/jpeg")},
+    )
     assert r.status_code == 422 and "after_photo" in r.text
     assert dispatch.client.get(f"/api/v1/cases/{cid}", headers=dispatch.auth("admin")).json()["status"] == "dispatched"
     assert dispatch.act(999999, "accept").status_code == 404
@@ -316,9 +332,14 @@ def test_evidence_path_escape_attempts_are_refused(dispatch: Dispatch, evidence)
     # multipart file names with path parts are ignored: the part name must be declared and
     # the storage key is our own hash
     rep = case_report({"a.jpg": ("snapshot", "image/jpeg", b"\xff\xd8\xff")}, camera_id="cam-10")
-    r = dispatch.client.post("/api/v1/cases", headers=dispatch.device, files=[
-        ("case", (None, __import__("json").dumps(rep), None)),
-        ("a.jpg", ("../../../../tmp/evil.jpg", b"\xff\xd8\xff", "image/jpeg"))])
+    r = dispatch.client.post(
+        "/api/v1/cases",
+        headers=dispatch.device,
+        files=[
+            ("case", (None, __import__("json").dumps(rep), None)),
+            ("a.jpg", ("../../../../tmp/evil.jpg", b"\xff\xd8\xff", "image/jpeg")),
+        ],
+    )
     assert r.status_code == 201
     assert not __import__("pathlib").Path("/tmp/evil.jpg").exists()
 
@@ -351,8 +372,11 @@ def test_healthz_and_departments(dispatch: Dispatch) -> None:
 
 
 def test_evidence_content_must_match_its_type(dispatch: Dispatch, snapshot_jpeg: bytes, clip_mp4: bytes) -> None:
-    for name, ctype, data in [("s.jpg", "image/jpeg", b"<html><script>alert(1)</script>"),
-                              ("c.mp4", "video/mp4", snapshot_jpeg), ("p.png", "image/png", snapshot_jpeg)]:
+    for name, ctype, data in [
+        ("s.jpg", "image/jpeg", b"<html><script>alert(1)</script>"),
+        ("c.mp4", "video/mp4", snapshot_jpeg),
+        ("p.png", "image/png", snapshot_jpeg),
+    ]:
         ev = {name: ("snapshot" if ctype != "video/mp4" else "clip", ctype, data)}
         r = dispatch.post_case(case_report(ev), ev)
         assert r.status_code == 422 and f"content is not {ctype}" in r.text
@@ -369,9 +393,11 @@ def test_concurrent_replays_and_reports_make_one_case(dispatch: Dispatch) -> Non
     cid = dispatch.service.authenticate_client(dispatch.device_token, "device")
     assert isinstance(cid, ClientPrincipal)
     same = CaseReport.model_validate(case_report())
-    t0 = datetime.now(timezone.utc)
-    racing = [CaseReport.model_validate(case_report(camera_id="cam-race", detected_at=t0 + timedelta(seconds=i)))
-              for i in range(4)]
+    t0 = datetime.now(UTC)
+    racing = [
+        CaseReport.model_validate(case_report(camera_id="cam-race", detected_at=t0 + timedelta(seconds=i)))
+        for i in range(4)
+    ]
     with ThreadPoolExecutor(4) as pool:
         replays = list(pool.map(lambda r: dispatch.service.intake(cid, r, {}), [same] * 4))
         merged = list(pool.map(lambda r: dispatch.service.intake(cid, r, {}), racing))

@@ -15,9 +15,17 @@ import pytest
 
 from tests.support_dispatch import PASSWORD, case_report, make_jpeg, multipart
 
+pytestmark = pytest.mark.slow  # headless Chromium sessions
+
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -61,13 +69,18 @@ def _media_ok(page, case_id: int) -> None:
     assert played["err"] is None and played["w"] == 320 and played["t"] > t0 + 0.2, played
 
 
-def test_review_dispatch_close_and_reject_to_export(server, page, snapshot_jpeg: bytes, clip_mp4: bytes, tmp_path) -> None:
+def test_review_dispatch_close_and_reject_to_export(
+    server, page, snapshot_jpeg: bytes, clip_mp4: bytes, tmp_path
+) -> None:
     url, token = server
     ev = {"snapshot.jpg": ("snapshot", "image/jpeg", snapshot_jpeg), "clip.mp4": ("clip", "video/mp4", clip_mp4)}
     ids = []
     for camera in ("cam-01", "cam-02"):
-        r = httpx.post(url + "/api/v1/cases", headers={"Authorization": f"Bearer {token}"},
-                       **multipart(case_report(ev, camera_id=camera), ev))
+        r = httpx.post(
+            url + "/api/v1/cases",
+            headers={"Authorization": f"Bearer {token}"},
+            **multipart(case_report(ev, camera_id=camera), ev),
+        )
         assert r.status_code == 201, r.text
         ids.append(r.json()["case_id"])
     good, bad = ids

@@ -18,8 +18,7 @@ PY = [sys.executable, "-m", "vision", "dispatch"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PY, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run([*PY, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -58,6 +57,7 @@ def test_users_devices_and_errors(tmp_path: Path, capsys, monkeypatch: pytest.Mo
     assert r.returncode == 1 and "database" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_two_servers_share_one_postgresql(pg_server, tmp_path: Path, snapshot_jpeg: bytes) -> None:
     from vision.dispatch.server import spawn_server
     from vision.dispatch.settings import Settings
@@ -65,8 +65,22 @@ def test_two_servers_share_one_postgresql(pg_server, tmp_path: Path, snapshot_jp
     db = pg_server.fresh_database()
     settings = Settings(data_dir=tmp_path / "shared", db_url=db)
     token = run("add-device", "--data-dir", str(settings.data_dir), "--db", db, "edge-01").stdout.strip()
-    assert run("add-user", "--data-dir", str(settings.data_dir), "--db", db, "ops", "--role", "reviewer",
-               "--password-env", "SV_PW", env={"SV_PW": PASSWORD}).returncode == 0
+    assert (
+        run(
+            "add-user",
+            "--data-dir",
+            str(settings.data_dir),
+            "--db",
+            db,
+            "ops",
+            "--role",
+            "reviewer",
+            "--password-env",
+            "SV_PW",
+            env={"SV_PW": PASSWORD},
+        ).returncode
+        == 0
+    )
     procs = []
     try:
         (p1, url1), (p2, url2) = spawn_server(settings), spawn_server(settings)
@@ -105,11 +119,14 @@ def test_export_labels_cli(tmp_path: Path, fast_passwords) -> None:
     import io
 
     ids = {}
-    for i, (violation, cam) in enumerate([("street_vending", "c1"), ("exposed_garbage", "c2"), ("non_motor_parking", "c3"),
-                                           ("muddy_truck", "c4")]):
+    for i, (violation, cam) in enumerate(
+        [("street_vending", "c1"), ("exposed_garbage", "c2"), ("non_motor_parking", "c3"), ("muddy_truck", "c4")]
+    ):
         jpg = make_jpeg(seed=i)
         ev = {"snap.jpg": ("snapshot", "image/jpeg", jpg)}
-        report = CaseReport.model_validate(case_report(ev, camera_id=cam, violation=violation, bbox=(0.1, 0.2, 0.5, 0.6)))
+        report = CaseReport.model_validate(
+            case_report(ev, camera_id=cam, violation=violation, bbox=(0.1, 0.2, 0.5, 0.6))
+        )
         ids[violation] = service.intake(device, report, {"snap.jpg": Upload(io.BytesIO(jpg))}).case_id
     service.transition(admin, ids["street_vending"], "accept")
     service.transition(admin, ids["exposed_garbage"], "accept")
@@ -140,7 +157,9 @@ def test_export_labels_cli(tmp_path: Path, fast_passwords) -> None:
 
 
 def test_cli_help_lists_the_actions() -> None:
-    r = subprocess.run([sys.executable, "-m", "vision", "dispatch", "--help"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "vision", "dispatch", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0
     for action in ("serve", "migrate", "add-user", "add-device", "export-labels"):
         assert action in r.stdout

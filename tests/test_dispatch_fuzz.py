@@ -14,6 +14,8 @@ from schemathesis import GenerationMode
 
 from tests.support_dispatch import Dispatch, build_dispatch, case_report
 
+pytestmark = pytest.mark.slow  # Schemathesis walks the whole API
+
 
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dispatch]:
@@ -23,7 +25,9 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dispatch]:
     from vision.dispatch import security
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(security, "_hasher", lambda: PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),)))
+        mp.setattr(
+            security, "_hasher", lambda: PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+        )
         tmp = tmp_path_factory.mktemp("fuzz")
         d = build_dispatch(tmp, f"sqlite:///{tmp / 'fuzz.db'}")
         with d.client:
@@ -43,15 +47,18 @@ def test_no_server_errors(fuzz_target: Dispatch) -> None:
         for mode in GenerationMode:
 
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=25, deadline=None, database=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=25, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+            )
             def call(case) -> None:  # type: ignore[no-untyped-def]
                 device_write = case.path == "/api/v1/cases" and case.method.upper() == "POST"
                 headers = fuzz_target.device if device_write else fuzz_target.auth("admin")
                 response = case.call(headers=headers)
                 calls[case.operation.label] += 1
                 if response.status_code >= 500:
-                    failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}")
+                    failures.append(
+                        f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+                    )
 
             try:
                 call()
@@ -65,7 +72,13 @@ def test_no_server_errors(fuzz_target: Dispatch) -> None:
 def test_openapi_documents_the_api(fuzz_target: Dispatch) -> None:
     spec = fuzz_target.client.get("/openapi.json").json()
     paths = set(spec["paths"])
-    assert {"/api/v1/cases", "/api/v1/cases/{case_id}", "/api/v1/cases/{case_id}/transitions",
-            "/open311/v2/services.json", "/open311/v2/requests.json", "/open311/v2/requests/{service_request_id}.json"} <= paths
+    assert {
+        "/api/v1/cases",
+        "/api/v1/cases/{case_id}",
+        "/api/v1/cases/{case_id}/transitions",
+        "/open311/v2/services.json",
+        "/open311/v2/requests.json",
+        "/open311/v2/requests/{service_request_id}.json",
+    } <= paths
     assert not any(p.startswith("/ui") for p in paths)
     assert {"OperatorToken", "DeviceToken"} <= set(spec["components"]["securitySchemes"])

@@ -22,7 +22,13 @@ CONFIG = Path(__file__).resolve().parent.parent / "configs" / "dispatch.yaml"
 def _config(tmp_path: Path, mqtt_port: int | None, webhook: str | None) -> Path:
     data = yaml.safe_load(CONFIG.read_text())
     data["notifications"] = {
-        "mqtt": {"enabled": mqtt_port is not None, "host": "127.0.0.1", "port": mqtt_port or 1, "topic_prefix": "sv-test", "qos": 1},
+        "mqtt": {
+            "enabled": mqtt_port is not None,
+            "host": "127.0.0.1",
+            "port": mqtt_port or 1,
+            "topic_prefix": "sv-test",
+            "qos": 1,
+        },
         "webhooks": [{"url": webhook, "secret": "s3cret"}] if webhook else [],
     }
     path = tmp_path / "dispatch.yaml"
@@ -73,8 +79,11 @@ def test_mqtt_and_webhook_events_follow_the_commit(tmp_path: Path, mqtt_broker, 
     sub.loop_start()
     assert subscribed.wait(10)
 
-    d = build_dispatch(tmp_path, f"sqlite:///{db}",
-                       config_path=_config(tmp_path, mqtt_broker.port, f"http://127.0.0.1:{hook.server_port}/hook"))
+    d = build_dispatch(
+        tmp_path,
+        f"sqlite:///{db}",
+        config_path=_config(tmp_path, mqtt_broker.port, f"http://127.0.0.1:{hook.server_port}/hook"),
+    )
     try:
         with d.client:
             cid = d.post_case(case_report()).json()["case_id"]
@@ -90,9 +99,18 @@ def test_mqtt_and_webhook_events_follow_the_commit(tmp_path: Path, mqtt_broker, 
         hook.shutdown()
         reader.dispose()
 
-    assert [t for t, _, _ in seen] == ["sv-test/cases/new", "sv-test/cases/occurrence", "sv-test/cases/state", "sv-test/cases/state"]
+    assert [t for t, _, _ in seen] == [
+        "sv-test/cases/new",
+        "sv-test/cases/occurrence",
+        "sv-test/cases/state",
+        "sv-test/cases/state",
+    ]
     assert [(e["type"], e["status"]) for _, e, _ in seen] == [
-        ("new", "suspected"), ("occurrence", "suspected"), ("state", "accepted"), ("state", "dispatched")]
+        ("new", "suspected"),
+        ("occurrence", "suspected"),
+        ("state", "accepted"),
+        ("state", "dispatched"),
+    ]
     # each message arrived after its row was committed (the reader saw the case, in that state or later)
     order = ["suspected", "accepted", "dispatched"]
     for _, event, status_in_db in seen:

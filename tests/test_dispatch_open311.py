@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,9 +10,23 @@ from tests.support_dispatch import Dispatch, case_report
 
 SERVICE_FIELDS = {"service_code", "service_name", "description", "metadata", "type", "keywords", "group"}
 REQUEST_FIELDS = {
-    "service_request_id", "status", "status_notes", "service_name", "service_code", "description",
-    "agency_responsible", "service_notice", "requested_datetime", "updated_datetime", "expected_datetime",
-    "address", "address_id", "zipcode", "lat", "long", "media_url",
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "service_notice",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
+    "media_url",
 }
 BASE = "/open311/v2"
 
@@ -30,7 +44,12 @@ def test_services_list_has_every_field(dispatch: Dispatch) -> None:
     r = dispatch.client.get(f"{BASE}/services.json")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
     services = r.json()
-    assert {s["service_code"] for s in services} >= {"street_vending", "non_motor_parking", "exposed_garbage", "muddy_truck"}
+    assert {s["service_code"] for s in services} >= {
+        "street_vending",
+        "non_motor_parking",
+        "exposed_garbage",
+        "muddy_truck",
+    }
     for s in services:
         assert set(s) == SERVICE_FIELDS
         assert s["metadata"] is False and s["type"] in ("realtime", "batch", "blackbox")
@@ -86,8 +105,10 @@ def test_request_search_filters(dispatch: Dispatch) -> None:
     assert ids(get(service_code="exposed_garbage")) == [b]
     assert ids(get(service_code="exposed_garbage,street_vending")) == sorted([a, b])
     assert ids(get(service_request_id=f"{a},{b}", status="open")) == sorted([a, b])  # other filters ignored
-    now = datetime.now(timezone.utc)
-    assert ids(get(start_date=(now - timedelta(hours=1)).isoformat(), end_date=(now + timedelta(hours=1)).isoformat())) == sorted([a, b])
+    now = datetime.now(UTC)
+    assert ids(
+        get(start_date=(now - timedelta(hours=1)).isoformat(), end_date=(now + timedelta(hours=1)).isoformat())
+    ) == sorted([a, b])
     assert ids(get(start_date=(now + timedelta(hours=1)).isoformat())) == []
     assert ids(get(end_date=(now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))) == []
     for params, code in [
@@ -111,9 +132,18 @@ def test_missing_request_is_404_in_georeport_format(dispatch: Dispatch) -> None:
 
 
 def test_post_request_creates_a_suspected_case(dispatch: Dispatch, api_key: str) -> None:
-    form = {"api_key": api_key, "service_code": "exposed_garbage", "lat": "31.2", "long": "121.5",
-            "address_string": "人民广场东侧", "description": "垃圾堆在路边", "media_url": "https://example.org/p.jpg",
-            "email": "a@example.org", "first_name": "Li", "attribute[WHERE]": "sidewalk"}
+    form = {
+        "api_key": api_key,
+        "service_code": "exposed_garbage",
+        "lat": "31.2",
+        "long": "121.5",
+        "address_string": "人民广场东侧",
+        "description": "垃圾堆在路边",
+        "media_url": "https://example.org/p.jpg",
+        "email": "a@example.org",
+        "first_name": "Li",
+        "attribute[WHERE]": "sidewalk",
+    }
     r = dispatch.client.post(f"{BASE}/requests.json", data=form)
     assert r.status_code == 201, r.text
     (created,) = r.json()
@@ -121,7 +151,9 @@ def test_post_request_creates_a_suspected_case(dispatch: Dispatch, api_key: str)
     (req,) = dispatch.client.get(f"{BASE}/requests/{created['service_request_id']}.json").json()
     assert req["status"] == "open" and req["description"] == "垃圾堆在路边"
     assert req["media_url"] == "https://example.org/p.jpg" and req["lat"] == pytest.approx(31.2)
-    detail = dispatch.client.get(f"/api/v1/cases/{created['service_request_id']}", headers=dispatch.auth("reviewer")).json()
+    detail = dispatch.client.get(
+        f"/api/v1/cases/{created['service_request_id']}", headers=dispatch.auth("reviewer")
+    ).json()
     assert detail["source"] == "open311" and detail["status"] == "suspected"
     assert detail["transitions"][0]["actor"] == "city-app" and detail["department"] == "sanitation"
 
@@ -137,7 +169,15 @@ def test_post_request_creates_a_suspected_case(dispatch: Dispatch, api_key: str)
         ({"api_key": "KEY", "service_code": "exposed_garbage", "lat": "north", "long": "2"}, 400),
         ({"api_key": "KEY", "service_code": "exposed_garbage", "lat": "91", "long": "2"}, 400),
         ({"api_key": "KEY", "service_code": "exposed_garbage", "address_string": "x", "description": "d" * 4001}, 400),
-        ({"api_key": "KEY", "service_code": "exposed_garbage", "address_string": "x", "media_url": "file:///etc/passwd"}, 400),
+        (
+            {
+                "api_key": "KEY",
+                "service_code": "exposed_garbage",
+                "address_string": "x",
+                "media_url": "file:///etc/passwd",
+            },
+            400,
+        ),
     ],
 )
 def test_post_request_errors(dispatch: Dispatch, api_key: str, form: dict, code: int) -> None:
@@ -149,12 +189,17 @@ def test_post_request_errors(dispatch: Dispatch, api_key: str, form: dict, code:
 
 
 def test_device_token_is_not_an_open311_key(dispatch: Dispatch) -> None:
-    r = dispatch.client.post(f"{BASE}/requests.json", data={"api_key": dispatch.device_token,
-                                                              "service_code": "exposed_garbage", "address_string": "x"})
+    r = dispatch.client.post(
+        f"{BASE}/requests.json",
+        data={"api_key": dispatch.device_token, "service_code": "exposed_garbage", "address_string": "x"},
+    )
     assert r.status_code == 403
 
 
 def test_service_definition(dispatch: Dispatch) -> None:
-    assert dispatch.client.get(f"{BASE}/services/muddy_truck.json").json() == {"service_code": "muddy_truck", "attributes": []}
+    assert dispatch.client.get(f"{BASE}/services/muddy_truck.json").json() == {
+        "service_code": "muddy_truck",
+        "attributes": [],
+    }
     r = dispatch.client.get(f"{BASE}/services/nothing.json")
     assert r.status_code == 404 and r.json()[0]["code"] == 404

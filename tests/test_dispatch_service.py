@@ -3,7 +3,7 @@ deadlines on the working calendar, configuration errors, migrations."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -67,7 +67,9 @@ def test_roles_see_their_own_actions() -> None:
     assert available_actions(Status.HANDLED, Role.REVIEWER) == [Action.SEND_BACK, Action.VERIFY]
 
 
-CAL = WorkingTime(timezone="Asia/Shanghai", weekdays=["mon", "tue", "wed", "thu", "fri"], periods=["08:30-12:00", "13:30-17:30"])
+CAL = WorkingTime(
+    timezone="Asia/Shanghai", weekdays=["mon", "tue", "wed", "thu", "fri"], periods=["08:30-12:00", "13:30-17:30"]
+)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +85,7 @@ CAL = WorkingTime(timezone="Asia/Shanghai", weekdays=["mon", "tue", "wed", "thu"
     ],
 )
 def test_working_hours(start: datetime, hours: float, expected: datetime) -> None:
-    assert add_working_hours(start.astimezone(timezone.utc), hours, CAL) == expected
+    assert add_working_hours(start.astimezone(UTC), hours, CAL) == expected
 
 
 def test_working_hours_need_aware_time() -> None:
@@ -99,11 +101,13 @@ def test_bundled_config_is_valid_and_assigns() -> None:
 
 
 def test_grid_prefix_assignment() -> None:
-    cfg = DispatchConfig.model_validate({
-        "departments": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
-        "assignment": [{"grid_prefix": "310101", "department": "b"}],
-        "default_department": "a",
-    })
+    cfg = DispatchConfig.model_validate(
+        {
+            "departments": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+            "assignment": [{"grid_prefix": "310101", "department": "b"}],
+            "default_department": "a",
+        }
+    )
     assert cfg.department_for("street_vending", "310101001001001") == "b"
     assert cfg.department_for("street_vending", "310102001001001") == "a"
 
@@ -138,7 +142,11 @@ def test_migrations_match_the_models(backend: str, tmp_path: Path, request: pyte
     from vision.dispatch.db import make_engine, migrate
     from vision.dispatch.models import Base
 
-    url = f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite" else request.getfixturevalue("pg_server").fresh_database()
+    url = (
+        f"sqlite:///{tmp_path / 'm.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_server").fresh_database()
+    )
     engine = make_engine(url)
     migrate(engine)
     migrate(engine)  # idempotent

@@ -33,9 +33,23 @@ def test_pages_need_login(ui: Dispatch, path: str) -> None:
     assert ui.client.get("/ui/stats/precision.png").status_code == 401
 
 
+def test_login_redirect_keeps_the_page_and_query(ui: Dispatch) -> None:
+    r = ui.client.get("/ui/cases?status=accepted&overdue=true", follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (
+        303,
+        "/ui/login?next=/ui/cases%3Fstatus%3Daccepted%26overdue%3Dtrue",
+    )
+    r = ui.client.post("/ui/cases/1/action", data={"action": "accept"}, follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, "/ui/login?next=/ui/cases/1/action")
+    _login(ui, "admin")
+    assert ui.client.get("/ui/cases?status=accepted", follow_redirects=False).status_code == 200
+
+
 @pytest.mark.parametrize("nxt", ["//evil.example/", "https://evil.example/", "/ui/\\\\evil", "/api/v1/cases"])
 def test_no_open_redirect_after_login(ui: Dispatch, nxt: str) -> None:
-    r = ui.client.post("/ui/login", data={"username": "admin", "password": PASSWORD, "next": nxt}, follow_redirects=False)
+    r = ui.client.post(
+        "/ui/login", data={"username": "admin", "password": PASSWORD, "next": nxt}, follow_redirects=False
+    )
     assert r.headers["location"] == "/ui/"
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie

@@ -9,10 +9,19 @@ import av
 import cv2
 import numpy as np
 import pytest
+import supervision as sv
 
 from tests.support_edge import T0
+from vision.edge.casework.annotate import FrameAnnotator
+from vision.edge.casework.evidence import (
+    BufferedFrame,
+    FrameRing,
+    clip_window,
+    write_clip,
+    write_clip_file,
+    write_images,
+)
 from vision.edge.config import EvidenceConfig, ZoneConfig
-from vision.edge.casework.evidence import FrameRing, clip_window, write_clip, write_clip_file, write_images
 from vision.edge.rules.base import ConfidenceSample, Violation
 
 ZONE = ZoneConfig(name="pavement", kind="no_vending", polygon=[(0.1, 0.5), (0.9, 0.5), (0.9, 0.95), (0.1, 0.95)])
@@ -56,7 +65,7 @@ def violation(onset_t: float, detected_t: float, **kw) -> Violation:
 def decode(path):
     with av.open(str(path)) as c:
         s = c.streams.video[0]
-        frames = [f for f in c.decode(s)]
+        frames = list(c.decode(s))
         return s, frames, float(c.duration) / av.time_base if c.duration else None
 
 
@@ -145,3 +154,26 @@ def test_ring_keeps_recent_frames_dense_and_old_ones_sparse():
     assert np.allclose(np.diff(old), 1.0), "older than dense_s: one frame per second"
     assert len([t for t in times if t >= 90]) == 100, "the last 10 s at the full 10 fps"
     assert ring.oldest_t == 0.0 and len(ring) == 90 + 101  # 0..89 s sparse, 89.9..99.9 s dense
+
+
+def test_a_crop_of_no_evidence_kind_is_refused(tmp_path):
+    img = np.zeros((64, 64, 3), dtype=np.uint8)
+    v = violation(0.0, 0.0, crops={"wheel_crop": img[:10, :10]})
+    with pytest.raises(ValueError, match="wheel_crop"):
+        write_images(v, img, [ZONE], EvidenceConfig(), tmp_path)
+
+
+def test_a_damaged_buffered_frame_says_so():
+    # cv2.imdecode returns None for bytes that are no JPEG; the clip writer used to fail on None.shape
+    with pytest.raises(ValueError, match="cannot decode"):
+        BufferedFrame(1.0, T0, b"not a jpeg", 64, 48).image()
+
+
+def test_annotator_draws_detections_without_scores():
+    # detections without confidence (a tracker's or a caller's) used to fail in zip(names, None, ids)
+    img = np.zeros((48, 64, 3), dtype=np.uint8)
+    dets = sv.Detections(
+        xyxy=np.array([[4.0, 4.0, 30.0, 30.0]]), class_id=np.array([0]), data={"class_name": np.array(["vendor_stall"])}
+    )
+    out = FrameAnnotator().draw_detections(img.copy(), dets)
+    assert out.shape == img.shape and out.any(), "the box is drawn"

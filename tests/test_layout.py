@@ -113,7 +113,9 @@ def test_imports_only_go_downwards():
 def _copy_package(tmp_path: Path) -> Path:
     import shutil
 
-    shutil.copytree(REPO / "vision", tmp_path / "vision", ignore=shutil.ignore_patterns("__pycache__", "static", "templates"))
+    shutil.copytree(
+        REPO / "vision", tmp_path / "vision", ignore=shutil.ignore_patterns("__pycache__", "static", "templates")
+    )
     return tmp_path
 
 

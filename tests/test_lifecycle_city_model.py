@@ -9,8 +9,8 @@ import cv2
 import pytest
 
 from tests.support_offline import PYTHON, run_offline
-from vision.training.data.layout import Dataset
 from vision.core.model_registry import load_card, verify_card
+from vision.training.data.layout import Dataset
 
 pytestmark = pytest.mark.slow
 
@@ -23,9 +23,27 @@ def test_city_v1_card_metrics_reproduce(tmp_path, repo_root, monkeypatch):
     split = card.metrics["split"]
     assert split == "test" and ds.images(split), "held-out split of city-v1 missing"
     out = tmp_path / "eval"
-    run = run_offline([PYTHON, "-m", "vision", "eval", "--weights", str(card.path), "--data", str(ds.root), "--split", split,
-                       "--imgsz", str(card.input.width), "--out", str(out)], tmp_path,
-                      env={"STREETVISION_ULTRALYTICS_DIR": str(tmp_path / "ul")}, timeout=180)
+    run = run_offline(
+        [
+            PYTHON,
+            "-m",
+            "vision",
+            "eval",
+            "--weights",
+            str(card.path),
+            "--data",
+            str(ds.root),
+            "--split",
+            split,
+            "--imgsz",
+            str(card.input.width),
+            "--out",
+            str(out),
+        ],
+        tmp_path,
+        env={"STREETVISION_ULTRALYTICS_DIR": str(tmp_path / "ul")},
+        timeout=180,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.attempts == ""
     got = json.loads((out / "metrics.json").read_text())

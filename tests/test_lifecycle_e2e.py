@@ -39,17 +39,52 @@ def test_synth_train_eval_export_detect(tmp_path, monkeypatch):
     ds = Dataset.load(ds_dir)
     assert all(ds.images(s) for s in ("train", "val", "test"))
 
-    _sv(["train", "--data", str(ds_dir), "--epochs", "2", "--imgsz", "160", "--batch", "4", "--name", "e2e", "--runs", str(runs)], tmp_path)
+    _sv(
+        [
+            "train",
+            "--data",
+            str(ds_dir),
+            "--epochs",
+            "2",
+            "--imgsz",
+            "160",
+            "--batch",
+            "4",
+            "--name",
+            "e2e",
+            "--runs",
+            str(runs),
+        ],
+        tmp_path,
+    )
     run = runs / "e2e"
     assert (run / "weights" / "best.pt").is_file() and (run / "weights" / "last.pt").is_file()
     info = json.loads((run / "streetvision.json").read_text())
     assert info["epochs"] == 2 and len(info["dataset_sha256"]) == 64
-    again = subprocess.run([PYTHON, "-m", "vision", "train", "--data", str(ds_dir), "--name", "e2e", "--runs", str(runs), "--resume"],
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [PYTHON, "-m", "vision", "train", "--data", str(ds_dir), "--name", "e2e", "--runs", str(runs), "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 2 and "nothing to resume" in again.stderr  # not a silent new run
 
-    out = _sv(["eval", "--weights", str(run / "weights" / "best.pt"), "--data", str(ds_dir), "--split", "test",
-               "--imgsz", "160", "--out", str(tmp_path / "eval")], tmp_path)
+    out = _sv(
+        [
+            "eval",
+            "--weights",
+            str(run / "weights" / "best.pt"),
+            "--data",
+            str(ds_dir),
+            "--split",
+            "test",
+            "--imgsz",
+            "160",
+            "--out",
+            str(tmp_path / "eval"),
+        ],
+        tmp_path,
+    )
     assert "mAP50" in out
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["split"] == "test" and 0.0 <= metrics["map50"] <= 1.0 and 0.0 <= metrics["map50_95"] <= 1.0

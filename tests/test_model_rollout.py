@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from functools import partial
 
 import pytest
@@ -12,8 +11,9 @@ import yaml
 
 import vision.edge.daemon as daemon
 from tests.support_edge import site_dict, wait_for
+from vision.core.model_registry import load_card
 from vision.edge.config import parse_site
-
+from vision.edge.daemon import rollout
 
 WAIT = partial(wait_for, timeout=30.0, step=0.1)
 
@@ -23,7 +23,7 @@ def models_dir(tmp_path, monkeypatch, repo_root):
     root = tmp_path / "models"
     shutil.copytree(repo_root / "models" / "coco-nanodet", root / "coco-nanodet")
     monkeypatch.setenv("STREETVISION_MODELS", str(root))
-    monkeypatch.setattr(daemon, "MODEL_CHECK_S", 0.3)
+    monkeypatch.setattr(rollout, "MODEL_CHECK_S", 0.3)
     return root
 
 
@@ -32,7 +32,6 @@ def set_card(models_dir, **changes):
     card = yaml.safe_load(card_file.read_text())
     card.update(changes)
     card_file.write_text(yaml.safe_dump(card, allow_unicode=True))
-
 
 
 def running_site(footage_path, tmp_path):
@@ -70,7 +69,7 @@ def test_broken_new_version_keeps_the_running_model(models_dir, footage_path, tm
     try:
         assert WAIT(lambda: runner.summary.processed >= 3)
         set_card(models_dir, version="2.0.0", sha256="0" * 64)  # card does not match the file
-        time.sleep(1.5)
+        assert WAIT(lambda: runner.rollout.refused >= 1), "the new version was never tried"
         before = runner.summary.processed
         assert runner.detector.version == "1.0.0" and runner.summary.model_reloads == 0
         assert WAIT(lambda: runner.summary.processed >= before + 3)
@@ -86,3 +85,13 @@ def load_sha(models_dir):
     from vision.core.model_registry import sha256_file
 
     return sha256_file(models_dir / "coco-nanodet" / "model.onnx")
+
+
+def test_a_card_that_does_not_know_its_directory_is_stamped_where_its_model_is(models_dir, monkeypatch):
+    """A card not read from a directory (`directory` None) is looked for where `ModelCard.path` looks."""
+    stamp = rollout.model_stamp("coco-nanodet")
+    assert stamp is not None and stamp[0][0] == str(models_dir / "coco-nanodet" / "card.yaml")
+    monkeypatch.setattr(rollout, "load_card", lambda name: load_card(name).model_copy(update={"directory": None}))
+    assert rollout.model_stamp("coco-nanodet") == stamp
+    set_card(models_dir, version="1.0.1")
+    assert rollout.model_stamp("coco-nanodet") != stamp, "a new card is still noticed"

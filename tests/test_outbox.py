@@ -6,14 +6,17 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
+import pytest
 
 from tests.support_edge import Receiver, free_port, make_case, make_evidence, wait_for
-from vision.edge.delivery.outbox import Outbox
 from vision.core.backoff import backoff_delay
+from vision.edge.delivery.outbox import Outbox
 from vision.edge.delivery.sender import Sender
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,11 +27,12 @@ def queue(outbox: Outbox, n: int, size: int = 500) -> list[str]:
     for _ in range(n):
         case = make_case()
         key = str(case.idempotency_key)
-        files = [make_evidence(outbox.staging(key), "snapshot.jpg", size), make_evidence(outbox.staging(key), "clip.mp4", size, "clip")]
+        files = [
+            make_evidence(outbox.staging(key), "snapshot.jpg", size),
+            make_evidence(outbox.staging(key), "clip.mp4", size, "clip"),
+        ]
         keys.append(outbox.put(case, files))
     return keys
-
-
 
 
 def test_put_is_durable_and_resumes_after_reopen(tmp_path):
@@ -43,7 +47,45 @@ def test_put_is_durable_and_resumes_after_reopen(tmp_path):
     assert case["idempotency_key"] == keys[0] and len(case["evidence"]) == 2
     assert all(f.path.parent.name == keys[0] for f in item.files)
     assert not any((tmp_path / "ob" / "evidence" / ".staging").iterdir())
-    assert ob._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with closing(sqlite3.connect(ob.db_path)) as db:  # WAL is a property of the file: every opener sees it
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_each_case_can_be_read_where_it_stands(tmp_path):
+    ob = Outbox(tmp_path / "ob")
+    sent, failed, queued = queue(ob, 3)
+    ob.mark_sent(sent, 201, "42")
+    ob.mark_failed(failed, 422, "HTTP 422: bad case")
+    assert [r.key for r in ob.records()] == [sent, failed, queued]
+    assert [r.key for r in ob.records("failed")] == [failed]
+    done = ob.record(sent)
+    assert (done.state, done.attempts, done.last_status, done.remote_id, done.last_error) == (
+        "sent",
+        1,
+        201,
+        "42",
+        None,
+    )
+    assert done.sent_at is not None and done.camera_id == "cam1"
+    assert (ob.record(failed).state, ob.record(failed).last_error) == ("failed", "HTTP 422: bad case")
+    assert ob.record(queued).attempts == 0 and ob.record(queued).sent_at is None
+    assert ob.record("no-such-key") is None and ob.get("no-such-key") is None
+    item = ob.get(sent)  # a delivered case still reads as it was posted
+    assert item.key == sent and str(item.report().idempotency_key) == sent
+    assert {f.name for f in item.files} == {"snapshot.jpg", "clip.mp4"}
+    assert ob.cases("failed") == [
+        {
+            "key": failed,
+            "state": "failed",
+            "attempts": 1,
+            "last_status": 422,
+            "last_error": "HTTP 422: bad case",
+            "camera_id": "cam1",
+            "rule": ob.record(failed).rule,
+            "created_at": ob.record(failed).created_at,
+            "sent_at": None,
+        }
+    ]
 
 
 def test_orphan_evidence_of_a_crash_before_commit_is_removed(tmp_path):
@@ -93,11 +135,14 @@ def test_backoff_grows_with_jitter_and_cap():
     assert len({round(backoff_delay(3, 1.0, 30.0, rng), 6) for _ in range(20)}) > 10, "jittered"
 
 
+@pytest.mark.slow
 def test_refused_stalled_and_5xx_then_every_case_arrives_exactly_once(tmp_path):
     port = free_port()
     ob = Outbox(tmp_path / "ob")
     keys = queue(ob, 5)
-    sender = Sender(ob, f"http://127.0.0.1:{port}", "device-token", timeout_s=0.5, backoff_initial_s=0.05, backoff_max_s=0.2)
+    sender = Sender(
+        ob, f"http://127.0.0.1:{port}", "device-token", timeout_s=0.5, backoff_initial_s=0.05, backoff_max_s=0.2
+    )
     sender.start()
     try:
         # 1. nothing listens: connection refused
@@ -162,13 +207,16 @@ def test_permanent_4xx_marks_failed_and_does_not_block(tmp_path, receiver, caplo
     assert ob.counts()["sent"] == 2 and set(receiver.cases) == set(keys)
 
 
+@pytest.mark.slow
 def test_kill_9_between_queueing_and_sending_loses_and_duplicates_nothing(tmp_path, receiver):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     script = str(REPO / "tests" / "edge_sender_proc.py")
     # receiver down (stall): the process queues 4 cases, its first POST is stored by the receiver
     # but never answered before we kill it
     receiver.mode, receiver.stall_s = "stall", 30
-    proc = subprocess.Popen([sys.executable, script, str(tmp_path / "ob"), receiver.url, "4"], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, script, str(tmp_path / "ob"), receiver.url, "4"], stdout=subprocess.PIPE, text=True, env=env
+    )
     try:
         keys = json.loads(proc.stdout.readline())["queued"]
         assert wait_for(lambda: receiver.requests >= 1, timeout=30)
@@ -179,7 +227,13 @@ def test_kill_9_between_queueing_and_sending_loses_and_duplicates_nothing(tmp_pa
     assert len(receiver.cases) == 1, "the in-flight case reached the receiver, the process never heard back"
     # restart: a fresh process (queueing nothing new) resumes the queue
     receiver.mode = "ok"
-    out = subprocess.run([sys.executable, script, str(tmp_path / "ob"), receiver.url, "0"], capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, script, str(tmp_path / "ob"), receiver.url, "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     done = json.loads(out.stdout.strip().splitlines()[-1])
     assert done["counts"] == {"queued": 0, "sent": 4, "failed": 0}
@@ -212,7 +266,10 @@ def _pending_case(ob: Outbox):
     """A case written as the case writer does when a violation opens: stills + case.json."""
     case = make_case(violation="muddy_truck", rule="muddy-trucks")
     key = str(case.idempotency_key)
-    files = [make_evidence(ob.pending(key), "snapshot.jpg", 300), make_evidence(ob.pending(key), "annotated.jpg", 200, "annotated")]
+    files = [
+        make_evidence(ob.pending(key), "snapshot.jpg", 300),
+        make_evidence(ob.pending(key), "annotated.jpg", 200, "annotated"),
+    ]
     ob.put_pending(_with_files(case, files))
     return case, files
 
@@ -220,7 +277,10 @@ def _pending_case(ob: Outbox):
 def _with_files(case, files):
     from vision.core.cases import EvidenceItem
 
-    items = [EvidenceItem(name=f.name, kind=f.kind, content_type=f.content_type, sha256=f.sha256, size_bytes=f.size_bytes) for f in files]
+    items = [
+        EvidenceItem(name=f.name, kind=f.kind, content_type=f.content_type, sha256=f.sha256, size_bytes=f.size_bytes)
+        for f in files
+    ]
     return case.model_copy(update={"evidence": items})
 
 
@@ -237,7 +297,10 @@ def test_a_pending_case_left_by_a_crash_is_queued_at_the_next_open_without_its_c
     item = ob.next_due()
     assert item.key == key and {f.name for f in item.files} == {"snapshot.jpg", "annotated.jpg"}
     sent = json.loads(item.case_json)
-    assert sent["violation"] == "muddy_truck" and {e["name"] for e in sent["evidence"]} == {"snapshot.jpg", "annotated.jpg"}
+    assert sent["violation"] == "muddy_truck" and {e["name"] for e in sent["evidence"]} == {
+        "snapshot.jpg",
+        "annotated.jpg",
+    }
     assert not (tmp_path / "ob" / "evidence" / ".pending" / key).exists()
     assert "waiting for its clip" in caplog.text
     ob.close()

@@ -42,7 +42,7 @@ def test_sender_delivers_to_the_real_dispatch_center(tmp_path, fast_passwords):
         row = first.cases()[0]
         assert row["state"] == "sent" and row["last_status"] == 201
         assert sender.stats.sent == 1 and sender.stats.replays == 0
-        remote_id = first._db.execute("SELECT remote_id FROM cases").fetchone()[0]
+        remote_id = first.record(row["key"]).remote_id
         detail = d.client.get(f"/api/v1/cases/{remote_id}", headers=d.auth("admin")).json()
         assert detail["violation"] == "street_vending" and detail["site_id"] == "site-a"
         assert len(detail["evidence"]) == 3, "every evidence part accepted (names, sha256, sizes match)"
@@ -52,7 +52,8 @@ def test_sender_delivers_to_the_real_dispatch_center(tmp_path, fast_passwords):
         queue_case(second, case)
         replay = Sender(second, "http://testserver", d.device_token, transport=transport)
         assert replay.drain() == 1 and replay.stats.replays == 1
-        assert second._db.execute("SELECT remote_id, last_status FROM cases").fetchone() == (remote_id, 200)
+        (again,) = second.records()
+        assert (again.remote_id, again.last_status) == (remote_id, 200)
         assert d.client.get("/api/v1/cases", headers=d.auth("admin")).json()["total"] == 1, "no duplicate case"
 
         # a wrong token is a permanent refusal: failed, kept, not retried

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import numpy as np
 
 from tests.support_edge import detections
@@ -54,11 +56,13 @@ def test_an_unconsumed_box_in_a_zone_becomes_the_class_the_classifier_names():
 def test_people_bins_and_boxes_outside_the_zones_never_become_violation_classes():
     labeller = Labeller({10: ("garbage", 0.99), 200: ("bin", 0.95), 500: ("garbage", 0.99)})
     namer = ProposalNamer(labeller, {"garbage"}, name_vehicles=False)
-    dets = detections([
-        ("person", (10, 300, 60, 420), 0.9, 1),  # a sitting person: never cropped
-        ("fire hydrant", (200, 350, 240, 420), 0.5, -1),  # a bin: named, but bin is no violation
-        ("suitcase", (500, 100, 540, 150), 0.5, -1),  # outside every stationary zone
-    ])  # fmt: skip
+    dets = detections(
+        [
+            ("person", (10, 300, 60, 420), 0.9, 1),  # a sitting person: never cropped
+            ("fire hydrant", (200, 350, 240, 420), 0.5, -1),  # a bin: named, but bin is no violation
+            ("suitcase", (500, 100, 540, 150), 0.5, -1),  # outside every stationary zone
+        ]
+    )
     out = namer.update(IMAGE, 0.0, dets, *masks())
     assert len(out) == 0
     assert [int(b[0]) for b in labeller.seen] == [200]
@@ -73,11 +77,13 @@ def test_a_weak_name_is_not_a_detection():
 def test_a_vehicle_near_the_exit_named_muddy_adds_a_mud_box_and_a_clean_one_does_not():
     labeller = Labeller({400: ("muddy_truck", 0.9), 500: ("truck", 0.95), 20: ("muddy_truck", 0.9)})
     namer = ProposalNamer(labeller, set(), name_vehicles=True)
-    dets = detections([
-        ("truck", (400, 250, 480, 330), 0.6, 3),
-        ("car", (500, 300, 600, 380), 0.5, 4),
-        ("truck", (20, 20, 120, 120), 0.6, 5),  # far from the exit: not looked at
-    ])  # fmt: skip
+    dets = detections(
+        [
+            ("truck", (400, 250, 480, 330), 0.6, 3),
+            ("car", (500, 300, 600, 380), 0.5, 4),
+            ("truck", (20, 20, 120, 120), 0.6, 5),  # far from the exit: not looked at
+        ]
+    )
     out = namer.update(IMAGE, 0.0, dets, *masks())
     assert names_of(out) == ["muddy_truck"]
     assert out.xyxy[0].tolist() == [400, 250, 480, 330]  # the truck's own box: the mud rule's containment test
@@ -98,7 +104,7 @@ def test_a_box_that_stays_is_named_once_until_the_name_is_stale():
 
 
 def test_at_most_max_per_frame_crops_the_largest_first():
-    labeller = Labeller({x: ("garbage", 0.9) for x in range(0, 300, 20)})
+    labeller = Labeller(dict.fromkeys(range(0, 300, 20), ("garbage", 0.9)))
     namer = ProposalNamer(labeller, {"garbage"}, name_vehicles=False, max_per_frame=3)
     dets = detections([("bottle", (x, 400 - x // 10, x + 10 + x // 10, 420), 0.3, -1) for x in range(0, 300, 20)])
     out = namer.update(IMAGE, 0.0, dets, *masks())
@@ -107,19 +113,27 @@ def test_at_most_max_per_frame_crops_the_largest_first():
 
 
 def test_a_stalls_awning_and_its_table_are_one_object_in_the_stationary_memory():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from vision.edge.rules.memory import StationaryMemory
 
     memory = StationaryMemory(inertia_frames=1, max_move=0.5, max_gap_s=20, clear_after_s=30)
-    at = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    at = datetime(2026, 12, 2, tzinfo=UTC)
     table, awning = [160, 280, 250, 370], [150, 215, 255, 275]  # the awning right above the table
     far_stall = [400, 280, 490, 370]
     for boxes in ([table, awning], [table, awning, far_stall]):
         b = np.asarray(boxes, dtype=np.float64)
         points = np.stack([(b[:, 0] + b[:, 2]) / 2, b[:, 3]], axis=1)
-        memory.update(0.0, at, np.asarray(["vendor_stall"] * len(b), dtype=object), b, points,
-                      np.full(len(b), 0.6), np.full(len(b), -1), ["z"] * len(b))  # fmt: skip
+        memory.update(
+            0.0,
+            at,
+            np.asarray(["vendor_stall"] * len(b), dtype=object),
+            b,
+            points,
+            np.full(len(b), 0.6),
+            np.full(len(b), -1),
+            ["z"] * len(b),
+        )
     assert len(memory) == 2  # the table (with its awning) and the other stall
 
 

@@ -23,10 +23,18 @@ def errors(data) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     "rule, field, text",
     [
-        ({"type": "street_vending", "zones": ["gate"]}, "rules.0.zones", "a street_vending rule watches no_vending zones"),
+        (
+            {"type": "street_vending", "zones": ["gate"]},
+            "rules.0.zones",
+            "a street_vending rule watches no_vending zones",
+        ),
         ({"type": "muddy_truck", "k": 6, "n": 5}, "rules.0.muddy_truck", "k (6) must be <= n (5)"),
         ({"type": "muddy_truck", "plate_region": [0.5, 0.5, 0.4, 1.0]}, "rules.0.muddy_truck", "plate_region"),
-        ({"type": "street_vending", "min_presence": 1.5}, "rules.0.street_vending.min_presence", "less than or equal to 1"),
+        (
+            {"type": "street_vending", "min_presence": 1.5},
+            "rules.0.street_vending.min_presence",
+            "less than or equal to 1",
+        ),
         ({"type": "exposed_garbage", "max_move": 0}, "rules.0.exposed_garbage.max_move", "greater than 0"),
         ({"type": "street_vending", "dwel_s": 10}, "rules.0.street_vending.dwel_s", "Extra inputs"),
     ],
@@ -81,7 +89,9 @@ def test_missing_token_env_refuses_to_start(tmp_path, monkeypatch):
     from vision.edge.delivery.sender import Sender
 
     site = parse_site(
-        site_dict(ZONES, [{"type": "street_vending"}], dispatch={"url": "http://127.0.0.1:9", "token_env": "SV_TEST_TOKEN"})
+        site_dict(
+            ZONES, [{"type": "street_vending"}], dispatch={"url": "http://127.0.0.1:9", "token_env": "SV_TEST_TOKEN"}
+        )
     )
     monkeypatch.delenv("SV_TEST_TOKEN", raising=False)
     with pytest.raises(ValueError, match="SV_TEST_TOKEN is not set"):

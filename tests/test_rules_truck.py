@@ -125,6 +125,12 @@ def test_two_tracks_on_one_truck_make_one_case():
     img = image()
     for i in range(10):
         y2 = 200.0 + i * 50
-        s.frame(i * 0.2, [("muddy_truck", (300.0, y2 - 200, 600.0, y2), 0.8, 1),
-                          ("muddy_truck", (290.0, y2 - 240, 610.0, y2 - 45), 0.5, 2)], image=img)  # fmt: skip
+        s.frame(
+            i * 0.2,
+            [
+                ("muddy_truck", (300.0, y2 - 200, 600.0, y2), 0.8, 1),
+                ("muddy_truck", (290.0, y2 - 240, 610.0, y2 - 45), 0.5, 2),
+            ],
+            image=img,
+        )
     assert len(s.kinds("opened")) == 1

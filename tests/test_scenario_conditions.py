@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from vision.core.paths import REPO_ROOT
 from vision.edge.config import load_site
-from vision.scenarios.report import condition_table
 from vision.scenarios.render import GroundTruth, TruthEvent
+from vision.scenarios.report import condition_table
 from vision.scenarios.scoring import SeenCase, score
 from vision.scenarios.suite import ScenarioRun, SuiteResult, rule_figures
-from vision.core.paths import REPO_ROOT
 
 
 def run(name: str, condition: str, found: bool) -> ScenarioRun:
-    truth = GroundTruth(name, "v.mp4", 5.0, 250, 50.0, 768, 576, [
-        TruthEvent("garbage", "exposed_garbage", 6.0, None, 1, [[0.1, 0.8, 0.2, 0.9]], 6.0, 50.0),
-    ])  # fmt: skip
+    truth = GroundTruth(
+        name,
+        "v.mp4",
+        5.0,
+        250,
+        50.0,
+        768,
+        576,
+        [
+            TruthEvent("garbage", "exposed_garbage", 6.0, None, 1, [[0.1, 0.8, 0.2, 0.9]], 6.0, 50.0),
+        ],
+    )
     cases = [SeenCase("exposed_garbage", "garbage", 6.0, 16.0, 16.0, (0.1, 0.8, 0.2, 0.9), 10.0)] if found else []
     r = ScenarioRun(name, 50.0, False, 250, 100, len(cases), 1.0, True, cases, condition=condition)
     r.score = score(truth, cases)

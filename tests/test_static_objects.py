@@ -213,7 +213,7 @@ def rain(sensor: Sensor, frame: np.ndarray, t: float) -> np.ndarray:
     dim = sensor(frame, 0.85, 0.0)
     out = dim.copy()
     xs, ys = sensor.rng.integers(0, frame.shape[1], 600), sensor.rng.integers(-30, frame.shape[0], 600)
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         cv2.line(out, (int(x), int(y)), (int(x) + 5, int(y) + 30), (215, 215, 215), 2)
     return sensor(cv2.addWeighted(out, 0.7, dim, 0.3, 0), 1.0, 3.0)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.support_streams import wait_until
+from tests.support_streams import fixed_gop_x264, wait_until
 from vision.edge.config import SamplingConfig
 from vision.edge.streams import CameraReader, open_source
 from vision.edge.streams.motion import HOLD_S, WARMUP_GOPS, MotionGate, gate_phase_s
@@ -41,8 +41,7 @@ def still_moving_still(footage_path: Path, tmp_path_factory: pytest.TempPathFact
     with av.open(str(out), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = 384, 288, "yuv420p"
-        stream.options = {"g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": "0",
-                          "preset": "ultrafast", "crf": "28"}  # fmt: skip
+        stream.options = fixed_gop_x264(GOP)
         for image in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
         container.mux(stream.encode())
@@ -90,8 +89,9 @@ def test_hold_open_keeps_the_full_rate_on_a_still_stream(still_moving_still: Pat
 
 
 def test_reader_reports_gated_keyframes(still_moving_still: Path) -> None:
-    with CameraReader("cam", str(still_moving_still), sample_fps=1, decode="keyframes", realtime=False,
-                      idle_every_s=IDLE_S) as reader:  # fmt: skip
+    with CameraReader(
+        "cam", str(still_moving_still), sample_fps=1, decode="keyframes", realtime=False, idle_every_s=IDLE_S
+    ) as reader:
         assert wait_until(lambda: not reader.running, 30)
         status = reader.status()
     assert status.keyframes_seen == KEYFRAMES

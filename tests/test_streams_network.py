@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
+from itertools import pairwise
 
 import pytest
 
 from tests.support_streams import GOP, MjpegServer, RtspServer, SilentTcpServer, wait_until
 from vision.edge.streams import CameraReader, SourceError, open_source
+
+pytestmark = pytest.mark.slow  # real RTSP/HTTP servers, watchdog timeouts
 
 VTEST_SIZE = (768, 576)
 
@@ -42,14 +45,17 @@ def _drain(reader: CameraReader, seconds: float, times: list[float]) -> int:
 
 
 @pytest.mark.timeout(60)
-def test_rtsp_reader_recovers_after_the_server_dies(
-    rtsp_server: RtspServer, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_rtsp_reader_recovers_after_the_server_dies(rtsp_server: RtspServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="vision.edge.streams")
     reader = CameraReader(
-        "rtsp1", rtsp_server.url, open_timeout_s=4, read_timeout_s=2, stall_timeout_s=3,
-        backoff_initial_s=0.2, backoff_max_s=1.0,
-    )  # fmt: skip
+        "rtsp1",
+        rtsp_server.url,
+        open_timeout_s=4,
+        read_timeout_s=2,
+        stall_timeout_s=3,
+        backoff_initial_s=0.2,
+        backoff_max_s=1.0,
+    )
     watch = StatusWatch(reader)
     times: list[float] = []
     reader.start()
@@ -72,7 +78,7 @@ def test_rtsp_reader_recovers_after_the_server_dies(
         assert _drain(reader, 1.5, times) >= 5
         status = reader.status()
         assert status.reconnects >= 1
-        history = watch.states[watch.states.index(True):]  # before the first frame it is offline too
+        history = watch.states[watch.states.index(True) :]  # before the first frame it is offline too
         assert history[:3] == [True, False, True], watch.states
         assert times == sorted(times), "t_s must never go backwards, also across the reconnect"
         assert times[-1] > t_before + 1.0  # the outage is in stream time too (pts restarted at 0)
@@ -85,9 +91,15 @@ def test_rtsp_reader_recovers_after_the_server_dies(
 @pytest.mark.timeout(60)
 def test_rtsp_server_frozen_mid_stream_trips_the_watchdog(rtsp_server: RtspServer) -> None:
     reader = CameraReader(
-        "frozen", rtsp_server.url, open_timeout_s=3, read_timeout_s=5, stall_timeout_s=2,
-        backoff_initial_s=0.2, backoff_max_s=1.0, sample_fps=5,
-    )  # fmt: skip
+        "frozen",
+        rtsp_server.url,
+        open_timeout_s=3,
+        read_timeout_s=5,
+        stall_timeout_s=2,
+        backoff_initial_s=0.2,
+        backoff_max_s=1.0,
+        sample_fps=5,
+    )
     times: list[float] = []
     reader.start()
     try:
@@ -115,7 +127,7 @@ def test_rtsp_keyframes_only_with_pyav(rtsp_server: RtspServer) -> None:
         frames = [next(src) for _ in range(3)]
         decoded = src.decoded_frames
     assert all(f.keyframe for f in frames) and decoded == 3
-    gaps = [b.t_s - a.t_s for a, b in zip(frames, frames[1:])]
+    gaps = [b.t_s - a.t_s for a, b in pairwise(frames)]
     assert all(abs(g - GOP / 10) < 0.15 for g in gaps), gaps  # one keyframe per GOP of 10 frames
 
 
@@ -177,15 +189,26 @@ def test_mjpeg_over_http(mjpeg_server: MjpegServer) -> None:
     ids=["sampled-every-2s", "keyframes-every-3s"],
 )
 def test_sparse_frames_are_not_mistaken_for_a_stall(
-    rtsp_available: None, footage_path, tmp_path, decode: str, sample_fps: float | None, key_int: int  # type: ignore[no-untyped-def]
+    rtsp_available: None,
+    footage_path,
+    tmp_path,
+    decode: str,
+    sample_fps: float | None,
+    key_int: int,  # type: ignore[no-untyped-def]
 ) -> None:
     """Frames offered less often than stall_timeout_s (sampling, long GOP) keep the camera online."""
     server = RtspServer(footage_path, tmp_path, key_int=key_int)
     server.start()
     reader = CameraReader(
-        "sparse", server.url, decode=decode, sample_fps=sample_fps,  # type: ignore[arg-type]
-        open_timeout_s=5, read_timeout_s=5, stall_timeout_s=1.2, backoff_initial_s=0.2,
-    )  # fmt: skip
+        "sparse",
+        server.url,
+        decode=decode,
+        sample_fps=sample_fps,  # type: ignore[arg-type]
+        open_timeout_s=5,
+        read_timeout_s=5,
+        stall_timeout_s=1.2,
+        backoff_initial_s=0.2,
+    )
     reader.start()
     try:
         assert wait_until(lambda: reader.status().online, 15)
@@ -200,7 +223,7 @@ def test_sparse_frames_are_not_mistaken_for_a_stall(
             online_all_along &= reader.status().online
         status = reader.status()
         assert online_all_along and status.reconnects == 0 and status.open_failures == 0, status
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in pairwise(times)]
         expected_gap = 1 / sample_fps if sample_fps else key_int / 10
         assert len(gaps) >= 1 and all(abs(g - expected_gap) < 0.3 for g in gaps), gaps
     finally:

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.support_offline import PYTHON, run_offline
+from vision.cli import build_parser, main, train_cmd
 from vision.core.paths import REPO_ROOT
-from vision.cli import build_parser, main
-from vision.cli import train_cmd
 
 FULL = REPO_ROOT / "datasets" / "city-v1-full"
 
@@ -46,7 +45,11 @@ def _fresh_clone_sets(tmp_path: Path) -> Path:
 
 def _readme_commands() -> list[str]:
     text = (REPO_ROOT / "datasets" / "README.md").read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip().startswith(("streetvision data synth", "streetvision data merge"))]
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip().startswith(("streetvision data synth", "streetvision data merge"))
+    ]
 
 
 def _one_line(text: str) -> str:
@@ -55,21 +58,35 @@ def _one_line(text: str) -> str:
 
 # --- 1. a data set without its train/val images --------------------------------------------------------------
 
+
 def test_train_on_fresh_clone_names_missing_splits_and_regenerate_commands(tmp_path):
     _fresh_clone_sets(tmp_path)
-    probe = ("import sys; from vision.cli import main; rc = main(sys.argv[1:]); "
-             "print('heavy:', sorted(m for m in ('ultralytics', 'torch') if m in sys.modules)); sys.exit(rc)")
-    proc = subprocess.run([PYTHON, "-c", probe, "train", "--data", "datasets/city-v1-full", "--runs", str(tmp_path / "runs")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    probe = (
+        "import sys; from vision.cli import main; rc = main(sys.argv[1:]); "
+        "print('heavy:', sorted(m for m in ('ultralytics', 'torch') if m in sys.modules)); sys.exit(rc)"
+    )
+    proc = subprocess.run(
+        [PYTHON, "-c", probe, "train", "--data", "datasets/city-v1-full", "--runs", str(tmp_path / "runs")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "heavy: []" in proc.stdout  # stopped before ultralytics (and torch) were imported
     assert not (tmp_path / "runs").exists()  # and before the run folder was made
     err = proc.stderr
     head = _one_line(err.split("\n    ")[0])
-    assert head.startswith("error: datasets/city-v1-full has no images for split 'train' (datasets/city-v1-full/images/train "
-                           "is missing) and 'val' (datasets/city-v1-full/images/val is missing)")
-    assert "merged from city-v1 and city-v1-bikes" in head and "seed 1, 600 images" in head and "seed 2, 300 images" in head
+    assert head.startswith(
+        "error: datasets/city-v1-full has no images for split 'train' (datasets/city-v1-full/images/train "
+        "is missing) and 'val' (datasets/city-v1-full/images/val is missing)"
+    )
+    assert (
+        "merged from city-v1 and city-v1-bikes" in head
+        and "seed 1, 600 images" in head
+        and "seed 2, 300 images" in head
+    )
     commands = [line.strip() for line in err.splitlines() if line.startswith("    ")]
     scratch = (REPO_ROOT / "var" / "regen").as_posix()  # cwd is outside the repo: shown absolute
     # the commands of datasets/README.md, derived from the sets' own records, built under var/regen/
@@ -81,8 +98,9 @@ def test_train_on_fresh_clone_names_missing_splits_and_regenerate_commands(tmp_p
     ]
 
 
-def _tiny_set(root: Path, splits: dict[str, int], names=("thing",), extra_yaml: dict | None = None, meta: list | None = None) -> Path:
-    import cv2
+def _tiny_set(
+    root: Path, splits: dict[str, int], names=("thing",), extra_yaml: dict | None = None, meta: list | None = None
+) -> Path:
     import numpy as np
 
     from vision.training.data.layout import Box, Dataset
@@ -104,12 +122,25 @@ def test_recipe_resolves_moved_inputs_and_its_copy_commands_work(tmp_path, monke
     """merged_from holds the building machine's absolute paths; a clone finds the inputs beside the set.
     The synth options are read back from the record; the cp lines, run in a shell, fill the set."""
     sets = tmp_path / "sets"
-    record = {"seed": 5, "images": 10, "sources": ["/elsewhere/datasets/footage/vtest.avi"],
-              "config": {"images": 10, "seed": 5, "split": {"train": 0.5, "val": 0.25, "test": 0.25},
-                         "min_confidence": 0.5, "two_wheelers": 0.0, "quality": 80}}
+    record = {
+        "seed": 5,
+        "images": 10,
+        "sources": ["/elsewhere/datasets/footage/vtest.avi"],
+        "config": {
+            "images": 10,
+            "seed": 5,
+            "split": {"train": 0.5, "val": 0.25, "test": 0.25},
+            "min_confidence": 0.5,
+            "two_wheelers": 0.0,
+            "quality": 80,
+        },
+    }
     _tiny_set(sets / "a", {"train": 0, "val": 0, "test": 0}, extra_yaml={"synth": record})
-    _tiny_set(sets / "m", {"train": 0, "val": 0, "test": 1},
-              meta=[{"image": "images/test/test0.jpg", "merged_from": "/nowhere/datasets/a", "source": "a/x"}])
+    _tiny_set(
+        sets / "m",
+        {"train": 0, "val": 0, "test": 1},
+        meta=[{"image": "images/test/test0.jpg", "merged_from": "/nowhere/datasets/a", "source": "a/x"}],
+    )
     scratch = tmp_path / "regen"
     monkeypatch.setattr(train_cmd, "_scratch_dir", lambda: scratch)
     monkeypatch.chdir(tmp_path)
@@ -118,7 +149,10 @@ def test_recipe_resolves_moved_inputs_and_its_copy_commands_work(tmp_path, monke
     assert "Traceback" not in err
     assert "sets/m has no images for split 'train' (sets/m/images/train is missing)" in err
     commands = [line.strip() for line in err.splitlines() if line.startswith("    ")]
-    assert commands[0] == "streetvision data synth --out regen/a --images 10 --seed 5 --confidence 0.5 --ratios train=0.5,val=0.25,test=0.25"
+    assert (
+        commands[0]
+        == "streetvision data synth --out regen/a --images 10 --seed 5 --confidence 0.5 --ratios train=0.5,val=0.25,test=0.25"
+    )
     assert "quality=80" in _one_line(err)  # set by the record, no option for it: said, not hidden
     assert commands[1] == "streetvision data merge regen/a --out regen/m"
     # what the rebuild would leave in regen/m, then the printed copy commands, run as printed
@@ -185,6 +219,7 @@ def test_adapter_refuses_a_missing_checkpoint_before_ultralytics(tmp_path):
 
 # --- 2. --help --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("command", ["train", "eval", "export"])
 def test_help_lists_every_option_with_its_default(command, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "1000")  # no line breaks inside hyphenated defaults
@@ -218,12 +253,20 @@ def test_train_help_says_what_model_takes(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     text = _one_line(capsys.readouterr().out)
-    for words in ("yolov8n.yaml", "yolo11n.yaml", "random weights", ".pt checkpoint to fine-tune from",
-                  "runs/train/city-v1/weights/best.pt", "(default: yolov8n.yaml)", "(default: detector)"):
+    for words in (
+        "yolov8n.yaml",
+        "yolo11n.yaml",
+        "random weights",
+        ".pt checkpoint to fine-tune from",
+        "runs/train/city-v1/weights/best.pt",
+        "(default: yolov8n.yaml)",
+        "(default: detector)",
+    ):
         assert words in text, words
 
 
 # --- 3. the quantizer's output and the export's warnings ---------------------------------------------------
+
 
 def _tiny_onnx(path: Path) -> Path:
     onnx = pytest.importorskip("onnx")
@@ -234,10 +277,17 @@ def _tiny_onnx(path: Path) -> Path:
     m = numpy_helper.from_array(np.random.default_rng(1).standard_normal((4 * 6 * 6, 5)).astype(np.float32), "m")
     shape = numpy_helper.from_array(np.array([1, -1], np.int64), "shape")
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["images", "w"], ["c"]), helper.make_node("Relu", ["c"], ["r"]),
-         helper.make_node("Reshape", ["r", "shape"], ["f"]), helper.make_node("MatMul", ["f", "m"], ["output0"])],
-        "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5])], [w, m, shape])
+        [
+            helper.make_node("Conv", ["images", "w"], ["c"]),
+            helper.make_node("Relu", ["c"], ["r"]),
+            helper.make_node("Reshape", ["r", "shape"], ["f"]),
+            helper.make_node("MatMul", ["f", "m"], ["output0"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5])],
+        [w, m, shape],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     model.metadata_props.add(key="names", value="{0: 'thing'}")
@@ -277,16 +327,25 @@ def test_quantizer_output_is_captured_unless_verbose(tmp_path, capfd, caplog):
 def test_export_notes_decision():
     from vision.training.card import export_notes
 
-    lat = lambda f, i: {"fp32": {"median_ms": f, "threads": 1, "imgsz": 320}, "int8": {"median_ms": i}, "int8_file": "model-int8.onnx"}  # noqa: E731
+    def lat(f: float, i: float) -> dict:
+        return {
+            "fp32": {"median_ms": f, "threads": 1, "imgsz": 320},
+            "int8": {"median_ms": i},
+            "int8_file": "model-int8.onnx",
+        }
+
     good = {"split": "test", "dataset": "datasets/city-v1-full", "map50": 0.68}
     assert export_notes(good, lat(22.87, 20.0)) == []
     assert export_notes(good, lat(22.87, 22.87)) == []  # equal is not slower
     (note,) = export_notes(good, lat(22.87, 23.19))
-    assert note.startswith("int8 variant is slower than fp32") and "23.19 ms vs 22.87 ms median, 1 thread, 320 px" in note
+    assert (
+        note.startswith("int8 variant is slower than fp32") and "23.19 ms vs 22.87 ms median, 1 thread, 320 px" in note
+    )
     assert export_notes({**good, "map50": 0.05}, lat(1, 1)) == []
     (note,) = export_notes({**good, "map50": 0.049}, lat(1, 1))
-    assert note == ("mAP50 0.049 on the test split of datasets/city-v1-full: this model finds almost nothing; "
-                    "do not roll it out")
+    assert note == (
+        "mAP50 0.049 on the test split of datasets/city-v1-full: this model finds almost nothing; do not roll it out"
+    )
     both = export_notes({"fp32": {"map50": 0.0}}, lat(2.0, 4.7))  # map50 read from fp32 when not at the top
     assert len(both) == 2 and "4.70 ms vs 2.00 ms" in both[0] and "the evaluation split" in both[1]
     assert export_notes({}, {}) == []
@@ -302,13 +361,27 @@ def test_export_warns_on_stderr_and_in_the_card_without_quantizer_noise(tmp_path
     run = tmp_path / "runs" / "r"
     (run / "weights").mkdir(parents=True)
     (run / "weights" / "best.pt").write_bytes(b"not read")
-    (run / "streetvision.json").write_text(json.dumps({"data": str(ds), "imgsz": 8, "model": "yolov8n.yaml", "epochs": 1}))
+    (run / "streetvision.json").write_text(
+        json.dumps({"data": str(ds), "imgsz": 8, "model": "yolov8n.yaml", "epochs": 1})
+    )
     onnx_file = _tiny_onnx(tmp_path / "best.onnx")
     monkeypatch.setattr(adapter, "export_onnx", lambda weights, imgsz: onnx_file)
-    monkeypatch.setattr(adapter, "evaluate", lambda path, *a, **k: adapter.EvalResult(
-        0.01, 0.003, {"thing": {"map50": 0.01}}, tmp_path / "ev", [], {}))
-    monkeypatch.setattr(onnx_tools, "latency_ms", lambda path, imgsz, threads=1: {
-        "median_ms": 4.0 if "int8" in Path(path).name else 2.0, "p90_ms": 5.0, "threads": threads, "imgsz": imgsz, "runs": 20})
+    monkeypatch.setattr(
+        adapter,
+        "evaluate",
+        lambda path, *a, **k: adapter.EvalResult(0.01, 0.003, {"thing": {"map50": 0.01}}, tmp_path / "ev", [], {}),
+    )
+    monkeypatch.setattr(
+        onnx_tools,
+        "latency_ms",
+        lambda path, imgsz, threads=1: {
+            "median_ms": 4.0 if "int8" in Path(path).name else 2.0,
+            "p90_ms": 5.0,
+            "threads": threads,
+            "imgsz": imgsz,
+            "runs": 20,
+        },
+    )
     root = logging.getLogger()
     level, to_stderr = root.level, logging.StreamHandler(sys.stderr)  # what the CLI's logging.basicConfig sets up
     root.setLevel(logging.INFO)
@@ -349,11 +422,43 @@ def test_real_tiny_export_is_quiet_and_warns(tmp_path):
             ds.write(split, f"{i}.jpg", img, [Box.from_xyxy(0, x, y, x + 26, y + 26, 64, 64)])
     env = {"STREETVISION_ULTRALYTICS_DIR": str(tmp_path / "ul"), "OMP_NUM_THREADS": "2"}
     sv = [PYTHON, "-m", "vision"]
-    trained = run_offline([*sv, "train", "--data", str(ds.root), "--epochs", "1", "--imgsz", "64", "--batch", "3",
-                           "--runs", str(tmp_path / "runs"), "--name", "t"], tmp_path, env=env, timeout=240)
+    trained = run_offline(
+        [
+            *sv,
+            "train",
+            "--data",
+            str(ds.root),
+            "--epochs",
+            "1",
+            "--imgsz",
+            "64",
+            "--batch",
+            "3",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--name",
+            "t",
+        ],
+        tmp_path,
+        env=env,
+        timeout=240,
+    )
     assert trained.returncode == 0 and trained.attempts == "", trained.stderr[-2000:]
-    exported = run_offline([*sv, "export", "--run", str(tmp_path / "runs" / "t"), "--name", "tiny",
-                            "--models-dir", str(tmp_path / "models")], tmp_path, env=env, timeout=240)
+    exported = run_offline(
+        [
+            *sv,
+            "export",
+            "--run",
+            str(tmp_path / "runs" / "t"),
+            "--name",
+            "tiny",
+            "--models-dir",
+            str(tmp_path / "models"),
+        ],
+        tmp_path,
+        env=env,
+        timeout=240,
+    )
     assert exported.returncode == 0 and exported.attempts == "", exported.stderr[-2000:]
     everything = exported.stdout + exported.stderr
     assert "Quantization parameters" not in everything and "pre-processing before quantization" not in everything
@@ -369,6 +474,7 @@ def test_real_tiny_export_is_quiet_and_warns(tmp_path):
 
 
 # --- 4. `train classifier` ------------------------------------------------------------------------------------
+
 
 def test_train_classifier_routes_to_crop_classifier(monkeypatch):
     got = []

@@ -8,6 +8,8 @@ import os
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.support_offline import PYTHON, run_offline
 from vision.edge.detection.ultralytics_env import OFFLINE_SETTINGS, prepare_offline
 
@@ -59,6 +61,7 @@ def test_prepare_offline_sets_env_font_and_settings(tmp_path, monkeypatch):
     assert prepare_offline(tmp_path) == tmp_path  # idempotent
 
 
+@pytest.mark.slow
 def test_train_val_export_predict_make_no_network_attempt(tmp_path: Path):
     env = {"STREETVISION_ULTRALYTICS_DIR": str(tmp_path / "cfg"), "OMP_NUM_THREADS": "2"}
     run = run_offline([PYTHON, "-c", SCRIPT, str(tmp_path)], tmp_path, env=env, timeout=240)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass as dataclass_frame
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -20,7 +20,7 @@ from vision.edge.verify.embedder import crop_box, letterbox, lift_if_dark
 REPO = Path(__file__).resolve().parent.parent
 OBJECTS = REPO / "datasets" / "assets" / "objects"
 FOOTAGE = REPO / "datasets" / "footage" / "vtest.avi"
-T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +54,22 @@ def paste(frame: np.ndarray, name: str, foot: tuple[int, int], height: int) -> t
 
 def violation(kind: str, box: tuple, rule: str = "r") -> Violation:
     return Violation(
-        rule=rule, violation_type=kind, camera_id="cam1", zone="z", box_px=box, frame_size=(768, 576), classes=[],
-        object_count=1, confidence=0.9, confidence_history=[], onset_t_s=0.0, onset_at=T0, detected_t_s=10.0,
-        detected_at=T0, object_boxes_px=[box],
-    )  # fmt: skip
+        rule=rule,
+        violation_type=kind,
+        camera_id="cam1",
+        zone="z",
+        box_px=box,
+        frame_size=(768, 576),
+        classes=[],
+        object_count=1,
+        confidence=0.9,
+        confidence_history=[],
+        onset_t_s=0.0,
+        onset_at=T0,
+        detected_t_s=10.0,
+        detected_at=T0,
+        object_boxes_px=[box],
+    )
 
 
 @pytest.mark.parametrize("name", ["a_tux_wheelie_bin.png", "a_tux_garbagecan.png", "a_tux_home_compost_bin.png"])
@@ -106,17 +118,36 @@ def test_a_real_motorcycle_photo_is_confirmed_as_a_two_wheeler(classifier, stree
 
 
 def test_the_verdict_stamps_the_classifier_and_reaches_the_case(classifier, street):
-    from vision.edge.casework.case_builder import build_case
-    from vision.edge.config import CameraConfig, SiteConfig
     from vision.core.taxonomy import load_taxonomy
+    from vision.edge.casework.case_builder import build_case
+    from vision.edge.config import SiteConfig
 
     frame, box = paste(street, "a_tux_wheelie_bin.png", (300, 520), 110)
     v = violation("exposed_garbage", box)
     verdict = Verifier(classifier).check(v, frame)
     v.verification = verdict.as_dict()
-    site = SiteConfig.model_validate({"site_id": "s", "cameras": [{"id": "cam1", "source": "x.mp4",
-                                "location": {"crs": "WGS84", "lat": 31.2, "lon": 121.4}, "grid_code": "310101001001001"}]})  # fmt: skip
-    case = build_case(v, site=site, camera=site.cameras[0], taxonomy=load_taxonomy(None), model_name="m", model_version="1", evidence=[])
+    site = SiteConfig.model_validate(
+        {
+            "site_id": "s",
+            "cameras": [
+                {
+                    "id": "cam1",
+                    "source": "x.mp4",
+                    "location": {"crs": "WGS84", "lat": 31.2, "lon": 121.4},
+                    "grid_code": "310101001001001",
+                }
+            ],
+        }
+    )
+    case = build_case(
+        v,
+        site=site,
+        camera=site.cameras[0],
+        taxonomy=load_taxonomy(None),
+        model_name="m",
+        model_version="1",
+        evidence=[],
+    )
     assert case.verification is not None
     assert case.verification.model_name == classifier.name and case.verification.model_version == classifier.version
     assert case.verification.accepted is False and case.verification.label == verdict.label
@@ -152,15 +183,17 @@ def test_classifier_trains_from_a_small_labelled_export_and_writes_its_card(tmp_
     bikes, rejected bins): the head trains, the card has per-class precision/recall and a plot."""
     import yaml
 
-    from vision.training.crop_classifier import crops_from_export, train_classifier
     from vision.edge.verify.classifier import load_classifier_card
+    from vision.training.crop_classifier import crops_from_export, train_classifier
 
     export = tmp_path / "export"
     (export / "images").mkdir(parents=True)
     lines = []
-    cutouts = {"a_tux_wheelie_bin.png": ("rejected", "exposed_garbage", None, "a bin, not garbage"),
-               "e_skimage_motorcycle.png": ("accepted", "non_motor_parking", "bicycle", None),
-               "c_tux_site_dumper.png": ("accepted", "muddy_truck", "muddy_truck", None)}  # fmt: skip
+    cutouts = {
+        "a_tux_wheelie_bin.png": ("rejected", "exposed_garbage", None, "a bin, not garbage"),
+        "e_skimage_motorcycle.png": ("accepted", "non_motor_parking", "bicycle", None),
+        "c_tux_site_dumper.png": ("accepted", "muddy_truck", "muddy_truck", None),
+    }
     case = 0
     for name, (outcome, violation_type, cls, reason) in cutouts.items():
         for k in range(8):
@@ -169,15 +202,27 @@ def test_classifier_trains_from_a_small_labelled_export_and_writes_its_card(tmp_
             image = f"images/case{case:06d}.jpg"
             cv2.imwrite(str(export / image), frame)
             h, w = frame.shape[:2]
-            lines.append(json.dumps({"case_id": case, "image": image, "outcome": outcome, "violation": violation_type,
-                                     "class": cls, "reason": reason, "bbox_xyxy": [x1 / w, y1 / h, x2 / w, y2 / h],
-                                     "camera_id": f"cam{k % 4}"}))  # fmt: skip
+            lines.append(
+                json.dumps(
+                    {
+                        "case_id": case,
+                        "image": image,
+                        "outcome": outcome,
+                        "violation": violation_type,
+                        "class": cls,
+                        "reason": reason,
+                        "bbox_xyxy": [x1 / w, y1 / h, x2 / w, y2 / h],
+                        "camera_id": f"cam{k % 4}",
+                    }
+                )
+            )
     (export / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     crops = crops_from_export(export)
     assert {c.label for c in crops} == {"bin", "bicycle", "muddy_truck"}
     out = tmp_path / "model"
-    result = train_classifier(crops, out, name="test-verifier", version="0.0.1", val_fraction=0.3, progress=False,
-                              measure_heldout=False)
+    result = train_classifier(
+        crops, out, name="test-verifier", version="0.0.1", val_fraction=0.3, progress=False, measure_heldout=False
+    )
     card = yaml.safe_load((out / "card.yaml").read_text())
     assert set(card["metrics"]["validation"]["per_class"]) == {"bin", "bicycle", "muddy_truck"}
     for m in card["metrics"]["validation"]["per_class"].values():
@@ -219,7 +264,7 @@ def test_real_photos_of_two_wheelers_are_found_by_the_bike_rules_path(photo, kin
     site = load_site(REPO / "configs" / "site-demo.yaml")
     image = cv2.imread(str(REPO / "datasets" / "photos" / photo))
     assert image is not None
-    from vision.edge.daemon import _routes
+    from vision.edge.daemon import model_routes as _routes
     from vision.edge.detection.pool import plan_workers
 
     routed = RoutedDetections(_routes(site, open_site_detectors(site), plan_workers(1, 1, 1)))
@@ -234,8 +279,10 @@ def test_real_photos_of_two_wheelers_are_found_by_the_bike_rules_path(photo, kin
     rule = site.rule("bikes")
     names = np.asarray(dets.data["class_name"], dtype=object)
     found = np.flatnonzero(np.isin(names, list(kinds)) & (dets.confidence >= rule.min_confidence))
-    assert len(found) >= 1, list(zip(names, dets.confidence))
+    assert len(found) >= 1, list(zip(names, dets.confidence, strict=True))
     verifier = open_site_verifier(site)
-    confirmed = [verifier.check(violation("non_motor_parking", tuple(float(v) for v in dets.xyxy[i]), "bikes"), image, dets)
-                 for i in found]  # fmt: skip
+    confirmed = [
+        verifier.check(violation("non_motor_parking", tuple(float(v) for v in dets.xyxy[i]), "bikes"), image, dets)
+        for i in found
+    ]
     assert any(v.accepted for v in confirmed), confirmed

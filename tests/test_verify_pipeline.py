@@ -4,7 +4,7 @@ is looked at again while its rule holds it, and opens its case when a later look
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from vision.edge.config import parse_site
 from vision.edge.daemon import CameraPipeline
 from vision.edge.verify.verifier import Verdict
 
-T0 = datetime(2026, 12, 2, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 ZONES = [{"name": "lawn", "kind": "garbage_watch", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]
 RULES = [{"type": "exposed_garbage", "name": "garbage", "dwell_s": 5, "clear_after_s": 10, "cooldown_s": 0}]
 
@@ -37,7 +37,9 @@ class ScriptedVerifier:
     def check(self, violation, image, dets):
         self.calls.append(violation.detected_t_s)
         ok = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        return Verdict(ok, "garbage" if ok else "bin", 0.9 if ok else 0.1, "confirmed" if ok else "classified as bin", "v", "1")
+        return Verdict(
+            ok, "garbage" if ok else "bin", 0.9 if ok else 0.1, "confirmed" if ok else "classified as bin", "v", "1"
+        )
 
 
 def pipeline(verifier, *, verify: bool = True, recheck_s: float = 4.0) -> CameraPipeline:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vision.edge.config import ZoneConfig
 from vision.core.geometry import segments_intersect
+from vision.edge.config import ZoneConfig
 from vision.edge.zones import LineCrossing, ZoneGeometry, ZoneSet, anchor_points
 
 SQUARE = ZoneConfig(name="sq", kind="no_vending", polygon=[(0.1, 0.1), (0.5, 0.1), (0.5, 0.5), (0.1, 0.5)])

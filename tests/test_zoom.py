@@ -43,10 +43,18 @@ class SmallObjectDetector:
         for img in images:
             self.sizes.append(img.shape[:2])
             if img.shape[1] < 500:
-                out.append(make_detections(np.array([[10, 20, 30, 40], [50, 20, 60, 60]], dtype=np.float32),
-                                           np.array([0.6, 0.7]), np.array([0, 1]), self.class_names))  # fmt: skip
+                out.append(
+                    make_detections(
+                        np.array([[10, 20, 30, 40], [50, 20, 60, 60]], dtype=np.float32),
+                        np.array([0.6, 0.7]),
+                        np.array([0, 1]),
+                        self.class_names,
+                    )
+                )
             else:
-                out.append(make_detections(np.empty((0, 4), np.float32), np.empty(0), np.empty(0, int), self.class_names))
+                out.append(
+                    make_detections(np.empty((0, 4), np.float32), np.empty(0), np.empty(0, int), self.class_names)
+                )
         return out
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ import json
 import sys
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="measure the system on scripted scenarios")
     bench = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     s = bench.add_parser(
@@ -17,9 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--quick", action="store_true", help="the short CI suite (under 2 minutes) instead of the full one")
     s.add_argument("--suite", default=None, help="suite name in configs/scenarios/suite.yaml (default: full, or quick)")
-    s.add_argument("--out", default="out/bench-scenarios", metavar="DIR", help="report directory (default: %(default)s)")
-    s.add_argument("--model", default=None, help="one model name or .onnx file for every class (default: the site's models)")
-    s.add_argument("--no-verifier", action="store_true", help="open cases without the site's crop verifier (a baseline)")
+    s.add_argument(
+        "--out", default="out/bench-scenarios", metavar="DIR", help="report directory (default: %(default)s)"
+    )
+    s.add_argument(
+        "--model", default=None, help="one model name or .onnx file for every class (default: the site's models)"
+    )
+    s.add_argument(
+        "--no-verifier", action="store_true", help="open cases without the site's crop verifier (a baseline)"
+    )
     s.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
     s.set_defaults(handler=_scenarios)
 
@@ -48,7 +54,11 @@ def _scenarios(args: argparse.Namespace) -> int:
         return 2
     try:
         # a site with several models runs them as configured; --model runs one model for every class
-        model, note = pick_model(site.detector.routes[0].model, args.model) if args.model or site.detector.models is None else (None, None)
+        model, note = (
+            pick_model(site.detector.routes[0].model, args.model)
+            if args.model or site.detector.models is None
+            else (None, None)
+        )
     except ValueError as exc:
         print(f"bench scenarios: {exc}", file=sys.stderr)
         return 2
@@ -59,7 +69,9 @@ def _scenarios(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     try:
-        result = run_suite(spec, model=model, progress=progress, render_progress=sys.stderr.isatty(), verify=not args.no_verifier)
+        result = run_suite(
+            spec, model=model, progress=progress, render_progress=sys.stderr.isatty(), verify=not args.no_verifier
+        )
     except (DetectorError, FileNotFoundError) as exc:
         print(f"bench scenarios: {exc}", file=sys.stderr)
         return 1
@@ -67,9 +79,13 @@ def _scenarios(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), default=str))
     else:
-        print(f"scenario suite '{name}', model {result.model_name}, {len(result.runs)} scenarios, {result.wall_s:.0f} s")
+        print(
+            f"scenario suite '{name}', model {result.model_name}, {len(result.runs)} scenarios, {result.wall_s:.0f} s"
+        )
         print(summary_table(result))
         if result.by_condition:
             print(condition_table(result))
-        print(f"report: {paths['md']} (+ report.json, {', '.join(p.name for p in paths.values() if p.suffix == '.png')})")
+        print(
+            f"report: {paths['md']} (+ report.json, {', '.join(p.name for p in paths.values() if p.suffix == '.png')})"
+        )
     return 0

@@ -7,7 +7,7 @@ import json
 import sys
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("config", help="check a site config or print its JSON Schema")
     csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = csub.add_parser("check", help="validate a site YAML file; exit 1 on errors")
@@ -40,7 +40,7 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schema(args: argparse.Namespace) -> int:
+def _schema(_args: argparse.Namespace) -> int:
     from vision.edge.config import site_json_schema
 
     json.dump(site_json_schema(), sys.stdout, indent=2, ensure_ascii=False)

@@ -4,22 +4,40 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vision.edge.detection import Detector
+    from vision.training.data.layout import Dataset
+
+Handler = Callable[[argparse.Namespace], int]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("data", help="build, convert, split and check training data sets")
     d = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
     imp = d.add_parser("import", help="add YOLO or COCO JSON labels to a data set (created if missing)")
-    imp.add_argument("--format", choices=["yolo", "coco", "dispatch"], required=True,
-                     help="dispatch: the dispatch center's label export (accepted cases + rejected as hard negatives)")
-    imp.add_argument("--src", required=True, help="COCO JSON file, YOLO folder (data.yaml, or images/ + labels/), or dispatch export folder")
+    imp.add_argument(
+        "--format",
+        choices=["yolo", "coco", "dispatch"],
+        required=True,
+        help="dispatch: the dispatch center's label export (accepted cases + rejected as hard negatives)",
+    )
+    imp.add_argument(
+        "--src",
+        required=True,
+        help="COCO JSON file, YOLO folder (data.yaml, or images/ + labels/), or dispatch export folder",
+    )
     imp.add_argument("--images", help="COCO: folder the file_names are relative to (default: the JSON's folder)")
     imp.add_argument("--names", help="YOLO without data.yaml: class names, comma separated")
     imp.add_argument("--out", required=True, help="data set folder")
     imp.add_argument("--split", default="train")
-    imp.add_argument("--model", default="coco-nanodet", help="dispatch: base model adding person/vehicle labels ('none' to skip)")
+    imp.add_argument(
+        "--model", default="coco-nanodet", help="dispatch: base model adding person/vehicle labels ('none' to skip)"
+    )
     imp.add_argument("--confidence", type=float, default=0.4)
     imp.set_defaults(handler=_import)
 
@@ -51,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mg.add_argument("--names", help="class list of the result, comma separated (default: union)")
     mg.set_defaults(handler=_merge)
 
-    pl = d.add_parser("pseudo-label", help="label real frames with the COCO base model (person, bicycle, motorcycle, car, truck)")
+    pl = d.add_parser(
+        "pseudo-label", help="label real frames with the COCO base model (person, bicycle, motorcycle, car, truck)"
+    )
     pl.add_argument("sources", nargs="+", help="videos or image folders")
     pl.add_argument("--out", required=True)
     pl.add_argument("--model", default="coco-nanodet")
@@ -68,8 +88,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     sy.add_argument("--model", default="coco-nanodet", help="base model for people/vehicles in the frames")
     sy.add_argument("--confidence", type=float, default=0.35)
     sy.add_argument("--ratios", default="train=0.7,val=0.15,test=0.15")
-    sy.add_argument("--two-wheelers", type=float, default=0.0, metavar="P",
-                    help="chance per image of a row of parked bicycles/e-bikes/motorcycles (default 0)")
+    sy.add_argument(
+        "--two-wheelers",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="chance per image of a row of parked bicycles/e-bikes/motorcycles (default 0)",
+    )
     sy.set_defaults(handler=_synth)
 
 
@@ -94,15 +119,17 @@ def _ratios(text: str) -> dict[str, float]:
     return out
 
 
-def _open_or_create(path: str):
+def _open_or_create(path: str) -> Dataset:
     from vision.training.data.layout import CITY_CLASSES, Dataset
 
     p = Path(path)
     return Dataset.load(p) if (p / "data.yaml").is_file() else Dataset.create(p, CITY_CLASSES)
 
 
-def _guard(fn):
-    def run(args):
+def _guard(fn: Handler) -> Handler:
+    """The handler, with data set errors (and missing files) printed as `error: ...` and exit status 2."""
+
+    def run(args: argparse.Namespace) -> int:
         from vision.training.data.layout import DatasetError
 
         try:
@@ -114,7 +141,7 @@ def _guard(fn):
 
 
 @_guard
-def _import(args) -> int:
+def _import(args: argparse.Namespace) -> int:
     from vision.training.data.formats import import_coco, import_yolo
 
     ds = _open_or_create(args.out)
@@ -141,7 +168,7 @@ def _import(args) -> int:
 
 
 @_guard
-def _export(args) -> int:
+def _export(args: argparse.Namespace) -> int:
     from vision.training.data.formats import export_coco, export_yolo
     from vision.training.data.layout import Dataset
 
@@ -156,7 +183,7 @@ def _export(args) -> int:
 
 
 @_guard
-def _split(args) -> int:
+def _split(args: argparse.Namespace) -> int:
     from vision.training.data.layout import Dataset
     from vision.training.data.split import split_dataset
 
@@ -168,7 +195,7 @@ def _split(args) -> int:
 
 
 @_guard
-def _stats(args) -> int:
+def _stats(args: argparse.Namespace) -> int:
     from vision.training.data.layout import Dataset
     from vision.training.data.stats import dataset_stats, format_stats, plot_box_sizes
 
@@ -181,7 +208,7 @@ def _stats(args) -> int:
 
 
 @_guard
-def _check(args) -> int:
+def _check(args: argparse.Namespace) -> int:
     from vision.training.data.check import check_dataset
     from vision.training.data.layout import Dataset
 
@@ -191,12 +218,14 @@ def _check(args) -> int:
         print(p)
     for group in rep.duplicates:
         print("duplicate images: " + ", ".join(group))
-    print(f"{rep.images} images, {rep.boxes} boxes, {len(rep.problems)} problem(s), {len(rep.duplicates)} duplicate group(s)")
+    print(
+        f"{rep.images} images, {rep.boxes} boxes, {len(rep.problems)} problem(s), {len(rep.duplicates)} duplicate group(s)"
+    )
     return 0 if rep.ok else 1
 
 
 @_guard
-def _merge(args) -> int:
+def _merge(args: argparse.Namespace) -> int:
     from vision.training.data.layout import Dataset
     from vision.training.data.merge import merge_datasets
 
@@ -208,14 +237,14 @@ def _merge(args) -> int:
     return 0
 
 
-def _detector(name: str, confidence: float):
+def _detector(name: str, confidence: float) -> Detector:
     from vision.edge.detection import open_detector
 
     return open_detector(name, min_confidence=min(confidence, 0.3))
 
 
 @_guard
-def _pseudo(args) -> int:
+def _pseudo(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from vision.training.data.pseudo_label import detect_base, to_boxes
@@ -239,15 +268,20 @@ def _pseudo(args) -> int:
             img = frame[0].image
             h, w = img.shape[:2]
             boxes = to_boxes(detect_base(det, img, args.confidence), w, h, ds.names)
-            ds.write(args.split, f"{Path(src).stem}__{i:06d}.jpg", img, boxes,
-                     {"source": scene.group(i), "frame": i, "generator": f"pseudo-label {args.model} >= {args.confidence}"})
+            ds.write(
+                args.split,
+                f"{Path(src).stem}__{i:06d}.jpg",
+                img,
+                boxes,
+                {"source": scene.group(i), "frame": i, "generator": f"pseudo-label {args.model} >= {args.confidence}"},
+            )
             n += 1
     print(f"labelled {n} frame(s) into {ds.root}")
     return 0
 
 
 @_guard
-def _synth(args) -> int:
+def _synth(args: argparse.Namespace) -> int:
     from vision.core.paths import REPO_ROOT
     from vision.training.data.synth.generator import SynthConfig, generate
 
@@ -255,9 +289,15 @@ def _synth(args) -> int:
     for s in sources:
         if not s.exists():
             return _fail(f"source not found: {s}")
-    cfg = SynthConfig(out=Path(args.out), sources=sources, images=args.images, seed=args.seed,
-                      split=_ratios(args.ratios), min_confidence=args.confidence,
-                      two_wheelers=args.two_wheelers)
+    cfg = SynthConfig(
+        out=Path(args.out),
+        sources=sources,
+        images=args.images,
+        seed=args.seed,
+        split=_ratios(args.ratios),
+        min_confidence=args.confidence,
+        two_wheelers=args.two_wheelers,
+    )
     ds = generate(cfg, _detector(args.model, args.confidence), progress=True)
     counts = {s: len(ds.images(s)) for s in ds.splits}
     print(f"synth set {ds.root}: " + ", ".join(f"{s} {n}" for s, n in counts.items()) + f" (seed {args.seed})")

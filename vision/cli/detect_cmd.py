@@ -7,9 +7,36 @@ import json
 import sys
 import time
 from collections import Counter
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    import supervision as sv
+
+    from vision.edge.casework.annotate import FrameAnnotator
+    from vision.edge.casework.video_writer import Mp4Writer
+    from vision.edge.config import TrackerConfig, ZoneConfig
+    from vision.edge.streams import Frame
+    from vision.edge.streams.decoders import DecodeMode
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+# One detection in `--json` output ("class" is a keyword, hence the functional form): the class name,
+# its score (None when the detector gave none), the box (x1, y1, x2, y2 pixels), the track id (None
+# before the tracker confirms the object).
+DetectionRecord = TypedDict(
+    "DetectionRecord", {"class": str, "score": float | None, "box": list[float], "track_id": int | None}
+)
+
+
+class FrameRecord(TypedDict):
+    """One line of `--json` output: a processed frame and its detections."""
+
+    frame: int
+    t: float
+    captured_at: str
+    detections: list[DetectionRecord]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("detect", help="detect and track objects in a video, image or stream")
     p.add_argument("source", nargs="?", help="video/image file, rtsp://, http(s):// MJPEG, or device:N")
     p.add_argument("--model", default=None, help="model name under models/ or a .onnx/.pt file (default: coco-nanodet)")
@@ -23,21 +50,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _frame_record(frame, dets) -> dict:
+def _frame_record(frame: Frame, dets: sv.Detections) -> FrameRecord:
+    n = len(dets)
     names = dets.data.get("class_name", [])
-    ids = dets.tracker_id if dets.tracker_id is not None else [-1] * len(dets)
+    scores = [round(float(c), 3) for c in dets.confidence] if dets.confidence is not None else [None] * n
+    ids = [int(t) if int(t) >= 0 else None for t in dets.tracker_id] if dets.tracker_id is not None else [None] * n
     return {
         "frame": frame.index,
         "t": round(frame.t_s, 3),
         "captured_at": frame.captured_at.isoformat(),
         "detections": [
-            {
-                "class": str(n),
-                "score": round(float(c), 3),
-                "box": [round(float(v), 1) for v in box],
-                "track_id": int(t) if int(t) >= 0 else None,
-            }
-            for box, c, n, t in zip(dets.xyxy, dets.confidence, names, ids)
+            {"class": str(name), "score": score, "box": [round(float(v), 1) for v in box], "track_id": track_id}
+            for box, score, name, track_id in zip(dets.xyxy, scores, names, ids, strict=True)
         ],
     }
 
@@ -48,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
     from vision.edge.streams import SourceError, open_source
     from vision.edge.tracking import CameraTracker
 
-    zones, source, sample_fps, decode = [], args.source, args.sample_fps, "all"
-    model, min_conf, tracker_cfg = args.model, args.min_confidence, None
+    zones: list[ZoneConfig] = []
+    source, sample_fps = args.source, args.sample_fps
+    decode: DecodeMode = "all"
+    model, min_conf = args.model, args.min_confidence
+    tracker_cfg: TrackerConfig | None = None
     camera_id = "cli"
     if args.config:
         try:
@@ -77,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"detect: {err}", file=sys.stderr)
         return 1
 
-    writer = annotator = None
+    writer: Mp4Writer | None = None
+    annotator: FrameAnnotator | None = None
     counts: Counter[str] = Counter()
     processed, started = 0, time.perf_counter()
     infer_s = 0.0
@@ -97,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                     summary = ", ".join(f"{v} {k}" for k, v in per_class.most_common()) or "nothing"
                     print(f"frame {frame.index:5d}  t={frame.t_s:7.2f}s  {summary}", flush=True)
                 if args.save:
-                    if writer is None:
+                    if writer is None or annotator is None:
                         from vision.edge.casework.annotate import FrameAnnotator
                         from vision.edge.casework.video_writer import Mp4Writer
 

@@ -6,16 +6,26 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vision.dispatch.service import DispatchService
+    from vision.dispatch.settings import Settings
+
+Handler = Callable[[argparse.Namespace], int]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="evidence and the default SQLite database (default var/dispatch)")
-    p.add_argument("--db", default=None, help="database URL, e.g. postgresql+psycopg://user@host/db (default SQLite in data dir)")
+    p.add_argument(
+        "--db", default=None, help="database URL, e.g. postgresql+psycopg://user@host/db (default SQLite in data dir)"
+    )
     p.add_argument("--config", default=None, help="dispatch config YAML (default configs/dispatch.yaml)")
     p.add_argument("--taxonomy", default=None, help="event taxonomy YAML (default configs/taxonomy.yaml)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("dispatch", help="the dispatch center: serve, manage users and devices, export labels")
     dsub = p.add_subparsers(dest="dispatch_command", required=True, metavar="ACTION")
 
@@ -23,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (stateless; share the database)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (stateless; share the database)"
+    )
     serve.set_defaults(handler=_serve)
 
     mig = dsub.add_parser("migrate", help="bring the database schema up to date")
@@ -35,7 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     user.add_argument("username")
     user.add_argument("--role", choices=["reviewer", "dispatcher", "admin"], default="reviewer")
     user.add_argument("--display-name", default=None)
-    user.add_argument("--password-env", default=None, metavar="VAR", help="read the password from this environment variable")
+    user.add_argument(
+        "--password-env", default=None, metavar="VAR", help="read the password from this environment variable"
+    )
     user.set_defaults(handler=_add_user)
 
     dev = dsub.add_parser("add-device", help="register an edge device (or Open311 client); prints its token once")
@@ -51,14 +65,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.set_defaults(handler=_export)
 
 
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _settings(args: argparse.Namespace) -> Settings:
     from vision.dispatch.settings import Settings
 
-    return Settings.from_env(data_dir=args.data_dir, db_url=args.db, config_path=args.config,
-                             taxonomy_path=args.taxonomy)
+    return Settings.from_env(
+        data_dir=args.data_dir, db_url=args.db, config_path=args.config, taxonomy_path=args.taxonomy
+    )
 
 
-def _service(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _service(args: argparse.Namespace) -> DispatchService:
     from vision.dispatch.notify import Notifier
     from vision.dispatch.service import DispatchService
 
@@ -70,7 +85,7 @@ def _fail(msg: str) -> int:
     return 1
 
 
-def _guard(fn):  # type: ignore[no-untyped-def]
+def _guard(fn: Handler) -> Handler:
     """User errors (bad config, unreachable database, duplicates) as one line, not a traceback."""
 
     def wrapped(args: argparse.Namespace) -> int:
@@ -96,13 +111,27 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.workers > 1:
         # workers import the app by factory and read settings from the environment
-        os.environ.update({k: str(v) for k, v in {
-            "STREETVISION_DISPATCH_DATA_DIR": settings.data_dir, "STREETVISION_DISPATCH_DB": settings.db_url,
-            "STREETVISION_DISPATCH_CONFIG": settings.config_path, "STREETVISION_DISPATCH_TAXONOMY": settings.taxonomy_path,
-        }.items() if v})
+        os.environ.update(
+            {
+                k: str(v)
+                for k, v in {
+                    "STREETVISION_DISPATCH_DATA_DIR": settings.data_dir,
+                    "STREETVISION_DISPATCH_DB": settings.db_url,
+                    "STREETVISION_DISPATCH_CONFIG": settings.config_path,
+                    "STREETVISION_DISPATCH_TAXONOMY": settings.taxonomy_path,
+                }.items()
+                if v
+            }
+        )
         _service(args).close()  # migrate once, before the workers start
-        uvicorn.run("vision.dispatch.app:create_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, proxy_headers=True)
+        uvicorn.run(
+            "vision.dispatch.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+        )
         return 0
     from vision.dispatch.app import create_app
 
@@ -163,8 +192,10 @@ def _export(args: argparse.Namespace) -> int:
         summary = export_labels(service, args.out)
     finally:
         service.close()
-    print(f"{args.out}: {summary.positives} labelled, {summary.negatives} hard negative(s), "
-          f"{len(summary.skipped)} skipped")
+    print(
+        f"{args.out}: {summary.positives} labelled, {summary.negatives} hard negative(s), "
+        f"{len(summary.skipped)} skipped"
+    )
     for cid, why in summary.skipped:
         print(f"  case {cid}: {why}", file=sys.stderr)
     return 0

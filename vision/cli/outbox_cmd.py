@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vision.edge.delivery.outbox import Outbox
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("outbox", help="show the case outbox of a site, or requeue failed cases")
     osub = p.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
     for name, handler, help_ in [
@@ -23,11 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         a.set_defaults(handler=handler)
 
 
-def _open(args: argparse.Namespace, owner: bool):
+def _open(args: argparse.Namespace, owner: bool) -> Outbox | None:
+    """The outbox of `--config`'s site or at `--path`; None (the reason printed) when there is none."""
     from pathlib import Path
 
     from vision.edge.config import ConfigError, load_site
-    from vision.edge.delivery.outbox import Outbox
+    from vision.edge.delivery.outbox import DB_FILE, Outbox
 
     if args.config:
         try:
@@ -38,8 +43,8 @@ def _open(args: argparse.Namespace, owner: bool):
             return None
     else:
         path = Path(args.path)
-    if not (path / "outbox.sqlite3").is_file():
-        print(f"no outbox at {path} (outbox.sqlite3 not found)", file=sys.stderr)
+    if not (path / DB_FILE).is_file():
+        print(f"no outbox at {path} ({DB_FILE} not found)", file=sys.stderr)
         return None
     return Outbox(path, owner=owner)
 
@@ -49,15 +54,23 @@ def _status(args: argparse.Namespace) -> int:
     if ob is None:
         return 1
     counts = ob.counts()
-    pending = [c for c in ob.cases() if c["state"] != "sent"]
     if args.json:
-        json.dump({"counts": counts, "evidence_bytes": ob.evidence_bytes(), "undelivered": pending}, sys.stdout, indent=2)
+        pending = [c for c in ob.cases() if c["state"] != "sent"]
+        json.dump(
+            {"counts": counts, "evidence_bytes": ob.evidence_bytes(), "undelivered": pending}, sys.stdout, indent=2
+        )
         print()
         return 0
-    print(f"{ob.directory}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; evidence {ob.evidence_bytes() / 1e6:.1f} MB")
-    for c in pending:
-        err = f" -- {c['last_error'][:160]}" if c["last_error"] else ""
-        print(f"  {c['state']:7} {c['key']} {c['camera_id']}/{c['rule']} attempts {c['attempts']}{err}")
+    print(
+        f"{ob.directory}: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f"; evidence {ob.evidence_bytes() / 1e6:.1f} MB"
+    )
+    for r in ob.records():
+        if r.state == "sent":
+            continue
+        err = f" -- {r.last_error[:160]}" if r.last_error else ""
+        print(f"  {r.state:7} {r.key} {r.camera_id}/{r.rule} attempts {r.attempts}{err}")
     return 0
 
 

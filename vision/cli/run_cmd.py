@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from types import FrameType
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
         help="run the edge daemon for a site (all cameras, rules, outbox, sender)",
@@ -14,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "10 s, or at once on SIGHUP, without stopping the streams.",
     )
     p.add_argument("--config", required=True, metavar="SITE.yaml", help="site configuration file")
-    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: run until SIGTERM)")
+    p.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: run until SIGTERM)"
+    )
     p.add_argument("--loop", action="store_true", help="replay file sources forever (a simulated live camera)")
     p.add_argument(
         "--offline",
@@ -54,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
 
-    def on_signal(signum, _frame):
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: stopping (queued cases stay in the outbox)", signal.Signals(signum).name)
         stop.set()
 

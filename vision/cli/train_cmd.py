@@ -10,9 +10,42 @@ import json
 import shlex
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from vision.training.adapter import EvalResult
+    from vision.training.data.layout import Dataset
+
+    # A `data merge` input when rebuilding: a complete data set, or (folder, class names) of one rebuilt there.
+    MergeSource = Dataset | tuple[Path, list[str]]
 
 RUN_INFO = "streetvision.json"
+
+
+class RunInfo(TypedDict, total=False):
+    """A run folder's streetvision.json: how `train` made it (read back by `export`)."""
+
+    command: str
+    data: str  # the data set folder, repo-relative where possible
+    dataset_sha256: str
+    model: str  # the architecture YAML or the .pt fine-tuned from
+    epochs: int
+    imgsz: int
+    batch: int
+    seed: int
+    classes: list[str]
+    parent: RunInfo  # the run fine-tuned from, when it has a record
+
+
+class EvalSummary(TypedDict):
+    """What metrics.json and the card's metrics keep of an evaluation."""
+
+    map50: float
+    map50_95: float
+    per_class: dict[str, dict[str, float]]
+    speed_ms: dict[str, float]
 
 
 TARGETS = ("detector", "classifier")
@@ -23,7 +56,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Every option shows its default; required ones say "(required)"; options
     whose default is worked out at run time (None here) say it in their help."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         if action.required:
             return text + " (required)"
@@ -32,21 +65,33 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t = sub.add_parser(
-        "train", help="train a detector on a data set (ultralytics, CPU, offline)", formatter_class=_HelpFormatter,
+        "train",
+        help="train a detector on a data set (ultralytics, CPU, offline)",
+        formatter_class=_HelpFormatter,
         description="Train the YOLO detector on a YOLO-layout data set with ultralytics, on the CPU and offline. "
-                    "The run folder RUNS/NAME gets weights/best.pt, weights/last.pt and streetvision.json (the command, "
-                    "the data set's content hash and, when fine-tuning, the parent run's record).")
-    t.add_argument("target", nargs="?", choices=TARGETS, default="detector",
-                   help="what to train: the detector, or the crop classifier (vision.training.crop_classifier)")
-    t.add_argument("--data", default=None,
-                   help="data set folder (holding data.yaml) or the YAML; required for the detector")
-    t.add_argument("--model", default="yolov8n.yaml",
-                   help="what to start from: an architecture YAML (yolov8n.yaml or yolo11n.yaml: random weights, "
-                        "trained from scratch) or a .pt checkpoint to fine-tune from, e.g. "
-                        "runs/train/city-v1/weights/best.pt (its weights are loaded where layer shapes match; the "
-                        "classes come from --data; nothing is downloaded)")
+        "The run folder RUNS/NAME gets weights/best.pt, weights/last.pt and streetvision.json (the command, "
+        "the data set's content hash and, when fine-tuning, the parent run's record).",
+    )
+    t.add_argument(
+        "target",
+        nargs="?",
+        choices=TARGETS,
+        default="detector",
+        help="what to train: the detector, or the crop classifier (vision.training.crop_classifier)",
+    )
+    t.add_argument(
+        "--data", default=None, help="data set folder (holding data.yaml) or the YAML; required for the detector"
+    )
+    t.add_argument(
+        "--model",
+        default="yolov8n.yaml",
+        help="what to start from: an architecture YAML (yolov8n.yaml or yolo11n.yaml: random weights, "
+        "trained from scratch) or a .pt checkpoint to fine-tune from, e.g. "
+        "runs/train/city-v1/weights/best.pt (its weights are loaded where layer shapes match; the "
+        "classes come from --data; nothing is downloaded)",
+    )
     t.add_argument("--epochs", type=int, default=50, help="epochs to train")
     t.add_argument("--imgsz", type=int, default=320, help="square input size in pixels (export uses the same)")
     t.add_argument("--batch", type=int, default=8, help="images per batch")
@@ -62,23 +107,40 @@ def register(sub: argparse._SubParsersAction) -> None:
         "confusion.png into --out. --name names the model (the detector's default 'city' means crop-verifier); "
         "--seed is used too.",
     )
-    c.add_argument("--export", action="append", default=[], metavar="DIR",
-                   help="a `streetvision dispatch export-labels` folder; repeat for several")
-    c.add_argument("--synthetic", type=int, default=120, metavar="N",
-                   help="synthetic crops per label on the training backgrounds; 0 = review crops only")
+    c.add_argument(
+        "--export",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a `streetvision dispatch export-labels` folder; repeat for several",
+    )
+    c.add_argument(
+        "--synthetic",
+        type=int,
+        default=120,
+        metavar="N",
+        help="synthetic crops per label on the training backgrounds; 0 = review crops only",
+    )
     c.add_argument("--out", default=None, help="output folder (default: models/NAME, where the daemon picks it up)")
     c.add_argument("--version", default=None, help="card version (default: 1.0.<unix time>)")
-    c.add_argument("--val-fraction", type=float, default=0.25, help="share of crop groups held out for the card's metrics")
+    c.add_argument(
+        "--val-fraction", type=float, default=0.25, help="share of crop groups held out for the card's metrics"
+    )
     c.add_argument("--backbone", default="effnet-lite0-imagenet", help="feature model under models/")
     t.set_defaults(handler=_train_target)
 
     e = sub.add_parser(
-        "eval", help="mAP50 and mAP50-95 per class on a held-out split, PR curve and confusion matrix",
+        "eval",
+        help="mAP50 and mAP50-95 per class on a held-out split, PR curve and confusion matrix",
         formatter_class=_HelpFormatter,
         description="Evaluate a trained (.pt) or exported (.onnx) detector on one split with ultralytics' validator; "
-                    "writes plots and metrics.json to --out.")
-    e.add_argument("--weights", required=True,
-                   help=".pt from a run (runs/train/NAME/weights/best.pt) or an exported .onnx (models/NAME/model.onnx)")
+        "writes plots and metrics.json to --out.",
+    )
+    e.add_argument(
+        "--weights",
+        required=True,
+        help=".pt from a run (runs/train/NAME/weights/best.pt) or an exported .onnx (models/NAME/model.onnx)",
+    )
     e.add_argument("--data", required=True, help="data set folder (holding data.yaml) or the YAML")
     e.add_argument("--split", default="test", help="split to evaluate on: a held-out one, never used in training")
     e.add_argument("--imgsz", type=int, default=320, help="input size; use the one the model was trained at")
@@ -87,23 +149,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(handler=_eval)
 
     x = sub.add_parser(
-        "export", help="ONNX + int8 variant + model card into models/<name>/", formatter_class=_HelpFormatter,
+        "export",
+        help="ONNX + int8 variant + model card into models/<name>/",
+        formatter_class=_HelpFormatter,
         description="Export a run's weights/best.pt to ONNX (model.onnx) and a dynamic int8 variant (model-int8.onnx), "
-                    "measure mAP on --split and onnxruntime latency of both, and write card.yaml. Warns (stderr and "
-                    "the card's metrics.notes) when int8 is slower than fp32 or when mAP50 is below 0.05.")
+        "measure mAP on --split and onnxruntime latency of both, and write card.yaml. Warns (stderr and "
+        "the card's metrics.notes) when int8 is slower than fp32 or when mAP50 is below 0.05.",
+    )
     x.add_argument("--run", required=True, help="training run folder (runs/train/NAME)")
     x.add_argument("--name", required=True, help="model name, e.g. city-v1: the model goes to MODELS_DIR/NAME")
     x.add_argument("--version", default="1.0.0", help="model version written to the card and stamped on cases")
-    x.add_argument("--data", default=None,
-                   help="data set for measuring accuracy (default: the one the run was trained on, from its "
-                        "streetvision.json)")
+    x.add_argument(
+        "--data",
+        default=None,
+        help="data set for measuring accuracy (default: the one the run was trained on, from its streetvision.json)",
+    )
     x.add_argument("--split", default="test", help="split of --data to measure mAP on")
-    x.add_argument("--models-dir", default=None,
-                   help="folder of models (default: $STREETVISION_MODELS, else models/ of this repository)")
+    x.add_argument(
+        "--models-dir",
+        default=None,
+        help="folder of models (default: $STREETVISION_MODELS, else models/ of this repository)",
+    )
     x.add_argument("--threads", type=int, default=1, help="onnxruntime threads for the latency measurement")
     x.add_argument("--force", action="store_true", help="replace an existing MODELS_DIR/NAME")
-    x.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                   help="also show the int8 quantizer's log (hidden by default; same as `streetvision -v export`)")
+    x.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also show the int8 quantizer's log (hidden by default; same as `streetvision -v export`)",
+    )
     x.set_defaults(handler=_export)
 
 
@@ -113,7 +188,7 @@ def _data_yaml(arg: str) -> Path:
     return Dataset.load(arg).yaml_path
 
 
-def _rel(path) -> str:
+def _rel(path: str | Path) -> str:
     """Repo-relative where possible, so cards and run info do not carry this machine's paths."""
     from vision.core.paths import REPO_ROOT
 
@@ -153,12 +228,16 @@ def _check_model_arg(model: str) -> str | None:
     """Why --model cannot be trained from, or None. Runs before ultralytics is imported."""
     if model.endswith(".pt"):
         if not Path(model).is_file():
-            return (f"--model {model}: no such checkpoint. A .pt is fine-tuned from (e.g. "
-                    "runs/train/<name>/weights/best.pt); nothing is downloaded, so it must exist here")
+            return (
+                f"--model {model}: no such checkpoint. A .pt is fine-tuned from (e.g. "
+                "runs/train/<name>/weights/best.pt); nothing is downloaded, so it must exist here"
+            )
         return None
     if model.endswith(".yaml"):
         return None
-    return f"--model {model}: give an architecture YAML (yolov8n.yaml, yolo11n.yaml) or a .pt checkpoint to fine-tune from"
+    return (
+        f"--model {model}: give an architecture YAML (yolov8n.yaml, yolo11n.yaml) or a .pt checkpoint to fine-tune from"
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -183,14 +262,20 @@ def _train(args: argparse.Namespace) -> int:
         return _fail(why)
     from vision.training.adapter import TrainSpec, train
 
-    spec = TrainSpec(ds.yaml_path, run_dir, args.model, args.epochs, args.imgsz, args.batch, args.seed, patience=args.patience)
+    spec = TrainSpec(
+        ds.yaml_path, run_dir, args.model, args.epochs, args.imgsz, args.batch, args.seed, patience=args.patience
+    )
     if not args.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
-        info = {
+        info: RunInfo = {
             "command": "streetvision train " + shlex.join(_argv_of(args)),
             "data": _rel(ds.root),
             "dataset_sha256": content_hash(ds),
-            "model": args.model, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch, "seed": args.seed,
+            "model": args.model,
+            "epochs": args.epochs,
+            "imgsz": args.imgsz,
+            "batch": args.batch,
+            "seed": args.seed,
             "classes": ds.names,
         }
         parent = Path(args.model).parent.parent / RUN_INFO  # fine-tuning from runs/train/<x>/weights/best.pt
@@ -207,21 +292,37 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _argv_of(args: argparse.Namespace) -> list[str]:
-    out = ["--data", str(args.data), "--model", args.model, "--epochs", str(args.epochs), "--imgsz", str(args.imgsz),
-           "--batch", str(args.batch), "--seed", str(args.seed), "--name", args.name]
+    out = [
+        "--data",
+        str(args.data),
+        "--model",
+        args.model,
+        "--epochs",
+        str(args.epochs),
+        "--imgsz",
+        str(args.imgsz),
+        "--batch",
+        str(args.batch),
+        "--seed",
+        str(args.seed),
+        "--name",
+        args.name,
+    ]
     if args.runs != "runs/train":
         out += ["--runs", args.runs]
     return out
 
 
-def _print_eval(res) -> None:
+def _print_eval(res: EvalResult) -> None:
     print(f"{'class':14}{'mAP50':>8}{'mAP50-95':>10}{'P':>7}{'R':>7}{'n':>6}")
     for name, m in res.per_class.items():
-        print(f"{name:14}{m['map50']:8.3f}{m['map50_95']:10.3f}{m['precision']:7.3f}{m['recall']:7.3f}{m['instances']:6d}")
+        print(
+            f"{name:14}{m['map50']:8.3f}{m['map50_95']:10.3f}{m['precision']:7.3f}{m['recall']:7.3f}{m['instances']:6d}"
+        )
     print(f"{'all':14}{res.map50:8.3f}{res.map50_95:10.3f}")
 
 
-def _eval_json(res) -> dict:
+def _eval_json(res: EvalResult) -> EvalSummary:
     return {"map50": res.map50, "map50_95": res.map50_95, "per_class": res.per_class, "speed_ms": res.speed_ms}
 
 
@@ -244,31 +345,34 @@ def _eval(args: argparse.Namespace) -> int:
     out = Path(args.out)
     res = evaluate(weights, ds.yaml_path, args.split, args.imgsz, out, batch=args.batch)
     _print_eval(res)
-    (res.save_dir / "metrics.json").write_text(json.dumps({"split": args.split, "weights": str(weights), **_eval_json(res)}, indent=2))
+    (res.save_dir / "metrics.json").write_text(
+        json.dumps({"split": args.split, "weights": str(weights), **_eval_json(res)}, indent=2)
+    )
     print(f"plots and metrics.json: {res.save_dir}")
     return 0
 
 
-def _total_epochs(info: dict) -> int:
+def _total_epochs(info: RunInfo) -> int:
     total = 0
-    while info:
-        total += int(info.get("epochs") or 0)
-        info = info.get("parent")
+    node: RunInfo | None = info
+    while node:
+        total += int(node.get("epochs") or 0)
+        node = node.get("parent")
     return total
 
 
 def _export(args: argparse.Namespace) -> int:
-    from vision.training.data.layout import Dataset, DatasetError, content_hash
     from vision.core.model_registry import models_dir
     from vision.training.adapter import evaluate, export_onnx
     from vision.training.card import build_card, export_notes, write_card
+    from vision.training.data.layout import Dataset, DatasetError, content_hash
     from vision.training.onnx_tools import latency_ms, quantize_int8
 
     run = Path(args.run)
     best = run / "weights" / "best.pt"
     if not best.is_file():
         return _fail(f"--run: {best} not found (train first)")
-    info = json.loads((run / RUN_INFO).read_text()) if (run / RUN_INFO).is_file() else {}
+    info: RunInfo = json.loads((run / RUN_INFO).read_text()) if (run / RUN_INFO).is_file() else {}
     try:
         ds = Dataset.load(args.data or info.get("data") or "")
         ds.image_dir(args.split)
@@ -288,9 +392,12 @@ def _export(args: argparse.Namespace) -> int:
     fp32 = target / "model.onnx"
     shutil.copyfile(onnx_path, fp32)
     int8 = quantize_int8(fp32, target / "model-int8.onnx", verbose=verbose)
-    metrics, latency = {"split": args.split, "dataset": _rel(ds.root)}, {}
+    metrics: dict[str, Any] = {"split": args.split, "dataset": _rel(ds.root)}
+    latency: dict[str, Any] = {}  # fp32/int8 -> latency_ms() figures, int8_file
     for label, path in (("fp32", fp32), ("int8", int8)):
-        res = evaluate(path, ds.yaml_path, args.split, imgsz, run / "export_eval" / f"{args.name}-{label}", plots=label == "fp32")
+        res = evaluate(
+            path, ds.yaml_path, args.split, imgsz, run / "export_eval" / f"{args.name}-{label}", plots=label == "fp32"
+        )
         metrics[label] = _eval_json(res)
         latency[label] = latency_ms(path, imgsz, threads=args.threads)
         print(f"{label}: mAP50 {res.map50:.3f} mAP50-95 {res.map50_95:.3f}, {latency[label]['median_ms']} ms median")
@@ -299,7 +406,9 @@ def _export(args: argparse.Namespace) -> int:
     notes = export_notes(metrics, latency)
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
-    lineage, node, architecture = [], info, info.get("model", "")
+    lineage: list[str] = []
+    node: RunInfo | None = info
+    architecture = info.get("model", "")
     while node:
         lineage.insert(0, node.get("command", ""))
         architecture = node.get("model", architecture)
@@ -311,19 +420,32 @@ def _export(args: argparse.Namespace) -> int:
         "dataset_sha256": info.get("dataset_sha256") or content_hash(ds),
         "architecture": architecture,
         "fine_tuned_from": info.get("model") if info.get("parent") else None,
-        "epochs": info.get("epochs"), "imgsz": imgsz, "batch": info.get("batch"), "seed": info.get("seed"),
+        "epochs": info.get("epochs"),
+        "imgsz": imgsz,
+        "batch": info.get("batch"),
+        "seed": info.get("seed"),
         "export_command": "streetvision " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["export"] else "",
     }
-    card = build_card(args.name, args.version, fp32, ds.names, imgsz, metrics=metrics, latency=latency, training=training,
-                      description=f"YOLO ({architecture}) trained from scratch on synthetic composites over real footage.",
-                      notes=notes)
+    card = build_card(
+        args.name,
+        args.version,
+        fp32,
+        ds.names,
+        imgsz,
+        metrics=metrics,
+        latency=latency,
+        training=training,
+        description=f"YOLO ({architecture}) trained from scratch on synthetic composites over real footage.",
+        notes=notes,
+    )
     print(f"model card: {write_card(card, target)}")
     return 0
 
 
 # --- a data set whose images are not there: what is missing, and how to make it again ---------------------------
 
-def _show(path) -> str:
+
+def _show(path: str | Path) -> str:
     """A path as the user would type it: relative to the working folder when inside it."""
     p = Path(path).resolve()
     try:
@@ -332,7 +454,7 @@ def _show(path) -> str:
         return str(p)
 
 
-def _split_state(ds, split: str) -> str | None:
+def _split_state(ds: Dataset, split: str) -> str | None:
     """None when the split has images, else 'missing' (no folder) or 'empty'."""
     folder = ds.image_dir(split)
     if not folder.is_dir():
@@ -340,14 +462,16 @@ def _split_state(ds, split: str) -> str | None:
     return None if ds.images(split) else "empty"
 
 
-def _missing_splits_error(ds, needed, command: str) -> str | None:
+def _missing_splits_error(ds: Dataset, needed: Iterable[str], command: str) -> str | None:
     """One paragraph (plus the commands) when a split `command` needs has no images, else None."""
     bad = [(s, state) for s in needed if (state := _split_state(ds, s))]
     if not bad:
         return None
     which = " and ".join(f"'{s}' ({_show(ds.image_dir(s))} is {state})" for s, state in bad)
-    text = (f"{_show(ds.root)} has no images for split {which}; `streetvision {command}` needs "
-            f"{'them' if len(bad) > 1 else 'it'}.")
+    text = (
+        f"{_show(ds.root)} has no images for split {which}; `streetvision {command}` needs "
+        f"{'them' if len(bad) > 1 else 'it'}."
+    )
     scratch = _scratch_dir()
     try:
         recipe = _recipe(ds, scratch / ds.root.name)
@@ -357,21 +481,32 @@ def _missing_splits_error(ds, needed, command: str) -> str | None:
         commands, notes = recipe
         missing = [s for s in ds.splits if _split_state(ds, s)]
         commands += _copy_back(ds, scratch / ds.root.name, missing)
-        leftover = " (remove what an earlier attempt left there first)" if scratch.is_dir() and any(scratch.iterdir()) else ""
-        return (text + " Git keeps only a bundled set's data.yaml, meta.jsonl, detection caches and test split; the "
-                "rest is made again by the (deterministic) commands that built it. " + " ".join(notes) +
-                f" `data synth` and `data merge` refuse an --out that is not empty, so rebuild under "
-                f"{_show(scratch)}/{leftover} and copy the missing splits in:\n" + "\n".join("    " + c for c in commands))
+        leftover = (
+            " (remove what an earlier attempt left there first)" if scratch.is_dir() and any(scratch.iterdir()) else ""
+        )
+        return (
+            text + " Git keeps only a bundled set's data.yaml, meta.jsonl, detection caches and test split; the "
+            "rest is made again by the (deterministic) commands that built it. "
+            + " ".join(notes)
+            + f" `data synth` and `data merge` refuse an --out that is not empty, so rebuild under "
+            f"{_show(scratch)}/{leftover} and copy the missing splits in:\n" + "\n".join("    " + c for c in commands)
+        )
     merged = [name for name, _ in _merge_inputs(ds)]
     if merged:
-        return (text + f" Its meta.jsonl says it was merged from {', '.join(merged)} ('merged_from'), but those data "
-                f"sets are not found beside it or under datasets/ with a recorded way to rebuild them; rebuild them "
-                f"(see datasets/README.md), then `streetvision data merge ... --out NEW_FOLDER`.")
+        return (
+            text + f" Its meta.jsonl says it was merged from {', '.join(merged)} ('merged_from'), but those data "
+            f"sets are not found beside it or under datasets/ with a recorded way to rebuild them; rebuild them "
+            f"(see datasets/README.md), then `streetvision data merge ... --out NEW_FOLDER`."
+        )
     if ds.images():
-        return (text + f" Its other splits have images: `streetvision data split --data {shlex.quote(_show(ds.root))}` "
-                "divides them by scene.")
-    return (text + f" {_show(ds.yaml_path)} records no way to rebuild it (no 'synth' in data.yaml, no 'merged_from' in "
-            "meta.jsonl): put the images and labels in place (see datasets/README.md).")
+        return (
+            text + f" Its other splits have images: `streetvision data split --data {shlex.quote(_show(ds.root))}` "
+            "divides them by scene."
+        )
+    return (
+        text + f" {_show(ds.yaml_path)} records no way to rebuild it (no 'synth' in data.yaml, no 'merged_from' in "
+        "meta.jsonl): put the images and labels in place (see datasets/README.md)."
+    )
 
 
 def _scratch_dir() -> Path:
@@ -380,29 +515,35 @@ def _scratch_dir() -> Path:
     return REPO_ROOT / SCRATCH
 
 
-def _raw_yaml(ds) -> dict:
+def _raw_yaml(ds: Dataset) -> dict[str, Any]:
     import yaml
 
     data = yaml.safe_load(ds.yaml_path.read_text(encoding="utf-8")) or {}
     return data if isinstance(data, dict) else {}
 
 
-def _complete(ds) -> bool:
+def _complete(ds: Dataset) -> bool:
     return all(_split_state(ds, s) is None for s in ds.splits)
 
 
-def _recipe(ds, out: Path, depth: int = 0) -> tuple[list[str], list[str]] | None:
+def _recipe(ds: Dataset, out: Path, depth: int = 0) -> tuple[list[str], list[str]] | None:
     """The commands that build `ds` again into the empty folder `out`, and sentences saying
     where they come from; None when the data set does not record how it was made."""
     synth = _raw_yaml(ds).get("synth")
     if isinstance(synth, dict) and synth.get("images"):
         command, caveat = _synth_command(synth, out)
-        return [command], [f"{ds.root.name} was made by `data synth` (seed {synth.get('seed', 0)}, {synth['images']} "
-                           f"images: its data.yaml 'synth'){caveat}."]
+        return [command], [
+            f"{ds.root.name} was made by `data synth` (seed {synth.get('seed', 0)}, {synth['images']} "
+            f"images: its data.yaml 'synth'){caveat}."
+        ]
     inputs = _merge_inputs(ds)
     if not inputs or depth > 3:
         return None
-    commands, notes, sources = [], [], []
+    from vision.training.data.layout import Dataset
+
+    commands: list[str] = []
+    notes: list[str] = []
+    sources: list[MergeSource] = []
     for name, recorded in inputs:
         sub = _find_input(ds, name, recorded)
         if sub is None:
@@ -418,7 +559,7 @@ def _recipe(ds, out: Path, depth: int = 0) -> tuple[list[str], list[str]] | None
         notes += steps[1]
         sources.append((out.parent / name, sub.names))
     order, same_classes = _merge_order(sources, ds.names)
-    paths = [s.root if hasattr(s, "root") else s[0] for s in order]
+    paths = [s.root if isinstance(s, Dataset) else s[0] for s in order]
     merge = ["streetvision", "data", "merge", *map(_show, paths), "--out", _show(out)]
     if not same_classes:
         merge += ["--names", ",".join(ds.names)]
@@ -429,8 +570,10 @@ def _recipe(ds, out: Path, depth: int = 0) -> tuple[list[str], list[str]] | None
     return commands, notes
 
 
-def _names_of(source) -> list[str]:
-    return list(source.names) if hasattr(source, "names") else list(source[1])
+def _names_of(source: MergeSource) -> list[str]:
+    from vision.training.data.layout import Dataset
+
+    return list(source.names) if isinstance(source, Dataset) else list(source[1])
 
 
 def _union(name_lists: list[list[str]]) -> list[str]:
@@ -440,7 +583,7 @@ def _union(name_lists: list[list[str]]) -> list[str]:
     return out
 
 
-def _merge_order(sources: list, names: list[str]) -> tuple[list, bool]:
+def _merge_order(sources: list[MergeSource], names: list[str]) -> tuple[list[MergeSource], bool]:
     """`data merge` orders classes by input order: the input order that gives `names` (and True),
     else the order given and False (the command then needs --names)."""
     import itertools
@@ -452,7 +595,7 @@ def _merge_order(sources: list, names: list[str]) -> tuple[list, bool]:
     return sources, False
 
 
-def _merge_inputs(ds) -> list[tuple[str, str]]:
+def _merge_inputs(ds: Dataset) -> list[tuple[str, str]]:
     """(folder name, recorded path) of each data set `data merge` took images from, by name."""
     found: dict[str, str] = {}
     try:
@@ -466,7 +609,7 @@ def _merge_inputs(ds) -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
-def _find_input(ds, name: str, recorded: str):
+def _find_input(ds: Dataset, name: str, recorded: str) -> Dataset | None:
     """A merge input where it was recorded, beside the merged set, or under datasets/ (the
     record holds the building machine's absolute path)."""
     from vision.core.paths import REPO_ROOT
@@ -494,7 +637,7 @@ def _relocate(recorded: str) -> Path:
     return moved if moved.exists() else p
 
 
-def _synth_defaults() -> dict:
+def _synth_defaults() -> dict[str, Any]:
     """`streetvision data synth`'s option defaults, read from its own parser."""
     from vision.cli import data_cmd
 
@@ -503,7 +646,7 @@ def _synth_defaults() -> dict:
     return vars(parser.parse_args(["data", "synth", "--out", "x"]))
 
 
-def _synth_command(synth: dict, out: Path) -> tuple[str, str]:
+def _synth_command(synth: dict[str, Any], out: Path) -> tuple[str, str]:
     """The `data synth` command line a data.yaml 'synth' record was made by, and a caveat
     when the record sets something the command has no option for."""
     from vision.core.paths import REPO_ROOT
@@ -515,7 +658,14 @@ def _synth_command(synth: dict, out: Path) -> tuple[str, str]:
     bundled = (REPO_ROOT / "datasets" / "footage" / "vtest.avi").resolve()
     if sources and [p.resolve() for p in sources] != [bundled]:
         parts += [_show(p) if p.exists() else str(p) for p in sources]
-    parts += ["--out", _show(out), "--images", str(synth["images"]), "--seed", str(synth.get("seed", cfg.get("seed", 0)))]
+    parts += [
+        "--out",
+        _show(out),
+        "--images",
+        str(synth["images"]),
+        "--seed",
+        str(synth.get("seed", cfg.get("seed", 0))),
+    ]
     conf = cfg.get("min_confidence")
     if conf is not None and float(conf) != float(defaults["confidence"]):
         parts += ["--confidence", f"{float(conf):g}"]
@@ -538,14 +688,16 @@ def _synth_command(synth: dict, out: Path) -> tuple[str, str]:
         base = {f.name: f.default for f in dataclasses.fields(SynthConfig) if f.default is not dataclasses.MISSING}
         odd = [f"{k}={v}" for k, v in cfg.items() if k not in cli and k in base and v != base[k]]
         if odd:
-            caveat = (f"; it also set {', '.join(odd)}, which `data synth` has no option for (the command uses "
-                      "today's defaults, so the images will differ)")
+            caveat = (
+                f"; it also set {', '.join(odd)}, which `data synth` has no option for (the command uses "
+                "today's defaults, so the images will differ)"
+            )
     except Exception:
         pass
     return shlex.join(parts), caveat
 
 
-def _copy_back(ds, built: Path, splits: list[str]) -> list[str]:
+def _copy_back(ds: Dataset, built: Path, splits: list[str]) -> list[str]:
     """cp commands putting the rebuilt set's `splits` (images and labels) into `ds`."""
     from vision.training.data.layout import label_path_for
 

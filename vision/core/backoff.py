@@ -11,7 +11,7 @@ import random
 
 def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
     """Delay before retry number `attempt` (1 = the first retry): initial·2^(attempt-1), capped."""
-    ceiling = min(max_s, initial_s * (2 ** min(max(attempt - 1, 0), 30)))
+    ceiling = min(max_s, initial_s * (2.0 ** min(max(attempt - 1, 0), 30)))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

@@ -12,13 +12,13 @@ return the case that already exists instead of creating a second one.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Final, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 ViolationType = Literal["street_vending", "non_motor_parking", "exposed_garbage", "muddy_truck"]
 
@@ -29,13 +29,10 @@ class Location(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    crs: Literal["WGS84", "GCJ-02", "BD-09", "CGCS2000"] = Field(
-        description="Coordinate reference system of lat/lon."
-    )
+    crs: Literal["WGS84", "GCJ-02", "BD-09", "CGCS2000"] = Field(description="Coordinate reference system of lat/lon.")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     address: str | None = Field(default=None, description="Human-readable street address.")
-
 
 
 EvidenceKind = Literal["snapshot", "annotated", "clip", "vehicle_crop", "plate_crop"]
@@ -112,7 +109,7 @@ class CaseReport(BaseModel):
     def _aware_utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamps must carry a time zone (UTC ISO 8601)")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     @field_validator("bbox")
     @classmethod

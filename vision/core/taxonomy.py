@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vision.core.paths import REPO_ROOT
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_TAXONOMY = REPO_ROOT / "configs" / "taxonomy.yaml"
 
@@ -45,7 +45,7 @@ class Taxonomy(BaseModel):
     violations: dict[str, EventType]
 
     @model_validator(mode="after")
-    def _codes_name_known_editions(self) -> "Taxonomy":
+    def _codes_name_known_editions(self) -> Taxonomy:
         known = {e.id for e in self.editions}
         for key, ev in self.violations.items():
             for edition in ev.codes:

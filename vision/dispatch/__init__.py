@@ -14,6 +14,7 @@ Programmatic entry points (for the demo and tests):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -22,7 +23,14 @@ from vision.dispatch.settings import Settings  # noqa: E402
 __all__ = ["PACKAGE_DIR", "Settings", "create_app", "DispatchService", "DispatchServer", "spawn_server", "bootstrap"]
 
 
-def __getattr__(name: str):  # lazy: keep `import vision.dispatch` light for the CLI
+if TYPE_CHECKING:  # what __getattr__ below hands out, for the type checker
+    from vision.dispatch import bootstrap
+    from vision.dispatch.app import create_app
+    from vision.dispatch.server import DispatchServer, spawn_server
+    from vision.dispatch.service import DispatchService
+
+
+def __getattr__(name: str) -> object:  # lazy: keep `import vision.dispatch` light for the CLI
     if name == "create_app":
         from vision.dispatch.app import create_app
 

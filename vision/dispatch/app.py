@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
     )
     app.state.service = service
     errors.install(app)
+    ui.install(app)
     app.include_router(cases.router)
     app.include_router(auth.router)
     app.include_router(open311.router)
@@ -44,10 +45,7 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
 
     @app.get("/healthz", tags=["meta"], summary="Liveness and database check")
     def healthz() -> dict[str, str]:
-        from sqlalchemy import text
-
-        with service.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        service.check_database()
         return {"status": "ok"}
 
     @app.get("/", include_in_schema=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vision.dispatch.schemas import ClientKind
 from vision.dispatch.service import DispatchService
 from vision.dispatch.settings import Settings
 from vision.dispatch.workflow import Role
@@ -13,8 +14,9 @@ def _service(settings: Settings) -> DispatchService:
     return DispatchService.from_settings(settings, notifier=Notifier())
 
 
-def create_operator(settings: Settings, username: str, password: str, role: Role | str = Role.ADMIN,
-                    display_name: str | None = None) -> int:
+def create_operator(
+    settings: Settings, username: str, password: str, role: Role | str = Role.ADMIN, display_name: str | None = None
+) -> int:
     """Adds an operator (migrating the database first if needed); returns its id."""
     service = _service(settings)
     try:
@@ -27,7 +29,7 @@ def create_admin(settings: Settings, username: str, password: str) -> int:
     return create_operator(settings, username, password, Role.ADMIN)
 
 
-def create_device(settings: Settings, name: str, site_id: str | None = None, kind: str = "device") -> str:
+def create_device(settings: Settings, name: str, site_id: str | None = None, kind: ClientKind = "device") -> str:
     """Registers an edge device (or with kind='open311' an Open311 client); returns its token (shown once)."""
     service = _service(settings)
     try:

@@ -9,14 +9,15 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vision.core.paths import REPO_ROOT
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_DISPATCH_CONFIG = REPO_ROOT / "configs" / "dispatch.yaml"
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+OFFICE_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")  # the default working week
 _PERIOD = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
@@ -38,7 +39,7 @@ class AssignmentRule(_Strict):
 
 class WorkingTime(_Strict):
     timezone: str = "Asia/Shanghai"
-    weekdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    weekdays: list[Weekday] = Field(default_factory=lambda: list(OFFICE_WEEKDAYS), min_length=1)
     periods: list[str] = Field(default_factory=lambda: ["08:30-12:00", "13:30-17:30"], min_length=1)
 
     @field_validator("timezone")
@@ -107,7 +108,7 @@ class DispatchConfig(_Strict):
     notifications: Notifications = Field(default_factory=Notifications)
 
     @model_validator(mode="after")
-    def _departments_known(self) -> "DispatchConfig":
+    def _departments_known(self) -> DispatchConfig:
         known = {d.id for d in self.departments}
         if len(known) != len(self.departments):
             raise ValueError("departments: ids must be unique")
@@ -130,6 +131,13 @@ class DispatchConfig(_Strict):
 
     def department_ids(self) -> list[str]:
         return [d.id for d in self.departments]
+
+    def department_name(self, dept_id: str | None) -> str | None:
+        """A department's display name; an unknown id is shown as it is."""
+        for d in self.departments:
+            if d.id == dept_id:
+                return d.name
+        return dept_id
 
 
 class ConfigError(ValueError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from vision.dispatch.config import WEEKDAYS, WorkingTime
 
@@ -32,7 +32,7 @@ def add_working_hours(start: datetime, hours: float, cal: WorkingTime) -> dateti
                     continue
                 span = p_end - begin
                 if span >= remaining:
-                    return (begin + remaining).astimezone(timezone.utc)
+                    return (begin + remaining).astimezone(UTC)
                 remaining -= span
         day += timedelta(days=1)
     raise ValueError("deadline lies more than ten years ahead")

@@ -11,18 +11,18 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from vision.dispatch import models as m
+from vision.dispatch.schemas import CaseDetail, EvidencePublic
 from vision.dispatch.service import DispatchService
 from vision.dispatch.storage import StorageError
 from vision.dispatch.workflow import Status
 
-ACCEPTED = {Status.ACCEPTED, Status.DISPATCHED, Status.HANDLED, Status.VERIFIED, Status.CLOSED}
 EXT = {"image/jpeg": ".jpg", "image/png": ".png"}
+# What review said of the AI report: a labelled positive, or a hard negative.
+LabelOutcome = Literal["accepted", "rejected"]
 
 
 @dataclass
@@ -42,6 +42,17 @@ def yolo_line(cls: int, box: list[float]) -> str:
     return f"{cls} {(x1 + x2) / 2:.6f} {(y1 + y2) / 2:.6f} {x2 - x1:.6f} {y2 - y1:.6f}"
 
 
+def outcome_of(case: CaseDetail) -> LabelOutcome:
+    return "rejected" if case.status is Status.REJECTED else "accepted"
+
+
+def clean_snapshot(case: CaseDetail) -> EvidencePublic | None:
+    """The edge box's unannotated still, in an image format a trainer reads."""
+    return next(
+        (e for e in case.evidence if e.stage == "report" and e.kind == "snapshot" and e.content_type in EXT), None
+    )
+
+
 def export_labels(service: DispatchService, out_dir: Path | str) -> ExportSummary:
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -49,18 +60,10 @@ def export_labels(service: DispatchService, out_dir: Path | str) -> ExportSummar
     names = list(dict.fromkeys(service.config.label_classes.values()))
     class_of = {v: names.index(c) for v, c in service.config.label_classes.items()}
     summary = ExportSummary(out, 0, 0, [])
-    reviewed = [s.value for s in ACCEPTED | {Status.REJECTED}]
-    with service.sessions() as s, (out / "manifest.jsonl").open("w", encoding="utf-8") as manifest:
-        cases = s.scalars(
-            select(m.Case)
-            .options(selectinload(m.Case.evidence), selectinload(m.Case.occurrences))
-            .where(m.Case.status.in_(reviewed), m.Case.source == "edge")
-            .order_by(m.Case.id)
-        )
-        for case in cases:
-            outcome = "rejected" if case.status == Status.REJECTED.value else "accepted"
-            snap = next((e for e in case.evidence if e.stage == "report" and e.kind == "snapshot"
-                         and e.content_type in EXT), None)
+    with (out / "manifest.jsonl").open("w", encoding="utf-8") as manifest:
+        for case in service.reviewed_cases(source="edge"):
+            outcome = outcome_of(case)
+            snap = clean_snapshot(case)
             if snap is None:
                 summary.skipped.append((case.id, "no clean snapshot"))
                 continue
@@ -69,6 +72,12 @@ def export_labels(service: DispatchService, out_dir: Path | str) -> ExportSummar
                 continue
             occ = next((o for o in case.occurrences if o.id == snap.occurrence_id), None)
             box = (occ.bbox if occ else None) or case.bbox
+            label_text = ""  # a hard negative: nothing to find in this image
+            if outcome == "accepted":
+                if box is None:
+                    summary.skipped.append((case.id, "no box"))
+                    continue
+                label_text = yolo_line(class_of[case.violation], box) + "\n"
             stem = f"case{case.id:06d}_e{snap.id}"
             image = Path("images") / (stem + EXT[snap.content_type])
             label = Path("labels") / (stem + ".txt")
@@ -77,21 +86,41 @@ def export_labels(service: DispatchService, out_dir: Path | str) -> ExportSummar
             except StorageError as exc:
                 summary.skipped.append((case.id, str(exc)))
                 continue
+            (out / label).write_text(label_text)
             if outcome == "accepted":
-                (out / label).write_text(yolo_line(class_of[case.violation], box) + "\n")
                 summary.positives += 1
             else:
-                (out / label).write_text("")
                 summary.negatives += 1
-            manifest.write(json.dumps({
-                "case_id": case.id, "image": image.as_posix(), "label": label.as_posix(), "outcome": outcome,
-                "status": case.status, "reason": case.reject_reason, "violation": case.violation,
-                "class": service.config.label_classes.get(case.violation) if outcome == "accepted" else None,
-                "bbox_xyxy": box, "camera_id": case.camera_id, "site_id": case.site_id, "rule": case.rule,
-                "confidence": case.confidence, "model_name": case.model_name, "model_version": case.model_version,
-                "detected_at": case.first_detected_at.isoformat(), "sha256": snap.sha256,
-            }, ensure_ascii=False) + "\n")
-    (out / "data.yaml").write_text(yaml.safe_dump(
-        {"path": str(out.resolve()), "train": "images", "val": "images", "names": dict(enumerate(names))},
-        allow_unicode=True, sort_keys=False))
+            manifest.write(
+                json.dumps(
+                    {
+                        "case_id": case.id,
+                        "image": image.as_posix(),
+                        "label": label.as_posix(),
+                        "outcome": outcome,
+                        "status": case.status.value,
+                        "reason": case.reject_reason,
+                        "violation": case.violation,
+                        "class": service.config.label_classes.get(case.violation) if outcome == "accepted" else None,
+                        "bbox_xyxy": box,
+                        "camera_id": case.camera_id,
+                        "site_id": case.site_id,
+                        "rule": case.rule,
+                        "confidence": case.confidence,
+                        "model_name": case.model_name,
+                        "model_version": case.model_version,
+                        "detected_at": case.first_detected_at.isoformat(),
+                        "sha256": snap.sha256,
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+    (out / "data.yaml").write_text(
+        yaml.safe_dump(
+            {"path": str(out.resolve()), "train": "images", "val": "images", "names": dict(enumerate(names))},
+            allow_unicode=True,
+            sort_keys=False,
+        )
+    )
     return summary

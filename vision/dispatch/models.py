@@ -3,14 +3,14 @@ revision in vision/dispatch/migrations/versions; a test checks they agree."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend (SQLite keeps no zone: store naive UTC)."""
 
     impl = DateTime(timezone=True)
@@ -21,19 +21,19 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -119,11 +119,11 @@ class Case(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    occurrences: Mapped[list["Occurrence"]] = relationship(
+    occurrences: Mapped[list[Occurrence]] = relationship(
         back_populates="case", order_by="Occurrence.id", cascade="all, delete-orphan"
     )
-    evidence: Mapped[list["Evidence"]] = relationship(order_by="Evidence.id", cascade="all, delete-orphan")
-    transitions: Mapped[list["Transition"]] = relationship(order_by="Transition.id", cascade="all, delete-orphan")
+    evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id", cascade="all, delete-orphan")
+    transitions: Mapped[list[Transition]] = relationship(order_by="Transition.id", cascade="all, delete-orphan")
 
     __table_args__ = (Index("ix_cases_merge", "camera_id", "violation", "status"),)
 

@@ -15,8 +15,8 @@ import queue
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 
 import httpx
 
@@ -25,9 +25,12 @@ from vision.dispatch.config import MqttConfig, Notifications, WebhookConfig
 log = logging.getLogger(__name__)
 
 
+CaseEventType = Literal["new", "occurrence", "state"]  # a case opened, a report joined it, its state changed
+
+
 @dataclass(frozen=True)
 class CaseEvent:
-    type: str  # new | occurrence | state
+    type: CaseEventType
     case_id: int
     status: str
     violation: str
@@ -36,7 +39,7 @@ class CaseEvent:
     from_status: str | None = None
     actor: str | None = None
     department: str | None = None
-    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def payload(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True).encode("utf-8")
@@ -52,9 +55,10 @@ class MqttSink:
 
     def __init__(self, cfg: MqttConfig, client_id: str = "") -> None:
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
         self.cfg = cfg
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if cfg.username:
             self.client.username_pw_set(cfg.username, cfg.password)
         self.client.reconnect_delay_set(1, 30)
@@ -110,7 +114,7 @@ class Notifier:
             self._thread.start()
 
     @classmethod
-    def from_config(cls, cfg: Notifications) -> "Notifier":
+    def from_config(cls, cfg: Notifications) -> Notifier:
         sinks: list[Sink] = []
         if cfg.mqtt.enabled:
             sinks.append(MqttSink(cfg.mqtt))

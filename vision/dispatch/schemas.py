@@ -4,11 +4,18 @@ can never reach a response."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.dispatch.workflow import Action, Role, Status
+
+# The closed vocabularies the tables hold as strings.
+CaseSource = Literal["edge", "open311"]  # an edge box's report or a citizen's Open311 request
+ClientKind = Literal["device", "open311"]  # machine credentials: an edge box or an Open311 client
+TokenKind = Literal["api", "session"]  # operator credentials: API bearer token or UI session cookie
+EvidenceStage = Literal["report", "after"]  # from the edge box, or the photo taken after handling
+ActorKind = Literal["operator", "device", "open311", "system"]  # who made an audited change
 
 
 class _Out(BaseModel):
@@ -18,7 +25,7 @@ class _Out(BaseModel):
 class EvidencePublic(_Out):
     id: int
     occurrence_id: int | None
-    stage: str = Field(description="'report' (from the edge box) or 'after' (handling photo).")
+    stage: EvidenceStage = Field(description="'report' (from the edge box) or 'after' (handling photo).")
     name: str
     kind: str
     content_type: str
@@ -44,7 +51,7 @@ class TransitionPublic(_Out):
     from_status: str | None
     to_status: str
     actor: str
-    actor_kind: str
+    actor_kind: ActorKind
     at: datetime
     reason: str | None
     details: dict[str, Any]
@@ -52,7 +59,7 @@ class TransitionPublic(_Out):
 
 class CaseSummary(_Out):
     id: int
-    source: str
+    source: CaseSource
     status: Status
     violation: str
     rule: str | None
@@ -94,6 +101,17 @@ class CaseDetail(CaseSummary):
     evidence: list[EvidencePublic]
     transitions: list[TransitionPublic]
     available_actions: list[Action] = Field(default_factory=list, description="For the calling operator.")
+
+
+class CaseRecord(CaseSummary):
+    """A case's own columns without its timeline: what Open311 and the statistics read."""
+
+    description: str | None
+    media_url: str | None
+    status_notes: str | None
+    reviewed_at: datetime | None
+    handled_at: datetime | None
+    closed_at: datetime | None
 
 
 class CaseList(BaseModel):
@@ -149,14 +167,14 @@ class OperatorPublic(_Out):
 class ClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    kind: str = Field(default="device", pattern=r"^(device|open311)$")
+    kind: ClientKind = "device"
     site_id: str | None = Field(default=None, max_length=64)
 
 
 class ClientCreated(BaseModel):
     id: int
     name: str
-    kind: str
+    kind: ClientKind
     token: str = Field(description="Shown once; only its hash is stored.")
 
 

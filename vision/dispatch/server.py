@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from starlette.types import ASGIApp
 
 from vision.dispatch.settings import Settings
 
@@ -18,10 +19,11 @@ from vision.dispatch.settings import Settings
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # (host, port) for an IPv4 socket
+        return port
 
 
-def wait_healthy(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+def wait_healthy(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     end = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < end:
@@ -39,12 +41,17 @@ def wait_healthy(url: str, timeout: float = 30.0, proc: subprocess.Popen | None 
 class DispatchServer:
     """uvicorn serving `create_app(settings)` in a background thread.
 
-        with DispatchServer(settings) as srv:
-            httpx.get(srv.url + "/healthz")
+    with DispatchServer(settings) as srv:
+        httpx.get(srv.url + "/healthz")
     """
 
-    def __init__(self, settings: Settings | None = None, host: str = "127.0.0.1", port: int | None = None,
-                 app: object | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        app: ASGIApp | None = None,
+    ) -> None:
         import uvicorn
 
         from vision.dispatch.app import create_app
@@ -52,15 +59,16 @@ class DispatchServer:
         self.host = host
         self.port = port or free_port(host)
         self.app = app or create_app(settings)
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host=host, port=self.port, log_level="warning",
-                                                     lifespan="on"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", lifespan="on")
+        )
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "DispatchServer":
+    def start(self, timeout: float = 30.0) -> DispatchServer:
         self._thread = threading.Thread(target=self._server.run, name="dispatch-uvicorn", daemon=True)
         self._thread.start()
         wait_healthy(self.url, timeout)
@@ -72,20 +80,38 @@ class DispatchServer:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def __enter__(self) -> "DispatchServer":
+    def __enter__(self) -> DispatchServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def spawn_server(settings: Settings, host: str = "127.0.0.1", port: int | None = None,
-                 timeout: float = 60.0, log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+def spawn_server(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout: float = 60.0,
+    log_path: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
     """Starts `python -m vision dispatch serve` and waits until it answers; returns (process, url).
     Stop it with `proc.terminate(); proc.wait()`."""
     port = port or free_port(host)
-    cmd = [sys.executable, "-m", "vision", "dispatch", "serve", "--host", host, "--port", str(port),
-           "--data-dir", str(settings.data_dir), "--config", str(settings.config_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vision",
+        "dispatch",
+        "serve",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--data-dir",
+        str(settings.data_dir),
+        "--config",
+        str(settings.config_path),
+    ]
     if settings.db_url:
         cmd += ["--db", settings.db_url]
     if settings.taxonomy_path:

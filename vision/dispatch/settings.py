@@ -11,11 +11,12 @@ from pathlib import Path
 from vision.dispatch.config import DEFAULT_DISPATCH_CONFIG
 
 ENV_PREFIX = "STREETVISION_DISPATCH_"
+DEFAULT_DATA_DIR = Path("var/dispatch")  # /var/ is git-ignored
 
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = field(default_factory=lambda: Path("var/dispatch"))  # /var/ is git-ignored
+    data_dir: Path = field(default_factory=lambda: DEFAULT_DATA_DIR)
     db_url: str | None = None  # default: SQLite file in data_dir
     config_path: Path = DEFAULT_DISPATCH_CONFIG
     taxonomy_path: Path | None = None  # default: the bundled configs/taxonomy.yaml
@@ -37,16 +38,28 @@ class Settings:
         return self.data_dir / "evidence"
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Settings":
-        """Settings from STREETVISION_DISPATCH_* variables, overridden by non-None keywords."""
-        env = {
-            "data_dir": os.environ.get(ENV_PREFIX + "DATA_DIR"),
-            "db_url": os.environ.get(ENV_PREFIX + "DB"),
-            "config_path": os.environ.get(ENV_PREFIX + "CONFIG"),
-            "taxonomy_path": os.environ.get(ENV_PREFIX + "TAXONOMY"),
-        }
-        values = {k: v for k, v in env.items() if v}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        if "taxonomy_path" in values:
-            values["taxonomy_path"] = Path(str(values["taxonomy_path"]))
-        return cls(**values)  # type: ignore[arg-type]
+    def from_env(
+        cls,
+        *,
+        data_dir: str | Path | None = None,
+        db_url: str | None = None,
+        config_path: str | Path | None = None,
+        taxonomy_path: str | Path | None = None,
+    ) -> Settings:
+        """Settings from STREETVISION_DISPATCH_* variables; a keyword that is not None wins over
+        its variable, an unset or empty variable leaves the default."""
+        data_dir = data_dir if data_dir is not None else _env("DATA_DIR")
+        db_url = db_url if db_url is not None else _env("DB")
+        config_path = config_path if config_path is not None else _env("CONFIG")
+        taxonomy_path = taxonomy_path if taxonomy_path is not None else _env("TAXONOMY")
+        return cls(
+            data_dir=Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR,
+            db_url=db_url,
+            config_path=Path(config_path) if config_path is not None else DEFAULT_DISPATCH_CONFIG,
+            taxonomy_path=Path(taxonomy_path) if taxonomy_path is not None else None,
+        )
+
+
+def _env(name: str) -> str | None:
+    """The STREETVISION_DISPATCH_<name> variable; unset and empty both read as None."""
+    return os.environ.get(ENV_PREFIX + name) or None

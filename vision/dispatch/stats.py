@@ -9,13 +9,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
-
-from vision.dispatch import models as m
 from vision.dispatch.service import DispatchService
-from vision.dispatch.workflow import ON_THE_CLOCK, Status
-
-REVIEWED_OK = {s.value for s in (Status.ACCEPTED, Status.DISPATCHED, Status.HANDLED, Status.VERIFIED, Status.CLOSED)}
+from vision.dispatch.workflow import CONFIRMED, Status
 
 
 @dataclass
@@ -50,23 +45,22 @@ def compute(service: DispatchService, days: int = 14) -> Stats:
     per_day: dict[str, list[int]] = defaultdict(lambda: [0] * days)
     rules: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     st = Stats(day_list, {}, [])
-    with service.sessions() as s:
-        for case in s.scalars(select(m.Case)):
-            st.by_status[case.status] += 1
-            created = case.created_at
-            if created >= start:
-                idx = (created.astimezone(tz).date() - day_list[0]).days
-                if 0 <= idx < days:
-                    per_day[case.violation][idx] += 1
-            rule = case.rule or f"({case.source})"
-            if case.status in REVIEWED_OK:
-                rules[rule][0] += 1
-            elif case.status == Status.REJECTED.value:
-                rules[rule][1] += 1
-            if Status(case.status) in ON_THE_CLOCK and case.deadline_at and now > case.deadline_at:
-                st.overdue_now[case.violation] += 1
-            if case.handled_at and case.deadline_at:
-                (st.handled_late if case.handled_at > case.deadline_at else st.handled_on_time)[case.violation] += 1
+    for case in sorted(service.find_cases(), key=lambda c: c.id):  # oldest first, as `by_status` lists states
+        st.by_status[case.status.value] += 1
+        created = case.created_at
+        if created >= start:
+            idx = (created.astimezone(tz).date() - day_list[0]).days
+            if 0 <= idx < days:
+                per_day[case.violation][idx] += 1
+        rule = case.rule or f"({case.source})"
+        if case.status in CONFIRMED:
+            rules[rule][0] += 1
+        elif case.status is Status.REJECTED:
+            rules[rule][1] += 1
+        if service.is_overdue(case, now):
+            st.overdue_now[case.violation] += 1
+        if case.handled_at and case.deadline_at:
+            (st.handled_late if case.handled_at > case.deadline_at else st.handled_on_time)[case.violation] += 1
     st.per_day = dict(per_day)
     st.precision = [RulePrecision(r, a, b) for r, (a, b) in sorted(rules.items())]
     return st
@@ -112,7 +106,13 @@ def plot_precision(st: Stats) -> bytes:
     if rows:
         ax.barh([p.rule for p in rows], [p.precision for p in rows], color="tab:green")
         for i, p in enumerate(rows):
-            ax.text(min(p.precision or 0, 0.85) + 0.01, i, f"{p.accepted}/{p.accepted + p.rejected}", va="center", fontsize=8)
+            ax.text(
+                min(p.precision or 0, 0.85) + 0.01,
+                i,
+                f"{p.accepted}/{p.accepted + p.rejected}",
+                va="center",
+                fontsize=8,
+            )
         ax.set_xlim(0, 1)
     else:
         ax.text(0.5, 0.5, "no reviewed cases yet", ha="center", va="center", transform=ax.transAxes)

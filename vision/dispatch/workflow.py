@@ -92,6 +92,8 @@ MERGEABLE = frozenset({Status.SUSPECTED, Status.ACCEPTED, Status.DISPATCHED, Sta
 # The deadline clock runs in these states (the department has not reported back yet).
 ON_THE_CLOCK = frozenset({Status.ACCEPTED, Status.DISPATCHED})
 FINAL = frozenset({Status.CLOSED, Status.REJECTED})
+# Accepted (立案) and every state after it: review found the AI report right.
+CONFIRMED = frozenset({Status.ACCEPTED, Status.DISPATCHED, Status.HANDLED, Status.VERIFIED, Status.CLOSED})
 
 
 class WorkflowError(Exception):

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vision.core.cases import Location, ViolationType
+from vision.core.cases import Location
+from vision.core.cases import ViolationType as ViolationType  # re-exported: scenario scripts name it from here
 from vision.core.geometry import segments_intersect
-
 
 CameraId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 ZoneName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -28,14 +28,6 @@ RelPoint = tuple[
 
 ZoneKind = Literal["no_vending", "no_parking", "bike_bay", "garbage_watch", "site_exit"]
 Anchor = Literal["bottom_center", "center", "top_center"]
-
-# The zone kind each rule type watches (rule.zones may only name zones of this kind).
-RULE_ZONE_KIND: dict[str, str] = {
-    "street_vending": "no_vending",
-    "non_motor_parking": "no_parking",
-    "exposed_garbage": "garbage_watch",
-    "muddy_truck": "site_exit",
-}
 
 
 class StrictModel(BaseModel):
@@ -73,13 +65,13 @@ class SamplingConfig(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _keyframes_need_low_rate(self) -> "Sampling":
+    def _keyframes_need_low_rate(self) -> SamplingConfig:
         if self.decode == "keyframes" and self.detect_fps > 1.0:
             raise ValueError("decode 'keyframes' needs detect_fps <= 1 (keyframes arrive about once a GOP)")
         return self
 
     @model_validator(mode="after")
-    def _gate_needs_keyframes(self) -> "Sampling":
+    def _gate_needs_keyframes(self) -> SamplingConfig:
         if self.idle_every_s is None:
             return self
         if self.decode != "keyframes":
@@ -94,7 +86,7 @@ class SamplingConfig(StrictModel):
 
 def _polygon_area(points: list[tuple[float, float]]) -> float:
     area = 0.0
-    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]):
+    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True):
         area += x1 * y2 - x2 * y1
     return abs(area) / 2.0
 
@@ -110,8 +102,8 @@ class ZoneConfig(StrictModel):
     polygon: list[RelPoint] = Field(description="Vertices as [x, y] in 0-1 image coordinates.")
 
     @model_validator(mode="after")
-    def _valid_shape(self) -> "Zone":
-        pts = [tuple(p) for p in self.polygon]
+    def _valid_shape(self) -> ZoneConfig:
+        pts = [(x, y) for x, y in self.polygon]
         if self.kind == "site_exit" and len(pts) == 2:
             if pts[0] == pts[1]:
                 raise ValueError("polygon: a line needs two distinct points")
@@ -139,6 +131,15 @@ class ZoneConfig(StrictModel):
 
 
 class RuleConfigBase(StrictModel):
+    """Settings every rule has. A rule type is a subclass with a `type` Literal and the
+    zone kind it watches; its engine registers itself in `vision.edge.rules`."""
+
+    zone_kind: ClassVar[ZoneKind]  # rule.zones may only name zones of this kind
+    if TYPE_CHECKING:
+        # Each rule type declares `type` as a one-value Literal (the discriminator of `RuleConfig`).
+        # Only declared here for the type checker: a field here would come first in every rule's schema.
+        type: str
+
     name: str | None = Field(default=None, description="Defaults to the rule type.")
     classes: list[str] = Field(min_length=1, description="Model class names this rule consumes.")
     zones: list[ZoneName] | None = Field(
@@ -156,7 +157,9 @@ class RuleConfigBase(StrictModel):
     inertia_frames: int = Field(default=3, ge=1, description="Consecutive in-zone frames before entering counts.")
     dwell_s: float = Field(ge=0, description="Seconds of stream time present in the zone before a violation.")
     clear_after_s: float = Field(default=60, gt=0, description="Absent this long: the violation is cleared.")
-    cooldown_s: float = Field(default=600, ge=0, description="A cleared violation re-seen within this is not a new case.")
+    cooldown_s: float = Field(
+        default=600, ge=0, description="A cleared violation re-seen within this is not a new case."
+    )
     verify: bool = Field(
         default=True, description="Pass candidates through the site's crop verifier (when the site has one)."
     )
@@ -169,7 +172,7 @@ class RuleConfigBase(StrictModel):
 
     @property
     def rule_name(self) -> str:
-        return self.name or self.type  # type: ignore[attr-defined]
+        return self.name or self.type
 
 
 class StationaryRuleConfigBase(RuleConfigBase):
@@ -213,6 +216,7 @@ class StationaryRuleConfigBase(RuleConfigBase):
 
 class StreetVendingRuleConfig(StationaryRuleConfigBase):
     type: Literal["street_vending"] = "street_vending"
+    zone_kind: ClassVar[ZoneKind] = "no_vending"
     classes: list[str] = Field(default_factory=lambda: ["vendor_stall"], min_length=1)
     dwell_s: float = Field(default=240, ge=0, description="3-5 minutes is common practice.")
     person_classes: list[str] = Field(
@@ -227,6 +231,7 @@ class StreetVendingRuleConfig(StationaryRuleConfigBase):
 
 class NonMotorParkingRuleConfig(StationaryRuleConfigBase):
     type: Literal["non_motor_parking"] = "non_motor_parking"
+    zone_kind: ClassVar[ZoneKind] = "no_parking"
     classes: list[str] = Field(default_factory=lambda: ["bicycle", "motorcycle"], min_length=1)
     dwell_s: float = Field(default=300, ge=0)
     cluster_distance: float = Field(
@@ -236,12 +241,14 @@ class NonMotorParkingRuleConfig(StationaryRuleConfigBase):
 
 class ExposedGarbageRuleConfig(StationaryRuleConfigBase):
     type: Literal["exposed_garbage"] = "exposed_garbage"
+    zone_kind: ClassVar[ZoneKind] = "garbage_watch"
     classes: list[str] = Field(default_factory=lambda: ["garbage"], min_length=1)
     dwell_s: float = Field(default=120, ge=0)
 
 
 class MuddyTruckRuleConfig(RuleConfigBase):
     type: Literal["muddy_truck"] = "muddy_truck"
+    zone_kind: ClassVar[ZoneKind] = "site_exit"
     classes: list[str] = Field(default_factory=lambda: ["truck"], min_length=1)
     dwell_s: float = Field(default=0, ge=0)
     inertia_frames: int = Field(default=1, ge=1)
@@ -267,7 +274,7 @@ class MuddyTruckRuleConfig(RuleConfigBase):
     )
 
     @model_validator(mode="after")
-    def _k_le_n(self) -> "MuddyTruckRule":
+    def _k_le_n(self) -> MuddyTruckRuleConfig:
         if self.k > self.n:
             raise ValueError(f"k ({self.k}) must be <= n ({self.n})")
         x1, y1, x2, y2 = self.plate_region
@@ -277,9 +284,17 @@ class MuddyTruckRuleConfig(RuleConfigBase):
 
 
 RuleConfig = Annotated[
-    Union[StreetVendingRuleConfig, NonMotorParkingRuleConfig, ExposedGarbageRuleConfig, MuddyTruckRuleConfig],
+    StreetVendingRuleConfig | NonMotorParkingRuleConfig | ExposedGarbageRuleConfig | MuddyTruckRuleConfig,
     Field(discriminator="type"),
 ]
+RULE_CONFIG_TYPES: tuple[type[RuleConfigBase], ...] = (
+    StreetVendingRuleConfig,
+    NonMotorParkingRuleConfig,
+    ExposedGarbageRuleConfig,
+    MuddyTruckRuleConfig,
+)
+# The zone kind each rule type watches, by rule type.
+RULE_ZONE_KIND: dict[str, ZoneKind] = {c.model_fields["type"].default: c.zone_kind for c in RULE_CONFIG_TYPES}
 
 
 class CameraConfig(StrictModel):
@@ -377,7 +392,7 @@ class DetectorConfig(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _model_or_models(self) -> "DetectorConfig":
+    def _model_or_models(self) -> DetectorConfig:
         if self.models is not None and self.model is not None:
             raise ValueError("give either model or models, not both")
         return self
@@ -415,29 +430,103 @@ class VerifierConfig(StrictModel):
 class StaticObjectFinderConfig(StrictModel):
     """Tuning of `StaticObjectFinder`; defaults suit 0.5-5 s between frames."""
 
-    work_width: int = Field(default=320, ge=32, le=4096, description="Frames are downscaled to this width for the background model.")
-    min_static_s: float = Field(default=8.0, gt=0, description="Stream seconds a region must be static before it is reported.")
-    min_area: float = Field(default=0.0008, ge=0, le=1, description="Smallest reported region, as a fraction of the frame area.")
-    max_area: float = Field(default=0.25, gt=0, le=1, description="Largest reported region, as a fraction of the frame area.")
-    long_tau_s: float = Field(default=300.0, gt=0, description="Time constant (s) of the long-term background, the empty scene.")
-    short_tau_s: float = Field(default=1.5, gt=0, description="Time constant (s) of the short-term background, the last seconds.")
-    warmup_s: float = Field(default=6.0, ge=0, description="Seconds of frames whose per-pixel median starts both backgrounds (people walking through are not in it); nothing is reported meanwhile.")
-    diff_min: float = Field(default=14.0, gt=0, description="Smallest colour distance (grey levels, half the L1 over B, G, R, in the background's photometry) that counts as different.")
-    noise_k: float = Field(default=4.0, gt=0, description="The difference threshold is at least this many robust noise sigmas of the frame-vs-background residual (dusk, rain).")
+    work_width: int = Field(
+        default=320, ge=32, le=4096, description="Frames are downscaled to this width for the background model."
+    )
+    min_static_s: float = Field(
+        default=8.0, gt=0, description="Stream seconds a region must be static before it is reported."
+    )
+    min_area: float = Field(
+        default=0.0008, ge=0, le=1, description="Smallest reported region, as a fraction of the frame area."
+    )
+    max_area: float = Field(
+        default=0.25, gt=0, le=1, description="Largest reported region, as a fraction of the frame area."
+    )
+    long_tau_s: float = Field(
+        default=300.0, gt=0, description="Time constant (s) of the long-term background, the empty scene."
+    )
+    short_tau_s: float = Field(
+        default=1.5, gt=0, description="Time constant (s) of the short-term background, the last seconds."
+    )
+    warmup_s: float = Field(
+        default=6.0,
+        ge=0,
+        description="Seconds of frames whose per-pixel median starts both backgrounds (people walking through are not in it); nothing is reported meanwhile.",
+    )
+    diff_min: float = Field(
+        default=14.0,
+        gt=0,
+        description="Smallest colour distance (grey levels, half the L1 over B, G, R, in the background's photometry) that counts as different.",
+    )
+    noise_k: float = Field(
+        default=4.0,
+        gt=0,
+        description="The difference threshold is at least this many robust noise sigmas of the frame-vs-background residual (dusk, rain).",
+    )
     ncc_window: int = Field(default=7, ge=3, le=31, description="Side (work pixels) of the window of the texture test.")
-    ncc_min: float = Field(default=0.8, ge=0, le=1, description="Normalised cross-correlation above which a textured difference is a lighting change, not an object (1 disables the test).")
-    texture_min: float = Field(default=5.0, ge=0, description="Local grey-level std both images need for the texture test to be trusted.")
-    clear_s: float = Field(default=1.5, ge=0, description="A pixel that matches the long-term background this long loses its static time (object removed).")
-    track_hold_s: float = Field(default=10.0, ge=0, description="A region unseen this long loses its id (it is not reported while unseen).")
-    match_iou: float = Field(default=0.3, gt=0, le=1, description="Overlap (IoU, or half the intersection over the smaller box) that makes a region the same as an earlier one.")
-    absorb_after_s: float = Field(default=7200.0, gt=0, description="A region reported this long after it first appeared is learned into the long-term background.")
-    ghost_ratio: float = Field(default=0.6, ge=0, le=1, description="A new region whose boundary edges found only in the frame are below this fraction of those found only in the long-term background is a ghost (something left) and is absorbed; 0 disables.")
-    scene_change_frac: float = Field(default=0.6, gt=0, le=1, description="Fraction of the frame differing from the long-term background that, sustained, means the view changed.")
-    scene_change_s: float = Field(default=5.0, ge=0, description="Seconds `scene_change_frac` must persist before the model restarts from the current frames.")
-    max_dt_s: float = Field(default=10.0, gt=0, description="A longer gap between frames (an outage) counts as this many seconds.")
-    ignore_pad: float = Field(default=0.1, ge=0, le=1, description="Ignore boxes are grown by this fraction of their size on each side (loose boxes, shadows).")
-    watch_min_frac: float = Field(default=0.5, gt=0, le=1, description="Fraction of a region's pixels that must lie in watch_mask for it to be reported.")
-    max_regions: int = Field(default=64, ge=1, description="At most this many candidate regions (largest first) are examined per frame.")
+    ncc_min: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="Normalised cross-correlation above which a textured difference is a lighting change, not an object (1 disables the test).",
+    )
+    texture_min: float = Field(
+        default=5.0, ge=0, description="Local grey-level std both images need for the texture test to be trusted."
+    )
+    clear_s: float = Field(
+        default=1.5,
+        ge=0,
+        description="A pixel that matches the long-term background this long loses its static time (object removed).",
+    )
+    track_hold_s: float = Field(
+        default=10.0, ge=0, description="A region unseen this long loses its id (it is not reported while unseen)."
+    )
+    match_iou: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="Overlap (IoU, or half the intersection over the smaller box) that makes a region the same as an earlier one.",
+    )
+    absorb_after_s: float = Field(
+        default=7200.0,
+        gt=0,
+        description="A region reported this long after it first appeared is learned into the long-term background.",
+    )
+    ghost_ratio: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="A new region whose boundary edges found only in the frame are below this fraction of those found only in the long-term background is a ghost (something left) and is absorbed; 0 disables.",
+    )
+    scene_change_frac: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="Fraction of the frame differing from the long-term background that, sustained, means the view changed.",
+    )
+    scene_change_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds `scene_change_frac` must persist before the model restarts from the current frames.",
+    )
+    max_dt_s: float = Field(
+        default=10.0, gt=0, description="A longer gap between frames (an outage) counts as this many seconds."
+    )
+    ignore_pad: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Ignore boxes are grown by this fraction of their size on each side (loose boxes, shadows).",
+    )
+    watch_min_frac: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Fraction of a region's pixels that must lie in watch_mask for it to be reported.",
+    )
+    max_regions: int = Field(
+        default=64, ge=1, description="At most this many candidate regions (largest first) are examined per frame."
+    )
 
 
 class StaticObjectsConfig(StrictModel):
@@ -473,7 +562,7 @@ class DispatchConfig(StrictModel):
     backoff_max_s: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
-    def _one_token_source(self) -> "DispatchConfig":
+    def _one_token_source(self) -> DispatchConfig:
         if self.token and self.token_env:
             raise ValueError("give either token or token_env, not both")
         if self.backoff_max_s < self.backoff_initial_s:
@@ -530,7 +619,7 @@ class SiteConfig(StrictModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "Site":
+    def _cross_checks(self) -> SiteConfig:
         _check_unique_camera_ids(self)
         _check_unique_rule_names(self)
         _check_camera_rules_exist(self)
@@ -597,7 +686,7 @@ def _check_rule_zone_kinds(site: SiteConfig) -> None:
                     )
 
 
-def rule_classes(rule: "Rule") -> list[str]:
+def rule_classes(rule: RuleConfigBase) -> list[str]:
     """Every class name a rule consumes (its classes, mud and goods classes)."""
     names = list(rule.classes)
     for extra in ("mud_classes", "goods_classes"):
@@ -605,15 +694,13 @@ def rule_classes(rule: "Rule") -> list[str]:
     return names
 
 
-def route_min_confidence(site: "Site", route: ModelRouteConfig, route_classes: set[str] | None = None) -> float:
+def route_min_confidence(site: SiteConfig, route: ModelRouteConfig, route_classes: set[str] | None = None) -> float:
     """The threshold a detector runs at: its own, lowered to the lowest `min_confidence` of any rule that
     consumes one of its classes (a rule asking for 0.2 under a detector at 0.25 would otherwise never
     see what it asks for)."""
     base = route.min_confidence if route.min_confidence is not None else site.detector.min_confidence
     served = set(route.classes) if route.classes is not None else route_classes
-    wanted = [
-        r.min_confidence for r in site.rules if served is None or any(c in served for c in rule_classes(r))
-    ]
+    wanted = [r.min_confidence for r in site.rules if served is None or any(c in served for c in rule_classes(r))]
     return min([base, *wanted])
 
 
@@ -626,7 +713,7 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{self.path}: {loc}: {msg}" for loc, msg in errors))
 
 
-def _loc_to_path(loc: tuple) -> str:
+def _loc_to_path(loc: tuple[int | str, ...]) -> str:
     # pydantic puts union tags in the location (e.g. rules.0.street_vending.dwell_s); keep them,
     # they tell which rule type was parsed.
     return ".".join(str(p) for p in loc) or "(root)"
@@ -673,5 +760,5 @@ def load_site(path: Path | str) -> SiteConfig:
     return parse_site(data, path)
 
 
-def site_json_schema() -> dict:
+def site_json_schema() -> dict[str, Any]:
     return SiteConfig.model_json_schema()

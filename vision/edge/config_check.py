@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vision.edge.config import SiteConfig
 from vision.core.model_registry import ModelNotFound, load_card
+from vision.edge.config import SiteConfig
 
 
 def model_classes(model: str) -> list[str]:

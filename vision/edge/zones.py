@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 
 from vision.core.geometry import orientation
-
 from vision.edge.config import Anchor, ZoneConfig
 
 __all__ = ["anchor_points", "ZoneGeometry", "ZoneSet", "LineCrossing"]
@@ -25,6 +24,7 @@ def anchor_points(xyxy: np.ndarray, anchor: Anchor = "bottom_center") -> np.ndar
     """(N, 2) pixel points of the boxes that are tested against zones."""
     xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
     x = (xyxy[:, 0] + xyxy[:, 2]) / 2
+    y: np.ndarray
     if anchor == "bottom_center":
         y = xyxy[:, 3]
     elif anchor == "top_center":
@@ -48,7 +48,7 @@ class ZoneGeometry:
         self.points_px = [np.asarray(z.polygon, dtype=np.float64) * scale for z in self.zones]
         self.is_line = np.array([z.is_line for z in self.zones], dtype=bool)
         self.masks = np.zeros((len(self.zones), self.height, self.width), dtype=bool)
-        for i, (zone, pts) in enumerate(zip(self.zones, self.points_px)):
+        for i, (zone, pts) in enumerate(zip(self.zones, self.points_px, strict=True)):
             if zone.is_line:
                 continue
             canvas = np.zeros((self.height, self.width), dtype=np.uint8)
@@ -114,7 +114,9 @@ class LineCrossing:
     forget_after_s: float = 10.0
     _last: dict[int, _LastPoint] = field(default_factory=dict)
 
-    def update(self, tracker_ids: np.ndarray, points: np.ndarray, t_s: float, margins: np.ndarray | None = None) -> np.ndarray:
+    def update(
+        self, tracker_ids: np.ndarray, points: np.ndarray, t_s: float, margins: np.ndarray | None = None
+    ) -> np.ndarray:
         """(N,) bool: track n crossed the line between its last point and this one.
 
         `margins` (pixels, per point): a point closer to the line than its margin counts as on the line,

@@ -14,10 +14,14 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vision.core.paths import REPO_ROOT
 from vision.scenarios.render import GroundTruth, render
 from vision.scenarios.script import Scenario
+
+if TYPE_CHECKING:
+    from vision.edge.detection import Detector
 
 CACHE_ROOT = REPO_ROOT / "var" / "scenarios"
 _PACKAGE = Path(__file__).resolve().parent.parent  # vision/
@@ -52,7 +56,9 @@ def scenario_key(scenario: Scenario) -> str:
     return h.hexdigest()
 
 
-def rendered(scenario: Scenario, *, root: Path | None = None, progress: bool = True, detector=None) -> Rendered:
+def rendered(
+    scenario: Scenario, *, root: Path | None = None, progress: bool = True, detector: Detector | None = None
+) -> Rendered:
     """The scenario's video and ground truth, rendering it first when not cached."""
     if not scenario.background_path.exists():
         raise FileNotFoundError(f"background footage not found: {scenario.background_path}")

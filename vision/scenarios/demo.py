@@ -23,12 +23,21 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vision.core.paths import REPO_ROOT
+
+if TYPE_CHECKING:  # imported where they are built (prepare): the demo module stays cheap to import
+    from vision.dispatch.server import DispatchServer
+    from vision.dispatch.service import DispatchService
+    from vision.edge.config import SiteConfig
+    from vision.edge.daemon import SiteRunner
+    from vision.scenarios.live import LoopingMjpegServer
+    from vision.scenarios.render import GroundTruth
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +83,10 @@ class DemoSummary:
     stream_started_at: datetime | None
     cases: list[DemoCase] = field(default_factory=list)
     frames_processed: int = 0
-    outbox: dict = field(default_factory=dict)
+    outbox: dict[str, Any] = field(default_factory=dict)  # the daemon's outbox counts at the end
 
     @staticmethod
-    def _case_dict(c: DemoCase) -> dict:
+    def _case_dict(c: DemoCase) -> dict[str, Any]:
         return {
             "id": c.id,
             "violation": c.violation,
@@ -89,13 +98,14 @@ class DemoSummary:
             "matched": c.matched,
         }
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         by_type = Counter(c.violation for c in self.cases)
         lat: dict[str, list[float]] = {}
         adj: dict[str, list[float]] = {}
         for c in self.cases:
             if c.latency_s is not None:
                 lat.setdefault(c.violation, []).append(c.latency_s)
+                assert c.dwell_adjusted_s is not None  # cases() sets both latencies together
                 adj.setdefault(c.violation, []).append(c.dwell_adjusted_s)
 
         def first(d: dict[str, list[float]]) -> dict[str, float]:
@@ -129,10 +139,28 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _xyxy(box: Sequence[float]) -> tuple[float, float, float, float]:
+    """A case's relative box as the scorer takes it."""
+    x1, y1, x2, y2 = box
+    return x1, y1, x2, y2
+
+
 def _fresh(directory: Path) -> None:
     """An empty directory (this run's dispatch database or outbox)."""
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class PreparedDemo:
+    """The parts `Demo.prepare()` builds, all there."""
+
+    truth: GroundTruth
+    stream: LoopingMjpegServer
+    service: DispatchService
+    dispatch: DispatchServer
+    site: SiteConfig
+    runner: SiteRunner
 
 
 class Demo:
@@ -142,12 +170,13 @@ class Demo:
         self.options = options
         self.say = say
         self.password = options.password or secrets.token_urlsafe(9)
-        self.stream = None
-        self.dispatch = None
-        self.service = None
-        self.runner = None
-        self.truth = None
-        self.site = None
+        # set by prepare(), one by one: close() stops whatever of them was started
+        self.stream: LoopingMjpegServer | None = None
+        self.dispatch: DispatchServer | None = None
+        self.service: DispatchService | None = None
+        self.runner: SiteRunner | None = None
+        self.truth: GroundTruth | None = None
+        self.site: SiteConfig | None = None
         self.model = ""
         self.model_note: str | None = None
         self._seen_cases: set[int] = set()
@@ -156,13 +185,13 @@ class Demo:
     # --- setup --------------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Render, start the stream and the dispatch center, build the daemon (loads the model)."""
-        from vision.edge.config import load_site, parse_site
-        from vision.edge.daemon import SiteRunner
         from vision.dispatch.app import create_app
         from vision.dispatch.server import DispatchServer
         from vision.dispatch.service import DispatchService
         from vision.dispatch.settings import Settings
         from vision.dispatch.workflow import Role
+        from vision.edge.config import load_site, parse_site
+        from vision.edge.daemon import SiteRunner
         from vision.scenarios.cache import rendered
         from vision.scenarios.live import LoopingMjpegServer, load_jpegs
         from vision.scenarios.model_choice import override_model, pick_model
@@ -177,33 +206,52 @@ class Demo:
             self.model = " + ".join(r.model for r in site.detector.routes)
         if self.model_note:
             self.say(f"note: {self.model_note}")
-        self.say(f"scene '{scenario.name}': {scenario.duration_s:g} s of {scenario.background} with {len(scenario.objects)} scripted objects")
+        self.say(
+            f"scene '{scenario.name}': {scenario.duration_s:g} s of {scenario.background} with {len(scenario.objects)} scripted objects"
+        )
         r = rendered(scenario, progress=opts.render_progress)
         self.truth = r.truth
-        self.say(f"  {'reusing' if r.cached else 'rendered'} {r.video.relative_to(REPO_ROOT) if r.video.is_relative_to(REPO_ROOT) else r.video}")
+        self.say(
+            f"  {'reusing' if r.cached else 'rendered'} {r.video.relative_to(REPO_ROOT) if r.video.is_relative_to(REPO_ROOT) else r.video}"
+        )
         jpegs, fps = load_jpegs(r.video)
-        self.stream = LoopingMjpegServer(jpegs, fps, host=opts.host).start()
+        self.stream = stream = LoopingMjpegServer(jpegs, fps, host=opts.host).start()
 
         data_dir = Path(opts.data_dir)
         _fresh(data_dir / "dispatch")
         _fresh(data_dir / "outbox")
         settings = Settings(data_dir=data_dir / "dispatch")
-        self.service = DispatchService.from_settings(settings)
-        self.service.create_operator(ADMIN, self.password, Role.ADMIN, "Demo administrator")
-        _, token = self.service.create_client("demo-edge", "device", site.site_id)
-        self.dispatch = DispatchServer(app=create_app(service=self.service), host=opts.host, port=opts.port or None).start()
+        self.service = service = DispatchService.from_settings(settings)
+        service.create_operator(ADMIN, self.password, Role.ADMIN, "Demo administrator")
+        _, token = service.create_client("demo-edge", "device", site.site_id)
+        self.dispatch = dispatch = DispatchServer(
+            app=create_app(service=service), host=opts.host, port=opts.port or None
+        ).start()
 
         data = site.model_dump(mode="json")
         if len(data["cameras"]) != 1:
             raise ValueError(f"{opts.site}: the demo site needs exactly one camera")
-        data["cameras"][0]["source"] = self.stream.url
+        data["cameras"][0]["source"] = stream.url
         if opts.model or site.detector.models is None:
             override_model(data, self.model)
-        data["dispatch"] = {**(data.get("dispatch") or {}), "url": self.dispatch.url, "token": token, "token_env": None}
+        data["dispatch"] = {**(data.get("dispatch") or {}), "url": dispatch.url, "token": token, "token_env": None}
         data["outbox"]["path"] = str(data_dir / "outbox")
         data["metrics"]["port"] = 0
         self.site = parse_site(data, opts.site)
         self.runner = SiteRunner(self.site, live=True, loop=False)
+
+    def prepared(self) -> PreparedDemo:
+        """The running parts; prepare() must have completed."""
+        if (
+            self.truth is None
+            or self.stream is None
+            or self.service is None
+            or self.dispatch is None
+            or self.site is None
+            or self.runner is None
+        ):
+            raise RuntimeError("the demo is not prepared (call prepare() first)")
+        return PreparedDemo(self.truth, self.stream, self.service, self.dispatch, self.site, self.runner)
 
     @property
     def review_url(self) -> str:
@@ -211,25 +259,26 @@ class Demo:
 
     # --- running ------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> DemoSummary:
+        parts = self.prepared()
         started = time.monotonic()
         watcher = threading.Thread(target=self._watch, args=(stop,), name="demo-cases", daemon=True)
         watcher_stop = threading.Event()
         self._watcher_stop = watcher_stop
         watcher.start()
         try:
-            summary = self.runner.run(stop, self.options.duration_s)
+            summary = parts.runner.run(stop, self.options.duration_s)
         finally:
             watcher_stop.set()
             watcher.join(5)
         self._report_new_cases()
         result = DemoSummary(
             review_url=self.review_url,
-            stream_url=self.stream.url,
-            model=f"{self.runner.detector.name} ({self.runner.detector.version})",
+            stream_url=parts.stream.url,
+            model=f"{parts.runner.detector.name} ({parts.runner.detector.version})",
             model_note=self.model_note,
             duration_s=time.monotonic() - started,
             stopped_by=summary.stopped_by,
-            stream_started_at=self.stream.started_at,
+            stream_started_at=parts.stream.started_at,
             cases=self.cases(),
             frames_processed=summary.processed,
             outbox=summary.outbox,
@@ -249,16 +298,19 @@ class Demo:
             self._seen_cases.update(c.id for c in new)
         for c in new:
             lat = f", {c.latency_s:.1f} s after it appeared" if c.latency_s is not None else ""
-            self.say(f"case #{c.id} {c.violation} arrived with {len(c.evidence)} evidence file(s){lat}: {self.review_url}cases/{c.id}")
+            self.say(
+                f"case #{c.id} {c.violation} arrived with {len(c.evidence)} evidence file(s){lat}: {self.review_url}cases/{c.id}"
+            )
 
     def cases(self) -> list[DemoCase]:
         """This run's cases as the dispatch center holds them, matched against the ground truth."""
         from vision.scenarios.scoring import SeenCase, score
 
-        listed = self.service.list_cases(limit=1000).items
-        details = [self.service.get_case(c.id) for c in sorted(listed, key=lambda c: c.id)]
-        t0 = self.stream.started_at
-        dwell = {r.rule_name: r.dwell_s for r in self.site.rules}
+        parts = self.prepared()
+        listed = parts.service.list_cases(limit=1000).items
+        details = [parts.service.get_case(c.id) for c in sorted(listed, key=lambda c: c.id)]
+        t0 = parts.stream.started_at
+        dwell = {r.rule_name: r.dwell_s for r in parts.site.rules}
         out: list[DemoCase] = []
         by_loop: dict[int, list[tuple[DemoCase, SeenCase]]] = {}
         for d in details:
@@ -269,20 +321,20 @@ class Demo:
             if t0 is None or first is None:
                 continue
             detected_s = (_utc(first.detected_at) - t0).total_seconds()
-            loop = max(0, int(detected_s // self.stream.loop_s))
-            shift = loop * self.stream.loop_s
+            loop = max(0, int(detected_s // parts.stream.loop_s))
+            shift = loop * parts.stream.loop_s
             seen = SeenCase(
                 d.violation,
                 d.rule or "",
                 ((_utc(first.onset_at) if first.onset_at else _utc(first.detected_at)) - t0).total_seconds() - shift,
                 detected_s - shift,
                 (received - t0).total_seconds() - shift,
-                tuple(first.bbox or d.bbox or (0.0, 0.0, 0.0, 0.0)),
+                _xyxy(first.bbox or d.bbox or (0.0, 0.0, 0.0, 0.0)),
                 dwell.get(d.rule or "", 0.0),
             )
             by_loop.setdefault(loop, []).append((case, seen))
         for pairs in by_loop.values():
-            result = score(self.truth, [s for _, s in pairs])
+            result = score(parts.truth, [s for _, s in pairs])
             for outcome in result.outcomes:
                 case = next(c for c, s in pairs if s is outcome.case)
                 case.matched = outcome.hit

@@ -48,8 +48,8 @@ def load_jpegs(video: Path, quality: int = 85) -> tuple[list[bytes], float]:
 class LoopingMjpegServer:
     """Serves `jpegs` at `fps` on http://127.0.0.1:PORT/video.mjpg, forever, in a daemon thread.
 
-        with LoopingMjpegServer(jpegs, fps) as cam:
-            site.cameras[0].source = cam.url
+    with LoopingMjpegServer(jpegs, fps) as cam:
+        site.cameras[0].source = cam.url
     """
 
     def __init__(self, jpegs: list[bytes], fps: float, host: str = "127.0.0.1", port: int = 0) -> None:

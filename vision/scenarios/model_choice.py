@@ -8,6 +8,7 @@ see; an explicit `--model` never falls back.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 FALLBACK = "coco-nanodet"
 
@@ -38,7 +39,7 @@ def pick_model(site_model: str, override: str | None = None) -> tuple[str, str |
     return site_model, None
 
 
-def override_model(site_data: dict, model: str) -> dict:
+def override_model(site_data: dict[str, Any], model: str) -> dict[str, Any]:
     """A site document (model_dump) running one model for every class instead of its own models."""
     site_data["detector"]["model"] = model
     site_data["detector"]["models"] = None

@@ -15,18 +15,22 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from vision.core.paths import REPO_ROOT
+from vision.edge.casework.video_writer import Mp4Writer
+from vision.scenarios.script import Scenario, ScriptedObject
 from vision.training.data.synth import bikes, sprites
 from vision.training.data.synth.compose import composite
 from vision.training.data.synth.conditions import FrameLook
 from vision.training.data.synth.scene import SceneSource
 from vision.training.data.synth.sprites import Sprite
-from vision.scenarios.script import Scenario, ScriptedObject
-from vision.edge.casework.video_writer import Mp4Writer
+
+if TYPE_CHECKING:
+    from vision.edge.detection import Detector
 
 log = logging.getLogger(__name__)
 CACHE_DIR = REPO_ROOT / "var" / "cache"
@@ -94,12 +98,15 @@ def _feet(obj: ScriptedObject, t: float, width: int, height: int) -> list[tuple[
         (xa, ya), (xb, yb) = obj.path
         k = (t - obj.start_s) / max(1e-6, (obj.end_s or t) - obj.start_s)
         return [((xa + (xb - xa) * k) * width, (ya + (yb - ya) * k) * height)]
+    assert obj.at is not None  # ScriptedObject's validator: an object without a path stands at `at`
     x, y = obj.at
     offsets = [(i - (obj.count - 1) / 2) * obj.spacing for i in range(obj.count)]
     return [((x + dx) * width, y * height) for dx in offsets]
 
 
-def render(scenario: Scenario, out_dir: Path, *, detector=None, progress: bool = True) -> GroundTruth:
+def render(
+    scenario: Scenario, out_dir: Path, *, detector: Detector | None = None, progress: bool = True
+) -> GroundTruth:
     """Writes `<out_dir>/<name>.mp4` and `<name>.truth.json`; returns the ground truth."""
     from tqdm import tqdm
 
@@ -117,24 +124,31 @@ def render(scenario: Scenario, out_dir: Path, *, detector=None, progress: bool =
         bg_fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
         cap.release()
         fps = min(scenario.fps or bg_fps, bg_fps)  # a lower rate renders only the frames a sampler would keep
+        assert scene.background is not None  # a video source always has its median background
         reference = scene.background
     else:  # one picture, filmed for duration_s: every frame starts from it
         still = scene.frames([0])[0]
         bg_fps = fps = scenario.fps or STILL_FPS
         reference = still.image
     n_frames = int(round(scenario.duration_s * fps))
-    look = FrameLook(scenario.condition, scenario.seed, n_frames, fps, reference, still=still is not None,
-                     ground_y=perspective.y_min / height)  # fmt: skip
+    look = FrameLook(
+        scenario.condition,
+        scenario.seed,
+        n_frames,
+        fps,
+        reference,
+        still=still is not None,
+        ground_y=perspective.y_min / height,
+    )
     object_sprites = [_sprites_for(obj) for obj in scenario.objects]
-    events = [
-        TruthEvent(obj.kind, obj.violation, obj.start_s, obj.end_s, obj.count) for obj in scenario.objects
-    ]
+    events = [TruthEvent(obj.kind, obj.violation, obj.start_s, obj.end_s, obj.count) for obj in scenario.objects]
     video = out_dir / f"{scenario.name}.mp4"
     bar = tqdm(total=n_frames, desc=f"render {scenario.name}", unit="frame", disable=not progress)
     with Mp4Writer(video, fps, (width, height), crf=20) as writer:
         for chunk_start in range(0, n_frames, CHUNK):
             indices = [
-                int(round(i * bg_fps / fps)) % scene.length for i in range(chunk_start, min(n_frames, chunk_start + CHUNK))
+                int(round(i * bg_fps / fps)) % scene.length
+                for i in range(chunk_start, min(n_frames, chunk_start + CHUNK))
             ]
             chunk = scene.frames(indices) if still is None else [still] * len(indices)
             for offset, frame in enumerate(chunk):
@@ -149,10 +163,18 @@ def render(scenario: Scenario, out_dir: Path, *, detector=None, progress: bool =
                     obj = scenario.objects[i]
                     rng = np.random.default_rng(obj.seed)  # same look in every frame
                     boxes = []
-                    for sprite, foot in zip(object_sprites[i], _feet(obj, t, width, height)):
+                    # one sprite per foot, except that a kind other than bikes draws one sprite whatever its count
+                    for sprite, foot in zip(object_sprites[i], _feet(obj, t, width, height), strict=False):
                         placed = composite(frame, canvas, sprite, foot, perspective, rng)
                         if placed.box:
-                            boxes.append([placed.box[0] / width, placed.box[1] / height, placed.box[2] / width, placed.box[3] / height])
+                            boxes.append(
+                                [
+                                    placed.box[0] / width,
+                                    placed.box[1] / height,
+                                    placed.box[2] / width,
+                                    placed.box[3] / height,
+                                ]
+                            )
                     if boxes and not events[i].boxes_rel:
                         events[i].boxes_rel = boxes
                         events[i].visible_s = round(t, 3)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vision.scenarios.suite import SuiteResult
+from vision.scenarios.suite import ScenarioRun, SuiteResult
 
 
-def _fmt(value, unit: str = "") -> str:
+def _fmt(value: float | int | None, unit: str = "") -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -84,10 +84,10 @@ def write_report(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for run in result.runs:
-        hits = sum(o.hit for o in run.score.outcomes)
+        hits = sum(o.hit for o in run.scored.outcomes)
         lines.append(
             f"| {run.scenario} | {run.duration_s:g} | {'yes' if run.violation_free else 'no'} | {run.processed} "
-            f"| {len(run.cases)} | {hits} | {len(run.score.missed)} | {run.wall_s:.1f} |"
+            f"| {len(run.cases)} | {hits} | {len(run.scored.missed)} | {run.wall_s:.1f} |"
         )
     lines += ["", "## Plots", ""] + [f"![{k}]({p.name})" for k, p in paths.items() if p.suffix == ".png"]
     paths["md"].write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -128,27 +128,39 @@ def _plots(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
     fig.savefig(out["latency"], dpi=100)
     plt.close(fig)
 
-    lanes = [max(1, len(run.score.expected)) + 1 for run in result.runs]  # one lane per violation + false cases
-    fig, axes = plt.subplots(len(result.runs), 1, figsize=(8, 1.0 + 0.45 * sum(lanes)), squeeze=False,
-                             gridspec_kw={"height_ratios": lanes})  # fmt: skip
-    for ax, run, n in zip(axes[:, 0], result.runs, lanes):
-        sc = run.score
+    lanes = [max(1, len(run.scored.expected)) + 1 for run in result.runs]  # one lane per violation + false cases
+    fig, axes = plt.subplots(
+        len(result.runs), 1, figsize=(8, 1.0 + 0.45 * sum(lanes)), squeeze=False, gridspec_kw={"height_ratios": lanes}
+    )
+    for ax, run, n in zip(axes[:, 0], result.runs, lanes, strict=True):
+        sc = run.scored
         ax.set_xlim(0, run.duration_s)
         ax.set_ylim(0, n)
         ax.set_title(run.scenario + (" (violation-free)" if run.violation_free else ""), fontsize=9, loc="left")
         spans = _truth_spans(run)
         lane_of = {idx: lane for lane, idx in enumerate(spans)}
-        labels = [run.truth.events[idx].kind for idx in spans] + ["false cases"]
+        labels = [run.rendered_truth.events[idx].kind for idx in spans] + ["false cases"]
         ax.set_yticks([i + 0.5 for i in range(len(labels))], labels, fontsize=8)
         for idx, (start, end) in spans.items():
-            ax.broken_barh([(start, end - start)], (lane_of[idx] + 0.2, 0.6),
-                           color="tab:green" if idx not in sc.missed else "tab:red", alpha=0.6)  # fmt: skip
+            ax.broken_barh(
+                [(start, end - start)],
+                (lane_of[idx] + 0.2, 0.6),
+                color="tab:green" if idx not in sc.missed else "tab:red",
+                alpha=0.6,
+            )
         for o in sc.outcomes:
             lane = lane_of.get(o.event, len(labels) - 1) if o.event is not None else len(labels) - 1
-            ax.plot(o.case.case_s, lane + 0.5, "v" if o.hit else "x", color="tab:blue" if o.hit else "tab:orange",
-                    markersize=9)  # fmt: skip
-    axes[-1, 0].set_xlabel("scenario s  -  bars: scripted violations (green found, red missed); "
-                           "v: case (hit), x: false or duplicate case", fontsize=8)  # fmt: skip
+            ax.plot(
+                o.case.case_s,
+                lane + 0.5,
+                "v" if o.hit else "x",
+                color="tab:blue" if o.hit else "tab:orange",
+                markersize=9,
+            )
+    axes[-1, 0].set_xlabel(
+        "scenario s  -  bars: scripted violations (green found, red missed); v: case (hit), x: false or duplicate case",
+        fontsize=8,
+    )
     fig.tight_layout()
     out["timeline"] = out_dir / "timeline.png"
     fig.savefig(out["timeline"], dpi=100)
@@ -156,12 +168,12 @@ def _plots(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
     return out
 
 
-def _truth_spans(run) -> dict[int, tuple[float, float]]:
+def _truth_spans(run: ScenarioRun) -> dict[int, tuple[float, float]]:
     from vision.scenarios.scoring import truth_onset
 
     spans = {}
-    truth = run.truth
-    for idx in run.score.expected:
+    truth = run.rendered_truth
+    for idx in run.scored.expected:
         e = truth.events[idx]
         end = e.last_visible_s if e.end_s is not None and e.last_visible_s is not None else run.duration_s
         spans[idx] = (truth_onset(e), end)

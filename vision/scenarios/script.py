@@ -42,7 +42,9 @@ class ScriptedObject(BaseModel):
     kind: ObjectKind
     start_s: float = Field(ge=0, description="Scenario second at which it appears.")
     end_s: float | None = Field(default=None, description="Second at which it leaves; None = stays to the end.")
-    at: RelPoint | None = Field(default=None, description="Foot point (bottom centre), relative 0-1, for objects that stand.")
+    at: RelPoint | None = Field(
+        default=None, description="Foot point (bottom centre), relative 0-1, for objects that stand."
+    )
     path: list[PathPoint] | None = Field(
         default=None, description="From and to foot points for objects that move (straight line, start_s to end_s)."
     )
@@ -80,13 +82,17 @@ class Scenario(BaseModel):
     )
     duration_s: float = Field(gt=0)
     fps: float | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="Video frame rate; default the footage's (10 for a still). Lower renders faster (every n-th frame).",
-    )  # fmt: skip
-    condition: Condition = Field(default="day", description="Light and weather applied to every frame after compositing.")
+    )
+    condition: Condition = Field(
+        default="day", description="Light and weather applied to every frame after compositing."
+    )
     seed: int = Field(default=0, description="Seed of the sensor noise, drift and condition (rain streaks, dusk cast).")
     site: str | None = Field(
-        default=None, description="Site config the scenario is meant for (zones, dwell times); the suite scores it there."
+        default=None,
+        description="Site config the scenario is meant for (zones, dwell times); the suite scores it there.",
     )
     objects: list[ScriptedObject] = Field(default_factory=list)
 
@@ -94,8 +100,10 @@ class Scenario(BaseModel):
     def _background_kind(self) -> Scenario:
         suffix = Path(self.background).suffix.lower()
         if suffix not in VIDEO_SUFFIXES and suffix not in IMAGE_SUFFIXES:
-            raise ValueError(f"background '{self.background}' is neither a video ({', '.join(VIDEO_SUFFIXES)}) "
-                             f"nor a picture ({', '.join(IMAGE_SUFFIXES)})")  # fmt: skip
+            raise ValueError(
+                f"background '{self.background}' is neither a video ({', '.join(VIDEO_SUFFIXES)}) "
+                f"nor a picture ({', '.join(IMAGE_SUFFIXES)})"
+            )
         return self
 
     @property

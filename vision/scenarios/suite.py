@@ -14,8 +14,10 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -25,6 +27,10 @@ from vision.scenarios.cache import rendered
 from vision.scenarios.render import GroundTruth
 from vision.scenarios.scoring import ScenarioScore, SeenCase, score
 from vision.scenarios.script import Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from vision.edge.detection import Detector
+    from vision.edge.rules import Observation, RuleEvent
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,9 @@ def load_suite(name: str, path: Path = SUITE_FILE) -> SuiteSpec:
         raise ValueError(f"suite '{name}' not in {path} (have: {', '.join(suites)})")
     base = path.parent
     spec = suites[name]
-    return SuiteSpec(name, REPO_ROOT / spec.get("site", data.get("site", DEFAULT_SITE)), [base / s for s in spec["scenarios"]])
+    return SuiteSpec(
+        name, REPO_ROOT / spec.get("site", data.get("site", DEFAULT_SITE)), [base / s for s in spec["scenarios"]]
+    )
 
 
 @dataclass
@@ -65,6 +73,20 @@ class ScenarioRun:
     truth: GroundTruth | None = None
     condition: str = "day"
 
+    @property
+    def scored(self) -> ScenarioScore:
+        """The score, which run_scenario sets once the run is over."""
+        if self.score is None:
+            raise ValueError(f"scenario run {self.scenario} has no score yet")
+        return self.score
+
+    @property
+    def rendered_truth(self) -> GroundTruth:
+        """The ground truth of the rendered video, which run_scenario sets once the run is over."""
+        if self.truth is None:
+            raise ValueError(f"scenario run {self.scenario} has no ground truth yet")
+        return self.truth
+
 
 def site_for(site: SiteConfig, video: Path, outbox: Path) -> SiteConfig:
     """The site with its one camera on `video`, no dispatch (cases stay in `outbox`) and no metrics server."""
@@ -78,7 +100,9 @@ def site_for(site: SiteConfig, video: Path, outbox: Path) -> SiteConfig:
     return parse_site(data)
 
 
-def run_scenario(scenario: Scenario, site: SiteConfig, detector, *, progress: bool = False) -> ScenarioRun:
+def run_scenario(
+    scenario: Scenario, site: SiteConfig, detector: Detector | list[Detector], *, progress: bool = False
+) -> ScenarioRun:
     from vision.edge.daemon import SiteRunner
 
     t0 = time.monotonic()
@@ -87,15 +111,17 @@ def run_scenario(scenario: Scenario, site: SiteConfig, detector, *, progress: bo
     dwell = {rule.rule_name: rule.dwell_s for rule in site.rules}
     after = site.evidence.clip_after_s
 
-    def on_observation(obs, events) -> None:
+    def on_observation(_obs: Observation, events: list[RuleEvent]) -> None:
         for ev in events:
             if ev.kind != "opened":
                 continue
             v = ev.violation
-            # the daemon queues a case once its clip's "after" part is buffered (see daemon._Pending)
+            # the daemon queues a case once its clip's "after" part is buffered (see vision.edge.daemon.pipeline._AwaitedClip)
             case_s = max(v.detected_t_s, v.onset_t_s + after)
             cases.append(
-                SeenCase(v.violation_type, v.rule, v.onset_t_s, v.detected_t_s, case_s, tuple(v.bbox_rel), dwell.get(v.rule, 0.0))
+                SeenCase(
+                    v.violation_type, v.rule, v.onset_t_s, v.detected_t_s, case_s, v.bbox_rel, dwell.get(v.rule, 0.0)
+                )
             )
 
     with tempfile.TemporaryDirectory(prefix="sv-bench-") as tmp:
@@ -152,10 +178,10 @@ class RuleFigures:
 
 def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]:
     figs = {r.rule_name: RuleFigures(r.rule_name, r.type, r.dwell_s) for r in site.rules}
-    by_violation = {r.type: r.rule_name for r in site.rules}
+    by_violation: dict[str, str] = {r.type: r.rule_name for r in site.rules}
     clean_hours = sum(run.duration_s for run in runs if run.violation_free) / 3600.0
     for run in runs:
-        sc = run.score
+        sc = run.scored
         for idx, violation in sc.expected.items():
             name = by_violation.get(violation)
             if name is None:
@@ -167,7 +193,9 @@ def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]
             f.cases += 1
             if out.hit:
                 f.hits += 1
-                f.latency_s.append(round(out.latency_s, 2))
+                latency = out.latency_s
+                assert latency is not None  # a hit has its truth onset (scoring.score)
+                f.latency_s.append(round(latency, 2))
             elif out.duplicate:
                 f.duplicates += 1
             else:
@@ -185,8 +213,8 @@ def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]
     return list(figs.values())
 
 
-def _rounded(d: dict) -> dict:
-    def r(v):
+def _rounded(d: dict[str, Any]) -> dict[str, Any]:
+    def r(v: object) -> object:
         if isinstance(v, float):
             return round(v, 3)
         if isinstance(v, (list, tuple)):
@@ -207,9 +235,9 @@ class SuiteResult:
     wall_s: float
     by_condition: dict[str, list[RuleFigures]] = field(default_factory=dict)  # when the suite has several
 
-    def as_dict(self) -> dict:
-        def run_dict(run: ScenarioRun) -> dict:
-            sc = run.score
+    def as_dict(self) -> dict[str, Any]:
+        def run_dict(run: ScenarioRun) -> dict[str, Any]:
+            sc = run.scored
             return {
                 "scenario": run.scenario,
                 "duration_s": run.duration_s,
@@ -221,11 +249,16 @@ class SuiteResult:
                 "render_cached": run.render_cached,
                 "missed_events": sc.missed,
                 "cases": [
-                    {**_rounded(asdict(o.case)), "event": o.event, "duplicate": o.duplicate, "hit": o.hit,
-                     "latency_s": None if o.latency_s is None else round(o.latency_s, 2)}
+                    {
+                        **_rounded(asdict(o.case)),
+                        "event": o.event,
+                        "duplicate": o.duplicate,
+                        "hit": o.hit,
+                        "latency_s": None if o.latency_s is None else round(o.latency_s, 2),
+                    }
                     for o in sc.outcomes
                 ],
-            }  # fmt: skip
+            }
 
         return {
             "suite": self.suite,
@@ -241,7 +274,12 @@ class SuiteResult:
 
 
 def run_suite(
-    spec: SuiteSpec, *, model: str | None = None, progress=None, render_progress: bool = False, verify: bool = True
+    spec: SuiteSpec,
+    *,
+    model: str | None = None,
+    progress: Callable[[str], object] | None = None,
+    render_progress: bool = False,
+    verify: bool = True,
 ) -> SuiteResult:
     """Renders (or reuses) and runs every scenario of the suite on one shared detector. A scenario
     whose script names its own `site` is run and scored with that site's camera zones and rules
@@ -277,12 +315,22 @@ def run_suite(
         own = site_at(REPO_ROOT / scenario.site) if scenario.site else site
         run = run_scenario(scenario, own, detectors, progress=render_progress)
         if progress:
-            hits = sum(o.hit for o in run.score.outcomes)
-            progress(f"  {len(run.cases)} case(s), {hits} hit(s), {len(run.score.missed)} missed, {run.wall_s:.1f} s")
+            hits = sum(o.hit for o in run.scored.outcomes)
+            progress(f"  {len(run.cases)} case(s), {hits} hit(s), {len(run.scored.missed)} missed, {run.wall_s:.1f} s")
         runs.append(run)
     conditions = sorted({r.condition for r in runs})
-    by_condition = {c: rule_figures(site, [r for r in runs if r.condition == c]) for c in conditions} if len(conditions) > 1 else {}
+    by_condition = (
+        {c: rule_figures(site, [r for r in runs if r.condition == c]) for c in conditions}
+        if len(conditions) > 1
+        else {}
+    )
     return SuiteResult(
-        spec.name, str(spec.site), "+".join(d.name for d in detectors), "+".join(d.version for d in detectors), runs,
-        rule_figures(site, runs), round(time.monotonic() - t0, 1), by_condition,
+        spec.name,
+        str(spec.site),
+        "+".join(d.name for d in detectors),
+        "+".join(d.version for d in detectors),
+        runs,
+        rule_figures(site, runs),
+        round(time.monotonic() - t0, 1),
+        by_condition,
     )

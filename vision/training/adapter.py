@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vision.edge.detection.ultralytics_env import prepare_offline
+
+if TYPE_CHECKING:
+    from ultralytics.models import YOLO
 
 ARCHITECTURES = ("yolov8n.yaml", "yolo11n.yaml")
 
@@ -27,7 +31,7 @@ class TrainSpec:
     seed: int = 0
     workers: int = 0
     patience: int = 100
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # more keyword arguments for ultralytics' train()
 
 
 @dataclass
@@ -40,9 +44,9 @@ class EvalResult:
     speed_ms: dict[str, float]
 
 
-def _yolo(weights_or_cfg: str | Path, task: str = "detect"):
+def _yolo(weights_or_cfg: str | Path, task: str = "detect") -> YOLO:
     prepare_offline()
-    from ultralytics import YOLO
+    from ultralytics.models import YOLO
 
     return YOLO(str(weights_or_cfg), task=task)
 
@@ -50,12 +54,16 @@ def _yolo(weights_or_cfg: str | Path, task: str = "detect"):
 def train(spec: TrainSpec, resume: bool = False) -> Path:
     """Train (or resume) and return the run folder holding weights/best.pt."""
     if spec.model not in ARCHITECTURES and not str(spec.model).endswith((".yaml", ".pt")):
-        raise ValueError(f"model must be an architecture YAML ({', '.join(ARCHITECTURES)}: random weights) "
-                         f"or a .pt checkpoint to fine-tune from, got {spec.model!r}")
+        raise ValueError(
+            f"model must be an architecture YAML ({', '.join(ARCHITECTURES)}: random weights) "
+            f"or a .pt checkpoint to fine-tune from, got {spec.model!r}"
+        )
     if not resume and str(spec.model).endswith(".pt") and not Path(spec.model).is_file():
         # ultralytics would try to download a .pt it does not find (yolov8n.pt, ...)
-        raise FileNotFoundError(f"model {spec.model}: no such checkpoint (no pretrained weights are downloaded here; "
-                                "fine-tune from a run's weights/best.pt)")
+        raise FileNotFoundError(
+            f"model {spec.model}: no such checkpoint (no pretrained weights are downloaded here; "
+            "fine-tune from a run's weights/best.pt)"
+        )
     last = spec.run_dir / "weights" / "last.pt"
     if resume:
         if not last.is_file():
@@ -101,17 +109,30 @@ def _resumable(last: Path) -> bool:
     try:
         ckpt = torch.load(str(last), map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises RuntimeError/EOFError/UnpicklingError for damaged files
-        raise ValueError(f"cannot resume from {last}: unreadable ({str(exc).splitlines()[0]}); "
-                         "it was probably interrupted while saving") from None
+        raise ValueError(
+            f"cannot resume from {last}: unreadable ({str(exc).splitlines()[0]}); "
+            "it was probably interrupted while saving"
+        ) from None
     return isinstance(ckpt, dict) and ckpt.get("optimizer") is not None and int(ckpt.get("epoch", -1)) >= 0
 
 
-def evaluate(weights: Path, data_yaml: Path, split: str, imgsz: int, out_dir: Path, batch: int = 8, plots: bool = True) -> EvalResult:
+def evaluate(
+    weights: Path, data_yaml: Path, split: str, imgsz: int, out_dir: Path, batch: int = 8, plots: bool = True
+) -> EvalResult:
     """mAP on one split with ultralytics' validator; works for .pt and .onnx."""
     model = _yolo(weights)
     res = model.val(
-        data=str(data_yaml), split=split, imgsz=int(imgsz), batch=int(batch), device="cpu", plots=plots,
-        project=str(out_dir.parent.resolve()), name=out_dir.name, exist_ok=True, verbose=False, workers=0,
+        data=str(data_yaml),
+        split=split,
+        imgsz=int(imgsz),
+        batch=int(batch),
+        device="cpu",
+        plots=plots,
+        project=str(out_dir.parent.resolve()),
+        name=out_dir.name,
+        exist_ok=True,
+        verbose=False,
+        workers=0,
     )
     names = res.names
     per_class: dict[str, dict[str, float]] = {}
@@ -119,8 +140,10 @@ def evaluate(weights: Path, data_yaml: Path, split: str, imgsz: int, out_dir: Pa
     for i, c in enumerate(res.box.ap_class_index):
         p, r, ap50, ap = res.box.class_result(i)
         per_class[names[int(c)]] = {
-            "map50": round(float(ap50), 4), "map50_95": round(float(ap), 4),
-            "precision": round(float(p), 4), "recall": round(float(r), 4),
+            "map50": round(float(ap50), 4),
+            "map50_95": round(float(ap), 4),
+            "precision": round(float(p), 4),
+            "recall": round(float(r), 4),
             "instances": int(nt[int(c)]) if nt is not None else -1,
         }
     save_dir = Path(res.save_dir)
@@ -147,8 +170,19 @@ def train_classifier(data_dir: Path, run_dir: Path, epochs: int, imgsz: int, bat
     """Image classifier (folders train/<class>, val/<class>) from yolov8n-cls.yaml."""
     model = _yolo("yolov8n-cls.yaml", task="classify")
     model.train(
-        data=str(data_dir), epochs=int(epochs), imgsz=int(imgsz), batch=int(batch), seed=int(seed), workers=0,
-        device="cpu", project=str(run_dir.parent.resolve()), name=run_dir.name, exist_ok=True, pretrained=False,
-        amp=False, plots=False, verbose=False,
+        data=str(data_dir),
+        epochs=int(epochs),
+        imgsz=int(imgsz),
+        batch=int(batch),
+        seed=int(seed),
+        workers=0,
+        device="cpu",
+        project=str(run_dir.parent.resolve()),
+        name=run_dir.name,
+        exist_ok=True,
+        pretrained=False,
+        amp=False,
+        plots=False,
+        verbose=False,
     )
     return run_dir

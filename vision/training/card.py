@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,7 +20,7 @@ DATA_LICENCE = (
 NEAR_ZERO_MAP50 = 0.05
 
 
-def export_notes(metrics: dict, latency: dict) -> list[str]:
+def export_notes(metrics: dict[str, Any], latency: dict[str, Any]) -> list[str]:
     """Warnings about an export from its own measurements: the int8 variant
     slower than fp32 (median session.run), or an fp32 mAP50 below
     NEAR_ZERO_MAP50 on the evaluation split. One sentence each."""
@@ -28,8 +29,15 @@ def export_notes(metrics: dict, latency: dict) -> list[str]:
     f_ms, i_ms = fp32.get("median_ms"), int8.get("median_ms")
     if f_ms is not None and i_ms is not None and float(i_ms) > float(f_ms):
         threads = fp32.get("threads")
-        setup = ", ".join(filter(None, [f"{threads} thread{'s' if threads != 1 else ''}" if threads else "",
-                                        f"{fp32['imgsz']} px" if fp32.get("imgsz") else ""]))
+        setup = ", ".join(
+            filter(
+                None,
+                [
+                    f"{threads} thread{'s' if threads != 1 else ''}" if threads else "",
+                    f"{fp32['imgsz']} px" if fp32.get("imgsz") else "",
+                ],
+            )
+        )
         notes.append(
             f"int8 variant is slower than fp32 in this export's latency measurement ({float(i_ms):.2f} ms vs "
             f"{float(f_ms):.2f} ms median{', ' + setup if setup else ''}): "
@@ -44,8 +52,20 @@ def export_notes(metrics: dict, latency: dict) -> list[str]:
     return notes
 
 
-def build_card(name: str, version: str, model_file: Path, classes: list[str], imgsz: int, *, metrics: dict, latency: dict,
-               training: dict, description: str = "", source: str = "", notes: list[str] | None = None) -> ModelCard:
+def build_card(
+    name: str,
+    version: str,
+    model_file: Path,
+    classes: list[str],
+    imgsz: int,
+    *,
+    metrics: dict[str, Any],
+    latency: dict[str, Any],
+    training: dict[str, Any],
+    description: str = "",
+    source: str = "",
+    notes: list[str] | None = None,
+) -> ModelCard:
     """`notes` (warnings from `export_notes`) go to `metrics.notes`: the card
     schema (vision.core.model_registry.ModelCard) has no top-level notes field."""
     if notes:
@@ -57,9 +77,17 @@ def build_card(name: str, version: str, model_file: Path, classes: list[str], im
         file=model_file.name,
         sha256=sha256_file(model_file),
         classes=list(classes),
-        input=InputSpec(width=imgsz, height=imgsz, layout="NCHW", color="RGB", resize="letterbox",
-                        mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0)),
-        source=source or "trained by `streetvision train` (ultralytics, from scratch) and exported by `streetvision export`",
+        input=InputSpec(
+            width=imgsz,
+            height=imgsz,
+            layout="NCHW",
+            color="RGB",
+            resize="letterbox",
+            mean=(0.0, 0.0, 0.0),
+            std=(255.0, 255.0, 255.0),
+        ),
+        source=source
+        or "trained by `streetvision train` (ultralytics, from scratch) and exported by `streetvision export`",
         licence=DATA_LICENCE,
         description=description,
         metrics=metrics,

@@ -23,23 +23,44 @@ import logging
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import cv2
 import numpy as np
 import yaml
 
-from vision.training.data.synth.backgrounds import backgrounds
+from vision.core.geometry import box_containment
 from vision.edge.verify.classifier import LABELS, LinearHead
 from vision.edge.verify.embedder import DEFAULT_BACKBONE, CropEmbedder, crop_box
-from vision.core.geometry import box_containment
+from vision.training.data.synth.backgrounds import backgrounds
+
+if TYPE_CHECKING:
+    from vision.edge.detection import Detector
+    from vision.training.data.synth.sprites import Sprite
 
 log = logging.getLogger(__name__)
-NEGATIVE_WORDS = {"bin": "bin", "垃圾桶": "bin", "person": "person", "pedestrian": "person", "行人": "person",
-                  "car": "car", "轿车": "car", "bus": "bus", "公交": "bus", "truck": "truck", "货车": "truck"}  # fmt: skip
-VIOLATION_LABEL = {"street_vending": "vendor_stall", "non_motor_parking": "bicycle", "exposed_garbage": "garbage",
-                   "muddy_truck": "muddy_truck"}  # fmt: skip
+NEGATIVE_WORDS = {
+    "bin": "bin",
+    "垃圾桶": "bin",
+    "person": "person",
+    "pedestrian": "person",
+    "行人": "person",
+    "car": "car",
+    "轿车": "car",
+    "bus": "bus",
+    "公交": "bus",
+    "truck": "truck",
+    "货车": "truck",
+}
+VIOLATION_LABEL = {
+    "street_vending": "vendor_stall",
+    "non_motor_parking": "bicycle",
+    "exposed_garbage": "garbage",
+    "muddy_truck": "muddy_truck",
+}
 
 
 @dataclass
@@ -50,12 +71,42 @@ class Crop:
     source: str  # synthetic | review | footage
 
 
+class ClassMetrics(TypedDict):
+    precision: float
+    recall: float
+    support: int  # crops of the class in the truth
+
+
+class ValidationMetrics(TypedDict):
+    accuracy: float
+    crops: int
+    per_class: dict[str, ClassMetrics]
+
+
+class HeldoutMetrics(TypedDict):
+    """Synthetic crops on the held-out backgrounds: a generalisation check."""
+
+    accuracy: float
+    crops: int
+    backgrounds: list[str]  # file names
+    per_class: dict[str, ClassMetrics]
+
+
+class ClassifierMetrics(TypedDict):
+    """The card's `metrics`."""
+
+    validation: ValidationMetrics
+    heldout_backgrounds: NotRequired[HeldoutMetrics]  # when there are held-out backgrounds
+
+
 # --- crops from review ---------------------------------------------------------------------------
 def crops_from_export(export_dir: Path, context: float = 0.15) -> list[Crop]:
     """Crops of a `dispatch export-labels` folder: accepted = the case's class, rejected = a negative."""
     manifest = Path(export_dir) / "manifest.jsonl"
     if not manifest.is_file():
-        raise FileNotFoundError(f"{export_dir}: no manifest.jsonl (make one with `streetvision dispatch export-labels`)")
+        raise FileNotFoundError(
+            f"{export_dir}: no manifest.jsonl (make one with `streetvision dispatch export-labels`)"
+        )
     crops = []
     for line in manifest.read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -78,7 +129,9 @@ def crops_from_export(export_dir: Path, context: float = 0.15) -> list[Crop]:
             label = next((lab for word, lab in NEGATIVE_WORDS.items() if word in reason), "background")
         if label not in LABELS:
             continue
-        crops.append(Crop(crop_box(image, box, context), label, f"review:{rec.get('camera_id')}:{rec['case_id']}", "review"))
+        crops.append(
+            Crop(crop_box(image, box, context), label, f"review:{rec.get('camera_id')}:{rec['case_id']}", "review")
+        )
     return crops
 
 
@@ -113,12 +166,18 @@ def background_frames(paths: list[Path], per_video: int, rng: np.random.Generato
 
 
 # Real photo cut-outs of street objects that are none of the violations: "an object, but not that".
-OTHER_OBJECTS = {"c_tux_uk_post_box.png": 1.1, "c_tux_usps_mailbox.png": 1.2, "c_tux_gas_cylinder.png": 0.9,
-                 "d_tux_toolbox.png": 0.4, "c_tux_traffic_cone.png": 0.7, "d_tux_pink_tricycle.png": 0.6}  # fmt: skip
+OTHER_OBJECTS = {
+    "c_tux_uk_post_box.png": 1.1,
+    "c_tux_usps_mailbox.png": 1.2,
+    "c_tux_gas_cylinder.png": 0.9,
+    "d_tux_toolbox.png": 0.4,
+    "c_tux_traffic_cone.png": 0.7,
+    "d_tux_pink_tricycle.png": 0.6,
+}
 EXTRA_CLEAN_TRUCKS = ["c_tux_firetruck.png"]
 
 
-def _cutout(name: str, height_m: float, rng: np.random.Generator):
+def _cutout(name: str, height_m: float, rng: np.random.Generator) -> Sprite | None:
     from vision.training.data.synth import sprites
 
     if not (sprites.ASSETS / name).is_file():
@@ -127,13 +186,15 @@ def _cutout(name: str, height_m: float, rng: np.random.Generator):
     return sprites.Sprite(rgba, None, name.removesuffix(".png"))
 
 
-def _sprite(label: str, rng: np.random.Generator):
+def _sprite(label: str, rng: np.random.Generator) -> Sprite:
     from vision.training.data.synth import bikes, sprites
 
     if label == "background":  # a non-violation object (the plain-ground background crops come separately)
         names = [n for n in OTHER_OBJECTS if (sprites.ASSETS / n).is_file()]
         name = names[int(rng.integers(len(names)))]
-        return _cutout(name, OTHER_OBJECTS[name], rng)
+        other = _cutout(name, OTHER_OBJECTS[name], rng)
+        assert other is not None  # `names` holds only cut-outs whose file exists
+        return other
     if label == "truck" and rng.random() < 0.25:
         extra = _cutout(EXTRA_CLEAN_TRUCKS[0], 3.0, rng)
         if extra is not None:
@@ -155,7 +216,7 @@ def _sprite(label: str, rng: np.random.Generator):
 
 
 def _augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    out = img.astype(np.float32)
+    out: np.ndarray = img.astype(np.float32)
     if rng.random() < 0.3:  # dusk: darker, bluer, noisier
         out = 255.0 * (out / 255.0) ** rng.uniform(1.4, 2.4) * rng.uniform(0.5, 0.9)
         out[..., 0] *= rng.uniform(1.0, 1.15)
@@ -167,7 +228,8 @@ def _augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.6, 1.6))
     if rng.random() < 0.5:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 90))])
-        out = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else out
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        out = decoded if decoded is not None else out
     return out
 
 
@@ -198,11 +260,17 @@ def synthetic_crop(label: str, frame: np.ndarray, rng: np.random.Generator, cont
     return _augment(crop_box(canvas, box, context), rng)
 
 
-def real_detections(frames, detector, labels=("person", "car", "truck", "bus"), min_conf: float = 0.5):
+def real_detections(
+    frames: list[tuple[str, np.ndarray]],
+    detector: Detector,
+    labels: tuple[str, ...] = ("person", "car", "truck", "bus"),
+    min_conf: float = 0.5,
+) -> list[tuple[int, str, np.ndarray]]:
     """(frame index, label, box) of what the COCO detector finds on real footage (real people and vehicles)."""
     out = []
     for i, (_, img) in enumerate(frames):
         dets = detector.detect(img)
+        assert dets.confidence is not None, "detectors always fill confidence (vision.edge.detection)"
         for box, name, conf in zip(dets.xyxy, dets.data["class_name"], dets.confidence, strict=True):
             if name in labels and conf >= min_conf and (box[3] - box[1]) >= 24:
                 out.append((i, str(name), box))
@@ -221,8 +289,14 @@ def background_crop(frame: np.ndarray, avoid: list[np.ndarray], rng: np.random.G
     return None
 
 
-def synthetic_crops(per_label: int, seed: int, context: float = 0.15, backgrounds: list[Path] | None = None,
-                    progress=None, real: bool = True) -> list[Crop]:  # fmt: skip
+def synthetic_crops(
+    per_label: int,
+    seed: int,
+    context: float = 0.15,
+    backgrounds: list[Path] | None = None,
+    progress: Callable[[str], object] | None = None,
+    real: bool = True,
+) -> list[Crop]:
     from vision.edge.detection import open_detector
 
     rng = np.random.default_rng(seed)
@@ -234,20 +308,29 @@ def synthetic_crops(per_label: int, seed: int, context: float = 0.15, background
         n = per_label // 2 if label == "background" else per_label  # the other half: bare ground, below
         for k in range(n):
             fi = int(rng.integers(len(frames)))
-            crops.append(Crop(synthetic_crop(label, frames[fi][1], rng, context), label, f"synth:{frames[fi][0]}:{k % 8}", "synthetic"))
+            crops.append(
+                Crop(
+                    synthetic_crop(label, frames[fi][1], rng, context),
+                    label,
+                    f"synth:{frames[fi][0]}:{k % 8}",
+                    "synthetic",
+                )
+            )
         if progress:
             progress(f"synthetic {label}: {per_label}")
     found = real_detections(frames, open_detector("coco-nanodet", min_confidence=0.5)) if real else []
-    by_label: dict[str, list] = {}
+    by_label: dict[str, list[tuple[int, np.ndarray]]] = {}
     for fi, name, box in found:
         by_label.setdefault(name, []).append((fi, box))
     for name, items in by_label.items():
         take = rng.permutation(len(items))[:per_label]
         for j in take:
             fi, box = items[int(j)]
-            crops.append(Crop(_augment(crop_box(frames[fi][1], box, context), rng), name, f"footage:{frames[fi][0]}", "footage"))
+            crops.append(
+                Crop(_augment(crop_box(frames[fi][1], box, context), rng), name, f"footage:{frames[fi][0]}", "footage")
+            )
     avoid = {i: [b for fi, _, b in found if fi == i] for i in range(len(frames))}
-    for k in range(per_label - per_label // 2):
+    for _ in range(per_label - per_label // 2):
         fi = int(rng.integers(len(frames)))
         c = background_crop(frames[fi][1], avoid.get(fi, []), rng)
         if c is not None:
@@ -275,12 +358,17 @@ def fit_head(features: np.ndarray, labels: list[str], c: float = 0.5) -> LinearH
     y = np.array([names.index(lab) for lab in labels])
     model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
     model.fit((f - mean) / scale, y)
-    return LinearHead(names, model.coef_.astype(np.float32), model.intercept_.astype(np.float32),
-                      mean.astype(np.float32), scale.astype(np.float32))  # fmt: skip
+    return LinearHead(
+        names,
+        model.coef_.astype(np.float32),
+        model.intercept_.astype(np.float32),
+        mean.astype(np.float32),
+        scale.astype(np.float32),
+    )
 
 
-def per_class_metrics(truth: list[str], pred: list[str], labels: list[str]) -> dict[str, dict[str, float]]:
-    out = {}
+def per_class_metrics(truth: list[str], pred: list[str], labels: list[str]) -> dict[str, ClassMetrics]:
+    out: dict[str, ClassMetrics] = {}
     for lab in labels:
         tp = sum(t == lab and p == lab for t, p in zip(truth, pred, strict=True))
         fp = sum(t != lab and p == lab for t, p in zip(truth, pred, strict=True))
@@ -344,13 +432,24 @@ def embed_all(embedder: CropEmbedder, crops: list[Crop], progress: bool = True) 
 class TrainResult:
     out_dir: Path
     labels: list[str]
-    metrics: dict
+    metrics: ClassifierMetrics
     counts: dict[str, int]
 
 
-def train_classifier(crops: list[Crop], out_dir: Path, *, name: str, version: str, backbone: str = DEFAULT_BACKBONE,
-                     val_fraction: float = 0.25, seed: int = 0, context: float = 0.15, progress: bool = True,
-                     sources: dict | None = None, measure_heldout: bool = True) -> TrainResult:  # fmt: skip
+def train_classifier(
+    crops: list[Crop],
+    out_dir: Path,
+    *,
+    name: str,
+    version: str,
+    backbone: str = DEFAULT_BACKBONE,
+    val_fraction: float = 0.25,
+    seed: int = 0,
+    context: float = 0.15,
+    progress: bool = True,
+    sources: dict[str, Any] | None = None,
+    measure_heldout: bool = True,
+) -> TrainResult:
     from vision.core.model_registry import sha256_file
 
     counts = Counter(c.label for c in crops)
@@ -371,7 +470,7 @@ def train_classifier(crops: list[Crop], out_dir: Path, *, name: str, version: st
     # the shipped head is refitted on every crop, once the split has measured it
     final = fit_head(feats, labels)
     out_dir.mkdir(parents=True, exist_ok=True)
-    heldout = {}
+    heldout: HeldoutMetrics | None = None
     bgs = heldout_backgrounds() if measure_heldout else []
     if bgs:
         # the same kinds of objects on backgrounds training never saw (a generalisation check, not a tuning set)
@@ -379,15 +478,33 @@ def train_classifier(crops: list[Crop], out_dir: Path, *, name: str, version: st
         tf, _ = embedder.embed_crops([c.image for c in test])
         tpred = [final.labels[k] for k in final.probabilities(tf).argmax(axis=1)]
         ttruth = [c.label for c in test]
-        heldout = {"accuracy": round(float(np.mean([a == b for a, b in zip(ttruth, tpred, strict=True)])), 4),
-                   "crops": len(test), "backgrounds": [p.name for p in bgs],
-                   "per_class": per_class_metrics(ttruth, tpred, final.labels)}  # fmt: skip
-        confusion_plot(ttruth, tpred, final.labels, out_dir / "confusion-heldout.png",
-                       f"{name} {version}: synthetic crops on held-out backgrounds ({len(test)}), "
-                       f"accuracy {heldout['accuracy']:.3f}")  # fmt: skip
+        heldout = {
+            "accuracy": round(float(np.mean([a == b for a, b in zip(ttruth, tpred, strict=True)])), 4),
+            "crops": len(test),
+            "backgrounds": [p.name for p in bgs],
+            "per_class": per_class_metrics(ttruth, tpred, final.labels),
+        }
+        confusion_plot(
+            ttruth,
+            tpred,
+            final.labels,
+            out_dir / "confusion-heldout.png",
+            f"{name} {version}: synthetic crops on held-out backgrounds ({len(test)}), "
+            f"accuracy {heldout['accuracy']:.3f}",
+        )
+    card_metrics: ClassifierMetrics = {
+        "validation": {"accuracy": round(accuracy, 4), "crops": len(truth), "per_class": metrics}
+    }
+    if heldout is not None:
+        card_metrics["heldout_backgrounds"] = heldout
     final.save(out_dir / "head.npz")
-    confusion_plot(truth, pred, head.labels, out_dir / "confusion.png",
-                   f"{name} {version}: validation crops ({len(truth)}), accuracy {accuracy:.3f}")  # fmt: skip
+    confusion_plot(
+        truth,
+        pred,
+        head.labels,
+        out_dir / "confusion.png",
+        f"{name} {version}: validation crops ({len(truth)}), accuracy {accuracy:.3f}",
+    )
     card = {
         "name": name,
         "version": version,
@@ -399,26 +516,44 @@ def train_classifier(crops: list[Crop], out_dir: Path, *, name: str, version: st
         "backbone_sha256": embedder.card.sha256,
         "context": context,
         "description": "Linear head over EfficientNet-Lite0 ImageNet features; names candidate crops for the verifier.",
-        "metrics": {"validation": {"accuracy": round(accuracy, 4), "crops": len(truth), "per_class": metrics},
-                    **({"heldout_backgrounds": heldout} if heldout else {})},
-        "training": {"crops": dict(sorted(counts.items())), "val_fraction": val_fraction, "seed": seed,
-                     "sources": sources or {}, "plot": "confusion.png"},  # fmt: skip
+        "metrics": card_metrics,
+        "training": {
+            "crops": dict(sorted(counts.items())),
+            "val_fraction": val_fraction,
+            "seed": seed,
+            "sources": sources or {},
+            "plot": "confusion.png",
+        },
     }
     (out_dir / "card.yaml").write_text(yaml.safe_dump(card, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return TrainResult(out_dir, final.labels, card["metrics"], dict(counts))
+    return TrainResult(out_dir, final.labels, card_metrics, dict(counts))
 
 
 # --- command --------------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("classifier (train classifier)")
-    g.add_argument("--export", action="append", default=[], metavar="DIR",
-                   help="a `dispatch export-labels` folder; repeatable (default: none)")  # fmt: skip
-    g.add_argument("--synthetic", type=int, default=120, metavar="N",
-                   help="synthetic crops per label on the training backgrounds; 0 = review crops only (default: 120)")  # fmt: skip
+    g.add_argument(
+        "--export",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a `dispatch export-labels` folder; repeatable (default: none)",
+    )
+    g.add_argument(
+        "--synthetic",
+        type=int,
+        default=120,
+        metavar="N",
+        help="synthetic crops per label on the training backgrounds; 0 = review crops only (default: 120)",
+    )
     g.add_argument("--out", default=None, help="output folder (default: models/<name>)")
     g.add_argument("--version", default=None, help="card version (default: 1.0.<unix time>)")
-    g.add_argument("--val-fraction", type=float, default=0.25, help="groups held out for the card's metrics (default: 0.25)")
-    g.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"feature model under models/ (default: {DEFAULT_BACKBONE})")
+    g.add_argument(
+        "--val-fraction", type=float, default=0.25, help="groups held out for the card's metrics (default: 0.25)"
+    )
+    g.add_argument(
+        "--backbone", default=DEFAULT_BACKBONE, help=f"feature model under models/ (default: {DEFAULT_BACKBONE})"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -447,21 +582,31 @@ def main(args: argparse.Namespace) -> int:
         return 2
     t0 = time.monotonic()
     try:
-        result = train_classifier(crops, out, name=name, version=version, seed=seed,
-                                  val_fraction=float(getattr(args, "val_fraction", 0.25)),
-                                  backbone=getattr(args, "backbone", DEFAULT_BACKBONE),
-                                  sources={"exports": [str(d) for d in getattr(args, "export", []) or []], "synthetic_per_label": n_synth})  # fmt: skip
+        result = train_classifier(
+            crops,
+            out,
+            name=name,
+            version=version,
+            seed=seed,
+            val_fraction=float(getattr(args, "val_fraction", 0.25)),
+            backbone=getattr(args, "backbone", DEFAULT_BACKBONE),
+            sources={"exports": [str(d) for d in getattr(args, "export", []) or []], "synthetic_per_label": n_synth},
+        )
     except ValueError as exc:
         print(f"train classifier: {exc}", file=sys.stderr)
         return 2
     val = result.metrics["validation"]
-    print(f"{name} {version}: {sum(result.counts.values())} crops, validation accuracy {val['accuracy']:.3f} "
-          f"on {val['crops']} crops, {time.monotonic() - t0:.0f} s -> {out}")  # fmt: skip
+    print(
+        f"{name} {version}: {sum(result.counts.values())} crops, validation accuracy {val['accuracy']:.3f} "
+        f"on {val['crops']} crops, {time.monotonic() - t0:.0f} s -> {out}"
+    )
     for lab, m in val["per_class"].items():
         print(f"  {lab:13s} precision {m['precision']:.2f} recall {m['recall']:.2f} ({m['support']})")
     held = result.metrics.get("heldout_backgrounds")
     if held:
-        print(f"held-out backgrounds ({', '.join(held['backgrounds'])}): accuracy {held['accuracy']:.3f} on {held['crops']} crops")
+        print(
+            f"held-out backgrounds ({', '.join(held['backgrounds'])}): accuracy {held['accuracy']:.3f} on {held['crops']} crops"
+        )
         for lab, m in held["per_class"].items():
             print(f"  {lab:13s} precision {m['precision']:.2f} recall {m['recall']:.2f} ({m['support']})")
     return 0

@@ -15,14 +15,43 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import cv2
 import numpy as np
 
-from vision.training.data.layout import Dataset
 from vision.core.geometry import box_iou
+from vision.training.data.layout import Dataset, DatasetError
 
 CLASSES = {"truck": "clean", "muddy_truck": "muddy"}
+
+
+class DetectorStudy(TypedDict):
+    gt_trucks: int
+    found: int
+    recall: float
+    mud_accuracy_of_found: float
+    mud_accuracy_end_to_end: float
+    confusion: dict[str, int]  # "truth->predicted" -> trucks
+    detect_ms_median: float | None
+
+
+class ClassifierStudy(TypedDict):
+    test_crops: int
+    accuracy: float
+    confusion: dict[str, int]  # "truth->predicted" -> crops
+    train_seconds: float
+    epochs: int
+    imgsz: int
+    onnx: str
+    classify_ms_median: float | None
+
+
+def _read_image(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path))
+    if img is None:
+        raise DatasetError(f"{path}: cannot read image")
+    return img
 
 
 def build_crops(ds: Dataset, out: Path, pad: float = 0.1, min_side: int = 12) -> dict[str, dict[str, int]]:
@@ -35,7 +64,7 @@ def build_crops(ds: Dataset, out: Path, pad: float = 0.1, min_side: int = 12) ->
             boxes = [b for b in ds.labels(img_path) if ds.names[b.cls] in CLASSES]
             if not boxes:
                 continue
-            img = cv2.imread(str(img_path))
+            img = _read_image(img_path)
             H, W = img.shape[:2]
             for k, b in enumerate(boxes):
                 x1, y1, x2, y2 = b.xyxy(W, H)
@@ -51,7 +80,9 @@ def build_crops(ds: Dataset, out: Path, pad: float = 0.1, min_side: int = 12) ->
     return counts
 
 
-def detector_study(ds: Dataset, model: Path, split: str, min_confidence: float = 0.25, min_side: int = 12) -> dict:
+def detector_study(
+    ds: Dataset, model: Path, split: str, min_confidence: float = 0.25, min_side: int = 12
+) -> DetectorStudy:
     from vision.edge.detection import open_detector
 
     det = open_detector(str(model), min_confidence=min_confidence)
@@ -62,12 +93,12 @@ def detector_study(ds: Dataset, model: Path, split: str, min_confidence: float =
         gts = [b for b in ds.labels(img_path) if ds.names[b.cls] in CLASSES]
         if not gts:
             continue
-        img = cv2.imread(str(img_path))
+        img = _read_image(img_path)
         H, W = img.shape[:2]
         t0 = time.perf_counter()
         dets = det.detect(img)
         times.append((time.perf_counter() - t0) * 1000)
-        cand = [(xy, str(nm)) for xy, nm in zip(dets.xyxy, dets.data["class_name"]) if str(nm) in CLASSES]
+        cand = [(xy, str(nm)) for xy, nm in zip(dets.xyxy, dets.data["class_name"], strict=True) if str(nm) in CLASSES]
         for b in gts:
             xyxy = b.xyxy(W, H)
             if min(xyxy[2] - xyxy[0], xyxy[3] - xyxy[1]) < min_side:
@@ -81,13 +112,17 @@ def detector_study(ds: Dataset, model: Path, split: str, min_confidence: float =
             confusion[f"{gt}->{pr}"] += 1
             correct += gt == pr
     return {
-        "gt_trucks": n, "found": found, "recall": round(found / max(n, 1), 4),
-        "mud_accuracy_of_found": round(correct / max(found, 1), 4), "mud_accuracy_end_to_end": round(correct / max(n, 1), 4),
-        "confusion": confusion, "detect_ms_median": round(float(np.median(times)), 1) if times else None,
+        "gt_trucks": n,
+        "found": found,
+        "recall": round(found / max(n, 1), 4),
+        "mud_accuracy_of_found": round(correct / max(found, 1), 4),
+        "mud_accuracy_end_to_end": round(correct / max(n, 1), 4),
+        "confusion": confusion,
+        "detect_ms_median": round(float(np.median(times)), 1) if times else None,
     }
 
 
-def classifier_study(crops: Path, run_dir: Path, epochs: int, imgsz: int, seed: int = 0) -> dict:
+def classifier_study(crops: Path, run_dir: Path, epochs: int, imgsz: int, seed: int = 0) -> ClassifierStudy:
     from vision.training.adapter import _yolo, train_classifier
 
     t0 = time.perf_counter()
@@ -105,7 +140,7 @@ def classifier_study(crops: Path, run_dir: Path, epochs: int, imgsz: int, seed: 
     times = []
     for gt in labels:
         for p in sorted((crops / "test" / gt).glob("*.jpg")):
-            img = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+            img = cv2.cvtColor(_read_image(p), cv2.COLOR_BGR2RGB)
             h, w = img.shape[:2]
             s = imgsz / min(h, w)  # ultralytics classify: resize short side, centre crop
             img = cv2.resize(img, (max(imgsz, round(w * s)), max(imgsz, round(h * s))))
@@ -118,9 +153,16 @@ def classifier_study(crops: Path, run_dir: Path, epochs: int, imgsz: int, seed: 
             confusion[f"{gt}->{pr}"] += 1
             n += 1
             correct += pr == gt
-    return {"test_crops": n, "accuracy": round(correct / max(n, 1), 4), "confusion": confusion,
-            "train_seconds": round(train_s, 1), "epochs": epochs, "imgsz": imgsz, "onnx": str(onnx),
-            "classify_ms_median": round(float(np.median(times)), 2) if times else None}
+    return {
+        "test_crops": n,
+        "accuracy": round(correct / max(n, 1), 4),
+        "confusion": confusion,
+        "train_seconds": round(train_s, 1),
+        "epochs": epochs,
+        "imgsz": imgsz,
+        "onnx": str(onnx),
+        "classify_ms_median": round(float(np.median(times)), 2) if times else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

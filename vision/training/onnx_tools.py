@@ -10,6 +10,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ class Captured:
 
 
 @contextlib.contextmanager
-def captured_output():
+def captured_output() -> Iterator[Captured]:
     """Collect everything the block writes instead of showing it: records sent
     to the root logger (onnxruntime's quantizer logs one INFO line per tensor
     through `logging.info`), Python prints, and C-level writes to fd 1 and 2."""
@@ -108,5 +109,10 @@ def latency_ms(model: Path, imgsz: int, threads: int = 1, runs: int = 20, warmup
         t0 = time.perf_counter()
         sess.run(None, {name: x})
         times.append((time.perf_counter() - t0) * 1000)
-    return {"median_ms": round(float(np.median(times)), 2), "p90_ms": round(float(np.percentile(times, 90)), 2),
-            "threads": int(threads), "imgsz": int(imgsz), "runs": int(runs)}
+    return {
+        "median_ms": round(float(np.median(times)), 2),
+        "p90_ms": round(float(np.percentile(times, 90)), 2),
+        "threads": int(threads),
+        "imgsz": int(imgsz),
+        "runs": int(runs),
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials
@@ -20,7 +20,11 @@ from vision.dispatch.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["operators"])
-ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse},
+    409: {"model": ErrorResponse},
+}
 
 
 @router.post("/auth/login", response_model=TokenResponse, responses=ERRORS, summary="Operator login: bearer token")
@@ -30,7 +34,11 @@ def login(body: LoginRequest, service: ServiceDep) -> TokenResponse:
 
 
 @router.post("/auth/logout", status_code=204, responses=ERRORS, summary="Revoke the calling bearer token")
-def logout(service: ServiceDep, _op: WriteOperator, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]) -> Response:
+def logout(
+    service: ServiceDep,
+    _op: WriteOperator,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
+) -> Response:
     if creds is not None:
         service.logout(creds.credentials)
     return Response(status_code=204)
@@ -41,7 +49,9 @@ def me(op: ReadOperator) -> OperatorPublic:
     return OperatorPublic(id=op.id, username=op.username, display_name=None, role=op.role, active=True)
 
 
-@router.post("/operators", status_code=201, response_model=OperatorPublic, responses=ERRORS, summary="Add an operator (admin)")
+@router.post(
+    "/operators", status_code=201, response_model=OperatorPublic, responses=ERRORS, summary="Add an operator (admin)"
+)
 def add_operator(body: OperatorCreate, service: ServiceDep, _admin: AdminOperator) -> OperatorPublic:
     oid = service.create_operator(body.username, body.password, body.role, body.display_name)
     return OperatorPublic(id=oid, username=body.username, display_name=body.display_name, role=body.role, active=True)
@@ -49,11 +59,16 @@ def add_operator(body: OperatorCreate, service: ServiceDep, _admin: AdminOperato
 
 @router.get("/operators", response_model=list[OperatorPublic], responses=ERRORS)
 def list_operators(service: ServiceDep, _admin: AdminOperator) -> list[OperatorPublic]:
-    return [OperatorPublic.model_validate(o) for o in service.list_operators()]
+    return service.list_operators()
 
 
-@router.post("/clients", status_code=201, response_model=ClientCreated, responses=ERRORS,
-             summary="Register an edge device or Open311 client (admin); the token is shown once")
+@router.post(
+    "/clients",
+    status_code=201,
+    response_model=ClientCreated,
+    responses=ERRORS,
+    summary="Register an edge device or Open311 client (admin); the token is shown once",
+)
 def add_client(body: ClientCreate, service: ServiceDep, _admin: AdminOperator) -> ClientCreated:
     cid, token = service.create_client(body.name, body.kind, body.site_id)
     return ClientCreated(id=cid, name=body.name, kind=body.kind, token=token)

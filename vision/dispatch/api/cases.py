@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -21,16 +21,26 @@ router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Database id")]
 
-ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
-          409: {"model": ErrorResponse}, 422: {"description": "Invalid input"}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse},
+    422: {"description": "Invalid input"},
+}
 
 
 @router.post(
     "/cases",
     status_code=201,
     response_model=IntakeResult,
-    responses={200: {"model": IntakeResult, "description": "Replay of a known idempotency key, or a new "
-                     "occurrence merged into an open case."}, **ERRORS},
+    responses={
+        200: {
+            "model": IntakeResult,
+            "description": "Replay of a known idempotency key, or a new occurrence merged into an open case.",
+        },
+        **ERRORS,
+    },
     summary="Post a suspected case from an edge box",
     description="multipart/form-data: part `case` is a `vision.core.cases.CaseReport` as JSON; one file part per "
     "`case.evidence[].name`, whose SHA-256 and size must match the declaration.",
@@ -45,8 +55,13 @@ async def post_case(
     try:
         report = CaseReport.model_validate_json(case)
     except ValidationError as exc:
-        raise HTTPException(422, [{"loc": ["case", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                                  for e in exc.errors(include_url=False, include_context=False)]) from None
+        raise HTTPException(
+            422,
+            [
+                {"loc": ["case", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False)
+            ],
+        ) from None
     form = await request.form()
     files: dict[str, Upload] = {}
     for name, value in form.multi_items():
@@ -78,7 +93,9 @@ def list_cases(
 ) -> CaseList:
     if (since and since.tzinfo is None) or (until and until.tzinfo is None):
         raise HTTPException(422, "since/until: must carry a time zone")
-    return service.list_cases([s.value for s in status or []], violation, camera_id, overdue, since, until, limit, offset)
+    return service.list_cases(
+        [s.value for s in status or []], violation, camera_id, overdue, since, until, limit, offset
+    )
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail, responses=ERRORS, summary="One case with its timeline")
@@ -86,16 +103,24 @@ def get_case(case_id: DbId, service: ServiceDep, op: ReadOperator) -> CaseDetail
     return service.get_case(case_id, op)
 
 
-@router.post("/cases/{case_id}/transitions", response_model=CaseDetail, responses=ERRORS,
-             summary="Move a case through the workflow (all actions but 'handle')")
+@router.post(
+    "/cases/{case_id}/transitions",
+    response_model=CaseDetail,
+    responses=ERRORS,
+    summary="Move a case through the workflow (all actions but 'handle')",
+)
 def transition(case_id: DbId, body: TransitionRequest, service: ServiceDep, op: WriteOperator) -> CaseDetail:
     if body.action is Action.HANDLE:
         raise HTTPException(422, "action 'handle' needs an after photo: POST /api/v1/cases/{id}/handle")
     return service.transition(op, case_id, body.action, body.reason, body.department, body.extend_hours)
 
 
-@router.post("/cases/{case_id}/handle", response_model=CaseDetail, responses=ERRORS,
-             summary="Record handling (处置) with an after photo")
+@router.post(
+    "/cases/{case_id}/handle",
+    response_model=CaseDetail,
+    responses=ERRORS,
+    summary="Record handling (处置) with an after photo",
+)
 def handle(
     case_id: DbId,
     service: ServiceDep,
@@ -106,9 +131,14 @@ def handle(
     return service.transition(op, case_id, Action.HANDLE, reason=reason, after_photo=Upload(after_photo.file))
 
 
-@router.get("/cases/{case_id}/evidence/{evidence_id}", response_class=FileResponse,
-            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "video/mp4": {}}}, **ERRORS},
-            summary="An evidence file (snapshot, clip, after photo)")
+@router.get(
+    "/cases/{case_id}/evidence/{evidence_id}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "video/mp4": {}}}, **ERRORS},
+    summary="An evidence file (snapshot, clip, after photo)",
+)
 def evidence(case_id: DbId, evidence_id: DbId, service: ServiceDep, _op: ReadOperator) -> FileResponse:
     path, ctype = service.evidence_file(case_id, evidence_id)
-    return FileResponse(path, media_type=ctype, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        path, media_type=ctype, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+    )

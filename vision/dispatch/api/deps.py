@@ -12,12 +12,17 @@ from vision.dispatch.workflow import Role
 
 SESSION_COOKIE = "sv_session"
 
-operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken", description="Operator token from POST /api/v1/auth/login.")
-device_bearer = HTTPBearer(auto_error=False, scheme_name="DeviceToken", description="Per-device token from `streetvision dispatch add-device`.")
+operator_bearer = HTTPBearer(
+    auto_error=False, scheme_name="OperatorToken", description="Operator token from POST /api/v1/auth/login."
+)
+device_bearer = HTTPBearer(
+    auto_error=False, scheme_name="DeviceToken", description="Per-device token from `streetvision dispatch add-device`."
+)
 
 
 def get_service(request: Request) -> DispatchService:
-    return request.app.state.service
+    service: DispatchService = request.app.state.service  # stored there by create_app
+    return service
 
 
 ServiceDep = Annotated[DispatchService, Depends(get_service)]
@@ -27,8 +32,9 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _operator_from(request: Request, service: DispatchService, creds: HTTPAuthorizationCredentials | None,
-                   allow_cookie: bool) -> OperatorPrincipal:
+def _operator_from(
+    request: Request, service: DispatchService, creds: HTTPAuthorizationCredentials | None, allow_cookie: bool
+) -> OperatorPrincipal:
     token = creds.credentials if creds else None
     if token is None and allow_cookie:
         token = request.cookies.get(SESSION_COOKIE)
@@ -41,14 +47,18 @@ def _operator_from(request: Request, service: DispatchService, creds: HTTPAuthor
 
 
 def reading_operator(
-    request: Request, service: ServiceDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
+    request: Request,
+    service: ServiceDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
 ) -> OperatorPrincipal:
     """Any logged-in operator; the UI's session cookie counts (for <img>/<video> sources)."""
     return _operator_from(request, service, creds, allow_cookie=True)
 
 
 def writing_operator(
-    request: Request, service: ServiceDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)]
+    request: Request,
+    service: ServiceDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
 ) -> OperatorPrincipal:
     """API writes need the bearer token: a cookie alone could be a cross-site request."""
     return _operator_from(request, service, creds, allow_cookie=False)

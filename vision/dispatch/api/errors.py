@@ -5,8 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from vision.dispatch.service import Conflict, IllegalTransition, InvalidInput, NotFound, NotPermitted, Unauthorized
-from vision.dispatch.workflow import WorkflowError
+from vision.dispatch.errors import (
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    Unauthorized,
+    WorkflowError,
+)
 
 STATUS_OF: list[tuple[type[Exception], int]] = [
     (NotFound, 404),
@@ -26,7 +33,7 @@ def status_of(exc: Exception) -> int:
 
 
 def install(app: FastAPI) -> None:
-    async def _workflow_error(request: Request, exc: Exception) -> JSONResponse:
+    async def _workflow_error(_request: Request, exc: Exception) -> JSONResponse:
         code = status_of(exc)
         headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)

@@ -8,24 +8,29 @@ silently passed on). Naive dates are taken as UTC."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from vision.dispatch import models as m
 from vision.dispatch.api.deps import ServiceDep
+from vision.dispatch.schemas import CaseRecord
 from vision.dispatch.service import DispatchService
-from vision.dispatch.workflow import STATUS_LABELS, Status
+from vision.dispatch.workflow import FINAL, STATUS_LABELS, Status
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
-CLOSED = {Status.CLOSED.value, Status.REJECTED.value}
+# GeoReport's two states: final ones (结案 closed, 误报 rejected) are closed, the rest open.
+RequestState = Literal["open", "closed"]
 MAX_SPAN = timedelta(days=90)
+MAX_RESULTS = 1000
 WGS84_LIKE = {"WGS84", "CGCS2000"}
+# GeoReport v2 lets every call name a jurisdiction; this server serves one, so the parameter
+# is accepted (and length-checked) but unused: the `noqa: ARG001` where it appears says so.
+JurisdictionId = Annotated[str | None, Query(max_length=64)]
 
 
 class Open311Error(BaseModel):
@@ -45,7 +50,7 @@ class Service(BaseModel):
 
 class ServiceRequest(BaseModel):
     service_request_id: str
-    status: str = Field(description="open | closed")
+    status: RequestState = Field(description="open | closed")
     status_notes: str | None
     service_name: str
     service_code: str
@@ -70,7 +75,10 @@ class RequestCreated(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": list[Open311Error]}, 403: {"model": list[Open311Error]}, 404: {"model": list[Open311Error]}}
+    400: {"model": list[Open311Error]},
+    403: {"model": list[Open311Error]},
+    404: {"model": list[Open311Error]},
+}
 
 
 def error(code: int, description: str) -> JSONResponse:
@@ -78,7 +86,7 @@ def error(code: int, description: str) -> JSONResponse:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds") if dt else None
+    return dt.astimezone(UTC).isoformat(timespec="seconds") if dt else None
 
 
 def _parse_date(name: str, value: str) -> datetime:
@@ -86,7 +94,18 @@ def _parse_date(name: str, value: str) -> datetime:
         dt = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"{name}: not an ISO 8601 date-time") from None
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _window(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
+    """The search window: the dates given, a missing one MAX_SPAN from the other, or the last MAX_SPAN."""
+    if start is not None and end is not None:
+        return start, end
+    if start is not None:
+        return start, start + MAX_SPAN
+    if end is not None:
+        return end - MAX_SPAN, end
+    return now - MAX_SPAN, now
 
 
 def _service_name(service: DispatchService, code: str) -> str:
@@ -94,22 +113,25 @@ def _service_name(service: DispatchService, code: str) -> str:
     return f"{ev.name} {ev.name_en}" if ev else code
 
 
-def to_request(service: DispatchService, case: m.Case) -> ServiceRequest:
-    st = Status(case.status)
+def to_request(service: DispatchService, case: CaseRecord) -> ServiceRequest:
+    st = case.status
     dept = service.department_name(case.department) if st is not Status.SUSPECTED else None
     if st is Status.REJECTED:
         notes = f"{STATUS_LABELS[st]}: {case.reject_reason or ''}".strip(": ")
     else:
         notes = STATUS_LABELS[st] + (f" — {case.status_notes}" if case.status_notes else "")
+    desc: str | None
     if case.source == "edge":
-        desc = (f"AI camera report: {case.event_name} ({case.violation}) at camera {case.camera_id}, "
-                f"confidence {case.confidence or 0:.2f}, {case.occurrence_count} occurrence(s)")
+        desc = (
+            f"AI camera report: {case.event_name} ({case.violation}) at camera {case.camera_id}, "
+            f"confidence {case.confidence or 0:.2f}, {case.occurrence_count} occurrence(s)"
+        )
     else:
         desc = case.description
     show_xy = case.crs in WGS84_LIKE
     return ServiceRequest(
         service_request_id=str(case.id),
-        status="closed" if case.status in CLOSED else "open",
+        status="closed" if st in FINAL else "open",
         status_notes=notes,
         service_name=_service_name(service, case.violation),
         service_code=case.violation,
@@ -129,13 +151,20 @@ def to_request(service: DispatchService, case: m.Case) -> ServiceRequest:
 
 
 @router.get("/services.json", response_model=list[Service], summary="GeoReport v2 service list")
-def services(service: ServiceDep, jurisdiction_id: Annotated[str | None, Query(max_length=64)] = None) -> list[Service]:
+def services(service: ServiceDep, jurisdiction_id: JurisdictionId = None) -> list[Service]:  # noqa: ARG001 # one jurisdiction
     out = []
     for code, ev in service.taxonomy.violations.items():
-        out.append(Service(
-            service_code=code, service_name=f"{ev.name} {ev.name_en}",
-            description=f"{ev.name_en} ({ev.category}); deadline {ev.deadline_working_hours:g} working hours",
-            metadata=False, type="batch", keywords=",".join([code, *ev.codes.values()]), group=ev.category))
+        out.append(
+            Service(
+                service_code=code,
+                service_name=f"{ev.name} {ev.name_en}",
+                description=f"{ev.name_en} ({ev.category}); deadline {ev.deadline_working_hours:g} working hours",
+                metadata=False,
+                type="batch",
+                keywords=",".join([code, *ev.codes.values()]),
+                group=ev.category,
+            )
+        )
     return out
 
 
@@ -147,7 +176,9 @@ def service_definition(service_code: str, service: ServiceDep) -> Any:
     return {"service_code": service_code, "attributes": []}
 
 
-@router.get("/requests.json", response_model=list[ServiceRequest], responses=ERRORS, summary="GeoReport v2 request search")
+@router.get(
+    "/requests.json", response_model=list[ServiceRequest], responses=ERRORS, summary="GeoReport v2 request search"
+)
 def get_requests(
     service: ServiceDep,
     service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
@@ -155,7 +186,7 @@ def get_requests(
     start_date: Annotated[str | None, Query(max_length=64)] = None,
     end_date: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(max_length=64)] = None,
-    jurisdiction_id: Annotated[str | None, Query(max_length=64)] = None,
+    jurisdiction_id: JurisdictionId = None,  # noqa: ARG001 # one jurisdiction
 ) -> Any:
     if service_request_id:  # the other filters are ignored (GeoReport v2)
         try:
@@ -165,42 +196,36 @@ def get_requests(
         if len(ids) > 1000 or any(i < 1 or i > 2**31 - 1 for i in ids):
             return error(400, "service_request_id: at most 1000 ids in range")
         return [to_request(service, c).model_dump() for c in service.cases_by_ids(ids)]
-    where: list[Any] = []
     now = service.clock()
     try:
-        start = _parse_date("start_date", start_date) if start_date else None
-        end = _parse_date("end_date", end_date) if end_date else None
+        given_start = _parse_date("start_date", start_date) if start_date else None
+        given_end = _parse_date("end_date", end_date) if end_date else None
     except ValueError as exc:
         return error(400, str(exc))
-    if start is None and end is None:
-        end, start = now, now - MAX_SPAN
-    elif start is None:
-        start = end - MAX_SPAN  # type: ignore[operator]
-    elif end is None:
-        end = start + MAX_SPAN
-    if end < start:  # type: ignore[operator]
+    start, end = _window(given_start, given_end, now)
+    if end < start:
         return error(400, "end_date: before start_date")
-    if end - start > MAX_SPAN:  # type: ignore[operator]
+    if end - start > MAX_SPAN:
         return error(400, "start_date/end_date: span more than 90 days")
-    where += [m.Case.created_at >= start, m.Case.created_at <= end]
-    if service_code:
-        codes = [c.strip() for c in service_code.split(",") if c.strip()]
-        where.append(m.Case.violation.in_(codes))
+    codes = [c.strip() for c in service_code.split(",") if c.strip()] if service_code else None
+    final = None
     if status:
         wanted = {s.strip() for s in status.split(",") if s.strip()}
-        if not wanted <= {"open", "closed"}:
+        if not wanted <= set(get_args(RequestState)):
             return error(400, "status: 'open' or 'closed'")
-        if wanted == {"open"}:
-            where.append(m.Case.status.not_in(CLOSED))
-        elif wanted == {"closed"}:
-            where.append(m.Case.status.in_(CLOSED))
-    return [to_request(service, c).model_dump() for c in service.query_cases(where)]
+        if len(wanted) == 1:
+            final = wanted == {"closed"}
+    found = service.find_cases(created_from=start, created_to=end, violations=codes, final=final, limit=MAX_RESULTS)
+    return [to_request(service, c).model_dump() for c in found]
 
 
-@router.get("/requests/{service_request_id}.json", response_model=list[ServiceRequest], responses=ERRORS,
-            summary="GeoReport v2 single request")
-def get_request(service_request_id: str, service: ServiceDep,
-                jurisdiction_id: Annotated[str | None, Query(max_length=64)] = None) -> Any:
+@router.get(
+    "/requests/{service_request_id}.json",
+    response_model=list[ServiceRequest],
+    responses=ERRORS,
+    summary="GeoReport v2 single request",
+)
+def get_request(service_request_id: str, service: ServiceDep, jurisdiction_id: JurisdictionId = None) -> Any:  # noqa: ARG001 # one jurisdiction
     if not service_request_id.isdigit() or not (1 <= int(service_request_id) <= 2**31 - 1):
         return error(404, f"service request '{service_request_id}' not found")
     cases = service.cases_by_ids([int(service_request_id)])
@@ -212,24 +237,43 @@ def get_request(service_request_id: str, service: ServiceDep,
 _POST_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/x-www-form-urlencoded": {"schema": {
-            "type": "object",
-            "required": ["api_key", "service_code"],
-            "properties": {
-                "api_key": {"type": "string"}, "jurisdiction_id": {"type": "string"},
-                "service_code": {"type": "string"}, "lat": {"type": "number"}, "long": {"type": "number"},
-                "address_string": {"type": "string"}, "address_id": {"type": "string"},
-                "email": {"type": "string"}, "device_id": {"type": "string"}, "account_id": {"type": "string"},
-                "first_name": {"type": "string"}, "last_name": {"type": "string"}, "phone": {"type": "string"},
-                "description": {"type": "string", "maxLength": 4000}, "media_url": {"type": "string"},
-            },
-        }}},
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["api_key", "service_code"],
+                    "properties": {
+                        "api_key": {"type": "string"},
+                        "jurisdiction_id": {"type": "string"},
+                        "service_code": {"type": "string"},
+                        "lat": {"type": "number"},
+                        "long": {"type": "number"},
+                        "address_string": {"type": "string"},
+                        "address_id": {"type": "string"},
+                        "email": {"type": "string"},
+                        "device_id": {"type": "string"},
+                        "account_id": {"type": "string"},
+                        "first_name": {"type": "string"},
+                        "last_name": {"type": "string"},
+                        "phone": {"type": "string"},
+                        "description": {"type": "string", "maxLength": 4000},
+                        "media_url": {"type": "string"},
+                    },
+                }
+            }
+        },
     }
 }
 
 
-@router.post("/requests.json", status_code=201, response_model=list[RequestCreated], responses=ERRORS,
-             openapi_extra=_POST_BODY, summary="GeoReport v2 create request (form-encoded, api_key)")
+@router.post(
+    "/requests.json",
+    status_code=201,
+    response_model=list[RequestCreated],
+    responses=ERRORS,
+    openapi_extra=_POST_BODY,
+    summary="GeoReport v2 create request (form-encoded, api_key)",
+)
 async def post_request(request: Request, service: ServiceDep) -> Any:
     try:
         form = await request.form(max_files=0, max_fields=200)
@@ -264,7 +308,16 @@ async def post_request(request: Request, service: ServiceDep) -> Any:
     media_url = f.get("media_url") or None
     if media_url is not None and (len(media_url) > 1024 or not media_url.startswith(("http://", "https://"))):
         return error(400, "media_url: an http(s) URL of at most 1024 characters")
-    case_id = await run_in_threadpool(service.create_citizen_request, client, code, lat, lon, address,
-                                      description, media_url)
-    return JSONResponse([{"service_request_id": str(case_id), "service_notice": "received; an operator reviews it",
-                          "account_id": f.get("account_id")}], status_code=201)
+    case_id = await run_in_threadpool(
+        service.create_citizen_request, client, code, lat, lon, address, description, media_url
+    )
+    return JSONResponse(
+        [
+            {
+                "service_request_id": str(case_id),
+                "service_notice": "received; an operator reviews it",
+                "account_id": f.get("account_id"),
+            }
+        ],
+        status_code=201,
+    )

@@ -1,19 +1,22 @@
 """Operator web UI: server-rendered Jinja2 pages over the same service.
 
 Session cookie (HttpOnly, SameSite=Strict) from the login form; every form
-carries a CSRF token derived from the session token."""
+carries a CSRF token derived from the session token. Every page asks for the
+session through one dependency, which sends a visitor without one to the login
+page and back to the page afterwards."""
 
 from __future__ import annotations
 
 import hmac
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Path, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -22,39 +25,90 @@ from starlette.background import BackgroundTask
 from vision.dispatch import PACKAGE_DIR, stats
 from vision.dispatch.api.deps import SESSION_COOKIE, ServiceDep
 from vision.dispatch.api.errors import status_of
+from vision.dispatch.export import export_labels
 from vision.dispatch.security import csrf_token
-from vision.dispatch.service import OperatorPrincipal, Upload
+from vision.dispatch.service import DispatchService, OperatorPrincipal, Upload
 from vision.dispatch.workflow import ACTION_LABELS, STATUS_LABELS, Status, WorkflowError
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
-templates.env.globals.update(STATUS_LABELS={s.value: label for s, label in STATUS_LABELS.items()},
-                             ACTION_LABELS={a.value: label for a, label in ACTION_LABELS.items()})
+templates.env.globals.update(
+    STATUS_LABELS={s.value: label for s, label in STATUS_LABELS.items()},
+    ACTION_LABELS={a.value: label for a, label in ACTION_LABELS.items()},
+)
+
+CaseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
+@dataclass(frozen=True)
+class UiSession:
+    """The logged-in operator of a UI request and the session token their forms' CSRF token derives from."""
 
-def _session(request: Request, service) -> tuple[OperatorPrincipal, str] | None:  # type: ignore[no-untyped-def]
+    operator: OperatorPrincipal
+    token: str
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.token)
+
+    def csrf_ok(self, submitted: str) -> bool:
+        return hmac.compare_digest(submitted, self.csrf)
+
+
+def _find_session(request: Request, service: DispatchService) -> UiSession | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     op = service.authenticate_operator(token)
-    return (op, token) if op else None
+    return UiSession(op, token) if op else None
 
 
-def _login_redirect(request: Request) -> RedirectResponse:
-    nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/ui/login?next={quote(nxt)}", status_code=303)
+class LoginRequired(Exception):
+    """A page was asked for without a session; answered with the login page (see `install`)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path  # where to come back to after logging in
 
 
-def _render(request: Request, name: str, op: OperatorPrincipal | None, token: str | None, status_code: int = 200,
-            **ctx: Any) -> HTMLResponse:
+def page_session(request: Request, service: ServiceDep) -> UiSession:
+    """The session a page needs; without one the visitor is sent to log in."""
+    sess = _find_session(request, service)
+    if sess is None:
+        raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return sess
+
+
+def asset_session(request: Request, service: ServiceDep) -> UiSession:
+    """The session an image on a page needs; without one a plain 401 (an <img> cannot follow a login)."""
+    sess = _find_session(request, service)
+    if sess is None:
+        raise HTTPException(401, "login required")
+    return sess
+
+
+PageSession = Annotated[UiSession, Depends(page_session)]
+AssetSession = Annotated[UiSession, Depends(asset_session)]
+
+
+def install(app: FastAPI) -> None:
+    """Turns `LoginRequired` into the redirect to the login page, with `next=` the page asked for."""
+
+    async def _to_login(_request: Request, exc: Exception) -> RedirectResponse:
+        assert isinstance(exc, LoginRequired)
+        return RedirectResponse(f"/ui/login?next={quote(exc.path)}", status_code=303)
+
+    app.add_exception_handler(LoginRequired, _to_login)
+
+
+def _render(request: Request, name: str, sess: UiSession | None, status_code: int = 200, **ctx: Any) -> HTMLResponse:
     tz = request.app.state.service.config.working_time.zone()
 
     def local(dt: datetime | None, seconds: bool = False) -> str:
         """Times in the city's zone (the working calendar's), not UTC."""
         return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "")) if dt else "—"
 
-    ctx.update(op=op, csrf=csrf_token(token) if token else "", local=local, tzname=tz.key)
+    ctx.update(op=sess.operator if sess else None, csrf=sess.csrf if sess else "", local=local, tzname=tz.key)
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
 
@@ -64,72 +118,95 @@ def _safe_next(nxt: str | None) -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return _render(request, "login.html", None, None, next=_safe_next(next), error=None)
+    return _render(request, "login.html", None, next=_safe_next(next), error=None)
 
 
 @router.post("/login")
-def login(request: Request, service: ServiceDep, username: Annotated[str, Form(max_length=64)] = "",
-          password: Annotated[str, Form(max_length=256)] = "", next: Annotated[str, Form(max_length=500)] = "/ui/") -> Response:
+def login(
+    request: Request,
+    service: ServiceDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/ui/",
+) -> Response:
     try:
-        token, expires, _role = service.login(username, password, "session")
+        token, _expires, _role = service.login(username, password, "session")
     except WorkflowError:
-        return _render(request, "login.html", None, None, status_code=401, next=_safe_next(next),
-                       error="Wrong username or password")
+        return _render(
+            request, "login.html", None, status_code=401, next=_safe_next(next), error="Wrong username or password"
+        )
     resp = RedirectResponse(_safe_next(next), status_code=303)
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=service.settings.cookie_secure,
-                    max_age=service.settings.token_ttl_s, path="/")
+    resp.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=service.settings.cookie_secure,
+        max_age=service.settings.token_ttl_s,
+        path="/",
+    )
     return resp
 
 
 @router.post("/logout")
 def logout(request: Request, service: ServiceDep, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
-    sess = _session(request, service)
-    if sess and hmac.compare_digest(csrf, csrf_token(sess[1])):
-        service.logout(sess[1])
+    sess = _find_session(request, service)  # logging out needs no session: the cookie goes either way
+    if sess and sess.csrf_ok(csrf):
+        service.logout(sess.token)
     resp = RedirectResponse("/ui/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
 
 
 @router.get("/", response_class=HTMLResponse)
-def queue(request: Request, service: ServiceDep) -> Response:
-    sess = _session(request, service)
-    if not sess:
-        return _login_redirect(request)
+def queue(request: Request, service: ServiceDep, sess: PageSession) -> Response:
     listing = service.list_cases(status=[Status.SUSPECTED.value], limit=50)
-    cases = [service.get_case(c.id, sess[0]) for c in reversed(listing.items)]  # oldest first
-    return _render(request, "queue.html", *sess, cases=cases, total=listing.total)
+    cases = [service.get_case(c.id, sess.operator) for c in reversed(listing.items)]  # oldest first
+    return _render(request, "queue.html", sess, cases=cases, total=listing.total)
 
 
 @router.get("/cases", response_class=HTMLResponse)
-def cases(request: Request, service: ServiceDep, status: str | None = None, overdue: bool | None = None) -> Response:
-    sess = _session(request, service)
-    if not sess:
-        return _login_redirect(request)
+def cases(
+    request: Request, service: ServiceDep, sess: PageSession, status: str | None = None, overdue: bool | None = None
+) -> Response:
     wanted = [status] if status in {s.value for s in Status} else None
     listing = service.list_cases(status=wanted, overdue=overdue, limit=200)
-    return _render(request, "cases.html", *sess, cases=listing.items, total=listing.total, status=status,
-                   overdue=overdue, statuses=[s.value for s in Status])
+    return _render(
+        request,
+        "cases.html",
+        sess,
+        cases=listing.items,
+        total=listing.total,
+        status=status,
+        overdue=overdue,
+        statuses=[s.value for s in Status],
+    )
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_detail(request: Request, case_id: Annotated[int, Path(ge=1, le=2**31 - 1)], service: ServiceDep, error: str | None = None) -> Response:
-    sess = _session(request, service)
-    if not sess:
-        return _login_redirect(request)
+def case_detail(
+    request: Request, case_id: CaseId, service: ServiceDep, sess: PageSession, error: str | None = None
+) -> Response:
     try:
-        case = service.get_case(case_id, sess[0])
+        case = service.get_case(case_id, sess.operator)
     except WorkflowError:
         raise HTTPException(404, "case not found") from None
-    return _render(request, "case.html", *sess, case=case, departments=service.config.departments,
-                   error=error[:300] if error else None, dept_name=service.department_name)
+    return _render(
+        request,
+        "case.html",
+        sess,
+        case=case,
+        departments=service.config.departments,
+        error=error[:300] if error else None,
+        dept_name=service.department_name,
+    )
 
 
 @router.post("/cases/{case_id}/action")
 async def case_action(
-    request: Request,
-    case_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    case_id: CaseId,
     service: ServiceDep,
+    sess: PageSession,
     action: Annotated[str, Form(max_length=16)],
     csrf: Annotated[str, Form(max_length=128)] = "",
     reason: Annotated[str | None, Form(max_length=500)] = None,
@@ -138,10 +215,7 @@ async def case_action(
     back: Annotated[str | None, Form(max_length=200)] = None,
     after_photo: UploadFile | None = None,
 ) -> Response:
-    sess = await run_in_threadpool(_session, request, service)
-    if not sess:
-        return _login_redirect(request)
-    if not hmac.compare_digest(csrf, csrf_token(sess[1])):
+    if not sess.csrf_ok(csrf):
         raise HTTPException(403, "form expired: reload the page")
     hours = None
     if extend_hours:
@@ -150,10 +224,14 @@ async def case_action(
         except ValueError:
             hours = -1.0
         if not 0 < hours <= 2000:
-            return RedirectResponse(f"/ui/cases/{case_id}?error={quote('extend hours: a number between 0 and 2000')}", 303)
+            return RedirectResponse(
+                f"/ui/cases/{case_id}?error={quote('extend hours: a number between 0 and 2000')}", 303
+            )
     photo = Upload(after_photo.file) if after_photo is not None and after_photo.filename else None
     try:
-        await run_in_threadpool(service.transition, sess[0], case_id, action, reason, department or None, hours, photo)
+        await run_in_threadpool(
+            service.transition, sess.operator, case_id, action, reason, department or None, hours, photo
+        )
     except WorkflowError as exc:
         if status_of(exc) == 404:
             raise HTTPException(404, "case not found") from None
@@ -163,18 +241,13 @@ async def case_action(
 
 
 @router.get("/stats", response_class=HTMLResponse)
-def stats_page(request: Request, service: ServiceDep) -> Response:
-    sess = _session(request, service)
-    if not sess:
-        return _login_redirect(request)
+def stats_page(request: Request, service: ServiceDep, sess: PageSession) -> Response:
     st = stats.compute(service)
-    return _render(request, "stats.html", *sess, st=st, plots=list(stats.PLOTS))
+    return _render(request, "stats.html", sess, st=st, plots=list(stats.PLOTS))
 
 
 @router.get("/stats/{name}.png")
-def stats_plot(request: Request, name: str, service: ServiceDep) -> Response:
-    if not _session(request, service):
-        raise HTTPException(401, "login required")
+def stats_plot(name: str, service: ServiceDep, _sess: AssetSession) -> Response:
     if name not in stats.PLOTS:
         raise HTTPException(404, "no such plot")
     png = stats.PLOTS[name](stats.compute(service))
@@ -182,16 +255,14 @@ def stats_plot(request: Request, name: str, service: ServiceDep) -> Response:
 
 
 @router.get("/export.zip")
-def export_zip(request: Request, service: ServiceDep) -> Response:
+def export_zip(service: ServiceDep, _sess: PageSession) -> Response:
     """The label export (same as `streetvision dispatch export-labels`) as a download."""
-    if not _session(request, service):
-        return _login_redirect(request)
-    from vision.dispatch.export import export_labels
-
     tmp = FsPath(tempfile.mkdtemp(prefix="sv-export-"))
     export_labels(service, tmp / "labels")
     archive = shutil.make_archive(str(tmp / "streetvision-labels"), "zip", tmp / "labels")
-    return FileResponse(archive, media_type="application/zip", filename="streetvision-labels.zip",
-                        background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True))
-
-
+    return FileResponse(
+        archive,
+        media_type="application/zip",
+        filename="streetvision-labels.zip",
+        background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True),
+    )

@@ -33,24 +33,33 @@ class FrameAnnotator:
             else:
                 cv2.fillPoly(overlay, [pts], colour)
                 cv2.polylines(image, [pts], True, colour, 2)
-            cv2.putText(image, zone.name, tuple(pts[0] + [4, 14]), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+            cv2.putText(
+                image, zone.name, tuple(pts[0] + [4, 14]), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA
+            )
         cv2.addWeighted(overlay, 0.18, image, 0.82, 0, dst=image)
         return image
 
     def draw_detections(self, image: np.ndarray, detections: sv.Detections) -> np.ndarray:
         if len(detections) == 0:
             return image
-        names = detections.data.get("class_name", [str(c) for c in detections.class_id])
-        ids = detections.tracker_id if detections.tracker_id is not None else [None] * len(detections)
-        labels = [
-            f"{'#' + str(t) + ' ' if t is not None and t >= 0 else ''}{n} {c:.2f}"
-            for n, c, t in zip(names, detections.confidence, ids)
-        ]
+        n = len(detections)
+        names = detections.data.get("class_name")
+        if names is None:
+            names = [str(c) for c in detections.class_id] if detections.class_id is not None else [""] * n
+        scores = [f" {c:.2f}" for c in detections.confidence] if detections.confidence is not None else [""] * n
+        ids = (
+            [f"#{t} " if t >= 0 else "" for t in detections.tracker_id]
+            if detections.tracker_id is not None
+            else [""] * n
+        )
+        labels = [f"{track}{name}{score}" for name, score, track in zip(names, scores, ids, strict=True)]
         self._boxes.annotate(image, detections)
         self._labels.annotate(image, detections, labels=labels)
         return image
 
-    def annotate(self, image: np.ndarray, detections: sv.Detections, zones: list[ZoneConfig] | None = None) -> np.ndarray:
+    def annotate(
+        self, image: np.ndarray, detections: sv.Detections, zones: list[ZoneConfig] | None = None
+    ) -> np.ndarray:
         out = image.copy()
         if zones:
             self.draw_zones(out, zones)

@@ -6,17 +6,23 @@ provenance; timestamps leave here as UTC ISO 8601.
 
 from __future__ import annotations
 
-from datetime import timezone
+from collections.abc import Sequence
+from datetime import UTC
+from typing import TypeVar
 
 from vision.core.cases import CaseReport, ConfidenceSample, EvidenceItem, Verification
+from vision.core.evidence_files import EvidenceFile
+from vision.core.taxonomy import Taxonomy
 from vision.edge.config import CameraConfig, SiteConfig
 from vision.edge.rules.base import Violation
-from vision.core.taxonomy import Taxonomy
 
 MAX_HISTORY = 1000  # CaseReport.confidence_history limit
 
+_Sample = TypeVar("_Sample")
 
-def _thin(samples: list, limit: int) -> list:
+
+def _thin(samples: list[_Sample], limit: int) -> list[_Sample]:
+    """At most `limit` samples, evenly spaced, the last one kept."""
     if len(samples) <= limit:
         return samples
     step = len(samples) / limit
@@ -31,7 +37,7 @@ def build_case(
     taxonomy: Taxonomy,
     model_name: str,
     model_version: str,
-    evidence: list,
+    evidence: Sequence[EvidenceFile],
 ) -> CaseReport:
     code = taxonomy.lookup(violation.violation_type, site.taxonomy_edition)
     history = _thin(violation.confidence_history, MAX_HISTORY)
@@ -52,7 +58,7 @@ def build_case(
         classes=violation.classes,
         confidence=violation.confidence,
         confidence_history=[
-            ConfidenceSample(t=s.at.astimezone(timezone.utc), score=min(max(s.score, 0.0), 1.0)) for s in history
+            ConfidenceSample(t=s.at.astimezone(UTC), score=min(max(s.score, 0.0), 1.0)) for s in history
         ],
         onset_at=violation.onset_at,
         detected_at=violation.detected_at,
@@ -61,7 +67,9 @@ def build_case(
         model_version=model_version,
         verification=Verification.model_validate(violation.verification) if violation.verification else None,
         evidence=[
-            EvidenceItem(name=f.name, kind=f.kind, content_type=f.content_type, sha256=f.sha256, size_bytes=f.size_bytes)
+            EvidenceItem(
+                name=f.name, kind=f.kind, content_type=f.content_type, sha256=f.sha256, size_bytes=f.size_bytes
+            )
             for f in evidence
         ],
     )

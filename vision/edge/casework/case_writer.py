@@ -19,19 +19,19 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from vision.edge.casework.case_builder import build_case
 from vision.core.cases import CaseReport
-from vision.edge.config import CameraConfig, SiteConfig
 from vision.core.evidence_files import EvidenceFile
+from vision.core.taxonomy import Taxonomy
+from vision.edge.casework.case_builder import build_case
 from vision.edge.casework.evidence import BufferedFrame, ClipInfo, write_clip_file, write_images
+from vision.edge.config import CameraConfig, SiteConfig
 from vision.edge.delivery.outbox import Outbox
 from vision.edge.rules import Violation
-from vision.core.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,15 @@ class CaseWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def opened(self, camera: CameraConfig, violation: Violation, snapshot: np.ndarray, model_name: str, model_version: str) -> None:
+    def opened(
+        self, camera: CameraConfig, violation: Violation, snapshot: np.ndarray, model_name: str, model_version: str
+    ) -> None:
         """A violation opened: write its stills and make the case durable (pending its clip)."""
         self._jobs.put(_Opened(camera, violation, snapshot, model_name, model_version))
 
-    def finish(self, camera: CameraConfig, violation: Violation, clip_frames: list[BufferedFrame], clip_fps: float) -> None:
+    def finish(
+        self, camera: CameraConfig, violation: Violation, clip_frames: list[BufferedFrame], clip_fps: float
+    ) -> None:
         """The clip window is buffered: encode it and queue the case."""
         self._jobs.put(_Finish(camera, violation, clip_frames, clip_fps))
 
@@ -121,7 +125,9 @@ class CaseWriter:
                 try:
                     self._open(key, job)
                 except Exception:  # noqa: BLE001 - tried once more when the clip is due
-                    log.exception("camera %s: could not write the stills of violation %s; retrying later", job.camera.id, key)
+                    log.exception(
+                        "camera %s: could not write the stills of violation %s; retrying later", job.camera.id, key
+                    )
                     self._failed_opens[key] = job
                 continue
             try:
@@ -135,7 +141,9 @@ class CaseWriter:
                     self.on_error(job.camera, job.violation)
 
     def _open(self, key: str, job: _Opened) -> None:
-        files = write_images(job.violation, job.snapshot, job.camera.zones, self.site.evidence, self.outbox.pending(key))
+        files = write_images(
+            job.violation, job.snapshot, job.camera.zones, self.site.evidence, self.outbox.pending(key)
+        )
         case = build_case(
             job.violation,
             site=self.site,
@@ -152,9 +160,13 @@ class CaseWriter:
         started = self._started.pop(key)
         directory = self.outbox.pending(key)
         try:
-            clip_file, clip = write_clip_file(job.violation, job.clip_frames, self.site.evidence, directory, job.clip_fps)
+            clip_file, clip = write_clip_file(
+                job.violation, job.clip_frames, self.site.evidence, directory, job.clip_fps
+            )
         except Exception:  # noqa: BLE001 - the case matters more than its clip
-            log.exception("camera %s: the clip of violation %s could not be encoded; queued without it", job.camera.id, key)
+            log.exception(
+                "camera %s: the clip of violation %s could not be encoded; queued without it", job.camera.id, key
+            )
             clip_file, clip = None, None
         files = [*started.files, clip_file] if clip_file is not None else started.files
         self.outbox.put(started.case, files)  # the case's evidence list is rebuilt from `files`

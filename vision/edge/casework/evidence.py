@@ -20,11 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vision.edge.config import EvidenceConfig, ZoneConfig
+from vision.core.cases import EvidenceKind
 from vision.core.evidence_files import EvidenceFile
+from vision.edge.config import EvidenceConfig, ZoneConfig
 from vision.edge.rules.base import Violation
 
 log = logging.getLogger(__name__)
+
+CROP_KINDS: tuple[EvidenceKind, ...] = ("vehicle_crop", "plate_crop")  # the kinds a rule's `crops` may hold
 
 __all__ = [
     "BufferedFrame",
@@ -47,7 +50,10 @@ class BufferedFrame:
     height: int
 
     def image(self) -> np.ndarray:
-        return cv2.imdecode(np.frombuffer(self.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(self.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+        if image is None:  # the ring holds JPEGs it encoded itself: only damaged memory gets here
+            raise ValueError(f"cannot decode the buffered frame at t={self.t_s:.2f} s")
+        return image
 
 
 class FrameRing:
@@ -216,15 +222,28 @@ def write_images(
     directory.mkdir(parents=True, exist_ok=True)
     files: list[EvidenceFile] = []
     q = config.jpeg_quality
-    for name, kind, image in [
+    stills: list[tuple[str, EvidenceKind, np.ndarray]] = [
         ("snapshot.jpg", "snapshot", snapshot),
         ("annotated.jpg", "annotated", annotate_violation(snapshot, violation, zones)),
-        *[(f"{k.replace('_crop', '')}.jpg", k, img) for k, img in violation.crops.items() if img is not None and img.size],
-    ]:
+        *[
+            (f"{k.replace('_crop', '')}.jpg", _crop_kind(k), img)
+            for k, img in violation.crops.items()
+            if img is not None and img.size
+        ],
+    ]
+    for name, kind, image in stills:
         path = directory / name
         _write(path, _jpeg(image, q))
         files.append(EvidenceFile.of(name, kind, "image/jpeg", path))
     return files
+
+
+def _crop_kind(key: str) -> EvidenceKind:
+    """A `Violation.crops` key as the evidence kind it names (the case schema knows no other)."""
+    for kind in CROP_KINDS:
+        if key == kind:
+            return kind
+    raise ValueError(f"crop {key!r} is no evidence kind (crops are {', '.join(CROP_KINDS)})")
 
 
 def clip_window(violation: Violation, config: EvidenceConfig) -> tuple[float, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from types import TracebackType
 
 import av
 import numpy as np
@@ -25,6 +26,7 @@ class Mp4Writer:
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(crf), "preset": "veryfast"}
         self.frames = 0
+        self._closed = False
 
     def write(self, image_bgr: np.ndarray) -> None:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image_bgr[: self.height, : self.width]), format="bgr24")
@@ -33,15 +35,18 @@ class Mp4Writer:
         self.frames += 1
 
     def close(self) -> None:
-        if self._container is None:
+        """Flush the encoder and finish the file; a second call does nothing."""
+        if self._closed:
             return
         for packet in self._stream.encode():
             self._container.mux(packet)
         self._container.close()
-        self._container = None
+        self._closed = True
 
-    def __enter__(self) -> "Mp4Writer":
+    def __enter__(self) -> Mp4Writer:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

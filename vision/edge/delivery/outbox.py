@@ -30,19 +30,24 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
+from typing import Literal
 
 from vision.core.cases import CaseReport, EvidenceItem
 from vision.core.evidence_files import EvidenceFile
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Outbox", "OutboxItem", "OutboxFile", "STATES"]
+__all__ = ["Outbox", "OutboxItem", "OutboxFile", "OutboxRecord", "CaseState", "STATES", "DB_FILE"]
 
-STATES = ("queued", "sent", "failed")
+CaseState = Literal["queued", "sent", "failed"]
+STATES: tuple[CaseState, ...] = ("queued", "sent", "failed")
 SCHEMA_VERSION = 1
+DB_FILE = "outbox.sqlite3"  # inside the outbox directory, beside evidence/
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -78,7 +83,7 @@ CREATE TABLE IF NOT EXISTS evidence (
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -101,11 +106,37 @@ class OutboxFile:
 
 @dataclass(frozen=True)
 class OutboxItem:
+    """A case as the sender posts it."""
+
     key: str
     case_json: str  # with the evidence list reduced to the files still on disk
     files: list[OutboxFile]
     attempts: int
     seq: int
+
+    def report(self) -> CaseReport:
+        return CaseReport.model_validate_json(self.case_json)
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """Where one case stands in delivery (its row without the case JSON; see `Outbox.get` for that)."""
+
+    key: str
+    state: CaseState
+    camera_id: str
+    rule: str
+    violation: str
+    attempts: int
+    last_status: int | None  # HTTP status of the last attempt; None before one, or when none came back
+    last_error: str | None
+    created_at: str
+    sent_at: str | None
+    remote_id: str | None  # the dispatch center's case id, once delivered
+
+
+# The fields `cases()` (and `outbox status --json`) show of a record.
+_STATUS_FIELDS = ("key", "state", "attempts", "last_status", "last_error", "camera_id", "rule", "created_at", "sent_at")
 
 
 class Outbox:
@@ -121,7 +152,10 @@ class Outbox:
         self.max_evidence_bytes = int(max_evidence_bytes)
         self.pruned_files = 0
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.directory / "outbox.sqlite3", check_same_thread=False, isolation_level=None)
+        self.db_path = self.directory / DB_FILE
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self.db_path, check_same_thread=False, isolation_level=None
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
@@ -142,7 +176,7 @@ class Outbox:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def put(self, case: CaseReport, files: list) -> str:
+    def put(self, case: CaseReport, files: Sequence[EvidenceFile]) -> str:
         """Queue a case durably. `files` are evidence files (objects with name, kind, content_type,
         path, sha256, size_bytes) already written, normally under `staging(key)`."""
         key = str(case.idempotency_key)
@@ -214,25 +248,34 @@ class Outbox:
             for item in case.evidence:  # a crash inside put() may have moved some files already
                 for path in (directory / item.name, self.evidence_dir / key / item.name):
                     if path.is_file():
-                        files.append(EvidenceFile(item.name, item.kind, item.content_type, path, item.sha256, item.size_bytes))
+                        files.append(
+                            EvidenceFile(item.name, item.kind, item.content_type, path, item.sha256, item.size_bytes)
+                        )
                         break
             self.put(case, files)
             keys.add(key)
             self.recovered.append(key)
             log.warning(
                 "outbox: case %s (%s on %s) was waiting for its clip when the daemon stopped; queued without it",
-                key, case.violation, case.camera_id,
-            )  # fmt: skip
+                key,
+                case.violation,
+                case.camera_id,
+            )
 
     # --- the sender's side -------------------------------------------------------------------------
     def next_due(self, now: float | None = None) -> OutboxItem | None:
+        """The oldest queued case whose next attempt is due, as it is to be sent."""
         now = time.time() if now is None else now
+        return self._item(
+            "SELECT seq, idempotency_key, case_json, attempts FROM cases"
+            " WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY seq LIMIT 1",
+            (now,),
+        )
+
+    def _item(self, sql: str, args: tuple[object, ...]) -> OutboxItem | None:
+        """The case the query selects (seq, key, case_json, attempts) with its evidence files still on disk."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT seq, idempotency_key, case_json, attempts FROM cases"
-                " WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY seq LIMIT 1",
-                (now,),
-            ).fetchone()
+            row = self._db.execute(sql, args).fetchone()
             if row is None:
                 return None
             seq, key, case_json, attempts = row
@@ -293,7 +336,7 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM cases GROUP BY state").fetchall()
-        out = {s: 0 for s in STATES}
+        out: dict[str, int] = dict.fromkeys(STATES, 0)
         out.update(dict(rows))
         return out
 
@@ -302,18 +345,39 @@ class Outbox:
 
     def evidence_bytes(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM evidence WHERE pruned_at IS NULL").fetchone()[0])
+            return int(
+                self._db.execute(
+                    "SELECT COALESCE(SUM(size_bytes), 0) FROM evidence WHERE pruned_at IS NULL"
+                ).fetchone()[0]
+            )
 
-    def cases(self, state: str | None = None) -> list[dict]:
-        sql = "SELECT idempotency_key, state, attempts, last_status, last_error, camera_id, rule, created_at, sent_at FROM cases"
-        args: tuple = ()
-        if state:
-            sql += " WHERE state = ?"
-            args = (state,)
+    def records(self, state: CaseState | None = None) -> list[OutboxRecord]:
+        """Every case (or those in `state`), oldest first."""
+        return self._records(" WHERE state = ?", (state,)) if state else self._records("", ())
+
+    def record(self, key: str) -> OutboxRecord | None:
+        """Where the case with this idempotency key stands; None if the outbox has no such case."""
+        found = self._records(" WHERE idempotency_key = ?", (key,))
+        return found[0] if found else None
+
+    def _records(self, where: str, args: tuple[object, ...]) -> list[OutboxRecord]:
+        sql = (
+            "SELECT idempotency_key, state, camera_id, rule, violation, attempts, last_status, last_error,"
+            " created_at, sent_at, remote_id FROM cases"
+        )
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
-        cols = ["key", "state", "attempts", "last_status", "last_error", "camera_id", "rule", "created_at", "sent_at"]
-        return [dict(zip(cols, r)) for r in rows]
+            rows = self._db.execute(sql + where + " ORDER BY seq", args).fetchall()
+        return [OutboxRecord(*row) for row in rows]
+
+    def get(self, key: str) -> OutboxItem | None:
+        """The case with this idempotency key as the sender would post it now (whatever its state)."""
+        return self._item(
+            "SELECT seq, idempotency_key, case_json, attempts FROM cases WHERE idempotency_key = ?", (key,)
+        )
+
+    def cases(self, state: CaseState | None = None) -> list[dict[str, object]]:
+        """`records` as plain dicts of the fields `outbox status --json` shows."""
+        return [{name: getattr(r, name) for name in _STATUS_FIELDS} for r in self.records(state)]
 
     # --- housekeeping ------------------------------------------------------------------------------
     def enforce_disk_bound(self) -> int:
@@ -365,28 +429,37 @@ class Outbox:
                 shutil.rmtree(child, ignore_errors=True)
 
     class _Tx:
-        def __init__(self, outbox: "Outbox"):
+        def __init__(self, outbox: Outbox):
             self.outbox = outbox
 
-        def __enter__(self):
+        def __enter__(self) -> None:
             self.outbox._lock.acquire()
             self.outbox._db.execute("BEGIN IMMEDIATE")
 
-        def __exit__(self, exc_type, exc, tb):
+        def __exit__(
+            self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        ) -> None:
             try:
                 self.outbox._db.execute("ROLLBACK" if exc_type else "COMMIT")
             finally:
                 self.outbox._lock.release()
 
-    def _tx(self) -> "Outbox._Tx":
+    def _tx(self) -> Outbox._Tx:
         return Outbox._Tx(self)
 
     @property
+    def _db(self) -> sqlite3.Connection:
+        """The open connection; after `close` it raises (using a closed outbox is the caller's bug)."""
+        if self._conn is None:
+            raise RuntimeError(f"outbox {self.directory} is closed")
+        return self._conn
+
+    @property
     def closed(self) -> bool:
-        return self._db is None
+        return self._conn is None
 
     def close(self) -> None:
         with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None  # type: ignore[assignment]
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

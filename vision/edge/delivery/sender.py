@@ -15,18 +15,25 @@ import logging
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import IO, Literal, Protocol
 
 import httpx
 
 from vision.core.backoff import backoff_delay
-
 from vision.edge.delivery.outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Sender", "SenderStats"]
+__all__ = ["DispatchSettings", "Sender", "SenderStats", "SendOutcome"]
 
 RETRYABLE_4XX = {408, 429}
+
+# One part of the multipart POST: (part name, (file name or None, content, content type)).
+_Part = tuple[str, tuple[str | None, IO[bytes] | bytes, str]]
+
+# What one attempt did to a case: delivered, left queued for a retry after a backoff, or refused
+# for good (kept as 'failed'). Why it was not delivered is in the outbox row's `last_error`.
+SendOutcome = Literal["sent", "retry", "failed"]
 
 
 @dataclass
@@ -38,13 +45,43 @@ class SenderStats:
     last_error: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, **kw) -> None:
+    def add(
+        self,
+        *,
+        sent: int = 0,
+        replays: int = 0,
+        retries: int = 0,
+        permanent_failures: int = 0,
+        last_error: str | None = None,
+    ) -> None:
+        """Add to the counters (from the sender thread; read from others); `last_error` replaces the last one."""
         with self._lock:
-            for k, v in kw.items():
-                if k == "last_error":
-                    self.last_error = v
-                else:
-                    setattr(self, k, getattr(self, k) + v)
+            self.sent += sent
+            self.replays += replays
+            self.retries += retries
+            self.permanent_failures += permanent_failures
+            if last_error is not None:
+                self.last_error = last_error
+
+
+class DispatchSettings(Protocol):
+    """What `Sender.from_config` reads of the site's `dispatch` section (vision.edge.config.DispatchConfig;
+    delivery does not import the site config, which sits above it)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def token(self) -> str | None: ...
+    @property
+    def token_env(self) -> str | None: ...
+    @property
+    def device_id(self) -> str | None: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def backoff_initial_s(self) -> float: ...
+    @property
+    def backoff_max_s(self) -> float: ...
 
 
 class Sender:
@@ -78,7 +115,8 @@ class Sender:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_config(cls, outbox: Outbox, dispatch, site_id: str) -> "Sender":
+    def from_config(cls, outbox: Outbox, dispatch: DispatchSettings, site_id: str) -> Sender:
+        """A sender for the site's `dispatch` section; the token from `token_env` when the site names one."""
         import os
 
         token = dispatch.token
@@ -98,10 +136,10 @@ class Sender:
         )
 
     # --- one attempt --------------------------------------------------------------------------------
-    def send(self, item: OutboxItem) -> str:
-        """Try one case once; returns 'sent', 'retry' or 'failed' and records it in the outbox."""
+    def send(self, item: OutboxItem) -> SendOutcome:
+        """Try one case once and record the outcome (and any error) in the outbox."""
         with contextlib.ExitStack() as stack:
-            parts: list = [("case", (None, item.case_json.encode("utf-8"), "application/json"))]
+            parts: list[_Part] = [("case", (None, item.case_json.encode("utf-8"), "application/json"))]
             try:
                 for f in item.files:
                     fh = stack.enter_context(open(f.path, "rb"))
@@ -120,10 +158,14 @@ class Sender:
                 rid = body.get("case_id")  # vision.core.cases: the dispatch center's IntakeResult
                 remote_id = str(rid) if rid is not None else None
                 if body.get("idempotency_key") not in (None, item.key):
-                    log.warning("dispatch answered case %s with idempotency key %s", item.key, body.get("idempotency_key"))
+                    log.warning(
+                        "dispatch answered case %s with idempotency key %s", item.key, body.get("idempotency_key")
+                    )
             self.outbox.mark_sent(item.key, status, remote_id)
             self.stats.add(sent=1, replays=int(status == 200))
-            log.info("case %s delivered (%s, dispatch id %s)", item.key, "replay" if status == 200 else "new", remote_id)
+            log.info(
+                "case %s delivered (%s, dispatch id %s)", item.key, "replay" if status == 200 else "new", remote_id
+            )
             return "sent"
         detail = resp.text[:300]
         if status >= 500 or status in RETRYABLE_4XX:
@@ -141,7 +183,7 @@ class Sender:
         )
         return "failed"
 
-    def _retry(self, item: OutboxItem, error: str, status: int | None, retry_after: float | None = None) -> str:
+    def _retry(self, item: OutboxItem, error: str, status: int | None, retry_after: float | None = None) -> SendOutcome:
         delay = backoff_delay(item.attempts + 1, self.backoff_initial_s, self.backoff_max_s, self.rng)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.backoff_max_s))
@@ -165,7 +207,7 @@ class Sender:
         return sent
 
     # --- the thread ---------------------------------------------------------------------------------
-    def start(self) -> "Sender":
+    def start(self) -> Sender:
         self._thread = threading.Thread(target=self._run, name="case-sender", daemon=True)
         self._thread.start()
         return self

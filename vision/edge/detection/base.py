@@ -1,17 +1,42 @@
-"""Pieces every backend shares: the output container, NMS, ORT sessions."""
+"""Pieces every backend shares: the output container, NMS, ORT sessions, the crop namer's interface."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 import supervision as sv
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 
 class DetectorError(RuntimeError):
     """A model that cannot be loaded or run, with a message saying which and why."""
 
 
-def make_detections(xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray, class_names: list[str]) -> sv.Detections:
+class CropName(Protocol):
+    """What a crop was named (the verifier's `CropVerdict`)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+class CropNamer(Protocol):
+    """Names boxes of a frame, one name per box (the verifier's `CropClassifier`)."""
+
+    def classify(self, image: np.ndarray, boxes_xyxy: np.ndarray) -> Sequence[CropName]: ...
+
+
+def make_detections(
+    xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray, class_names: list[str]
+) -> sv.Detections:
     class_id = class_id.astype(int, copy=False)
     names = np.asarray(class_names, dtype=object)
     return sv.Detections(
@@ -20,6 +45,14 @@ def make_detections(xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarr
         class_id=class_id,
         data={"class_name": names[class_id] if len(class_id) else np.empty(0, dtype=object)},
     )
+
+
+def select_detections(dets: sv.Detections, index: np.ndarray) -> sv.Detections:
+    """`dets[index]` for a boolean mask or index array, typed as detections (supervision's
+    `__getitem__` also answers a data key with that column)."""
+    picked = dets[index]
+    assert isinstance(picked, sv.Detections)  # an array index always selects detections
+    return picked
 
 
 def empty_detections() -> sv.Detections:
@@ -39,7 +72,7 @@ def classwise_nms(xyxy: np.ndarray, scores: np.ndarray, class_id: np.ndarray, io
     return np.asarray(keep, dtype=int).reshape(-1)
 
 
-def ort_session(path, threads: int = 0):
+def ort_session(path: Path | str, threads: int = 0) -> ort.InferenceSession:
     import onnxruntime as ort
 
     options = ort.SessionOptions()

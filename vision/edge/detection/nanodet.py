@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from vision.edge.detection.base import classwise_nms, empty_detections, make_detections, ort_session
 from vision.core.model_registry import ModelCard
+from vision.edge.detection.base import classwise_nms, empty_detections, make_detections, ort_session
 
 STRIDES = (8, 16, 32)
 REG_BINS = 11
@@ -38,13 +38,16 @@ class NanoDetDetector:
         self._shift = (-np.asarray(card.input.mean, dtype=np.float32) / std).reshape(1, 1, 3)
         self._score_outputs, self._box_outputs, self._centers, self._strides = self._anchor_layout()
 
-    def _anchor_layout(self):
+    def _anchor_layout(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
         """Order the six outputs by stride and precompute every cell's centre."""
         by_cells: dict[tuple[int, int], str] = {}
         for out in self.session.get_outputs():
             n_cells, width = out.shape[1], out.shape[2]
             by_cells[(n_cells, width)] = out.name
-        score_names, box_names, centers, strides = [], [], [], []
+        score_names: list[str] = []
+        box_names: list[str] = []
+        centers: list[np.ndarray] = []
+        strides: list[np.ndarray] = []
         for stride in STRIDES:
             cols, rows = self.in_w // stride, self.in_h // stride
             n = cols * rows
@@ -62,13 +65,14 @@ class NanoDetDetector:
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         resized = cv2.resize(image, (self.in_w, self.in_h), interpolation=cv2.INTER_LINEAR)
-        blob = cv2.dnn.blobFromImage(resized)  # float32 NCHW in one C pass
+        blob = np.asarray(cv2.dnn.blobFromImage(resized), dtype=np.float32)  # float32 NCHW in one C pass
         blob *= self._scale.reshape(1, 3, 1, 1)
         blob += self._shift.reshape(1, 3, 1, 1)
         return blob
 
     def run(self, blob: np.ndarray) -> list[np.ndarray]:
-        return self.session.run(self._score_outputs + self._box_outputs, {self.input_name: blob})
+        outputs: list[np.ndarray] = self.session.run(self._score_outputs + self._box_outputs, {self.input_name: blob})
+        return outputs
 
     def postprocess(self, outputs: list[np.ndarray], frame_w: int, frame_h: int) -> sv.Detections:
         n_levels = len(STRIDES)

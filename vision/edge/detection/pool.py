@@ -15,11 +15,18 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import supervision as sv
 
 __all__ = ["DetectorPool", "WorkerPlan", "plan_workers"]
+
+
+class _BatchDetector(Protocol):
+    """What the pool needs of a detector (`vision.edge.detection.Detector` has it)."""
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[sv.Detections]: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,7 @@ class DetectorPool:
     Detectors that are not safe to call from several threads (no `thread_safe = True`,
     e.g. the torch backend) run on the caller alone."""
 
-    def __init__(self, detector, workers: int = 1):
+    def __init__(self, detector: _BatchDetector, workers: int = 1) -> None:
         self.detector = detector
         self.workers = max(1, workers) if getattr(detector, "thread_safe", False) else 1
         self._executor = (

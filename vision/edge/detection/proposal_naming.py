@@ -24,14 +24,14 @@ import numpy as np
 import supervision as sv
 
 from vision.core.geometry import box_iou
-
-from vision.edge.detection.base import empty_detections, make_detections
+from vision.edge.detection.base import CropNamer, empty_detections, make_detections
 
 __all__ = ["ProposalNamer", "KNOWN_CLASSES", "VEHICLE_CLASSES"]
 
 # Classes the rules consume as they are: never re-named as something else.
-KNOWN_CLASSES = frozenset({"person", "bicycle", "motorcycle", "car", "truck", "bus", "vendor_stall", "garbage",
-                           "muddy_truck"})  # fmt: skip
+KNOWN_CLASSES = frozenset(
+    {"person", "bicycle", "motorcycle", "car", "truck", "bus", "vendor_stall", "garbage", "muddy_truck"}
+)
 VEHICLE_CLASSES = frozenset({"car", "truck", "bus"})  # near a site exit: is it a muddy truck?
 STATIONARY_NAMES = frozenset({"vendor_stall", "garbage", "bicycle", "motorcycle"})
 
@@ -47,8 +47,17 @@ class _Named:
 class ProposalNamer:
     """One camera's proposals, named; `update` returns only the extra detections."""
 
-    def __init__(self, classifier, stationary_wanted: set[str], *, name_vehicles: bool, min_score: float = 0.5,  # type: ignore[no-untyped-def]
-                 reuse_iou: float = 0.7, reuse_s: float = 10.0, max_per_frame: int = 8):  # fmt: skip
+    def __init__(
+        self,
+        classifier: CropNamer,
+        stationary_wanted: set[str],
+        *,
+        name_vehicles: bool,
+        min_score: float = 0.5,
+        reuse_iou: float = 0.7,
+        reuse_s: float = 10.0,
+        max_per_frame: int = 8,
+    ) -> None:
         self.classifier = classifier
         self.wanted = set(stationary_wanted) & STATIONARY_NAMES
         self.name_vehicles = name_vehicles
@@ -59,8 +68,14 @@ class ProposalNamer:
         self._named: list[_Named] = []
         self.crops = 0  # crops classified so far (for benchmarks and tests)
 
-    def update(self, image: np.ndarray, t_s: float, detections: sv.Detections,
-               stationary_mask: np.ndarray | None, vehicle_mask: np.ndarray | None) -> sv.Detections:  # fmt: skip
+    def update(
+        self,
+        image: np.ndarray,
+        t_s: float,
+        detections: sv.Detections,
+        stationary_mask: np.ndarray | None,
+        vehicle_mask: np.ndarray | None,
+    ) -> sv.Detections:
         self._named = [n for n in self._named if 0 <= t_s - n.t_s < self.reuse_s]
         if len(detections) == 0:
             return empty_detections()
@@ -78,12 +93,12 @@ class ProposalNamer:
         idx = idx[np.argsort(-_area(xyxy[idx]), kind="stable")][: self.max_per_frame]
         labels: list[tuple[int, str, float]] = []
         todo: list[int] = []
-        for i in idx:
-            hit = self._reuse(xyxy[i])
+        for box_i in idx:
+            hit = self._reuse(xyxy[box_i])
             if hit is None:
-                todo.append(int(i))
+                todo.append(int(box_i))
             else:
-                labels.append((int(i), hit.label, hit.score))
+                labels.append((int(box_i), hit.label, hit.score))
         if todo:
             verdicts = self.classifier.classify(image, xyxy[todo])
             self.crops += len(todo)
@@ -125,7 +140,8 @@ class ProposalNamer:
 
 
 def _area(xyxy: np.ndarray) -> np.ndarray:
-    return (xyxy[:, 2] - xyxy[:, 0]).clip(0) * (xyxy[:, 3] - xyxy[:, 1]).clip(0)
+    area: np.ndarray = (xyxy[:, 2] - xyxy[:, 0]).clip(0) * (xyxy[:, 3] - xyxy[:, 1]).clip(0)
+    return area
 
 
 def _foot_in(xyxy: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -133,7 +149,8 @@ def _foot_in(xyxy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     xs = np.clip(((xyxy[:, 0] + xyxy[:, 2]) / 2).astype(int), 0, w - 1)
     ys = np.clip(xyxy[:, 3].astype(int), 0, h - 1)
-    return mask[ys, xs]
+    inside: np.ndarray = mask[ys, xs]
+    return inside
 
 
 def _touches(xyxy: np.ndarray, mask: np.ndarray) -> np.ndarray:

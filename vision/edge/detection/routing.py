@@ -12,13 +12,14 @@ that blinks in and out (which would break their presence fractions).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import supervision as sv
 
-from vision.edge.detection.base import classwise_nms, empty_detections
+from vision.edge.detection.base import classwise_nms, empty_detections, select_detections
 
 __all__ = ["ModelRoute", "RoutedDetections", "merge_detections"]
 
@@ -30,9 +31,16 @@ class _Pool(Protocol):
 
 
 class _Frame(Protocol):
-    camera_id: str
-    t_s: float
-    image: np.ndarray
+    """What routing reads of a frame (`vision.edge.streams.Frame`, frozen: read-only here)."""
+
+    @property
+    def camera_id(self) -> str: ...
+
+    @property
+    def t_s(self) -> float: ...
+
+    @property
+    def image(self) -> np.ndarray: ...
 
 
 @dataclass
@@ -45,7 +53,9 @@ class ModelRoute:
     every_s: float = 0.0  # 0: every frame due for detection
     min_confidence: float = 0.0  # kept in addition to the detector's own threshold
     zoom_every_s: float | None = None  # also detect on tiles over the zones this often (None: never)
-    zones: dict[str, list] = field(default_factory=dict)  # camera id -> its zones' relative polygons
+    zones: dict[str, list[list[tuple[float, float]]]] = field(
+        default_factory=dict
+    )  # camera id -> its zones' relative polygons
     _last: dict[str, tuple[float, sv.Detections]] = field(default_factory=dict)
     _tiles: dict[tuple[str, int, int], list[tuple[int, int, int, int]]] = field(default_factory=dict)
     _zoomed: dict[str, tuple[float, sv.Detections]] = field(default_factory=dict)
@@ -79,7 +89,7 @@ class ModelRoute:
             mask &= np.isin(np.asarray(dets.data["class_name"], dtype=object), list(self.classes))
         if self.min_confidence > 0 and dets.confidence is not None:
             mask &= dets.confidence >= self.min_confidence
-        return dets if mask.all() else dets[mask]
+        return dets if mask.all() else select_detections(dets, mask)
 
     def held(self, frame: _Frame) -> sv.Detections:
         last = self._last.get(frame.camera_id)
@@ -112,7 +122,7 @@ class ModelRoute:
         """Tile detections of this look; between zoomed looks the held ones of objects that stay put."""
         if fresh is not None:
             names = np.asarray(fresh.data.get("class_name", []), dtype=object)
-            stay = fresh[~np.isin(names, list(MOVERS))] if len(fresh) else fresh
+            stay = select_detections(fresh, ~np.isin(names, list(MOVERS))) if len(fresh) else fresh
             self._zoomed[frame.camera_id] = (frame.t_s, stay)
             return fresh
         last = self._zoomed.get(frame.camera_id)
@@ -182,7 +192,9 @@ def merge_detections(parts: Sequence[sv.Detections]) -> sv.Detections:
     conf = np.concatenate([_conf(p) for p in parts]).astype(np.float32, copy=False)
     class_id = np.asarray([index[n] for n in names], dtype=int)
     keep = np.sort(classwise_nms(xyxy, conf, class_id, ENSEMBLE_IOU))
-    return sv.Detections(xyxy=xyxy[keep], confidence=conf[keep], class_id=class_id[keep], data={"class_name": names[keep]})
+    return sv.Detections(
+        xyxy=xyxy[keep], confidence=conf[keep], class_id=class_id[keep], data={"class_name": names[keep]}
+    )
 
 
 def _shifted(dets: sv.Detections, tile: tuple[int, int, int, int]) -> sv.Detections:

@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from vision.edge.detection.base import empty_detections, make_detections
-from vision.edge.config import StaticObjectFinderConfig
-from vision.edge.detection.static_objects import StaticObjectFinder
 from vision.core.geometry import box_ios
+from vision.edge.config import StaticObjectFinderConfig
+from vision.edge.detection.base import CropNamer, empty_detections, make_detections
+from vision.edge.detection.static_objects import StaticObjectFinder
 
 __all__ = ["StaticCandidates", "watch_mask_for"]
 
@@ -41,8 +41,16 @@ class _Named:
 class StaticCandidates:
     """One camera's static regions as named detections."""
 
-    def __init__(self, settings: StaticObjectFinderConfig, classifier, wanted: set[str], *,
-                 min_score: float = 0.5, reclassify_s: float = 30.0, max_overlap: float = 0.3):  # fmt: skip
+    def __init__(
+        self,
+        settings: StaticObjectFinderConfig,
+        classifier: CropNamer,
+        wanted: set[str],
+        *,
+        min_score: float = 0.5,
+        reclassify_s: float = 30.0,
+        max_overlap: float = 0.3,
+    ) -> None:
         self.finder = StaticObjectFinder(settings)
         self.classifier = classifier
         self.wanted = set(wanted) & set(NAMED_CLASSES)
@@ -52,7 +60,9 @@ class StaticCandidates:
         self.names: dict[int, _Named] = {}  # region id -> what the classifier called it
         self.regions = 0  # regions seen in the last update (for /healthz and tests)
 
-    def update(self, image: np.ndarray, t_s: float, detections: sv.Detections, watch_mask: np.ndarray | None) -> sv.Detections:
+    def update(
+        self, image: np.ndarray, t_s: float, detections: sv.Detections, watch_mask: np.ndarray | None
+    ) -> sv.Detections:
         names = np.asarray(detections.data.get("class_name", []), dtype=object)
         movers = np.asarray(detections.xyxy)[np.isin(names, MOVERS)] if len(names) else np.empty((0, 4))
         regions = self.finder.update(image, t_s, ignore_xyxy=movers, watch_mask=watch_mask)
@@ -102,7 +112,7 @@ def watch_mask_for(zone_masks: np.ndarray, rise: float = 0.25) -> np.ndarray:
     them (a rule tests the foot point, but a stall's body rises above its zone)."""
     if len(zone_masks) == 0:
         return np.zeros(zone_masks.shape[1:], dtype=bool)
-    mask = zone_masks.any(axis=0).astype(np.uint8)
+    mask = np.asarray(zone_masks.any(axis=0)).astype(np.uint8)
     h = mask.shape[0]
     k = max(1, int(rise * h))
     kernel = np.zeros((2 * k + 1, 1), np.uint8)

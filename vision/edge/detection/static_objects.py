@@ -48,8 +48,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vision.edge.config import StaticObjectFinderConfig
 from vision.core.geometry import box_ios, box_iou
+from vision.edge.config import StaticObjectFinderConfig
 
 __all__ = ["StaticRegion", "StaticObjectFinder"]
 
@@ -79,16 +79,30 @@ class _Track:
     reported: bool = False  # once true, no more ghost checks
 
 
+@dataclass
+class _Pixels:
+    """The per-pixel state at the work size, set up from the warm-up frames."""
+
+    bg_long: np.ndarray  # (h, w, 3) float32, the empty scene
+    bg_short: np.ndarray  # (h, w, 3) float32, the last seconds
+    static: np.ndarray  # seconds each pixel has been static foreground
+    miss: np.ndarray  # seconds each pixel has matched the long-term bg
+    onset: np.ndarray  # stream second each pixel began to differ (nan: it does not)
+    fg_prev: np.ndarray  # the previous frame's long-term foreground
+    prev: np.ndarray  # the previous work frame
+
+
 def _row_median(x: np.ndarray) -> np.ndarray:
     """Median of each row (upper median for even lengths), by one partition."""
     k = x.shape[1] // 2
-    return np.partition(x, k, axis=1)[:, k]
+    median: np.ndarray = np.partition(x, k, axis=1)[:, k]
+    return median
 
 
 class StaticObjectFinder:
     """Finds regions that became different from the empty scene and then stopped changing."""
 
-    def __init__(self, settings: StaticObjectFinderConfig | None = None):
+    def __init__(self, settings: StaticObjectFinderConfig | None = None) -> None:
         self.settings = settings or StaticObjectFinderConfig()
         self._next_id = 1
         self._tracks: dict[int, _Track] = {}
@@ -97,13 +111,7 @@ class StaticObjectFinder:
 
     # ------------------------------------------------------------------ state
     def _clear(self) -> None:
-        self._bg_long: np.ndarray | None = None  # (h, w, 3) float32, the empty scene
-        self._bg_short: np.ndarray | None = None  # (h, w, 3) float32, the last seconds
-        self._static: np.ndarray | None = None  # seconds each pixel has been static foreground
-        self._miss: np.ndarray | None = None  # seconds each pixel has matched the long-term bg
-        self._onset: np.ndarray | None = None  # stream second each pixel began to differ (nan: it does not)
-        self._fg_prev: np.ndarray | None = None
-        self._prev: np.ndarray | None = None  # the previous work frame
+        self._pixels: _Pixels | None = None  # None until the warm-up ends
         self._t_prev: float | None = None
         self._t_start = 0.0
         self._changed_since: float | None = None
@@ -137,12 +145,15 @@ class StaticObjectFinder:
         if bad.any():  # ignored in (nearly) every warm-up frame: the last frame is the best guess
             med[bad] = self._warm[-1][0][bad]
         h, w = med.shape[:2]
-        self._bg_long, self._bg_short = med, med.copy()
-        self._static = np.zeros((h, w), np.float32)
-        self._miss = np.zeros((h, w), np.float32)
-        self._onset = np.full((h, w), np.nan, np.float64)
-        self._fg_prev = np.zeros((h, w), bool)
-        self._prev = self._warm[-2][0] if len(self._warm) > 1 else self._warm[-1][0]  # the frame before this one
+        self._pixels = _Pixels(
+            bg_long=med,
+            bg_short=med.copy(),
+            static=np.zeros((h, w), np.float32),
+            miss=np.zeros((h, w), np.float32),
+            onset=np.full((h, w), np.nan, np.float64),
+            fg_prev=np.zeros((h, w), bool),
+            prev=self._warm[-2][0] if len(self._warm) > 1 else self._warm[-1][0],  # the frame before this one
+        )
         self._warm = []
 
     # ------------------------------------------------------------------ helpers
@@ -166,18 +177,20 @@ class StaticObjectFinder:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         pad = self.settings.ignore_pad
         w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        grown = np.stack([boxes[:, 0] - pad * w, boxes[:, 1] - pad * h, boxes[:, 2] + pad * w, boxes[:, 3] + pad * h], 1)
+        grown = np.stack(
+            [boxes[:, 0] - pad * w, boxes[:, 1] - pad * h, boxes[:, 2] + pad * w, boxes[:, 3] + pad * h], 1
+        )
         grown = np.round(grown / np.array([scale[0], scale[1], scale[0], scale[1]])).astype(int)
         for x0, y0, x1, y1 in grown:  # one rectangle per box, not per pixel
             cv2.rectangle(mask, (int(x0), int(y0)), (int(x1), int(y1)), 1, thickness=-1)
         return mask.view(bool)
 
-    def _fit(self, frame: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    def _fit(self, frame: np.ndarray, bg_long: np.ndarray, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Per-channel robust affine fit frame ~ a*bg_long + b on a pixel grid, and the noise sigma."""
         h, w = exclude.shape
         step = max(1, int(math.sqrt(h * w / 1000)))  # ~1000 samples: plenty for 6 numbers
         f = frame[::step, ::step].reshape(-1, 3)
-        bg = self._bg_long[::step, ::step].reshape(-1, 3)
+        bg = bg_long[::step, ::step].reshape(-1, 3)
         unclipped = ((f > _SAT_LO) & (f < _SAT_HI) & (bg > _SAT_LO) & (bg < _SAT_HI)).all(axis=1)
         ok = unclipped & ~exclude[::step, ::step].reshape(-1)
         if ok.sum() < 100:
@@ -219,12 +232,19 @@ class StaticObjectFinder:
         vy = cv2.sqrBoxFilter(y, -1, k) - my * my
         cov = cv2.blur(x * y, k) - mx * my
         t2 = s.texture_min * s.texture_min
-        lit = (vx > t2) & (vy > t2) & (cov > s.ncc_min * np.sqrt(np.maximum(vx * vy, 1e-6)))
+        lit: np.ndarray = (vx > t2) & (vy > t2) & (cov > s.ncc_min * np.sqrt(np.maximum(vx * vy, 1e-6)))
         if half:
             lit = cv2.resize(lit.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
         return lit
 
-    def _is_ghost(self, grey, pred_grey, fg_short, comp: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    def _is_ghost(
+        self,
+        grey: np.ndarray,
+        pred_grey: np.ndarray,
+        fg_short: np.ndarray,
+        comp: np.ndarray,
+        box: tuple[int, int, int, int],
+    ) -> bool:
         """Edges along the region boundary that only the background has, much stronger than those
         only the frame has: something that was in the background left. Edges both share (a pole
         through the region) cancel out; boundary pixels something is moving over now are left out."""
@@ -241,7 +261,9 @@ class StaticObjectFinder:
 
         def edges(img: np.ndarray) -> np.ndarray:
             crop = img[py0:py1, px0:px1]
-            return np.abs(cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3))
+            return np.abs(cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)) + np.abs(
+                cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3)
+            )
 
         d = (edges(pred_grey) - edges(grey))[band]
         only_bg, only_frame = float(np.maximum(d, 0).mean()), float(np.maximum(-d, 0).mean())
@@ -279,10 +301,12 @@ class StaticObjectFinder:
                     self._warm = self._warm[::2]
                 return []
             self._finish_warmup()
+        px = self._pixels
+        assert px is not None  # set when the warm-up ended, here or at an earlier frame
 
         # compare with the long-term background in the frame's photometry, clipped like the sensor
-        a, b, sigma = self._fit(frame, self._fg_prev | ignore)
-        pred = cv2.transform(self._bg_long, np.hstack([np.diag(a), b[:, None]]).astype(np.float32))
+        a, b, sigma = self._fit(frame, px.bg_long, px.fg_prev | ignore)
+        pred = cv2.transform(px.bg_long, np.hstack([np.diag(a), b[:, None]]).astype(np.float32))
         np.clip(pred, 0.0, 255.0, out=pred)
         thr = max(s.diff_min * float(a.mean()), s.noise_k * sigma)
         grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
@@ -290,8 +314,8 @@ class StaticObjectFinder:
         fg_long = cv2.transform(cv2.absdiff(frame, pred), _HALF_L1) > thr
         # "changing": differs from the short-term background and from the previous frame (the
         # latter makes a new object count as still one frame after it appears, whatever its contrast)
-        fg_short = cv2.transform(cv2.absdiff(frame, self._bg_short), _HALF_L1) > thr
-        fg_short &= cv2.transform(cv2.absdiff(frame, self._prev), _HALF_L1) > thr
+        fg_short = cv2.transform(cv2.absdiff(frame, px.bg_short), _HALF_L1) > thr
+        fg_short &= cv2.transform(cv2.absdiff(frame, px.prev), _HALF_L1) > thr
         if s.ncc_min < 1.0 and fg_long.any():
             fg_long &= ~self._lighting(grey, pred_grey)
         fg_long = cv2.morphologyEx(fg_long.view(np.uint8), cv2.MORPH_OPEN, _K3).view(bool)
@@ -299,19 +323,19 @@ class StaticObjectFinder:
         # per-pixel static time: grows while new-and-still, holds while occluded or ignored,
         # cleared once the pixel has matched the empty scene for clear_s
         free = ~ignore
-        self._static += (fg_long & ~fg_short & free) * np.float32(dt)
-        self._miss += (~fg_long & free) * np.float32(dt)
-        self._miss *= ~fg_long
-        cleared = self._miss > s.clear_s
+        px.static += (fg_long & ~fg_short & free) * np.float32(dt)
+        px.miss += (~fg_long & free) * np.float32(dt)
+        px.miss *= ~fg_long
+        cleared = px.miss > s.clear_s
         if cleared.any():
             keep = ~cleared
-            self._static *= keep
-            self._miss *= keep
-            self._onset[cleared] = np.nan
-        start = fg_long & free & np.isnan(self._onset)
+            px.static *= keep
+            px.miss *= keep
+            px.onset[cleared] = np.nan
+        start = fg_long & free & np.isnan(px.onset)
         if start.any():
-            self._onset[start] = t_s
-        self._fg_prev = fg_long
+            px.onset[start] = t_s
+        px.fg_prev = fg_long
 
         # the view changed (camera moved, lights switched): start over
         if float(fg_long.mean()) > s.scene_change_frac:
@@ -322,24 +346,36 @@ class StaticObjectFinder:
         else:
             self._changed_since = None
 
-        regions, reported = self._regions(frame, grey, pred_grey, fg_short, a, b, t_s, scale, watch_mask)
+        regions, reported = self._regions(px, frame, grey, pred_grey, fg_short, a, b, t_s, scale, watch_mask)
 
         # learn. Long-term: where nothing is (or may become) an object; elsewhere only the global fit.
         alpha_l = 1.0 - math.exp(-dt / s.long_tau_s)
         if alpha_l > 0:
             follow = np.hstack([np.diag(1.0 - alpha_l + alpha_l * a), (alpha_l * b)[:, None]]).astype(np.float32)
-            cv2.transform(self._bg_long, follow, dst=self._bg_long)
-            young = self._static < 2.0 * s.min_static_s  # not yet reported: may still become a region
+            cv2.transform(px.bg_long, follow, dst=px.bg_long)
+            young = px.static < 2.0 * s.min_static_s  # not yet reported: may still become a region
             frozen = ignore | reported | (fg_long & (fg_short | young))
-            cv2.accumulateWeighted(frame, self._bg_long, alpha_l, mask=(~frozen).view(np.uint8))
-        self._prev = frame
+            cv2.accumulateWeighted(frame, px.bg_long, alpha_l, mask=(~frozen).view(np.uint8))
+        px.prev = frame
         alpha_s = 1.0 - math.exp(-dt / s.short_tau_s)
         if alpha_s > 0:
             mask = free.view(np.uint8) if ignore.any() else None
-            cv2.accumulateWeighted(frame, self._bg_short, alpha_s, mask=mask)
+            cv2.accumulateWeighted(frame, px.bg_short, alpha_s, mask=mask)
         return regions
 
-    def _regions(self, frame, grey, pred_grey, fg_short, a, b, t_s, scale, watch_mask):
+    def _regions(
+        self,
+        px: _Pixels,
+        frame: np.ndarray,
+        grey: np.ndarray,
+        pred_grey: np.ndarray,
+        fg_short: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        t_s: float,
+        scale: tuple[float, float],
+        watch_mask: np.ndarray | None,
+    ) -> tuple[list[StaticRegion], np.ndarray]:
         """Connected static pixels -> tracked regions; ghosts and old regions absorbed.
 
         Hysteresis: regions are pixels static for half of min_static_s, so an object whose pixels
@@ -350,7 +386,7 @@ class StaticObjectFinder:
         wh, ww = grey.shape
         total = float(ww * wh)
         reported = np.zeros((wh, ww), bool)
-        mask = cv2.morphologyEx((self._static >= 0.5 * s.min_static_s).view(np.uint8), cv2.MORPH_CLOSE, _K3)
+        mask = cv2.morphologyEx((px.static >= 0.5 * s.min_static_s).view(np.uint8), cv2.MORPH_CLOSE, _K3)
         # outer contours, filled (holes included): ~0.02 ms where connectedComponentsWithStats costs 0.5
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         lo, hi = s.min_area * total, s.max_area * total
@@ -370,7 +406,10 @@ class StaticObjectFinder:
         tids = list(self._tracks)
         assigned: dict[int, int] = {}
         if comps and tids:
-            comp_boxes, track_boxes = np.array([c[0] for c in comps], np.float64), np.stack([self._tracks[i].box for i in tids])
+            comp_boxes, track_boxes = (
+                np.array([c[0] for c in comps], np.float64),
+                np.stack([self._tracks[i].box for i in tids]),
+            )
             score = np.maximum(box_iou(comp_boxes, track_boxes), 0.5 * box_ios(comp_boxes, track_boxes))
             used: set[int] = set()
             for flat in np.argsort(-score, axis=None):
@@ -394,24 +433,24 @@ class StaticObjectFinder:
             tid = assigned.get(ci)
             tr = self._tracks.get(tid) if tid is not None else None
             if (tr is None or not tr.reported) and self._is_ghost(grey, pred_grey, fg_short, comp, box):
-                self._absorb(box, comp, frame, fg_short, a, b)
+                self._absorb(px, box, comp, frame, fg_short, a, b)
                 if tr is not None:
                     del self._tracks[tr.id]
                 continue
             core = comp & (mask[y0:y1, x0:x1] > 0)
             if tr is None:
-                onset = self._onset[y0:y1, x0:x1][core]
+                onset = px.onset[y0:y1, x0:x1][core]
                 onset = onset[~np.isnan(onset)]
                 tr = _Track(self._next_id, np.array(box, np.float64), float(onset.min()) if len(onset) else t_s, t_s)
                 self._next_id += 1
                 self._tracks[tr.id] = tr
             tr.box = np.array(box, np.float64)
             tr.last_seen_t = t_s
-            tr.static_s = max(tr.static_s, float(np.percentile(self._static[y0:y1, x0:x1][core], 75)))
+            tr.static_s = max(tr.static_s, float(np.percentile(px.static[y0:y1, x0:x1][core], 75)))
             if tr.static_s < s.min_static_s and not tr.reported:
                 continue
             if t_s - tr.first_seen_t >= s.absorb_after_s:
-                self._absorb(box, comp, frame, fg_short, a, b)
+                self._absorb(px, box, comp, frame, fg_short, a, b)
                 del self._tracks[tr.id]
                 continue
             tr.reported = True
@@ -432,13 +471,22 @@ class StaticObjectFinder:
         regions.sort(key=lambda r: r.id)
         return regions, reported
 
-    def _absorb(self, box, comp, frame, fg_short, a, b) -> None:
+    def _absorb(
+        self,
+        px: _Pixels,
+        box: tuple[int, int, int, int],
+        comp: np.ndarray,
+        frame: np.ndarray,
+        fg_short: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+    ) -> None:
         """Learn a region into the long-term background now: from the frame where it agrees with
         the short-term background (nothing passing), else from the short-term background."""
         x0, y0, x1, y1 = box
-        src = np.where(fg_short[y0:y1, x0:x1, None], self._bg_short[y0:y1, x0:x1], frame[y0:y1, x0:x1])
-        bg = self._bg_long[y0:y1, x0:x1]
+        src = np.where(fg_short[y0:y1, x0:x1, None], px.bg_short[y0:y1, x0:x1], frame[y0:y1, x0:x1])
+        bg = px.bg_long[y0:y1, x0:x1]
         bg[comp] = ((src - b) / a)[comp]
-        for arr in (self._static, self._miss):
+        for arr in (px.static, px.miss):
             arr[y0:y1, x0:x1][comp] = 0.0
-        self._onset[y0:y1, x0:x1][comp] = np.nan
+        px.onset[y0:y1, x0:x1][comp] = np.nan

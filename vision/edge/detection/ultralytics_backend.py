@@ -7,12 +7,16 @@ Needs the `train` extra (torch). The edge runs the exported ONNX through
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import supervision as sv
 
-from vision.edge.detection.base import DetectorError, empty_detections, make_detections
 from vision.core.model_registry import ModelCard
+from vision.edge.detection.base import DetectorError, empty_detections, make_detections
+
+if TYPE_CHECKING:
+    import torch
 
 
 class UltralyticsDetector:
@@ -24,7 +28,7 @@ class UltralyticsDetector:
             from vision.edge.detection.ultralytics_env import prepare_offline
 
             prepare_offline()
-            from ultralytics import YOLO
+            from ultralytics import YOLO  # type: ignore[attr-defined]  # exported lazily through the package's __getattr__
         except ImportError as exc:
             raise DetectorError(
                 f"{self.path}: .pt models need the training extra (pip install -e '.[train]'): {exc}"
@@ -41,19 +45,27 @@ class UltralyticsDetector:
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: list[np.ndarray]) -> list[sv.Detections]:
+        from ultralytics.engine.results import Results
+
         results = self.model.predict(images, conf=self.min_confidence, imgsz=self.imgsz, verbose=False)
         out = []
         for res in results:
+            assert isinstance(res, Results)  # predict without stream=True gives one Results per image
             boxes = res.boxes
             if boxes is None or len(boxes) == 0:
                 out.append(empty_detections())
                 continue
             out.append(
                 make_detections(
-                    boxes.xyxy.cpu().numpy(),
-                    boxes.conf.cpu().numpy(),
-                    boxes.cls.cpu().numpy().astype(int),
+                    _numpy(boxes.xyxy),
+                    _numpy(boxes.conf),
+                    _numpy(boxes.cls).astype(int),
                     self.class_names,
                 )
             )
         return out
+
+
+def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A field of ultralytics' boxes as a numpy array (the boxes hold tensors, on the GPU when it ran there)."""
+    return values if isinstance(values, np.ndarray) else values.cpu().numpy()

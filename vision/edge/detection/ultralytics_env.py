@@ -14,6 +14,8 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from vision.core.paths import REPO_ROOT
 
@@ -49,7 +51,7 @@ def _font_source() -> Path:
 
 
 def _write_settings(settings_file: Path) -> None:
-    current: dict = {}
+    current: dict[str, Any] = {}
     if settings_file.is_file():
         try:
             current = json.loads(settings_file.read_text(encoding="utf-8")) or {}
@@ -87,7 +89,7 @@ def prepare_offline(config_dir: Path | None = None) -> Path:
     return config_dir
 
 
-def import_ultralytics():
+def import_ultralytics() -> ModuleType:
     """`ultralytics` module, imported after `prepare_offline()`."""
     prepare_offline()
     import ultralytics

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from vision.edge.detection.base import DetectorError, classwise_nms, empty_detections, make_detections, ort_session
 from vision.core.model_registry import ModelCard
+from vision.edge.detection.base import DetectorError, classwise_nms, empty_detections, make_detections, ort_session
 
 PAD_VALUE = 114
 
@@ -75,7 +75,9 @@ class YoloOnnxDetector:
         blob = cv2.cvtColor(boxed, cv2.COLOR_BGR2RGB).astype(np.float32) * (1.0 / 255.0)
         return blob.transpose(2, 0, 1)[np.newaxis], scale, pad
 
-    def postprocess(self, output: np.ndarray, scale: float, pad: tuple[int, int], frame_w: int, frame_h: int) -> sv.Detections:
+    def postprocess(
+        self, output: np.ndarray, scale: float, pad: tuple[int, int], frame_w: int, frame_h: int
+    ) -> sv.Detections:
         preds = output.T  # (anchors, 4 + classes)
         scores = preds[:, 4:]
         class_id = scores.argmax(axis=1)
@@ -107,5 +109,5 @@ class YoloOnnxDetector:
         output = self.session.run(None, {self.input_name: blob})[0]
         return [
             self.postprocess(output[i], scale, pad, img.shape[1], img.shape[0])
-            for i, ((_, scale, pad), img) in enumerate(zip(prepared, images))
+            for i, ((_, scale, pad), img) in enumerate(zip(prepared, images, strict=True))
         ]

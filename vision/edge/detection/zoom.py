@@ -12,7 +12,7 @@ for objects bigger than a tile.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,8 +24,15 @@ OVERLAP = 0.2  # neighbouring tiles share this fraction, so an object on a seam 
 MIN_GAIN = 1.5  # a tile must magnify at least this much over the full frame, or it is not worth a run
 
 
-def zoom_tiles(zones_rel: Sequence[Sequence[Sequence[float]]], width: int, height: int, model_w: int, model_h: int,
-               *, max_tiles: int = 4) -> list[tuple[int, int, int, int]]:  # fmt: skip
+def zoom_tiles(
+    zones_rel: Sequence[Sequence[Sequence[float]]],
+    width: int,
+    height: int,
+    model_w: int,
+    model_h: int,
+    *,
+    max_tiles: int = 4,
+) -> list[tuple[int, int, int, int]]:
     """Pixel xyxy tiles over the zones' bounding band; [] when tiles would not magnify enough."""
     pts = [np.asarray(z, dtype=np.float64).reshape(-1, 2) for z in zones_rel if len(z)]
     if not pts or width <= 0 or height <= 0:

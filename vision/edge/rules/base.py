@@ -8,14 +8,17 @@ for the case. Nothing here knows about HTTP, files or drawing.
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypedDict
 
 import numpy as np
 import supervision as sv
 
-from vision.edge.config import ViolationType
+from vision.core.cases import ViolationType
+from vision.edge.config import RuleConfigBase, ZoneConfig
+from vision.edge.zones import ZoneGeometry
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,17 @@ class ConfidenceSample:
     score: float
 
 
+class VerificationRecord(TypedDict):
+    """The verifier's verdict on a violation, as the case carries it (`vision.core.cases.Verification`)."""
+
+    accepted: bool
+    label: str
+    score: float
+    reason: str
+    model_name: str
+    model_version: str
+
+
 @dataclass
 class Violation:
     """One violation = one case. `id` becomes the case's idempotency key."""
@@ -71,7 +85,9 @@ class Violation:
     object_boxes_px: list[tuple[float, float, float, float]] = field(default_factory=list)
     crops: dict[str, np.ndarray] = field(default_factory=dict)  # evidence kind -> BGR image
     track_ids: list[int] = field(default_factory=list)
-    verification: dict | None = None  # the verifier's verdict (vision.edge.verify.Verdict.as_dict) when one ran
+    verification: VerificationRecord | None = (
+        None  # the verifier's verdict (vision.edge.verify.Verdict.as_dict) when one ran
+    )
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     @property
@@ -102,14 +118,63 @@ class RuleEvent:
 
 
 class Rule(Protocol):
+    """What the camera's rule set calls: one update per processed frame."""
+
     name: str
 
-    def update(self, obs: Observation, geometry) -> list[RuleEvent]: ...
+    def update(self, obs: Observation, geometry: ZoneGeometry) -> list[RuleEvent]: ...
 
     def reset(self) -> None: ...
 
     def state_size(self) -> int:
         """Entries held in memory: tests check that it returns to zero."""
+
+
+class RuleEngine(ABC):
+    """Base of the rule engines. A concrete engine names its config class in the class
+    statement (`class X(RuleEngine, config=XRuleConfig)`) and is registered under that
+    config's `type`, so adding a rule is its config class plus one engine module
+    (the way roboflow/trackers registers trackers); `vision.edge.rules` finds the module.
+    An engine is a `Rule`: it is built from its config, the camera id and the camera's zones."""
+
+    registry: ClassVar[dict[str, type[RuleEngine]]] = {}
+    config_type: ClassVar[type[RuleConfigBase]]
+    violation_type: ClassVar[ViolationType]
+
+    def __init__(self, config: RuleConfigBase, camera_id: str, zones: list[ZoneConfig]) -> None:
+        self.config = config
+        self.name = config.rule_name
+        self.camera_id = camera_id
+        # the zones this rule watches: those it names, else every zone of its kind on the camera
+        self.zone_names = list(config.zones) if config.zones else [z.name for z in zones if z.kind == config.zone_kind]
+
+    @abstractmethod
+    def update(self, obs: Observation, geometry: ZoneGeometry) -> list[RuleEvent]: ...
+
+    @abstractmethod
+    def reset(self) -> None: ...
+
+    @abstractmethod
+    def state_size(self) -> int:
+        """Entries held in memory: tests check that it returns to zero."""
+
+    def __init_subclass__(cls, *, config: type[RuleConfigBase] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if config is None:
+            return  # an abstract engine (StationaryRule)
+        rule_type = config.model_fields["type"].default
+        if rule_type in RuleEngine.registry:
+            raise TypeError(
+                f"two engines for rule type {rule_type!r}: {RuleEngine.registry[rule_type].__name__}, {cls.__name__}"
+            )
+        cls.config_type = config
+        RuleEngine.registry[rule_type] = cls
+
+
+def box_tuple(box: np.ndarray) -> tuple[float, float, float, float]:
+    """One xyxy box as plain floats (what a `Violation` carries)."""
+    x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
+    return x1, y1, x2, y2
 
 
 def union_box(boxes: np.ndarray) -> tuple[float, float, float, float]:

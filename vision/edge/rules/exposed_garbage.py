@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from vision.edge.config import ExposedGarbageRuleConfig
 from vision.edge.rules.stationary import StationaryRule
 
 
-class ExposedGarbageRule(StationaryRule):
+class ExposedGarbageRule(StationaryRule, config=ExposedGarbageRuleConfig):
     violation_type = "exposed_garbage"

@@ -75,7 +75,13 @@ class MemoryUpdate:
 
 class StationaryMemory:
     def __init__(
-        self, *, inertia_frames: int, max_move: float, max_gap_s: float, clear_after_s: float, presence_window_s: float = 10.0
+        self,
+        *,
+        inertia_frames: int,
+        max_move: float,
+        max_gap_s: float,
+        clear_after_s: float,
+        presence_window_s: float = 10.0,
     ):
         self.presence_window_s = presence_window_s
         self.inertia_frames = inertia_frames
@@ -159,7 +165,9 @@ class StationaryMemory:
                 return True
         return False
 
-    def _candidate_pairs(self, class_names, points, tracker_ids) -> list[tuple[float, int, int]]:
+    def _candidate_pairs(
+        self, class_names: np.ndarray, points: np.ndarray, tracker_ids: np.ndarray
+    ) -> list[tuple[float, int, int]]:
         """(cost, detection, entry) for every detection within reach of an entry of its class;
         cheapest first. A detection carrying one of the entry's track ids is preferred."""
         pairs: list[tuple[float, int, int]] = []
@@ -171,7 +179,7 @@ class StationaryMemory:
         classes = np.asarray([self.entries[i].class_name for i in ids], dtype=object)
         dist = np.hypot(points[:, None, 0] - refs[None, :, 0], points[:, None, 1] - refs[None, :, 1])
         ok = (dist <= reach[None, :]) & (np.asarray(class_names, dtype=object)[:, None] == classes[None, :])
-        for n, j in zip(*np.nonzero(ok)):
+        for n, j in zip(*np.nonzero(ok), strict=True):
             e = self.entries[ids[j]]
             cost = dist[n, j] / reach[j]
             if int(tracker_ids[n]) in e.track_ids:
@@ -180,8 +188,12 @@ class StationaryMemory:
         pairs.sort()
         return pairs
 
-    def _see(self, e: MemoryEntry, t_s, at, box, height, conf, tid) -> None:
-        e.box = 0.8 * e.box + 0.2 * np.asarray(box, dtype=np.float64) if e.entered else np.asarray(box, dtype=np.float64)
+    def _see(
+        self, e: MemoryEntry, t_s: float, at: datetime, box: np.ndarray, height: float, conf: float, tid: int
+    ) -> None:
+        e.box = (
+            0.8 * e.box + 0.2 * np.asarray(box, dtype=np.float64) if e.entered else np.asarray(box, dtype=np.float64)
+        )
         e.height = 0.8 * e.height + 0.2 * height
         if not e.entered:
             if t_s - e.last_seen_t > self.max_gap_s:  # "consecutive" frames across a stream gap: restart
@@ -236,7 +248,7 @@ def _stacked(a: np.ndarray, b: np.ndarray) -> bool:
     narrower = min(a[2] - a[0], b[2] - b[0])
     gap = max(a[1], b[1]) - min(a[3], b[3])  # < 0 when they overlap vertically
     taller = max(a[3] - a[1], b[3] - b[1])
-    return narrower > 0 and width_overlap >= PART_OVERLAP * narrower and gap <= STACK_GAP * taller
+    return bool(narrower > 0 and width_overlap >= PART_OVERLAP * narrower and gap <= STACK_GAP * taller)
 
 
 def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:

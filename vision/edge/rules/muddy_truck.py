@@ -15,9 +15,9 @@ from datetime import datetime
 
 import numpy as np
 
-from vision.edge.config import MuddyTruckRuleConfig, ZoneConfig
 from vision.core.geometry import box_containment, box_iou
-from vision.edge.rules.base import ConfidenceSample, Observation, RuleEvent, Violation
+from vision.edge.config import MuddyTruckRuleConfig, ZoneConfig
+from vision.edge.rules.base import ConfidenceSample, Observation, RuleEngine, RuleEvent, Violation, box_tuple
 from vision.edge.zones import LineCrossing, ZoneGeometry, anchor_points
 
 # A new track id where a just-fired truck would be now (its last box moved on at its last
@@ -25,6 +25,15 @@ from vision.edge.zones import LineCrossing, ZoneGeometry, anchor_points
 # Deliberately short: other trucks pass the same exit.
 RE_ID_WINDOW_S = 5.0
 RE_ID_IOU = 0.3
+
+
+@dataclass(frozen=True)
+class _Onset:
+    """Where and when a truck reached a site exit: its case's onset, set once, all at the same time."""
+
+    t_s: float
+    at: datetime
+    zone: str
 
 
 @dataclass
@@ -35,9 +44,7 @@ class _Truck:
     box: np.ndarray
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # box px per stream second
     consecutive_in_zone: int = 0
-    exit_zone: str | None = None
-    onset_t: float | None = None
-    onset_at: datetime | None = None
+    onset: _Onset | None = None  # None until the truck is at an exit
     fired: bool = False
     best_score: float = -1.0
     best_crop: np.ndarray | None = None
@@ -49,14 +56,12 @@ class _Truck:
 LINE_MARGIN = 0.15  # of a vehicle's box height: nearer the exit line is "on" it (a parked car's jitter never crosses)
 
 
-class MuddyTruckRule:
+class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
     violation_type = "muddy_truck"
+    config: MuddyTruckRuleConfig
 
-    def __init__(self, config: MuddyTruckRuleConfig, camera_id: str, zones: list[ZoneConfig]):
-        self.config = config
-        self.name = config.rule_name
-        self.camera_id = camera_id
-        self.zone_names = list(config.zones) if config.zones else [z.name for z in zones if z.kind == "site_exit"]
+    def __init__(self, config: MuddyTruckRuleConfig, camera_id: str, zones: list[ZoneConfig]) -> None:
+        super().__init__(config, camera_id, zones)  # zone_names: the rule's, else the camera's site_exit zones
         self._line_zone = {z.name: z.is_line for z in zones}
         self.trucks: dict[int, _Truck] = {}
         self.crossings: dict[tuple[str, int, int], LineCrossing] = {}  # (zone, w, h)
@@ -77,7 +82,7 @@ class MuddyTruckRule:
         muddy = np.zeros(len(truck_idx), dtype=bool)
         if len(truck_idx) and len(mud_idx):
             inside = box_containment(xyxy[mud_idx], xyxy[truck_idx])  # (mud, truck)
-            muddy = (inside >= cfg.mud_overlap).any(axis=0)
+            muddy = np.asarray((inside >= cfg.mud_overlap).any(axis=0))
             claimed = (inside >= cfg.mud_overlap).any(axis=1)
             whole = mud_idx[~claimed]  # mud boxes on no truck: the model labelled the vehicle itself
         else:
@@ -98,11 +103,11 @@ class MuddyTruckRule:
                 crossing = self._crossing(zone, geometry)
                 heights = xyxy[vehicles, 3] - xyxy[vehicles, 1]
                 crossed = crossing.update(tids[vehicles], points, obs.t_s, margins=LINE_MARGIN * heights)
-                for k in np.flatnonzero(crossed):
-                    at_exit[k] = at_exit[k] or zone
+                for j in np.flatnonzero(crossed):
+                    at_exit[j] = at_exit[j] or zone
             else:
-                for k in np.flatnonzero(inside_all[:, zi]):
-                    at_exit[k] = at_exit[k] or f"polygon:{zone}"
+                for j in np.flatnonzero(inside_all[:, zi]):
+                    at_exit[j] = at_exit[j] or f"polygon:{zone}"
 
         events: list[RuleEvent] = []
         for k, det in enumerate(vehicles):
@@ -124,22 +129,22 @@ class MuddyTruckRule:
             if len(truck.history) < 1000:
                 truck.history.append(ConfidenceSample(obs.t_s, obs.captured_at, float(conf[det])))
             self._keep_best_crop(truck, xyxy[det], float(conf[det]), obs)
-            zone = at_exit[k]
-            if zone is not None and zone.startswith("polygon:"):
+            exit_zone = at_exit[k]
+            if exit_zone is not None and exit_zone.startswith("polygon:"):
                 truck.consecutive_in_zone += 1
-                zone = zone.split(":", 1)[1] if truck.consecutive_in_zone >= cfg.inertia_frames else None
-            elif zone is None:
+                exit_zone = exit_zone.split(":", 1)[1] if truck.consecutive_in_zone >= cfg.inertia_frames else None
+            elif exit_zone is None:
                 truck.consecutive_in_zone = 0
-            if zone is not None and truck.onset_t is None:
-                truck.onset_t, truck.onset_at, truck.exit_zone = obs.t_s, obs.captured_at, zone
-            if truck.onset_t is not None and not truck.fired and sum(truck.muddy) >= cfg.k:
+            if exit_zone is not None and truck.onset is None:
+                truck.onset = _Onset(float(obs.t_s), obs.captured_at, exit_zone)
+            if truck.onset is not None and not truck.fired and sum(truck.muddy) >= cfg.k:
                 # a second track on a truck that has its case (the model boxed it twice, as
                 # "truck" and as "muddy_truck", and the tracker followed both) is no new case
                 duplicate = self._is_refired(truck, obs.t_s)
                 truck.fired = True
                 self._recent_fired.append(truck)
                 if not duplicate:
-                    events.append(RuleEvent("opened", self._violation(truck, obs)))
+                    events.append(RuleEvent("opened", self._violation(truck, truck.onset, obs)))
         self._prune(obs.t_s)
         return events
 
@@ -177,30 +182,32 @@ class MuddyTruckRule:
         truck.best_crop = obs.image[y1:y2, x1:x2].copy()
         px1, py1, px2, py2 = self.config.plate_region
         bw, bh = x2 - x1, y2 - y1
-        c = truck.best_crop[int(py1 * bh) : max(int(py2 * bh), int(py1 * bh) + 1), int(px1 * bw) : max(int(px2 * bw), int(px1 * bw) + 1)]
+        c = truck.best_crop[
+            int(py1 * bh) : max(int(py2 * bh), int(py1 * bh) + 1), int(px1 * bw) : max(int(px2 * bw), int(px1 * bw) + 1)
+        ]
         truck.plate_crop = c.copy() if c.size else None
 
-    def _violation(self, truck: _Truck, obs: Observation) -> Violation:
-        crops = {}
+    def _violation(self, truck: _Truck, onset: _Onset, obs: Observation) -> Violation:
+        crops: dict[str, np.ndarray] = {}
         if truck.best_crop is not None:
             crops["vehicle_crop"] = truck.best_crop
         if truck.plate_crop is not None:
             crops["plate_crop"] = truck.plate_crop
-        box = tuple(float(v) for v in truck.box)
+        box = box_tuple(truck.box)
         scores = [s.score for s in truck.history] or [0.0]
         return Violation(
             rule=self.name,
             violation_type="muddy_truck",
             camera_id=self.camera_id,
-            zone=truck.exit_zone,
+            zone=onset.zone,
             box_px=box,
             frame_size=(obs.width, obs.height),
             classes=sorted(truck.classes),
             object_count=1,
             confidence=float(np.clip(max(scores), 0.0, 1.0)),
             confidence_history=list(truck.history),
-            onset_t_s=float(truck.onset_t),
-            onset_at=truck.onset_at,
+            onset_t_s=onset.t_s,
+            onset_at=onset.at,
             detected_t_s=obs.t_s,
             detected_at=obs.captured_at,
             object_boxes_px=[box],
@@ -213,7 +220,8 @@ class MuddyTruckRule:
         for tid in stale:
             del self.trucks[tid]
         self._recent_fired = deque(
-            (tr for tr in self._recent_fired if t_s - tr.last_seen_t <= RE_ID_WINDOW_S), maxlen=self._recent_fired.maxlen
+            (tr for tr in self._recent_fired if t_s - tr.last_seen_t <= RE_ID_WINDOW_S),
+            maxlen=self._recent_fired.maxlen,
         )
 
     def state_size(self) -> int:

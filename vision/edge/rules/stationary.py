@@ -12,12 +12,11 @@ that time resumes the old violation instead of opening a new case.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 
-from vision.edge.config import RULE_ZONE_KIND, StationaryRuleConfigBase, ViolationType, ZoneConfig
-from vision.edge.rules.base import Observation, RuleEvent, Violation, union_box
+from vision.edge.config import StationaryRuleConfigBase, ZoneConfig
+from vision.edge.rules.base import Observation, RuleEngine, RuleEvent, Violation, box_tuple, union_box
 from vision.edge.rules.memory import MemoryEntry, StationaryMemory
 from vision.edge.rules.motion import MotionHistory
 from vision.edge.zones import ZoneGeometry, anchor_points
@@ -35,15 +34,13 @@ class _Group:
         return any(float(np.hypot(*(p - q))) <= distance for q in self.points_rel)
 
 
-class StationaryRule:
-    violation_type: ClassVar[ViolationType]
+class StationaryRule(RuleEngine):
+    """The shared engine; a concrete rule names its config and violation type and may add hooks."""
 
-    def __init__(self, config: StationaryRuleConfigBase, camera_id: str, zones: list[ZoneConfig]):
-        self.config = config
-        self.name = config.rule_name
-        self.camera_id = camera_id
-        kind = RULE_ZONE_KIND[config.type]
-        self.zone_names = list(config.zones) if config.zones else [z.name for z in zones if z.kind == kind]
+    config: StationaryRuleConfigBase
+
+    def __init__(self, config: StationaryRuleConfigBase, camera_id: str, zones: list[ZoneConfig]) -> None:
+        super().__init__(config, camera_id, zones)
         self.memory = StationaryMemory(
             inertia_frames=config.inertia_frames,
             max_move=config.max_move,
@@ -187,7 +184,7 @@ class StationaryRule:
             onset_at=onset.onset_at or onset.first_at,
             detected_t_s=obs.t_s,
             detected_at=obs.captured_at,
-            object_boxes_px=[tuple(float(v) for v in b) for b in boxes],
+            object_boxes_px=[box_tuple(b) for b in boxes],
             track_ids=sorted({t for m in members for t in m.track_ids}),
         )
 

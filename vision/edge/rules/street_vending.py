@@ -15,7 +15,7 @@ from vision.edge.rules.stationary import StationaryRule
 from vision.edge.zones import anchor_points
 
 
-class StreetVendingRule(StationaryRule):
+class StreetVendingRule(StationaryRule, config=StreetVendingRuleConfig):
     violation_type = "street_vending"
     config: StreetVendingRuleConfig
 

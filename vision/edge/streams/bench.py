@@ -26,7 +26,7 @@ def _pyav_decode(path: Path, keyframes_only: bool) -> tuple[int, float, float]:
         stream.codec_context.thread_count = 1
         if keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
-        duration = float(stream.duration * stream.time_base) if stream.duration else 0.0
+        duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
         frames = sum(1 for _ in container.decode(stream))
     return frames, time.process_time() - start, duration
 

@@ -21,15 +21,21 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 
 from vision.edge.streams.motion import MotionGate
 from vision.edge.streams.spec import SourceError, SourceSpec, mask_secrets
+
+if TYPE_CHECKING:
+    from av.packet import Packet
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
 
 DecodeMode = Literal["all", "keyframes"]
 _I_FRAME = ord("I")
@@ -105,7 +111,7 @@ def check_reachable(spec: SourceSpec, timeout_s: float) -> float:
         raise SourceError(spec.raw, f"cannot resolve host {spec.host!r} ({exc.strerror})") from None
     except ConnectionRefusedError:
         raise SourceError(spec.raw, f"connection refused by {where} (server not running?)") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise SourceError(spec.raw, f"no TCP answer from {where} within {timeout_s:g} s") from None
     except OSError as exc:
         raise SourceError(spec.raw, f"cannot connect to {where}: {exc.strerror or exc}") from None
@@ -135,9 +141,11 @@ class OpenCvDecoder(Decoder):
             elif spec.live:
                 open_timeout_s = max(0.5, open_timeout_s - check_reachable(spec, open_timeout_s))
             params = [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, max(1, int(open_timeout_s * 1000)),
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC, max(1, int(read_timeout_s * 1000)),
-            ]  # fmt: skip
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                max(1, int(open_timeout_s * 1000)),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                max(1, int(read_timeout_s * 1000)),
+            ]
             cap = cv2.VideoCapture(str(spec.target), cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
@@ -235,7 +243,9 @@ class PyAvDecoder(Decoder):
             )
         except (av.FFmpegError, OSError) as exc:
             if spec.live and time.monotonic() - started >= 0.8 * open_timeout_s:
-                reason = f"no video within the {open_timeout_s:g} s open timeout (the server accepted but did not answer)"
+                reason = (
+                    f"no video within the {open_timeout_s:g} s open timeout (the server accepted but did not answer)"
+                )
             else:
                 reason = f"cannot open with PyAV: {_av_reason(exc, spec)}"
             raise SourceError(spec.raw, reason) from None
@@ -250,12 +260,12 @@ class PyAvDecoder(Decoder):
         self.fps = _sane_fps(float(rate)) if rate else 0.0
         self.size = (ctx.width, ctx.height)
         self._frames = self._decode_packets()
-        self._frame = None
+        self._frame: VideoFrame | None = None  # the last grabbed frame, converted by retrieve()
         self._seen_pts = False
         # MJPEG over HTTP carries no timestamps (FFmpeg invents 25 fps ones): use the wall clock.
         self._trust_pts = self._container.format.name not in ("mpjpeg", "mjpeg")
 
-    def _decode_packets(self) -> Iterator[object]:
+    def _decode_packets(self) -> Iterator[VideoFrame]:
         gate = self._gate
         for packet in self._container.demux(self._stream):
             self.last_activity = time.monotonic()
@@ -285,31 +295,34 @@ class PyAvDecoder(Decoder):
         keyframe = bool(frame.key_frame) or str(frame.pict_type) in ("I", "1", "PictureType.I")
         return Grabbed(pts_s=self._pts_of(frame), keyframe=keyframe)
 
-    def _packet_time(self, packet: object) -> float:
+    def _packet_time(self, packet: Packet[VideoStream]) -> float:
         """Stream seconds of a packet for the gate; the monotonic clock where pts are missing or untrusted."""
-        pts = getattr(packet, "pts", None)
-        if pts is None or not self._trust_pts:
+        time_base = self._stream.time_base
+        if packet.pts is None or time_base is None or not self._trust_pts:
             return time.monotonic()
-        return float(pts * self._stream.time_base)
+        return float(packet.pts * time_base)
 
-    def _pts_of(self, frame: object) -> float | None:
+    def _pts_of(self, frame: VideoFrame) -> float | None:
         if not self._trust_pts:
             return None
-        t = getattr(frame, "time", None)
+        t: float | None = frame.time  # None for a frame without pts (PyAV's stubs say float)
         if t is not None:
             self._seen_pts = True
             return float(t)
-        start = self._stream.start_time
-        if not self._seen_pts and start is not None and self.fps > 0:
+        start, time_base = self._stream.start_time, self._stream.time_base
+        if not self._seen_pts and start is not None and time_base is not None and self.fps > 0:
             # RTSP's first frame often precedes the first RTP timestamp FFmpeg could map: it is the
             # frame just before the stream's start time.
             self._seen_pts = True
-            return max(0.0, float(start * self._stream.time_base) - 1.0 / self.fps)
+            return max(0.0, float(start * time_base) - 1.0 / self.fps)
         return None
 
     def retrieve(self) -> np.ndarray | None:
+        if self._frame is None:  # retrieve() before any grab(), or after the end
+            self.decode_errors += 1
+            return None
         try:
-            return self._frame.to_ndarray(format="bgr24")  # type: ignore[union-attr]
+            return self._frame.to_ndarray(format="bgr24")
         except (self._av.FFmpegError, ValueError, AttributeError):
             self.decode_errors += 1
             return None

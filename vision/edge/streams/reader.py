@@ -24,11 +24,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from vision.core.backoff import Backoff
-
 from vision.edge.streams.decoders import DecodeMode, Decoder, open_decoder
 from vision.edge.streams.sources import Frame, Sampler, Timeline, make_gate, nominal_dt, validate_options
 from vision.edge.streams.spec import SourceError, mask_secrets, parse_source
@@ -38,6 +37,8 @@ log = logging.getLogger("vision.edge.streams")
 _FPS_WINDOW_S = 5.0
 _STILL_DEFAULT_FPS = 1.0
 _MAX_LATE_S = 1.0  # realtime pacing: if decoding falls this far behind, re-anchor instead of bursting
+
+CameraState = Literal["starting", "online", "offline", "ended", "stopped"]
 
 
 @dataclass
@@ -55,7 +56,7 @@ class CameraStatus:
     reconnects: int  # successful reopens after the stream dropped or stalled
     last_frame_at: datetime | None
     last_error: str | None
-    state: str = "starting"  # starting | online | offline | ended | stopped
+    state: CameraState = "starting"
     open_failures: int = 0  # failed open attempts (a dead camera keeps raising this)
     backend: str | None = None
     size: tuple[int, int] | None = None
@@ -69,6 +70,16 @@ class CameraStatus:
         data["last_frame_at"] = self.last_frame_at.isoformat() if self.last_frame_at else None
         data["size"] = list(self.size) if self.size else None
         return data
+
+
+@dataclass(frozen=True)
+class _Pumped:
+    """How one connection's decoding ended: the stream ended ("eof"), the reader was stopped,
+    or decoding failed ("failed", `error` says how: the decoder's error or a stall)."""
+
+    end: Literal["eof", "stopped", "failed"]
+    frames: int  # frames decoded on this connection
+    error: str | None = None
 
 
 class LatestFrameSlot:
@@ -129,10 +140,16 @@ class CameraReader:
         motion_factor: float = 2.0,
     ) -> None:
         validate_options(
-            decode, sample_fps, idle_every_s=idle_every_s, motion_factor=motion_factor,
-            open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
-            stall_timeout_s=stall_timeout_s, backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s,
-        )  # fmt: skip
+            decode,
+            sample_fps,
+            idle_every_s=idle_every_s,
+            motion_factor=motion_factor,
+            open_timeout_s=open_timeout_s,
+            read_timeout_s=read_timeout_s,
+            stall_timeout_s=stall_timeout_s,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=backoff_max_s,
+        )
         self.camera_id = camera_id
         self.spec = parse_source(source)
         self.decode = decode
@@ -150,7 +167,7 @@ class CameraReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # guards the counters below, read by status()
-        self._state = "starting"
+        self._state: CameraState = "starting"
         self._decoded = 0
         self._delivered = 0
         self._decode_errors_closed = 0  # errors of decoders already closed
@@ -186,9 +203,10 @@ class CameraReader:
             thread.join(timeout)
             if thread.is_alive():
                 log.warning(
-                    "camera %s: reader still inside the decoder after %.1f s; it exits when FFmpeg's "
-                    "timeout fires", self.camera_id, timeout,
-                )  # fmt: skip
+                    "camera %s: reader still inside the decoder after %.1f s; it exits when FFmpeg's timeout fires",
+                    self.camera_id,
+                    timeout,
+                )
         with self._lock:
             self._state = "stopped"
 
@@ -251,7 +269,7 @@ class CameraReader:
                 motion=gate.is_open if gate else None,
             )
 
-    def __enter__(self) -> "CameraReader":
+    def __enter__(self) -> CameraReader:
         self.start()
         return self
 
@@ -277,9 +295,14 @@ class CameraReader:
         while not self._stop.is_set():
             try:
                 decoder = open_decoder(
-                    self.spec, decode=self.decode, open_timeout_s=self.open_timeout_s,
-                    read_timeout_s=self.read_timeout_s, still_repeat=True, still_rate=still_rate, gate=self.gate,
-                )  # fmt: skip
+                    self.spec,
+                    decode=self.decode,
+                    open_timeout_s=self.open_timeout_s,
+                    read_timeout_s=self.read_timeout_s,
+                    still_repeat=True,
+                    still_rate=still_rate,
+                    gate=self.gate,
+                )
             except SourceError as exc:
                 with self._lock:
                     self._open_failures += 1
@@ -298,41 +321,41 @@ class CameraReader:
                 self._decoder = decoder
                 self._backend, self._size = decoder.backend, decoder.size
             try:
-                outcome, frames = self._pump(decoder, timeline, sampler, reconnected=had_frames)
+                pumped = self._pump(decoder, timeline, sampler, reconnected=had_frames)
             finally:
                 decoder.close()
                 with self._lock:
                     self._decode_errors_closed += decoder.decode_errors
                     self._decoder = None
-            had_frames = had_frames or frames > 0
+            had_frames = had_frames or pumped.frames > 0
             if self._stop.is_set():
                 break
-            if outcome == "eof" and not self.spec.live and frames > 0:
+            if pumped.end == "eof" and not self.spec.live and pumped.frames > 0:
                 if self.loop:
                     continue  # a file loops without backoff; t_s continues from the timeline
                 with self._lock:
                     self._state = "ended"
                 log.info("camera %s: end of %s", self.camera_id, self.spec.masked)
                 return
-            self._set_offline(outcome if outcome != "eof" else "no frame could be decoded")
+            self._set_offline(pumped.error or "no frame could be decoded")
             self._sleep_backoff()
 
-    def _pump(self, decoder: Decoder, timeline: Timeline, sampler: Sampler, *, reconnected: bool) -> tuple[str, int]:
-        """Decode until the stream ends, fails or stalls. Returns (outcome, frames decoded)."""
+    def _pump(self, decoder: Decoder, timeline: Timeline, sampler: Sampler, *, reconnected: bool) -> _Pumped:
+        """Decode until the stream ends, fails or stalls, or the reader is stopped."""
         decoded = 0
         last_alive = time.monotonic()
         dt = nominal_dt(decoder)
         while not self._stop.is_set():
             grabbed = decoder.grab()
             if grabbed is None:
-                return (decoder.error or "eof"), decoded
+                return _Pumped("failed", decoded, decoder.error) if decoder.error else _Pumped("eof", decoded)
             now = time.monotonic()
             t_s = timeline.stamp(grabbed.pts_s, now, dt)
             sampled = sampler.take(t_s)
             image = decoder.retrieve() if sampled else None  # skipped frames pay no colour conversion
             if sampled and image is None:  # undecodable: the watchdog decides when it is a stall
                 if now - last_alive > self.stall_timeout_s:
-                    return f"stalled: no decodable frame for {self.stall_timeout_s:g} s", decoded
+                    return _Pumped("failed", decoded, f"stalled: no decodable frame for {self.stall_timeout_s:g} s")
                 continue
             decoded += 1
             last_alive = now
@@ -344,12 +367,16 @@ class CameraReader:
                 if self._stop.is_set():
                     break
             frame = Frame(
-                camera_id=self.camera_id, index=-1, t_s=t_s, captured_at=datetime.now(timezone.utc),
-                image=image, keyframe=grabbed.keyframe,
-            )  # fmt: skip
+                camera_id=self.camera_id,
+                index=-1,
+                t_s=t_s,
+                captured_at=datetime.now(UTC),
+                image=image,
+                keyframe=grabbed.keyframe,
+            )
             self._slot.put(frame)
             self._mark_offered(frame)
-        return "stopped", decoded
+        return _Pumped("stopped", decoded)
 
     def _pace(self, t_s: float) -> None:
         """Sleep until this frame's time relative to the first one (a simulated live camera)."""
@@ -398,8 +425,11 @@ class CameraReader:
         if previous != "offline":  # one warning per state change, not per retry
             log.warning(
                 "camera %s offline: %s (%s); retrying with backoff up to %g s",
-                self.camera_id, self.spec.masked, reason, self._backoff.max_s,
-            )  # fmt: skip
+                self.camera_id,
+                self.spec.masked,
+                reason,
+                self._backoff.max_s,
+            )
         else:
             log.debug("camera %s still offline: %s", self.camera_id, reason)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Iterator
 
 import numpy as np
 
@@ -40,9 +40,13 @@ class Frame:
 
 
 def validate_options(
-    decode: str, sample_fps: float | None, *, idle_every_s: float | None = None, motion_factor: float = 2.0,
+    decode: str,
+    sample_fps: float | None,
+    *,
+    idle_every_s: float | None = None,
+    motion_factor: float = 2.0,
     **timeouts: float,
-) -> None:  # fmt: skip
+) -> None:
     """Bad arguments fail at construction with the argument named, not later in a thread."""
     if decode not in ("all", "keyframes"):
         raise ValueError(f"decode must be 'all' or 'keyframes', got {decode!r}")
@@ -130,16 +134,21 @@ def make_gate(
     if idle_every_s is None:
         return None
     return MotionGate(
-        detect_fps=sample_fps or 1000.0, idle_every_s=idle_every_s, factor=motion_factor,
+        detect_fps=sample_fps or 1000.0,
+        idle_every_s=idle_every_s,
+        factor=motion_factor,
         phase_s=gate_phase_s(camera_id, idle_every_s),
-    )  # fmt: skip
+    )
 
 
 class FrameSource:
     """Synchronous iterator of `Frame` for offline use: no dropping beyond `sample_fps`.
 
-    Ends at the end of a file (one frame for a still image); on a network source it
-    ends when the stream ends or stays silent past `read_timeout_s` (see `.error`).
+    Opens a file, image, URL or device at construction (SourceError if it cannot open;
+    `open_source` is this class). Ends at the end of a file (one frame for a still
+    image); on a network source it ends when the stream ends or stays silent past
+    `read_timeout_s` (see `.error`). `idle_every_s` (keyframe decoding only) turns on
+    the motion gate (vision/edge/streams/motion.py).
     """
 
     def __init__(
@@ -155,18 +164,26 @@ class FrameSource:
         motion_factor: float = 2.0,
     ) -> None:
         validate_options(
-            decode, sample_fps, idle_every_s=idle_every_s, motion_factor=motion_factor,
-            open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
-        )  # fmt: skip
+            decode,
+            sample_fps,
+            idle_every_s=idle_every_s,
+            motion_factor=motion_factor,
+            open_timeout_s=open_timeout_s,
+            read_timeout_s=read_timeout_s,
+        )
         self.spec: SourceSpec = parse_source(source)
         self.camera_id = camera_id
         self.decode = decode
         self.sample_fps = sample_fps
         self.gate = make_gate(camera_id, sample_fps, idle_every_s, motion_factor)
         self._decoder = open_decoder(
-            self.spec, decode=decode, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
-            still_rate=sample_fps or 1.0, gate=self.gate,
-        )  # fmt: skip
+            self.spec,
+            decode=decode,
+            open_timeout_s=open_timeout_s,
+            read_timeout_s=read_timeout_s,
+            still_rate=sample_fps or 1.0,
+            gate=self.gate,
+        )
         self._timeline = Timeline(live=self.spec.live)
         self._sampler = Sampler(sample_fps)
         self._delivered = 0
@@ -231,7 +248,7 @@ class FrameSource:
                 camera_id=self.camera_id,
                 index=self._delivered,
                 t_s=t_s,
-                captured_at=datetime.now(timezone.utc),
+                captured_at=datetime.now(UTC),
                 image=image,
                 keyframe=grabbed.keyframe,
             )
@@ -243,7 +260,7 @@ class FrameSource:
             self._closed = True
             self._decoder.close()
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(
@@ -258,22 +275,6 @@ class FrameSource:
             pass
 
 
-def open_source(
-    source: str,
-    *,
-    camera_id: str = "cam",
-    decode: DecodeMode = "all",
-    sample_fps: float | None = None,
-    open_timeout_s: float = 10,
-    read_timeout_s: float = 10,
-    idle_every_s: float | None = None,
-    motion_factor: float = 2.0,
-) -> FrameSource:
-    """Open a file, image, URL or device for offline iteration; SourceError if it cannot open.
-
-    `idle_every_s` (keyframe decoding only) turns on the motion gate (vision/edge/streams/motion.py)."""
-    return FrameSource(
-        source, camera_id=camera_id, decode=decode, sample_fps=sample_fps,
-        open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s,
-        idle_every_s=idle_every_s, motion_factor=motion_factor,
-    )  # fmt: skip
+# The offline entry point: `open_source(path, camera_id=..., sample_fps=...)` is `FrameSource(...)`,
+# one signature for both (the class's), so the two cannot drift apart.
+open_source = FrameSource

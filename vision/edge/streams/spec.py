@@ -88,9 +88,7 @@ def parse_source(source: str) -> SourceSpec:
                 port = parts.port or DEFAULT_PORTS.get(scheme)
             except ValueError:
                 raise SourceError(raw, "URL port is not a number in 1-65535") from None
-            kind: SourceKind = (
-                "rtsp" if scheme in _RTSP_SCHEMES else "http" if scheme in _HTTP_SCHEMES else "stream"
-            )
+            kind: SourceKind = "rtsp" if scheme in _RTSP_SCHEMES else "http" if scheme in _HTTP_SCHEMES else "stream"
             return SourceSpec(raw=raw, kind=kind, target=raw, host=parts.hostname, port=port)
         known = sorted(_RTSP_SCHEMES | _HTTP_SCHEMES | _OTHER_STREAM_SCHEMES | {"file"})
         raise SourceError(raw, f"unsupported URL scheme {scheme!r} (known: {', '.join(known)})")

@@ -38,13 +38,38 @@ LABELS = [
 # ImageNet classes grouped into what the verifier can use zero-shot (objects no crop of ours showed).
 IMAGENET_GROUPS: dict[str, list[str]] = {
     "bus": ["school bus", "trolleybus", "minibus", "passenger car", "streetcar"],
-    "car": ["sports car", "convertible", "cab", "limousine", "minivan", "jeep", "beach wagon", "racer",
-            "Model T", "police van", "ambulance", "car wheel", "grille"],
-    "truck": ["garbage truck", "trailer truck", "tow truck", "pickup", "moving van", "fire engine",
-              "tractor", "harvester", "forklift", "half track", "snowplow", "thresher"],
+    "car": [
+        "sports car",
+        "convertible",
+        "cab",
+        "limousine",
+        "minivan",
+        "jeep",
+        "beach wagon",
+        "racer",
+        "Model T",
+        "police van",
+        "ambulance",
+        "car wheel",
+        "grille",
+    ],
+    "truck": [
+        "garbage truck",
+        "trailer truck",
+        "tow truck",
+        "pickup",
+        "moving van",
+        "fire engine",
+        "tractor",
+        "harvester",
+        "forklift",
+        "half track",
+        "snowplow",
+        "thresher",
+    ],
     "two_wheeler": ["mountain bike", "bicycle-built-for-two", "tricycle", "unicycle", "moped", "motor scooter"],
     "bin": ["ashcan", "rain barrel", "barrel", "bucket", "milk can"],
-}  # fmt: skip
+}
 
 DEFAULT_CLASSIFIER = "crop-verifier"
 
@@ -106,14 +131,18 @@ class LinearHead:
         z = self.transform(features) @ self.weight.T + self.bias
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        probabilities: np.ndarray = e / e.sum(axis=1, keepdims=True)
+        return probabilities
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         f = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-9)
-        return (f - self.mean) / self.scale
+        standardised: np.ndarray = (f - self.mean) / self.scale
+        return standardised
 
     def save(self, path: Path) -> None:
-        np.savez(path, labels=np.asarray(self.labels), weight=self.weight, bias=self.bias, mean=self.mean, scale=self.scale)
+        np.savez(
+            path, labels=np.asarray(self.labels), weight=self.weight, bias=self.bias, mean=self.mean, scale=self.scale
+        )
 
     @classmethod
     def load(cls, path: Path) -> LinearHead:
@@ -139,7 +168,7 @@ class CropClassifier:
         names = self.embedder.imagenet_classes
         self._groups = {g: [names.index(n) for n in members if n in names] for g, members in IMAGENET_GROUPS.items()}
 
-    def classify(self, image: np.ndarray, boxes_xyxy) -> list[CropVerdict]:
+    def classify(self, image: np.ndarray, boxes_xyxy: np.ndarray) -> list[CropVerdict]:
         feats, imagenet = self.embedder.embed(image, boxes_xyxy, self.card.context)
         return self.verdicts(feats, imagenet)
 
@@ -151,7 +180,11 @@ class CropClassifier:
         for p, q in zip(probs, imagenet, strict=True):
             k = int(np.argmax(p))
             groups = {g: float(q[idx].sum()) for g, idx in self._groups.items()}
-            out.append(CropVerdict(self.head.labels[k], float(p[k]), dict(zip(self.head.labels, map(float, p), strict=True)), groups))
+            out.append(
+                CropVerdict(
+                    self.head.labels[k], float(p[k]), dict(zip(self.head.labels, map(float, p), strict=True)), groups
+                )
+            )
         return out
 
 

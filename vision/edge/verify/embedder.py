@@ -9,17 +9,20 @@ a network trained on daylight photos.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 
-from vision.edge.detection.base import ort_session
 from vision.core.model_registry import ModelCard, load_card, verify_card
+from vision.edge.detection.base import ort_session
 
 DEFAULT_BACKBONE = "effnet-lite0-imagenet"
 _DARK_LUMA = 90.0  # mean luma (0-255) under which a crop is brightened
 
 
-def crop_box(image: np.ndarray, xyxy, context: float = 0.15) -> np.ndarray:
+def crop_box(image: np.ndarray, xyxy: np.ndarray | Sequence[float], context: float = 0.15) -> np.ndarray:
     """The box widened by `context` of its size on each side, clipped to the frame (never empty)."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in xyxy)
@@ -86,5 +89,7 @@ class CropEmbedder:
             probs.append(e / e.sum(axis=1, keepdims=True))
         return np.concatenate(feats).astype(np.float32), np.concatenate(probs).astype(np.float32)
 
-    def embed(self, image: np.ndarray, boxes_xyxy, context: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    def embed(
+        self, image: np.ndarray, boxes_xyxy: npt.ArrayLike, context: float = 0.15
+    ) -> tuple[np.ndarray, np.ndarray]:
         return self.embed_crops([crop_box(image, b, context) for b in np.asarray(boxes_xyxy).reshape(-1, 4)])

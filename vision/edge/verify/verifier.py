@@ -15,7 +15,7 @@ import numpy as np
 import supervision as sv
 
 from vision.core.geometry import box_iou
-from vision.edge.rules.base import Violation
+from vision.edge.rules.base import VerificationRecord, Violation
 from vision.edge.verify.classifier import CropClassifier, CropVerdict
 
 # Labels of the classifier that confirm each violation type.
@@ -39,7 +39,7 @@ class Verdict:
     model_name: str
     model_version: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> VerificationRecord:
         return {
             "accepted": self.accepted,
             "label": self.label,
@@ -67,7 +67,9 @@ class Verifier:
         if veto:
             return self._verdict(False, v, score, veto)
         if score < threshold:
-            return self._verdict(False, v, score, f"classified as {v.label} ({v.score:.2f}); {score:.2f} < {threshold:.2f}")
+            return self._verdict(
+                False, v, score, f"classified as {v.label} ({v.score:.2f}); {score:.2f} < {threshold:.2f}"
+            )
         return self._verdict(True, v, score, "confirmed")
 
     def _veto(self, violation: Violation, v: CropVerdict, box: np.ndarray, detections: sv.Detections | None) -> str:

@@ -4,6 +4,6 @@ Core modules depend on numpy/opencv/PyYAML only; ultralytics and torch stay in
 `vision.training`.
 """
 
-from vision.training.data.layout import CITY_CLASSES, Dataset, DatasetError, ImageLabels, Box
+from vision.training.data.layout import CITY_CLASSES, Box, Dataset, DatasetError, ImageLabels
 
 __all__ = ["CITY_CLASSES", "Dataset", "DatasetError", "ImageLabels", "Box"]

@@ -56,7 +56,10 @@ def check_dataset(ds: Dataset, progress: bool = False) -> CheckReport:
     if labels_root.is_dir():
         for lbl in sorted(labels_root.rglob("*.txt")):
             stem_dir = lbl.parent.relative_to(labels_root)
-            if not any((ds.root / "images" / stem_dir / (lbl.stem + s)).exists() for s in (".jpg", ".jpeg", ".png", ".bmp", ".webp")):
+            if not any(
+                (ds.root / "images" / stem_dir / (lbl.stem + s)).exists()
+                for s in (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+            ):
                 rep.problems.append(f"{lbl.relative_to(ds.root).as_posix()}: label file without an image")
     rep.duplicates = [sorted(v) for v in by_hash.values() if len(v) > 1]
     return rep

@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vision.core.geometry import box_iou
 from vision.training.data.formats import image_size
 from vision.training.data.layout import Box, Dataset, DatasetError, parse_label_file
-from vision.training.data.pseudo_label import detect_base, to_boxes
-from vision.core.geometry import box_iou
+from vision.training.data.pseudo_label import BaseDetector, detect_base, to_boxes
 
 
 @dataclass
@@ -27,7 +27,9 @@ class FeedbackSummary:
     skipped: list[str] = field(default_factory=list)
 
 
-def import_dispatch(src: Path, out: Dataset, split: str, detector=None, min_confidence: float = 0.4) -> FeedbackSummary:
+def import_dispatch(
+    src: Path, out: Dataset, split: str, detector: BaseDetector | None = None, min_confidence: float = 0.4
+) -> FeedbackSummary:
     src = Path(src)
     manifest = src / "manifest.jsonl"
     if not manifest.is_file():
@@ -61,14 +63,25 @@ def import_dispatch(src: Path, out: Dataset, split: str, detector=None, min_conf
             if detector is not None:
                 img = cv2.imread(str(image))
                 w, h = image_size(image)
+                if img is None:  # PIL reads it (image_size) but OpenCV cannot
+                    raise DatasetError(f"{image}: cannot decode image with OpenCV")
                 for pb in to_boxes(detect_base(detector, img, min_confidence), w, h, out.names):
                     if not any(box_iou(pb.xyxy(1, 1), mb.xyxy(1, 1))[0, 0] > 0.5 for mb in mapped):
                         mapped.append(pb)
-            out.write(split, Path(rec["image"]).name, image, mapped, {
-                "source": f"camera:{rec.get('camera_id')}", "generator": "dispatch feedback",
-                "case_id": rec.get("case_id"), "outcome": rec.get("outcome"), "reason": rec.get("reason"),
-                "model_version": rec.get("model_version"),
-            })
+            out.write(
+                split,
+                Path(rec["image"]).name,
+                image,
+                mapped,
+                {
+                    "source": f"camera:{rec.get('camera_id')}",
+                    "generator": "dispatch feedback",
+                    "case_id": rec.get("case_id"),
+                    "outcome": rec.get("outcome"),
+                    "reason": rec.get("reason"),
+                    "model_version": rec.get("model_version"),
+                },
+            )
             if rec.get("outcome") == "accepted":
                 summary.positives += 1
             else:

@@ -10,8 +10,47 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any, TypedDict
 
-from vision.training.data.layout import IMAGE_SUFFIXES, Box, Dataset, DatasetError, label_path_for, parse_label_file, place_example
+from vision.training.data.layout import (
+    IMAGE_SUFFIXES,
+    Box,
+    Dataset,
+    DatasetError,
+    label_path_for,
+    parse_label_file,
+    place_example,
+)
+
+
+class CocoImage(TypedDict):
+    id: int
+    file_name: str
+    width: int
+    height: int
+
+
+class CocoAnnotation(TypedDict):
+    id: int
+    image_id: int
+    category_id: int
+    bbox: list[float]
+    area: float
+    iscrowd: int
+
+
+class CocoCategory(TypedDict):
+    id: int
+    name: str
+    supercategory: str
+
+
+class CocoDocument(TypedDict):
+    """The COCO detection JSON export_coco writes (and returns)."""
+
+    images: list[CocoImage]
+    annotations: list[CocoAnnotation]
+    categories: list[CocoCategory]
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -25,10 +64,13 @@ def image_size(path: Path) -> tuple[int, int]:
         raise DatasetError(f"{path}: cannot read image ({exc})") from None
 
 
-def export_coco(ds: Dataset, out: Path, split: str | None = None) -> dict:
+def export_coco(ds: Dataset, out: Path, split: str | None = None) -> CocoDocument:
     """Write a COCO detection JSON; file_name is relative to the data set root."""
-    images, annotations = [], []
-    categories = [{"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(ds.names)]
+    images: list[CocoImage] = []
+    annotations: list[CocoAnnotation] = []
+    categories: list[CocoCategory] = [
+        {"id": i + 1, "name": n, "supercategory": "object"} for i, n in enumerate(ds.names)
+    ]
     for img_id, img in enumerate(ds.images(split), 1):
         w, h = image_size(img)
         images.append({"id": img_id, "file_name": img.relative_to(ds.root).as_posix(), "width": w, "height": h})
@@ -44,13 +86,15 @@ def export_coco(ds: Dataset, out: Path, split: str | None = None) -> dict:
                     "iscrowd": 0,
                 }
             )
-    doc = {"images": images, "annotations": annotations, "categories": categories}
+    doc: CocoDocument = {"images": images, "annotations": annotations, "categories": categories}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     return doc
 
 
-def import_coco(coco_json: Path, images_root: Path, out: Dataset, split: str, names_map: dict[str, str] | None = None) -> int:
+def import_coco(
+    coco_json: Path, images_root: Path, out: Dataset, split: str, names_map: dict[str, str] | None = None
+) -> int:
     """Add a COCO file's images and boxes to `out`'s split. Categories whose
     (mapped) name is not one of out's classes are dropped. Returns images added."""
     try:
@@ -66,7 +110,7 @@ def import_coco(coco_json: Path, images_root: Path, out: Dataset, split: str, na
         name = names_map.get(cat["name"], cat["name"])
         if name in out.names:
             cat_to_cls[int(cat["id"])] = out.names.index(name)
-    by_image: dict[int, list[dict]] = {}
+    by_image: dict[int, list[dict[str, Any]]] = {}
     for ann in doc["annotations"]:
         by_image.setdefault(int(ann["image_id"]), []).append(ann)
     added = 0

@@ -13,14 +13,24 @@ never land on both sides of a train/held-out split.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:  # numpy only for the annotation of Dataset.write; cv2 loads it when an array is written
+    import numpy as np
 
 CITY_CLASSES = ["person", "bicycle", "motorcycle", "car", "truck", "vendor_stall", "garbage", "muddy_truck"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 SPLITS = ("train", "val", "test")
+
+# One meta.jsonl line: free-form provenance (image, source, seed, generator, ...) as JSON.
+MetaRecord = dict[str, Any]
+# How place_example moves a file: shutil.copyfile (the default), shutil.move, ...
+FileTransfer = Callable[[Path, Path], object]
 
 
 class DatasetError(ValueError):
@@ -46,7 +56,7 @@ class Box:
         )
 
     @classmethod
-    def from_xyxy(cls, cls_id: int, x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> "Box":
+    def from_xyxy(cls, cls_id: int, x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> Box:
         return cls(
             int(cls_id),
             (x1 + x2) / 2 / width,
@@ -75,7 +85,7 @@ def label_path_for(image: Path) -> Path:
     raise DatasetError(f"{image}: image is not under an 'images' folder")
 
 
-def place_example(image: Path, target: Path, transfer=None) -> None:
+def place_example(image: Path, target: Path, transfer: FileTransfer | None = None) -> None:
     """Put an image and its label file (when it has one) at `target`; copies unless
     `transfer` (e.g. shutil.move) says otherwise."""
     import shutil
@@ -134,7 +144,7 @@ class Dataset:
         return self.root / "data.yaml"
 
     @classmethod
-    def create(cls, root: Path, names: list[str], splits: tuple[str, ...] = SPLITS) -> "Dataset":
+    def create(cls, root: Path, names: list[str], splits: tuple[str, ...] = SPLITS) -> Dataset:
         root = Path(root)
         ds = cls(root, list(names), {s: f"images/{s}" for s in splits})
         for s in splits:
@@ -144,7 +154,7 @@ class Dataset:
         return ds
 
     @classmethod
-    def load(cls, path: Path | str) -> "Dataset":
+    def load(cls, path: Path | str) -> Dataset:
         path = Path(path)
         yaml_path = path / "data.yaml" if path.is_dir() else path
         if not yaml_path.is_file():
@@ -164,8 +174,8 @@ class Dataset:
             raise DatasetError(f"{yaml_path}: none of the fields 'train', 'val', 'test' is set")
         return cls(base.resolve(), [str(n) for n in names], splits)
 
-    def save_yaml(self, extra: dict | None = None) -> Path:
-        data = {**self.splits, "nc": len(self.names), "names": {i: n for i, n in enumerate(self.names)}}
+    def save_yaml(self, extra: dict[str, Any] | None = None) -> Path:
+        data = {**self.splits, "nc": len(self.names), "names": dict(enumerate(self.names))}
         if extra:
             data.update(extra)
         header = "# YOLO data set (ultralytics layout); folders are relative to this file.\n"
@@ -203,7 +213,15 @@ class Dataset:
             raise DatasetError(problems[0])
         return boxes
 
-    def write(self, split: str, name: str, image, boxes: list[Box], meta: dict | None = None, quality: int = 92) -> Path:
+    def write(
+        self,
+        split: str,
+        name: str,
+        image: np.ndarray | str | Path,
+        boxes: list[Box],
+        meta: MetaRecord | None = None,
+        quality: int = 92,
+    ) -> Path:
         """Write one image (BGR array or existing file path) with its labels and meta."""
         import shutil
 
@@ -213,7 +231,11 @@ class Dataset:
         target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(image, (str, Path)):
             shutil.copyfile(image, target)
-        elif not cv2.imwrite(str(target), image, [cv2.IMWRITE_JPEG_QUALITY, quality] if target.suffix.lower() in (".jpg", ".jpeg") else []):
+        elif not cv2.imwrite(
+            str(target),
+            image,
+            [cv2.IMWRITE_JPEG_QUALITY, quality] if target.suffix.lower() in (".jpg", ".jpeg") else [],
+        ):
             raise DatasetError(f"cannot write image {target}")
         write_label_file(label_path_for(target), boxes)
         if meta is not None:
@@ -225,9 +247,9 @@ class Dataset:
     def meta_path(self) -> Path:
         return self.root / "meta.jsonl"
 
-    def read_meta(self) -> dict[str, dict]:
+    def read_meta(self) -> dict[str, MetaRecord]:
         """image path relative to root -> meta record."""
-        out: dict[str, dict] = {}
+        out: dict[str, MetaRecord] = {}
         if self.meta_path.is_file():
             for n, line in enumerate(self.meta_path.read_text(encoding="utf-8").splitlines(), 1):
                 if line.strip():
@@ -238,17 +260,17 @@ class Dataset:
                     out[rec["image"]] = rec
         return out
 
-    def append_meta(self, records: list[dict]) -> None:
+    def append_meta(self, records: list[MetaRecord]) -> None:
         with open(self.meta_path, "a", encoding="utf-8") as fh:
             for rec in records:
                 fh.write(json.dumps(rec, sort_keys=True) + "\n")
 
-    def rewrite_meta(self, records: dict[str, dict]) -> None:
+    def rewrite_meta(self, records: dict[str, MetaRecord]) -> None:
         with open(self.meta_path, "w", encoding="utf-8") as fh:
             for key in sorted(records):
                 fh.write(json.dumps({**records[key], "image": key}, sort_keys=True) + "\n")
 
-    def source_of(self, image: Path, meta: dict[str, dict] | None = None) -> str:
+    def source_of(self, image: Path, meta: dict[str, MetaRecord] | None = None) -> str:
         """The scene group of an image: meta 'source', else the stem before '__', else the stem."""
         meta = self.read_meta() if meta is None else meta
         rel = image.relative_to(self.root).as_posix()

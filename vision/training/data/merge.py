@@ -27,7 +27,11 @@ def merge_datasets(sources: list[Dataset], out_dir: Path, names: list[str] | Non
             if target.exists():
                 raise DatasetError(f"{target}: two inputs give the same file name; rename one data set folder")
             shutil.copyfile(img, target)
-            boxes = [Box(names.index(ds.names[b.cls]), b.cx, b.cy, b.w, b.h) for b in ds.labels(img) if ds.names[b.cls] in names]
+            boxes = [
+                Box(names.index(ds.names[b.cls]), b.cx, b.cy, b.w, b.h)
+                for b in ds.labels(img)
+                if ds.names[b.cls] in names
+            ]
             from vision.training.data.layout import write_label_file
 
             write_label_file(label_path_for(target), boxes)

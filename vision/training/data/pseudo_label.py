@@ -5,14 +5,32 @@ synthetic frames teach the new classes without unteaching the old ones."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from vision.training.data.layout import CITY_CLASSES, Box
 
+if TYPE_CHECKING:
+    import supervision as sv
+
 BASE_CLASSES = ("person", "bicycle", "motorcycle", "car", "truck")
 # COCO names that mean one of ours (a bus is a large vehicle the rules treat as a truck)
-COCO_TO_CITY = {"person": "person", "bicycle": "bicycle", "motorcycle": "motorcycle", "car": "car", "truck": "truck", "bus": "truck"}
+COCO_TO_CITY = {
+    "person": "person",
+    "bicycle": "bicycle",
+    "motorcycle": "motorcycle",
+    "car": "car",
+    "truck": "truck",
+    "bus": "truck",
+}
+
+
+class BaseDetector(Protocol):
+    """What pseudo-labelling needs of a detector (the edge's `Detector` is one; data sets
+    may not import the edge)."""
+
+    def detect(self, image: np.ndarray) -> sv.Detections: ...
 
 
 @dataclass
@@ -22,13 +40,15 @@ class FrameBox:
     confidence: float
 
 
-def detect_base(detector, frame: np.ndarray, min_confidence: float) -> list[FrameBox]:
+def detect_base(detector: BaseDetector, frame: np.ndarray, min_confidence: float) -> list[FrameBox]:
     dets = detector.detect(frame)
     out = []
-    for xyxy, conf, name in zip(dets.xyxy, dets.confidence, dets.data["class_name"]):
+    assert dets.confidence is not None, "detectors always fill confidence (vision.edge.detection)"
+    for xyxy, conf, name in zip(dets.xyxy, dets.confidence, dets.data["class_name"], strict=True):
         city = COCO_TO_CITY.get(str(name))
         if city and float(conf) >= min_confidence:
-            out.append(FrameBox(city, tuple(float(v) for v in xyxy), float(conf)))
+            x1, y1, x2, y2 = (float(v) for v in xyxy)
+            out.append(FrameBox(city, (x1, y1, x2, y2), float(conf)))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from vision.training.data.layout import Dataset, DatasetError, place_example
 
@@ -33,7 +34,7 @@ def plan_split(group_sizes: dict[str, int], ratios: dict[str, float], seed: int)
     groups = sorted(group_sizes)
     random.Random(seed).shuffle(groups)
     assign: dict[str, str] = {}
-    counts = {s: 0 for s in shares}
+    counts = dict.fromkeys(shares, 0)
     # seed each split (smallest share first) with one group
     if len(groups) >= len(shares):
         for s in sorted(shares, key=lambda k: shares[k]):
@@ -52,7 +53,7 @@ def split_dataset(ds: Dataset, ratios: dict[str, float], seed: int) -> SplitRepo
     """Re-split every image of `ds` in place (files move between split folders)."""
     meta = ds.read_meta()
     images = ds.images()
-    groups: dict[str, list] = {}
+    groups: dict[str, list[Path]] = {}
     for img in images:
         groups.setdefault(ds.source_of(img, meta), []).append(img)
     plan = plan_split({g: len(v) for g, v in groups.items()}, ratios, seed)
@@ -60,7 +61,7 @@ def split_dataset(ds: Dataset, ratios: dict[str, float], seed: int) -> SplitRepo
         if s not in ds.splits:
             ds.splits[s] = f"images/{s}"
     new_meta = dict(meta)
-    counts = {s: 0 for s in ratios}
+    counts = dict.fromkeys(ratios, 0)
     by_split: dict[str, list[str]] = {s: [] for s in ratios}
     for g, imgs in groups.items():
         split = plan[g]

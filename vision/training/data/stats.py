@@ -23,7 +23,7 @@ class Stats:
 def dataset_stats(ds: Dataset) -> Stats:
     st = Stats()
     for split in ds.splits:
-        counts = {n: 0 for n in ds.names}
+        counts = dict.fromkeys(ds.names, 0)
         imgs = ds.images(split)
         st.images[split] = len(imgs)
         st.empty_images[split] = 0
@@ -51,7 +51,7 @@ def plot_box_sizes(st: Stats, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     if names:
         top = max(max(v) for v in st.box_sizes.values() if v)
-        bins = np.linspace(0, max(top, 1.0), 30)
+        bins: list[float] = np.linspace(0, max(top, 1.0), 30).tolist()
         for n in names:
             ax.hist(st.box_sizes[n], bins=bins, histtype="step", linewidth=1.5, label=f"{n} ({len(st.box_sizes[n])})")
         ax.legend(fontsize=8)

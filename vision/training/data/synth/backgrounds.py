@@ -23,9 +23,19 @@ from vision.core.paths import REPO_ROOT
 BACKGROUNDS = REPO_ROOT / "datasets" / "backgrounds"
 MANIFEST = BACKGROUNDS / "MANIFEST.tsv"
 COLUMNS = (
-    "file", "split", "kind", "registry", "package", "version", "source_path",
-    "licence", "sha256", "size", "person_height", "description",
-)  # fmt: skip
+    "file",
+    "split",
+    "kind",
+    "registry",
+    "package",
+    "version",
+    "source_path",
+    "licence",
+    "sha256",
+    "size",
+    "person_height",
+    "description",
+)
 SPLITS = ("train", "heldout")
 KINDS = ("video", "still")
 
@@ -64,14 +74,16 @@ def _person_height(text: str, where: str) -> tuple[tuple[float, float], tuple[fl
     if not text:
         return None
     try:
-        points = [tuple(float(v) for v in p.split(":")) for p in text.split()]
+        values = [[float(v) for v in p.split(":")] for p in text.split()]
     except ValueError as exc:
         raise ManifestError(f"{where}: person_height '{text}' is not 'y:h y:h'") from exc
-    if len(points) != 2 or any(len(p) != 2 for p in points) or points[0][0] >= points[1][0]:
+    if len(values) != 2 or any(len(p) != 2 for p in values) or values[0][0] >= values[1][0]:
         raise ManifestError(f"{where}: person_height needs two foot_y:height points, nearer (larger y) second")
+    (far_y, far_h), (near_y, near_h) = values
+    points = ((far_y, far_h), (near_y, near_h))
     if not all(0 <= y <= 1.0 and 0 < h <= 2.0 for y, h in points):
         raise ManifestError(f"{where}: person_height points must be relative (0..1 foot y, 0..2 height)")
-    return points[0], points[1]  # type: ignore[return-value]
+    return points
 
 
 def read_manifest(path: Path = MANIFEST) -> list[Background]:
@@ -86,18 +98,35 @@ def read_manifest(path: Path = MANIFEST) -> list[Background]:
         where = f"{path.name}:{n}"
         if len(cells) != len(COLUMNS):
             raise ManifestError(f"{where}: {len(cells)} columns, want {len(COLUMNS)}")
-        row = dict(zip(COLUMNS, cells))
+        row = dict(zip(COLUMNS, cells, strict=True))  # same length: checked just above
         if row["split"] not in SPLITS:
             raise ManifestError(f"{where}: split '{row['split']}' is not one of {SPLITS}")
         if row["kind"] not in KINDS:
             raise ManifestError(f"{where}: kind '{row['kind']}' is not one of {KINDS}")
-        row["person_height"] = _person_height(row["person_height"], where)
-        out.append(Background(**row, root=path.parent))
+        out.append(
+            Background(
+                file=row["file"],
+                split=row["split"],
+                kind=row["kind"],
+                registry=row["registry"],
+                package=row["package"],
+                version=row["version"],
+                source_path=row["source_path"],
+                licence=row["licence"],
+                sha256=row["sha256"],
+                size=row["size"],
+                person_height=_person_height(row["person_height"], where),
+                description=row["description"],
+                root=path.parent,
+            )
+        )
     return out
 
 
 @lru_cache(maxsize=8)
-def _cached(path: str, mtime_ns: int) -> tuple[Background, ...]:
+def _cached(path: str, _mtime_ns: int) -> tuple[Background, ...]:
+    """The manifest's rows; the modification time is only part of the cache key, so an edited
+    manifest is read again."""
     return tuple(read_manifest(Path(path)))
 
 

@@ -21,22 +21,45 @@ import numpy as np
 from vision.training.data.synth.sprites import ASSETS, PX_PER_M, Sprite
 
 SS = 2  # supersampling factor while drawing
-FRAME_COLOURS = [  # BGR
-    (40, 40, 40), (200, 200, 200), (30, 30, 160), (150, 80, 20), (20, 120, 20),
-    (0, 200, 255), (0, 140, 255), (200, 140, 40), (90, 90, 90), (230, 230, 230),
+Point = tuple[float, float]  # in sprite pixels, before supersampling
+Colour = tuple[int, int, int]  # BGR
+FRAME_COLOURS: list[Colour] = [  # BGR
+    (40, 40, 40),
+    (200, 200, 200),
+    (30, 30, 160),
+    (150, 80, 20),
+    (20, 120, 20),
+    (0, 200, 255),
+    (0, 140, 255),
+    (200, 140, 40),
+    (90, 90, 90),
+    (230, 230, 230),
 ]
-SHARED_BIKE_COLOURS = [(0, 210, 255), (0, 120, 255), (210, 150, 30), (60, 200, 60)]  # yellow, orange, blue, green
+SHARED_BIKE_COLOURS: list[Colour] = [
+    (0, 210, 255),
+    (0, 120, 255),
+    (210, 150, 30),
+    (60, 200, 60),
+]  # yellow, orange, blue, green
 
 
 def _pt(x: float, y: float) -> tuple[int, int]:
     return int(round(x * SS)), int(round(y * SS))
 
 
-def _line(img, a, b, colour, width):
+def _line(img: np.ndarray, a: Point, b: Point, colour: Colour, width: float) -> None:
     cv2.line(img, _pt(*a), _pt(*b), (*colour, 255), max(1, int(round(width * SS))), cv2.LINE_AA)
 
 
-def _wheel(img, centre, radius, rng, tyre=0.09, spokes=True, disc=False):
+def _wheel(
+    img: np.ndarray,
+    centre: Point,
+    radius: float,
+    rng: np.random.Generator,
+    tyre: float = 0.09,
+    spokes: bool = True,
+    disc: bool = False,
+) -> None:
     cx, cy = centre
     tyre_px = max(2, int(round(radius * tyre * SS)))
     cv2.circle(img, _pt(cx, cy), int(radius * SS - tyre_px / 2), (25, 25, 25, 255), tyre_px, cv2.LINE_AA)
@@ -48,7 +71,13 @@ def _wheel(img, centre, radius, rng, tyre=0.09, spokes=True, disc=False):
         n = int(rng.choice([12, 16, 18]))
         for k in range(n):
             a = 2 * math.pi * k / n
-            _line(img, (cx, cy), (cx + math.cos(a) * radius * 0.86, cy + math.sin(a) * radius * 0.86), (185, 185, 185), 0.6)
+            _line(
+                img,
+                (cx, cy),
+                (cx + math.cos(a) * radius * 0.86, cy + math.sin(a) * radius * 0.86),
+                (185, 185, 185),
+                0.6,
+            )
     cv2.circle(img, _pt(cx, cy), max(2, int(radius * 0.09 * SS)), (90, 90, 90, 255), -1, cv2.LINE_AA)
 
 
@@ -70,7 +99,11 @@ def bicycle(rng: np.random.Generator, shared: bool | None = None) -> Sprite:
     ground = H / SS - pad * 0.2
     rear = (pad + r, ground - r)
     front = (pad + r + base, ground - r)
-    colour = SHARED_BIKE_COLOURS[rng.integers(len(SHARED_BIKE_COLOURS))] if shared else FRAME_COLOURS[rng.integers(len(FRAME_COLOURS))]
+    colour = (
+        SHARED_BIKE_COLOURS[rng.integers(len(SHARED_BIKE_COLOURS))]
+        if shared
+        else FRAME_COLOURS[rng.integers(len(FRAME_COLOURS))]
+    )
     tube = rng.uniform(0.035, 0.05) * PX_PER_M * (1.4 if shared else 1.0)
     bb = (rear[0] + base * 0.42, rear[1] + r * 0.12)
     seat = (rear[0] + base * 0.30, rear[1] - r * 1.55)
@@ -93,22 +126,45 @@ def bicycle(rng: np.random.Generator, shared: bool | None = None) -> Sprite:
     _line(img, bar, (bar[0] - r * 0.35, bar[1] + r * 0.05), (30, 30, 30), tube)
     saddle_c = (seat[0] - r * 0.05, seat[1] - r * 0.18)
     _line(img, seat, saddle_c, (120, 120, 120), tube * 0.6)
-    cv2.ellipse(img, _pt(*saddle_c), (int(r * 0.32 * SS), int(r * 0.08 * SS)), 0, 0, 360, (20, 20, 20, 255), -1, cv2.LINE_AA)
+    cv2.ellipse(
+        img, _pt(*saddle_c), (int(r * 0.32 * SS), int(r * 0.08 * SS)), 0, 0, 360, (20, 20, 20, 255), -1, cv2.LINE_AA
+    )
     ang = rng.uniform(0, 2 * math.pi)
     crank = (bb[0] + math.cos(ang) * r * 0.4, bb[1] + math.sin(ang) * r * 0.4)
     _line(img, bb, crank, (60, 60, 60), tube * 0.6)
     cv2.circle(img, _pt(*bb), int(r * 0.16 * SS), (70, 70, 70, 255), -1, cv2.LINE_AA)
     if shared:  # front basket and mudguards, the look of a dock-less shared bike
         bx, by = front[0] - r * 0.2, head[1] - r * 0.05
-        cv2.rectangle(img, _pt(bx - r * 0.25, by - r * 0.45), _pt(bx + r * 0.45, by + r * 0.05), (*colour, 255), max(1, int(tube * 0.5 * SS)))
+        cv2.rectangle(
+            img,
+            _pt(bx - r * 0.25, by - r * 0.45),
+            _pt(bx + r * 0.45, by + r * 0.05),
+            (*colour, 255),
+            max(1, int(tube * 0.5 * SS)),
+        )
         for k in range(1, 4):
             y = by - r * 0.45 + k * r * 0.125
             _line(img, (bx - r * 0.25, y), (bx + r * 0.45, y), colour, tube * 0.25)
-        cv2.ellipse(img, _pt(*rear), (int(r * 1.05 * SS), int(r * 1.05 * SS)), 0, 200, 320, (*colour, 255), max(1, int(tube * 0.6 * SS)), cv2.LINE_AA)
+        cv2.ellipse(
+            img,
+            _pt(*rear),
+            (int(r * 1.05 * SS), int(r * 1.05 * SS)),
+            0,
+            200,
+            320,
+            (*colour, 255),
+            max(1, int(tube * 0.6 * SS)),
+            cv2.LINE_AA,
+        )
     squash = rng.uniform(0.45, 1.0)
     if rng.random() < 0.5:
         img = img[:, ::-1]
-    return Sprite(_finish(np.ascontiguousarray(img), squash), "bicycle", "shared_bike" if shared else "bicycle", info={"squash": squash})
+    return Sprite(
+        _finish(np.ascontiguousarray(img), squash),
+        "bicycle",
+        "shared_bike" if shared else "bicycle",
+        info={"squash": squash},
+    )
 
 
 def ebike(rng: np.random.Generator) -> Sprite:
@@ -126,23 +182,52 @@ def ebike(rng: np.random.Generator) -> Sprite:
     _wheel(img, front, r, rng, tyre=0.25, disc=True)
     # body panel over the rear wheel, floorboard, front shield, seat, handlebar
     deck_y = rear[1] - r * 0.2
-    rear_body = np.array([
-        _pt(rear[0] - r * 1.1, rear[1] - r * 0.9), _pt(rear[0] + r * 0.9, rear[1] - r * 1.5),
-        _pt(rear[0] + r * 1.6, rear[1] - r * 1.4), _pt(rear[0] + r * 1.7, deck_y), _pt(rear[0] - r * 0.2, deck_y),
-    ], np.int32)
+    rear_body = np.array(
+        [
+            _pt(rear[0] - r * 1.1, rear[1] - r * 0.9),
+            _pt(rear[0] + r * 0.9, rear[1] - r * 1.5),
+            _pt(rear[0] + r * 1.6, rear[1] - r * 1.4),
+            _pt(rear[0] + r * 1.7, deck_y),
+            _pt(rear[0] - r * 0.2, deck_y),
+        ],
+        np.int32,
+    )
     cv2.fillPoly(img, [rear_body], (*body, 255), cv2.LINE_AA)
-    cv2.rectangle(img, _pt(rear[0] + r * 1.5, deck_y - r * 0.25), _pt(front[0] - r * 1.0, deck_y + r * 0.05), (40, 40, 40, 255), -1)
-    shield = np.array([
-        _pt(front[0] - r * 1.1, deck_y), _pt(front[0] - r * 0.8, front[1] - r * 2.9),
-        _pt(front[0] - r * 0.35, front[1] - r * 2.9), _pt(front[0] - r * 0.2, front[1] - r * 0.9),
-    ], np.int32)
+    cv2.rectangle(
+        img,
+        _pt(rear[0] + r * 1.5, deck_y - r * 0.25),
+        _pt(front[0] - r * 1.0, deck_y + r * 0.05),
+        (40, 40, 40, 255),
+        -1,
+    )
+    shield = np.array(
+        [
+            _pt(front[0] - r * 1.1, deck_y),
+            _pt(front[0] - r * 0.8, front[1] - r * 2.9),
+            _pt(front[0] - r * 0.35, front[1] - r * 2.9),
+            _pt(front[0] - r * 0.2, front[1] - r * 0.9),
+        ],
+        np.int32,
+    )
     cv2.fillPoly(img, [shield], (*body, 255), cv2.LINE_AA)
     _line(img, (front[0] - r * 0.5, front[1] - r * 2.6), front, (60, 60, 60), r * 0.12)  # fork
-    cv2.ellipse(img, _pt(rear[0] + r * 0.5, rear[1] - r * 1.6), (int(r * 1.0 * SS), int(r * 0.22 * SS)), -5, 0, 360, (25, 25, 25, 255), -1, cv2.LINE_AA)
+    cv2.ellipse(
+        img,
+        _pt(rear[0] + r * 0.5, rear[1] - r * 1.6),
+        (int(r * 1.0 * SS), int(r * 0.22 * SS)),
+        -5,
+        0,
+        360,
+        (25, 25, 25, 255),
+        -1,
+        cv2.LINE_AA,
+    )
     bar_y = front[1] - r * 3.3
     _line(img, (front[0] - r * 0.75, front[1] - r * 2.85), (front[0] - r * 0.9, bar_y), (50, 50, 50), r * 0.1)
     _line(img, (front[0] - r * 1.3, bar_y), (front[0] - r * 0.5, bar_y - r * 0.1), (30, 30, 30), r * 0.1)
-    cv2.circle(img, _pt(front[0] - r * 0.55, front[1] - r * 2.5), int(r * 0.18 * SS), (200, 230, 240, 255), -1, cv2.LINE_AA)
+    cv2.circle(
+        img, _pt(front[0] - r * 0.55, front[1] - r * 2.5), int(r * 0.18 * SS), (200, 230, 240, 255), -1, cv2.LINE_AA
+    )
     squash = rng.uniform(0.45, 1.0)
     if rng.random() < 0.5:
         img = img[:, ::-1]
@@ -167,7 +252,9 @@ def motorcycle(rng: np.random.Generator) -> Sprite | None:
     length_px = 2.1 * PX_PER_M * rng.uniform(0.9, 1.1)
     f = length_px / rgba.shape[1]
     squash = rng.uniform(0.55, 1.0)
-    out = cv2.resize(rgba, (max(2, int(rgba.shape[1] * f * squash)), max(2, int(rgba.shape[0] * f))), interpolation=cv2.INTER_AREA)
+    out = cv2.resize(
+        rgba, (max(2, int(rgba.shape[1] * f * squash)), max(2, int(rgba.shape[0] * f))), interpolation=cv2.INTER_AREA
+    )
     if rng.random() < 0.5:
         out = np.ascontiguousarray(out[:, ::-1])
     return Sprite(out, "motorcycle", "motorcycle", info={"squash": squash})

@@ -42,7 +42,11 @@ def match_colour(rgb: np.ndarray, alpha: np.ndarray, patch: np.ndarray, rng: np.
     plab = cv2.cvtColor(patch, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
     k = rng.uniform(0.2, 0.45)
     lo, lp = lab[..., 0][m], plab[:, 0]
-    lab[..., 0] = (lab[..., 0] - lo.mean()) * (1 - k + k * min(1.5, lp.std() / (lo.std() + 1e-3))) + lo.mean() + k * (lp.mean() - lo.mean())
+    lab[..., 0] = (
+        (lab[..., 0] - lo.mean()) * (1 - k + k * min(1.5, lp.std() / (lo.std() + 1e-3)))
+        + lo.mean()
+        + k * (lp.mean() - lo.mean())
+    )
     chroma_o = np.abs(lab[..., 1:][m] - 128).mean()
     chroma_p = np.abs(plab[:, 1:] - 128).mean()
     sat = float(np.clip(1 - k + k * chroma_p / (chroma_o + 1e-3), 0.55, 1.1))
@@ -50,8 +54,16 @@ def match_colour(rgb: np.ndarray, alpha: np.ndarray, patch: np.ndarray, rng: np.
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 
 
-def composite(frame: Frame, canvas: np.ndarray, sprite: Sprite, foot: tuple[float, float], perspective: Perspective,
-              rng: np.random.Generator, occlude: bool = True, shadow: bool = True) -> Placed:
+def composite(
+    frame: Frame,
+    canvas: np.ndarray,
+    sprite: Sprite,
+    foot: tuple[float, float],
+    perspective: Perspective,
+    rng: np.random.Generator,
+    occlude: bool = True,
+    shadow: bool = True,
+) -> Placed:
     """Composite `sprite` into `canvas` (modified in place) with its bottom centre at `foot`."""
     H, W = canvas.shape[:2]
     rgba = scaled(sprite, perspective, foot[1])
@@ -68,7 +80,7 @@ def composite(frame: Frame, canvas: np.ndarray, sprite: Sprite, foot: tuple[floa
     rgb = match_colour(rgb, alpha, patch, rng)
     sigma = rng.uniform(0.3, 0.9)
     rgb = cv2.GaussianBlur(rgb, (0, 0), sigma)
-    alpha_f = cv2.GaussianBlur(alpha.astype(np.float32) / 255.0, (0, 0), 0.5)
+    alpha_f: np.ndarray = cv2.GaussianBlur(alpha.astype(np.float32) / 255.0, (0, 0), 0.5)
     sub = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
     a = alpha_f[sub]
     if shadow:

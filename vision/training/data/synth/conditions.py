@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import cv2
 import numpy as np
@@ -45,6 +46,35 @@ def mean_luma(image: np.ndarray) -> float:
     return float(grey.mean()) / 255.0
 
 
+class LookParams(TypedDict, total=False):
+    """The random parameters of one scene's look, drawn once from its seed; which keys are set
+    depends on the condition."""
+
+    # every condition (the camera filming a still)
+    drift: list[tuple[float, float, float]]  # brightness drift: (amplitude, period s, phase) twice
+    noise: float  # sensor noise sigma, grey levels
+    # dusk
+    target: float  # mean luma at the start, 0..1
+    darken: float  # further fall by the end
+    gamma: float
+    contrast: float  # also rain
+    lift: float
+    cast: np.ndarray  # BGR multipliers, float32
+    gain: float
+    # rain
+    density: float  # streaks per 10^4 pixels
+    angle: float  # degrees off vertical (wind)
+    length: float  # of the frame height
+    streak: float  # streak opacity
+    blur: float
+    grey: float  # desaturation
+    wet: float  # ground brightness when wet
+    dim: float  # overcast
+
+
+NoiseBank = tuple[list[np.ndarray], list[np.ndarray]]  # luma fields, chroma fields
+
+
 @dataclass
 class FrameLook:
     """Applies a condition (and, for a still, a camera) to frame i of n, deterministically."""
@@ -57,7 +87,9 @@ class FrameLook:
     still: bool = False
     ground_y: float = 0.5  # relative y below which the ground is (wet in the rain)
     mono: bool = field(default=False, init=False)
-    params: dict = field(default_factory=dict, init=False)
+    params: LookParams = field(default_factory=LookParams, init=False)
+    _bank_key: tuple[int, int] | None = field(default=None, init=False, repr=False)  # frame size of _bank
+    _bank: NoiseBank | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.condition not in CONDITIONS:
@@ -66,8 +98,10 @@ class FrameLook:
         rng = np.random.default_rng([self.seed, 7919])
         p = self.params
         # a camera filming a still: drift of a few percent over tens of seconds, light sensor noise
-        p["drift"] = [(rng.uniform(0.012, 0.025), rng.uniform(15, 40), rng.uniform(0, 2 * math.pi)),
-                      (rng.uniform(0.004, 0.008), rng.uniform(4, 9), rng.uniform(0, 2 * math.pi))]  # fmt: skip
+        p["drift"] = [
+            (rng.uniform(0.012, 0.025), rng.uniform(15, 40), rng.uniform(0, 2 * math.pi)),
+            (rng.uniform(0.004, 0.008), rng.uniform(4, 9), rng.uniform(0, 2 * math.pi)),
+        ]
         p["noise"] = rng.uniform(1.6, 2.6)
         if self.condition == "dusk":
             # mean luma at the start: 28-36 %, and always well below the day picture's (some are dim already)
@@ -81,7 +115,9 @@ class FrameLook:
             p["cast"] = p["cast"] * rng.uniform(0.97, 1.03, 3).astype(np.float32)
             p["noise"] = rng.uniform(4.5, 7.0)
             # the gain that brings this picture's mean luma to the target after the gamma
-            lin = (cv2.resize(self.reference, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0) ** p["gamma"]
+            lin = (cv2.resize(self.reference, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0) ** p[
+                "gamma"
+            ]
             lum = float((lin * p["cast"] * np.array([0.114, 0.587, 0.299], np.float32)).sum(axis=2).mean())
             p["gain"] = p["target"] / max(lum, 1e-3)
         elif self.condition == "rain":
@@ -117,7 +153,9 @@ class FrameLook:
         gain = np.float32(1.0)
         if self.still:
             t = index / max(1.0, self.fps)
-            gain = np.float32(1.0 + sum(a * math.sin(2 * math.pi * t / period + phase) for a, period, phase in p["drift"]))
+            gain = np.float32(
+                1.0 + sum(a * math.sin(2 * math.pi * t / period + phase) for a, period, phase in p["drift"])
+            )
         if self.condition == "rain":
             f *= (self._wet_rows(H) * gain)[:, None, None]
             alpha = self._streaks(rng, H, W)[:, :, None]
@@ -127,7 +165,7 @@ class FrameLook:
         if self.still or self.condition == "dusk":
             self._noise(f, img, rng)
         np.clip(f, 0, 255, out=f)
-        out = f.astype(np.uint8)
+        out: np.ndarray = f.astype(np.uint8)
         if self.mono:
             out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         return out
@@ -150,20 +188,22 @@ class FrameLook:
         p = self.params
         g, c = p["grey"], p["contrast"]
         m = c * ((1 - g) * np.eye(3) + g / 3.0 * np.ones((3, 3)))
-        return np.hstack([m, np.full((3, 1), 128.0 * (1 - c))]).astype(np.float32)
+        matrix: np.ndarray = np.hstack([m, np.full((3, 1), 128.0 * (1 - c))]).astype(np.float32)
+        return matrix
 
     def _wet_rows(self, H: int) -> np.ndarray:
         p = self.params
         rows = np.linspace(0.0, 1.0, H, dtype=np.float32)
         wet = np.clip((rows - self.ground_y) / max(0.05, (1.0 - self.ground_y) * 0.35), 0, 1)
-        return (p["dim"] * (1.0 - (1.0 - p["wet"]) * wet)).astype(np.float32)
+        gain: np.ndarray = (p["dim"] * (1.0 - (1.0 - p["wet"]) * wet)).astype(np.float32)
+        return gain
 
     def _streaks(self, rng: np.random.Generator, H: int, W: int) -> np.ndarray:
         """Opacity of the rain streaks in this frame: fresh positions every frame (drops fall far
         between two frames), a few nearer ones longer and thicker."""
         p = self.params
         n = int(p["density"] * W * H / 1e4)
-        layer = np.zeros((H, W), np.float32)
+        layer: np.ndarray = np.zeros((H, W), np.float32)
         a = math.radians(p["angle"] + rng.normal(0, 2.0))
         dx, dy = math.sin(a), math.cos(a)
         xs, ys = rng.uniform(-0.1 * W, 1.1 * W, n), rng.uniform(-0.1 * H, H, n)
@@ -172,11 +212,13 @@ class FrameLook:
         near = rng.random(n) < 0.08
         lengths[near] *= 1.8
         x2, y2 = xs + dx * lengths, ys + dy * lengths
-        for x, y, xe, ye, lv, big in zip(xs.astype(int), ys.astype(int), x2.astype(int), y2.astype(int), levels, near):
+        for x, y, xe, ye, lv, big in zip(
+            xs.astype(int), ys.astype(int), x2.astype(int), y2.astype(int), levels, near, strict=True
+        ):
             cv2.line(layer, (int(x), int(y)), (int(xe), int(ye)), float(lv), 2 if big else 1, cv2.LINE_AA)
-        layer = cv2.GaussianBlur(layer, (0, 0), 0.7)
-        layer *= np.float32(p["streak"])
-        return layer
+        blurred: np.ndarray = cv2.GaussianBlur(layer, (0, 0), 0.7)
+        blurred *= np.float32(p["streak"])
+        return blurred
 
     def _noise(self, f: np.ndarray, img: np.ndarray, rng: np.random.Generator) -> None:
         """Adds sensor noise to `f` in place: luma noise, relatively stronger in the dark, and coarser
@@ -197,12 +239,14 @@ class FrameLook:
         chroma = cv2.resize(window, (W, H), interpolation=cv2.INTER_LINEAR)
         f += chroma * (np.float32(0.45) * s * sign)
 
-    def _noise_bank(self, H: int, W: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def _noise_bank(self, H: int, W: int) -> NoiseBank:
         key = (H, W)
-        if self.params.get("_bank_key") != key:
+        if self._bank is None or self._bank_key != key:
             rng = np.random.default_rng([self.seed, 15485863])
             luma = [rng.standard_normal((H + NOISE_PAD, W + NOISE_PAD), dtype=np.float32) for _ in range(NOISE_FIELDS)]
-            chroma = [rng.standard_normal(((H + 1) // 2 + NOISE_PAD // 2, (W + 1) // 2 + NOISE_PAD // 2, 3), dtype=np.float32)
-                      for _ in range(NOISE_FIELDS)]  # fmt: skip
-            self.params["_bank_key"], self.params["_bank"] = key, (luma, chroma)
-        return self.params["_bank"]
+            chroma = [
+                rng.standard_normal(((H + 1) // 2 + NOISE_PAD // 2, (W + 1) // 2 + NOISE_PAD // 2, 3), dtype=np.float32)
+                for _ in range(NOISE_FIELDS)
+            ]
+            self._bank_key, self._bank = key, (luma, chroma)
+        return self._bank

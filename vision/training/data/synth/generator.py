@@ -13,15 +13,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vision.core.geometry import box_containment
 from vision.training.data.layout import CITY_CLASSES, Box, Dataset, DatasetError
-from vision.training.data.pseudo_label import FrameBox, to_boxes
+from vision.training.data.pseudo_label import BaseDetector, FrameBox, to_boxes
 from vision.training.data.split import split_dataset
 from vision.training.data.synth import backgrounds, bikes, sprites
 from vision.training.data.synth.compose import Placed, composite
 from vision.training.data.synth.scene import Frame, Perspective, SceneSource
-from vision.core.geometry import box_containment
+from vision.training.data.synth.sprites import Sprite
 
 COVERED = 0.6  # a base-model box this much covered by a composited object loses its label
+
+XYXY = tuple[float, float, float, float]  # a box in frame pixels
+Label = tuple[str, XYXY]  # class name and box, before they become YOLO boxes
 
 
 @dataclass
@@ -41,14 +45,32 @@ class SynthConfig:
     quality: int = 90
 
 
-def _place_one(rng, frame: Frame, canvas, sprite, persp: Perspective, taken: list, foot=None, tries: int = 12) -> Placed | None:
+def _float_box(box: tuple[int, int, int, int]) -> XYXY:
+    x1, y1, x2, y2 = box
+    return float(x1), float(y1), float(x2), float(y2)
+
+
+def _place_one(
+    rng: np.random.Generator,
+    frame: Frame,
+    canvas: np.ndarray,
+    sprite: Sprite,
+    persp: Perspective,
+    taken: list[XYXY],
+    foot: tuple[float, float] | None = None,
+    tries: int = 12,
+) -> Placed | None:
     H, W = canvas.shape[:2]
     for _ in range(tries if foot is None else 1):
         f = foot or (rng.uniform(0.03, 0.97) * W, rng.uniform(max(persp.y_min, H * 0.15), H * 0.99))
         scale = persp.px_per_m(f[1]) / sprites.PX_PER_M
         h, w = sprite.rgba.shape[0] * scale, sprite.rgba.shape[1] * scale
         cand = (f[0] - w / 2, f[1] - h, f[0] + w / 2, f[1])
-        if foot is None and (w < 8 or h < 8 or any(box_containment(t, cand)[0, 0] > 0.15 or box_containment(cand, t)[0, 0] > 0.15 for t in taken)):
+        if foot is None and (
+            w < 8
+            or h < 8
+            or any(box_containment(t, cand)[0, 0] > 0.15 or box_containment(cand, t)[0, 0] > 0.15 for t in taken)
+        ):
             continue
         placed = composite(frame, canvas, sprite, f, persp, rng)
         taken.append(cand)
@@ -56,7 +78,9 @@ def _place_one(rng, frame: Frame, canvas, sprite, persp: Perspective, taken: lis
     return None
 
 
-def _place_bike_row(rng, frame: Frame, canvas, persp: Perspective, taken: list) -> list[Placed]:
+def _place_bike_row(
+    rng: np.random.Generator, frame: Frame, canvas: np.ndarray, persp: Perspective, taken: list[XYXY]
+) -> list[Placed]:
     """Bikes parked side by side: the first where there is room, the rest next to it."""
     row = bikes.bike_row(rng)
     first = _place_one(rng, frame, canvas, row[0], persp, taken)
@@ -72,9 +96,9 @@ def _place_bike_row(rng, frame: Frame, canvas, persp: Perspective, taken: list) 
     return placed
 
 
-def _mud_on_real_trucks(rng, frame: Frame, canvas, labels: list[tuple[str, tuple]]) -> list[tuple[str, tuple]]:
+def _mud_on_real_trucks(rng: np.random.Generator, canvas: np.ndarray, labels: list[Label]) -> list[Label]:
     """Paint mud on the lower body of trucks the base model found (the parked van)."""
-    out = []
+    out: list[Label] = []
     for name, box in labels:
         if name == "truck":
             x1, y1, x2, y2 = (int(round(v)) for v in box)
@@ -91,21 +115,25 @@ def _mud_on_real_trucks(rng, frame: Frame, canvas, labels: list[tuple[str, tuple
     return out
 
 
-def generate(cfg: SynthConfig, detector, progress: bool = True) -> Dataset:
+def generate(cfg: SynthConfig, detector: BaseDetector, progress: bool = True) -> Dataset:
     from tqdm import tqdm
 
     if cfg.images < 1:
         raise DatasetError("synth: --images must be >= 1")
     held = backgrounds.heldout_in(cfg.sources)
     if held:
-        raise DatasetError(f"synth: {held[0]} is a held-out background (datasets/backgrounds/MANIFEST.tsv): "
-                           "it is for the held-out scenario suite only, never for training")  # fmt: skip
+        raise DatasetError(
+            f"synth: {held[0]} is a held-out background (datasets/backgrounds/MANIFEST.tsv): "
+            "it is for the held-out scenario suite only, never for training"
+        )
     out = Path(cfg.out)
     if out.exists() and any(out.iterdir()):
         raise DatasetError(f"synth: output folder {out} exists and is not empty")
     rng = np.random.default_rng(cfg.seed)
     ds = Dataset.create(out, CITY_CLASSES, tuple(cfg.split))
-    scenes = [SceneSource(p, detector, cfg.min_confidence, cfg.clip_seconds, cache_dir=out / "cache") for p in cfg.sources]
+    scenes = [
+        SceneSource(p, detector, cfg.min_confidence, cfg.clip_seconds, cache_dir=out / "cache") for p in cfg.sources
+    ]
     persps = [s.perspective() for s in scenes]
     names = ds.names
     bar = tqdm(total=cfg.images, desc="synth", unit="img", disable=not progress)
@@ -115,7 +143,7 @@ def generate(cfg: SynthConfig, detector, progress: bool = True) -> Dataset:
         scene, persp = scenes[si], persps[si]
         sequence = scene.is_video and rng.random() < cfg.truck_sequences and cfg.images - made >= 3
         if sequence:
-            steps = int(min(rng.integers(3, 7), cfg.images - made))
+            steps = min(int(rng.integers(3, 7)), cfg.images - made)
             stride = int(rng.integers(2, 5))
             start = int(rng.integers(0, max(1, scene.length - steps * stride)))
             indices = [start + k * stride for k in range(steps)]
@@ -131,13 +159,12 @@ def generate(cfg: SynthConfig, detector, progress: bool = True) -> Dataset:
             x_a, x_b = (-0.1 * W, 1.1 * W) if rng.random() < 0.5 else (1.1 * W, -0.1 * W)
         for k, frame in enumerate(frames):
             canvas = frame.image.copy()
-            base = [(fb.name, fb.xyxy) for fb in frame.found]
+            base: list[Label] = [(fb.name, fb.xyxy) for fb in frame.found]
             if rng.random() < cfg.van_mud:
-                base = _mud_on_real_trucks(rng, frame, canvas, base)
+                base = _mud_on_real_trucks(rng, canvas, base)
             taken = [b for n, b in base if n != "person"]
-            placed: list[Placed] = []
             distractors = [sprites.distractor(rng) for _ in range(int(rng.integers(0, 3)))]
-            if sequence:
+            if truck_sprite is not None:  # the frames of a sequence
                 t = k / max(1, len(frames) - 1)
                 foot = (x_a + (x_b - x_a) * t, y_a + (y_b - y_a) * t)
                 p = _place_one(rng, frame, canvas, truck_sprite, persp, taken, foot=foot)
@@ -154,14 +181,15 @@ def generate(cfg: SynthConfig, detector, progress: bool = True) -> Dataset:
                 objects += _place_bike_row(rng, frame, canvas, persp, taken)
             for d in distractors:
                 _place_one(rng, frame, canvas, d, persp, taken)
-            placed = [p for p in objects if p.box is not None and p.visible_fraction >= 0.15]
+            # the objects left visible enough to be labelled, with their visible box
+            placed = [(p, p.box) for p in objects if p.box is not None and p.visible_fraction >= 0.15]
             # base labels survive unless a composited object now hides them
-            labels: list[tuple[str, tuple]] = []
+            labels: list[Label] = []
             for name, box in base:
                 if not any(box_containment(box, p.full_box)[0, 0] > COVERED and p.foot[1] > box[3] for p in objects):
                     labels.append((name, box))
-            labels += [(p.sprite.label, p.box) for p in placed if p.sprite.label]
-            boxes: list[Box] = to_boxes([FrameBox(n, tuple(map(float, b)), 1.0) for n, b in labels], W, H, names)
+            labels += [(p.sprite.label, _float_box(box)) for p, box in placed if p.sprite.label]
+            boxes: list[Box] = to_boxes([FrameBox(n, b, 1.0) for n, b in labels], W, H, names)
             name = f"{cfg.seed}_{made:05d}.jpg"
             meta = {
                 "source": scene.group(indices[0]) if sequence else frame.source,
@@ -169,8 +197,13 @@ def generate(cfg: SynthConfig, detector, progress: bool = True) -> Dataset:
                 "seed": cfg.seed,
                 "generator": "streetvision data synth",
                 "objects": [
-                    {"class": p.sprite.label, "kind": p.sprite.kind, "box": list(p.box), "visible": round(p.visible_fraction, 3)}
-                    for p in placed
+                    {
+                        "class": p.sprite.label,
+                        "kind": p.sprite.kind,
+                        "box": list(box),
+                        "visible": round(p.visible_fraction, 3),
+                    }
+                    for p, box in placed
                 ],
                 "sequence": indices if sequence else None,
             }

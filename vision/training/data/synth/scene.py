@@ -10,6 +10,7 @@ that line from the people the base model finds, assuming they are ~1.7 m.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,11 +18,13 @@ import cv2
 import numpy as np
 
 from vision.training.data.layout import IMAGE_SUFFIXES
-from vision.training.data.pseudo_label import FrameBox, detect_base
+from vision.training.data.pseudo_label import BaseDetector, FrameBox, detect_base
 from vision.training.data.synth import backgrounds
 
 PERSON_HEIGHT_M = 1.7
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")
+# A person's silhouette: its box (x1, y1, x2, y2) in the frame and a uint8 mask of the box's size.
+PersonMask = tuple[tuple[int, int, int, int], np.ndarray]
 
 
 @dataclass
@@ -38,7 +41,7 @@ class Perspective:
         return max(2.0, self.slope * y + self.intercept) / PERSON_HEIGHT_M
 
     @classmethod
-    def fit(cls, feet_y: np.ndarray, heights: np.ndarray, frame_h: int) -> "Perspective":
+    def fit(cls, feet_y: np.ndarray, heights: np.ndarray, frame_h: int) -> Perspective:
         feet_y, heights = np.asarray(feet_y, float), np.asarray(heights, float)
         if len(feet_y) < 5 or np.ptp(feet_y) < frame_h * 0.1:
             # no usable people: a generic elevated-camera guess (people 5%..30% of the frame height)
@@ -53,7 +56,7 @@ class Perspective:
         return cls(float(slope), float(icpt), float(np.percentile(feet_y, 2)), float(frame_h), int(keep.sum()))
 
     @classmethod
-    def from_points(cls, far: tuple[float, float], near: tuple[float, float], frame_h: int) -> "Perspective":
+    def from_points(cls, far: tuple[float, float], near: tuple[float, float], frame_h: int) -> Perspective:
         """The line through two (foot y, person height) points relative to the frame height, read off a
         picture (datasets/backgrounds/MANIFEST.tsv); valid from the far point's y down to the frame's bottom."""
         (ya, ha), (yb, hb) = far, near
@@ -67,7 +70,7 @@ class Frame:
     source: str  # scene group (video clip or image file)
     index: int
     found: list[FrameBox] = field(default_factory=list)
-    person_masks: list[tuple[tuple[int, int, int, int], np.ndarray]] = field(default_factory=list)  # box, uint8 mask in box
+    person_masks: list[PersonMask] = field(default_factory=list)
 
 
 def read_video_frames(path: Path, indices: list[int]) -> dict[int, np.ndarray]:
@@ -99,10 +102,11 @@ def median_background(path: Path, samples: int = 25) -> np.ndarray:
     """Per-pixel median of frames spread over the video: walking people vanish."""
     n = video_length(path)
     frames = read_video_frames(path, [int(i) for i in np.linspace(0, max(n - 1, 0), samples)])
-    return np.median(np.stack(list(frames.values())), axis=0).astype(np.uint8)
+    median: np.ndarray = np.median(np.stack(list(frames.values())), axis=0)
+    return median.astype(np.uint8)
 
 
-def person_masks(frame: np.ndarray, background: np.ndarray | None, found: list[FrameBox]) -> list:
+def person_masks(frame: np.ndarray, background: np.ndarray | None, found: list[FrameBox]) -> list[PersonMask]:
     """A silhouette per person: pixels differing from the median background
     inside the box; an ellipse where there is no background model."""
     out = []
@@ -130,12 +134,20 @@ class SceneSource:
     """Frames from one video or image folder, with detections and perspective,
     cached as JSON beside the output so reruns skip the base model."""
 
-    def __init__(self, path: Path, detector, min_confidence: float = 0.35, clip_seconds: float = 10.0, cache_dir: Path | None = None):
+    def __init__(
+        self,
+        path: Path,
+        detector: BaseDetector,
+        min_confidence: float = 0.35,
+        clip_seconds: float = 10.0,
+        cache_dir: Path | None = None,
+    ):
         self.path = Path(path)
         self.detector = detector
         self.min_confidence = min_confidence
         self.cache_dir = cache_dir
         self.is_video = self.path.suffix.lower() in VIDEO_SUFFIXES
+        self.background: np.ndarray | None  # median frame of a video, None for pictures
         if self.is_video:
             self.length = video_length(self.path)
             cap = cv2.VideoCapture(str(self.path))
@@ -145,7 +157,11 @@ class SceneSource:
             self.background = median_background(self.path)
             self.images: list[Path] = []
         else:
-            self.images = sorted(p for p in self.path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if self.path.is_dir() else [self.path]
+            self.images = (
+                sorted(p for p in self.path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+                if self.path.is_dir()
+                else [self.path]
+            )
             if not self.images:
                 raise FileNotFoundError(f"no images in {self.path}")
             self.length = len(self.images)
@@ -161,6 +177,7 @@ class SceneSource:
         return self.images[index].name
 
     def frames(self, indices: list[int]) -> list[Frame]:
+        raw: Mapping[int, np.ndarray | None]
         if self.is_video:
             raw = read_video_frames(self.path, indices)
         else:
@@ -171,7 +188,7 @@ class SceneSource:
             if img is None:
                 continue
             found = self.detections(i, img)
-            bg = self.background if self.is_video and self.background.shape == img.shape else None
+            bg = self.background if self.background is not None and self.background.shape == img.shape else None
             out.append(Frame(img, self.group(i), i, found, person_masks(img, bg, found)))
         return out
 
@@ -190,8 +207,14 @@ class SceneSource:
         feet, heights, frame_h = [], [], None
         missing = [i for i in indices if i not in self._found]
         if missing:
-            imgs = read_video_frames(self.path, missing) if self.is_video else {i: cv2.imread(str(self.images[i])) for i in missing}
+            imgs: Mapping[int, np.ndarray | None]
+            if self.is_video:
+                imgs = read_video_frames(self.path, missing)
+            else:
+                imgs = {i: cv2.imread(str(self.images[i])) for i in missing}
             for i, img in imgs.items():
+                if img is None:  # unreadable picture: skipped, as frames() does
+                    continue
                 self.detections(i, img)
                 frame_h = img.shape[0]
         if frame_h is None:
@@ -211,7 +234,10 @@ class SceneSource:
             size = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
             cap.release()
             return size
-        h, w = cv2.imread(str(self.images[0])).shape[:2]
+        first = cv2.imread(str(self.images[0]))
+        if first is None:
+            raise FileNotFoundError(f"cannot read image {self.images[0]}")
+        h, w = first.shape[:2]
         return w, h
 
     # --- cache -----------------------------------------------------------
@@ -234,5 +260,8 @@ class SceneSource:
         if f is None:
             return
         f.parent.mkdir(parents=True, exist_ok=True)
-        frames = {str(k): [[b.name, [round(v, 2) for v in b.xyxy], round(b.confidence, 4)] for b in v] for k, v in self._found.items()}
+        frames = {
+            str(k): [[b.name, [round(v, 2) for v in b.xyxy], round(b.confidence, 4)] for b in v]
+            for k, v in self._found.items()
+        }
         f.write_text(json.dumps({"source": str(self.path), "min_confidence": self.min_confidence, "frames": frames}))

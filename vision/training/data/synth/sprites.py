@@ -10,11 +10,12 @@ by the scene's pixels-per-metre at the spot where it stands.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from vision.core.paths import REPO_ROOT
 
@@ -30,14 +31,14 @@ class Sprite:
     label: str | None  # class name, or None for an unlabelled distractor
     kind: str
     mud_mask: np.ndarray | None = None  # float 0..1 where mud was applied (trucks)
-    info: dict = field(default_factory=dict)
+    info: dict[str, float] = field(default_factory=dict)  # drawing parameters worth keeping (bikes: "squash")
 
     @property
     def height_m(self) -> float:
-        return self.rgba.shape[0] / PX_PER_M
+        return int(self.rgba.shape[0]) / PX_PER_M
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_rgba(name: str, assets: str = str(ASSETS)) -> np.ndarray:
     path = Path(assets) / name
     im = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -94,7 +95,8 @@ def _paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int) -> None:
     canvas[y0:y1, x0:x1, 3] = np.clip(out_a[:, :, 0] * 255, 0, 255).astype(np.uint8)
 
 
-def _poly(canvas: np.ndarray, pts, color, shade: np.ndarray | None = None) -> None:
+def _poly(canvas: np.ndarray, pts: npt.ArrayLike, color: npt.ArrayLike, shade: np.ndarray | None = None) -> None:
+    """Fill the polygon `pts` (x, y pairs) with BGR `color`, times `shade` per pixel, opaque."""
     mask = np.zeros(canvas.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.asarray(pts, np.int32)], 255, lineType=cv2.LINE_AA)
     m = mask.astype(np.float32)[:, :, None] / 255.0
@@ -111,12 +113,30 @@ def _color(rng: np.random.Generator, palette: list[tuple[int, int, int]]) -> np.
     return np.clip(base * rng.uniform(0.8, 1.15) + rng.normal(0, 8, 3), 0, 255)
 
 
-TARP_COLORS = [(200, 60, 20), (40, 40, 190), (30, 150, 30), (20, 160, 220), (150, 150, 150), (40, 90, 170), (180, 120, 60), (60, 60, 60), (230, 230, 230)]
-UMBRELLA_COLORS = [(30, 30, 200), (200, 80, 30), (40, 180, 230), (40, 160, 60), (230, 230, 230), (160, 40, 140), (50, 120, 230)]
+TARP_COLORS = [
+    (200, 60, 20),
+    (40, 40, 190),
+    (30, 150, 30),
+    (20, 160, 220),
+    (150, 150, 150),
+    (40, 90, 170),
+    (180, 120, 60),
+    (60, 60, 60),
+    (230, 230, 230),
+]
+UMBRELLA_COLORS = [
+    (30, 30, 200),
+    (200, 80, 30),
+    (40, 180, 230),
+    (40, 160, 60),
+    (230, 230, 230),
+    (160, 40, 140),
+    (50, 120, 230),
+]
 BAG_COLORS = [(25, 25, 25), (30, 30, 35), (120, 60, 20), (200, 200, 195), (40, 110, 40), (30, 30, 160), (160, 150, 60)]
 
 
-def _produce_layer(rng, width_px: int, depth_px: int, rows: int) -> np.ndarray:
+def _produce_layer(rng: np.random.Generator, width_px: int, depth_px: int, rows: int) -> np.ndarray:
     """A heap of real produce cut-outs filling a width x depth area (RGBA)."""
     names = asset_names("b_")
     item = max(8, int(min(depth_px / max(rows, 1) * 1.6, width_px / 4)))
@@ -135,14 +155,16 @@ def _produce_layer(rng, width_px: int, depth_px: int, rows: int) -> np.ndarray:
     return canvas
 
 
-def _umbrella(rng, span_px: int) -> np.ndarray:
+def _umbrella(rng: np.random.Generator, span_px: int) -> np.ndarray:
     """A market umbrella canopy seen slightly from above (RGBA), pole not included."""
     h = int(span_px * rng.uniform(0.35, 0.5))
     canvas = np.zeros((h + 4, span_px + 4, 4), np.uint8)
     cx, top = span_px // 2 + 2, 2
     n = int(rng.integers(6, 11))
     c1, c2 = _color(rng, UMBRELLA_COLORS), _color(rng, UMBRELLA_COLORS)
-    rim = [(int(cx + span_px / 2 * np.cos(t)), int(h * 0.75 + h * 0.2 * np.sin(t))) for t in np.linspace(np.pi, 0, n + 1)]
+    rim = [
+        (int(cx + span_px / 2 * np.cos(t)), int(h * 0.75 + h * 0.2 * np.sin(t))) for t in np.linspace(np.pi, 0, n + 1)
+    ]
     shade = 0.75 + 0.35 * _noise(rng, *canvas.shape[:2], 20)
     for i in range(n):
         (xa, ya), (xb, yb) = rim[i], rim[i + 1]
@@ -163,7 +185,12 @@ def vendor_stall(rng: np.random.Generator) -> Sprite:
         canvas_h, canvas_w = height + int(s * 0.3), width + 20
         canvas = np.zeros((canvas_h, canvas_w, 4), np.uint8)
         off = int(rng.integers(0, 12))
-        tarp = [(10 + off, canvas_h - depth - 4), (width + 10 - off, canvas_h - depth - 4), (width + 18, canvas_h - 2), (2, canvas_h - 2)]
+        tarp = [
+            (10 + off, canvas_h - depth - 4),
+            (width + 10 - off, canvas_h - depth - 4),
+            (width + 18, canvas_h - 2),
+            (2, canvas_h - 2),
+        ]
         _poly(canvas, tarp, _color(rng, TARP_COLORS), 0.85 + 0.3 * _noise(rng, canvas_h, canvas_w, 15))
         goods = _produce_layer(rng, width - 20, depth, int(rng.integers(1, 3)))
         _paste(canvas, goods, 14, canvas_h - depth - goods.shape[0] // 2 - 6)
@@ -187,23 +214,55 @@ def vendor_stall(rng: np.random.Generator) -> Sprite:
     if kind == "cart":
         wheel_r = int(s * rng.uniform(0.18, 0.28))
         body_bottom = ground - wheel_r
-        _poly(canvas, [(x0, back_top), (x0 + width, back_top), (x0 + width + skew, front_top), (x0 + skew, front_top)], wood * 1.1)
-        _poly(canvas, [(x0 + skew, front_top), (x0 + width + skew, front_top), (x0 + width + skew, body_bottom), (x0 + skew, body_bottom)],
-              _color(rng, TARP_COLORS), 0.8 + 0.3 * _noise(rng, canvas_h, canvas_w, 25))
+        _poly(
+            canvas,
+            [(x0, back_top), (x0 + width, back_top), (x0 + width + skew, front_top), (x0 + skew, front_top)],
+            wood * 1.1,
+        )
+        _poly(
+            canvas,
+            [
+                (x0 + skew, front_top),
+                (x0 + width + skew, front_top),
+                (x0 + width + skew, body_bottom),
+                (x0 + skew, body_bottom),
+            ],
+            _color(rng, TARP_COLORS),
+            0.8 + 0.3 * _noise(rng, canvas_h, canvas_w, 25),
+        )
         for wx in (x0 + skew + width // 5, x0 + skew + 4 * width // 5):
             cv2.circle(canvas, (wx, ground - wheel_r), wheel_r, (35, 35, 35, 255), -1, cv2.LINE_AA)
             cv2.circle(canvas, (wx, ground - wheel_r), max(2, wheel_r // 3), (150, 150, 150, 255), -1, cv2.LINE_AA)
         hx = x0 + width + skew
-        cv2.line(canvas, (hx, front_top + 5), (hx + int(s * 0.5), front_top - int(s * 0.25)), (60, 60, 60, 255), max(2, int(s * 0.03)))
+        cv2.line(
+            canvas,
+            (hx, front_top + 5),
+            (hx + int(s * 0.5), front_top - int(s * 0.25)),
+            (60, 60, 60, 255),
+            max(2, int(s * 0.03)),
+        )
     else:
         leg = max(2, int(s * 0.04))
         for lx in (x0 + skew + 4, x0 + width + skew - 4, x0 + 4, x0 + width - 4):
             cv2.line(canvas, (lx, front_top), (lx, ground), tuple(int(v) for v in wood) + (255,), leg)
-        _poly(canvas, [(x0, back_top), (x0 + width, back_top), (x0 + width + skew, front_top), (x0 + skew, front_top)], wood)
+        _poly(
+            canvas,
+            [(x0, back_top), (x0 + width, back_top), (x0 + width + skew, front_top), (x0 + skew, front_top)],
+            wood,
+        )
         drop = int(table_h * rng.uniform(0.4, 1.0))  # cloth hanging over the front
         folds = 0.75 + 0.35 * np.abs(np.sin(np.arange(canvas_w) / rng.uniform(4, 9)))[None, :].repeat(canvas_h, 0)
-        _poly(canvas, [(x0 + skew, front_top), (x0 + width + skew, front_top), (x0 + width + skew, front_top + drop), (x0 + skew, front_top + drop)],
-              _color(rng, TARP_COLORS), folds.astype(np.float32))
+        _poly(
+            canvas,
+            [
+                (x0 + skew, front_top),
+                (x0 + width + skew, front_top),
+                (x0 + width + skew, front_top + drop),
+                (x0 + skew, front_top + drop),
+            ],
+            _color(rng, TARP_COLORS),
+            folds.astype(np.float32),
+        )
     goods = _produce_layer(rng, width - 8, depth, int(rng.integers(1, 4)))
     _paste(canvas, goods, x0 + 4 + skew // 2, back_top - goods.shape[0] // 3)
     if umbrella:
@@ -212,25 +271,33 @@ def vendor_stall(rng: np.random.Generator) -> Sprite:
     return Sprite(_trim(canvas), "vendor_stall", str(kind) + ("+umbrella" if umbrella else ""))
 
 
-def _bag(rng, size_px: int) -> np.ndarray:
+def _bag(rng: np.random.Generator, size_px: int) -> np.ndarray:
     h = int(size_px * rng.uniform(0.8, 1.2))
     w = int(size_px * rng.uniform(0.8, 1.3))
     canvas = np.zeros((h + 8, w + 8, 4), np.uint8)
     t = np.linspace(0, 2 * np.pi, 28, endpoint=False)
-    r = 1 + sum(rng.uniform(-0.08, 0.08) * np.sin(k * t + rng.uniform(0, 6.3)) for k in (2, 3, 5))
+    r = 1 + sum((rng.uniform(-0.08, 0.08) * np.sin(k * t + rng.uniform(0, 6.3)) for k in (2, 3, 5)), np.zeros_like(t))
     cx, cy = (w + 8) / 2, (h + 8) / 2 + h * 0.08
-    pts = [(cx + w / 2 * rr * np.cos(a) * 0.95, cy + h / 2.2 * rr * np.sin(a) * (0.85 if np.sin(a) < 0 else 1.0)) for a, rr in zip(t, r)]
+    pts = [
+        (cx + w / 2 * rr * np.cos(a) * 0.95, cy + h / 2.2 * rr * np.sin(a) * (0.85 if np.sin(a) < 0 else 1.0))
+        for a, rr in zip(t, r, strict=True)
+    ]
     yy, xx = np.mgrid[0 : h + 8, 0 : w + 8].astype(np.float32)
     light = 1.25 - 0.6 * ((xx - cx * 0.7) ** 2 + (yy - cy * 0.6) ** 2) ** 0.5 / max(w, h)
     wrinkles = 0.85 + 0.3 * _noise(rng, h + 8, w + 8, 5)
     color = _color(rng, BAG_COLORS)
     _poly(canvas, pts, color, np.clip(light * wrinkles, 0.4, 1.6).astype(np.float32))
-    knot = [(cx - w * 0.08, cy - h * 0.42), (cx + w * 0.08, cy - h * 0.42), (cx + w * 0.02, cy - h * 0.56), (cx - w * 0.05, cy - h * 0.58)]
+    knot = [
+        (cx - w * 0.08, cy - h * 0.42),
+        (cx + w * 0.08, cy - h * 0.42),
+        (cx + w * 0.02, cy - h * 0.56),
+        (cx - w * 0.05, cy - h * 0.58),
+    ]
     _poly(canvas, knot, color * 0.9)
     return canvas
 
 
-def _litter(rng, size_px: int) -> np.ndarray:
+def _litter(rng: np.random.Generator, size_px: int) -> np.ndarray:
     """One piece of litter: paper, carton, can or bottle."""
     kind = rng.integers(4)
     w = max(4, int(size_px * rng.uniform(0.5, 1.0)))
@@ -254,7 +321,12 @@ def garbage(rng: np.random.Generator) -> Sprite:
     if kind in ("pile", "litter"):
         for _ in range(int(rng.integers(6, 18))):
             piece = _litter(rng, int(s * rng.uniform(0.08, 0.25)))
-            _paste(canvas, piece, int(rng.integers(0, W - piece.shape[1])), int(rng.integers(H - int(s * 0.3), H - piece.shape[0] + 1)))
+            _paste(
+                canvas,
+                piece,
+                int(rng.integers(0, W - piece.shape[1])),
+                int(rng.integers(H - int(s * 0.3), H - piece.shape[0] + 1)),
+            )
     n_bags = {"pile": int(rng.integers(2, 7)), "bag": 1, "litter": 0}[str(kind)]
     for i in range(n_bags):
         bag = _bag(rng, int(s * rng.uniform(0.35, 0.6)))
@@ -264,8 +336,16 @@ def garbage(rng: np.random.Generator) -> Sprite:
     if kind == "litter":  # a cardboard box in the strewn litter
         box_w = int(s * rng.uniform(0.25, 0.45))
         cb = np.zeros((box_w, box_w, 4), np.uint8)
-        _poly(cb, [(0, box_w // 3), (box_w - 1, box_w // 3), (box_w - 1, box_w - 1), (0, box_w - 1)], _color(rng, [(70, 120, 170)]))
-        _poly(cb, [(0, box_w // 3), (box_w // 4, 0), (box_w - 1, 0), (box_w - 1, box_w // 3)], _color(rng, [(90, 140, 190)]))
+        _poly(
+            cb,
+            [(0, box_w // 3), (box_w - 1, box_w // 3), (box_w - 1, box_w - 1), (0, box_w - 1)],
+            _color(rng, [(70, 120, 170)]),
+        )
+        _poly(
+            cb,
+            [(0, box_w // 3), (box_w // 4, 0), (box_w - 1, 0), (box_w - 1, box_w // 3)],
+            _color(rng, [(90, 140, 190)]),
+        )
         _paste(canvas, cb, int(rng.integers(0, W - box_w)), H - box_w - 2)
     return Sprite(_trim(canvas), "garbage", str(kind))
 
@@ -301,11 +381,17 @@ def mud_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     oy, ox = rng.integers(0, tex.shape[0]), rng.integers(0, tex.shape[1])
     out = big[oy : oy + h, ox : ox + w].astype(np.float32)
     tint = np.asarray([40, 70, 95], np.float32) * rng.uniform(0.7, 1.3)  # brown (BGR)
-    return np.clip(0.55 * out + 0.45 * tint * (out.mean(axis=2, keepdims=True) / 110.0), 0, 255)
+    muddy: np.ndarray = np.clip(0.55 * out + 0.45 * tint * (out.mean(axis=2, keepdims=True) / 110.0), 0, 255)
+    return muddy
 
 
-def apply_mud(rng: np.random.Generator, rgb: np.ndarray, alpha: np.ndarray, region: tuple[int, int, int, int] | None = None,
-              strength: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def apply_mud(
+    rng: np.random.Generator,
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    region: tuple[int, int, int, int] | None = None,
+    strength: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Splash mud on the lower body and wheels (inside alpha, or a region x1,y1,x2,y2):
     dense at the bottom, blotchy above. Returns (new rgb, mud coverage 0..1)."""
     h, w = rgb.shape[:2]
@@ -321,7 +407,7 @@ def apply_mud(rng: np.random.Generator, rgb: np.ndarray, alpha: np.ndarray, regi
     splash = (blotches > rng.uniform(0.35, 0.55)).astype(np.float32)
     mud = np.clip(ramp * (0.35 + 0.65 * splash), 0, 1) * strength
     mask[y1:y2, x1:x2] = cv2.GaussianBlur(mud, (0, 0), 1.0)
-    mask *= (alpha.astype(np.float32) / 255.0)
+    mask *= alpha.astype(np.float32) / 255.0
     tex = mud_texture(rng, h, w)
     out = rgb.astype(np.float32) * (1 - mask[:, :, None]) + tex * mask[:, :, None]
     return np.clip(out, 0, 255).astype(np.uint8), mask

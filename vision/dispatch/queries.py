@@ -1,0 +1,188 @@
+"""Reading cases: the one place that turns table rows into the plain shapes of
+`schemas.py`, so routes, Open311, statistics and the label export never see the ORM."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
+
+from vision.dispatch import models as m
+from vision.dispatch.accounts import OperatorPrincipal
+from vision.dispatch.context import ServiceContext
+from vision.dispatch.errors import NotFound
+from vision.dispatch.schemas import (
+    CaseDetail,
+    CaseList,
+    CaseRecord,
+    CaseSource,
+    CaseSummary,
+    EvidencePublic,
+    OccurrencePublic,
+    TransitionPublic,
+)
+from vision.dispatch.storage import StorageError
+from vision.dispatch.workflow import CONFIRMED, FINAL, ON_THE_CLOCK, Status, available_actions
+
+
+class Deadlined(Protocol):
+    """Anything with a case's state and deadline (a row or a schema)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def deadline_at(self) -> datetime | None: ...
+
+
+def is_overdue(case: Deadlined, now: datetime) -> bool:
+    return Status(case.status) in ON_THE_CLOCK and case.deadline_at is not None and now > case.deadline_at
+
+
+def evidence_url(ev: m.Evidence) -> str:
+    return f"/api/v1/cases/{ev.case_id}/evidence/{ev.id}"
+
+
+def _columns(case: m.Case, fields: dict[str, Any], now: datetime) -> dict[str, Any]:
+    data = {k: getattr(case, k) for k in fields if k != "overdue"}
+    data["overdue"] = is_overdue(case, now)
+    return data
+
+
+def _summary(case: m.Case, now: datetime) -> CaseSummary:
+    return CaseSummary(**_columns(case, CaseSummary.model_fields, now))
+
+
+def _record(case: m.Case, now: datetime) -> CaseRecord:
+    return CaseRecord(**_columns(case, CaseRecord.model_fields, now))
+
+
+def _detail(case: m.Case, now: datetime, operator: OperatorPrincipal | None) -> CaseDetail:
+    """Needs the case's occurrences, evidence and transitions loaded."""
+    data = _columns(case, CaseSummary.model_fields, now)
+    data.update(
+        description=case.description,
+        classes=list(case.classes or []),
+        taxonomy_edition=case.taxonomy_edition,
+        deadline_working_hours=case.deadline_working_hours,
+        reviewed_at=case.reviewed_at,
+        handled_at=case.handled_at,
+        closed_at=case.closed_at,
+        occurrences=[OccurrencePublic.model_validate(o) for o in case.occurrences],
+        evidence=[
+            EvidencePublic(**{k: getattr(e, k) for k in EvidencePublic.model_fields if k != "url"}, url=evidence_url(e))
+            for e in case.evidence
+        ],
+        transitions=[TransitionPublic.model_validate(t) for t in case.transitions],
+        available_actions=available_actions(Status(case.status), operator.role) if operator else [],
+    )
+    return CaseDetail(**data)
+
+
+_TIMELINE = (selectinload(m.Case.occurrences), selectinload(m.Case.evidence), selectinload(m.Case.transitions))
+
+
+class CaseQueries:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def list_cases(
+        self,
+        status: list[str] | None = None,
+        violation: str | None = None,
+        camera_id: str | None = None,
+        overdue: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> CaseList:
+        """Cases newest first; `since` inclusive, `until` exclusive, on the creation time."""
+        now = self.ctx.clock()
+        q = select(m.Case)
+        if status:
+            q = q.where(m.Case.status.in_(status))
+        if violation:
+            q = q.where(m.Case.violation == violation)
+        if camera_id:
+            q = q.where(m.Case.camera_id == camera_id)
+        if since:
+            q = q.where(m.Case.created_at >= since)
+        if until:
+            q = q.where(m.Case.created_at < until)
+        if overdue is not None:
+            late = (m.Case.status.in_([st.value for st in ON_THE_CLOCK])) & (m.Case.deadline_at < now)
+            q = q.where(late if overdue else ~late | m.Case.deadline_at.is_(None))
+        with self.ctx.session() as s:
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = s.scalars(q.order_by(m.Case.created_at.desc(), m.Case.id.desc()).limit(limit).offset(offset))
+            items = [_summary(c, now) for c in rows]
+        return CaseList(total=total, items=items)
+
+    def get_case(self, case_id: int, operator: OperatorPrincipal | None = None) -> CaseDetail:
+        """One case with its timeline; `available_actions` are the operator's (none without one)."""
+        now = self.ctx.clock()
+        with self.ctx.session() as s:
+            case = s.get(m.Case, case_id, options=list(_TIMELINE))
+            if case is None:
+                raise NotFound(f"case {case_id} does not exist")
+            return _detail(case, now, operator)
+
+    def evidence_file(self, case_id: int, evidence_id: int) -> tuple[Path, str]:
+        """Path and content type of one evidence file of a case (checked to be inside the store)."""
+        with self.ctx.session() as s:
+            ev = s.get(m.Evidence, evidence_id)
+            if ev is None or ev.case_id != case_id:
+                raise NotFound("evidence not found")
+            try:
+                return self.ctx.store.open_path(ev.sha256), ev.content_type
+            except StorageError as exc:
+                raise NotFound(str(exc)) from None
+
+    def cases_by_ids(self, ids: list[int]) -> list[CaseRecord]:
+        """The cases among `ids` that exist, by id."""
+        return self._records(select(m.Case).where(m.Case.id.in_(ids)).order_by(m.Case.id))
+
+    def find_cases(
+        self,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        violations: list[str] | None = None,
+        final: bool | None = None,
+        limit: int | None = None,
+    ) -> list[CaseRecord]:
+        """Cases newest first, created within [created_from, created_to] (both inclusive),
+        of the given violation types, final (结案/误报) or not; no filter: every case."""
+        q = select(m.Case)
+        if created_from is not None:
+            q = q.where(m.Case.created_at >= created_from)
+        if created_to is not None:
+            q = q.where(m.Case.created_at <= created_to)
+        if violations is not None:
+            q = q.where(m.Case.violation.in_(violations))
+        if final is not None:
+            finals = [st.value for st in FINAL]
+            q = q.where(m.Case.status.in_(finals) if final else m.Case.status.not_in(finals))
+        q = q.order_by(m.Case.created_at.desc(), m.Case.id.desc())
+        return self._records(q if limit is None else q.limit(limit))
+
+    def reviewed_cases(self, source: CaseSource = "edge") -> list[CaseDetail]:
+        """Cases from `source` that review confirmed or rejected, with their timelines, by id."""
+        now = self.ctx.clock()
+        reviewed = [st.value for st in CONFIRMED | {Status.REJECTED}]
+        with self.ctx.session() as s:
+            cases = s.scalars(
+                select(m.Case)
+                .options(*_TIMELINE)
+                .where(m.Case.status.in_(reviewed), m.Case.source == source)
+                .order_by(m.Case.id)
+            )
+            return [_detail(c, now, None) for c in cases]
+
+    def _records(self, q: Select[Any]) -> list[CaseRecord]:
+        now = self.ctx.clock()
+        with self.ctx.session() as s:
+            return [_record(c, now) for c in s.scalars(q)]

@@ -1,0 +1,168 @@
+"""Moving a case through the workflow: the permission and state checks (from
+`workflow.plan`), each action's bookkeeping (deadlines, department, after
+photo), and the audit record every change of a case leaves behind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from vision.dispatch import models as m
+from vision.dispatch.accounts import OperatorPrincipal
+from vision.dispatch.context import ServiceContext
+from vision.dispatch.deadlines import add_working_hours
+from vision.dispatch.errors import InvalidInput, NotFound
+from vision.dispatch.notify import CaseEvent
+from vision.dispatch.queries import CaseQueries
+from vision.dispatch.schemas import ActorKind, CaseDetail
+from vision.dispatch.storage import StorageError
+from vision.dispatch.uploads import Upload, sniff_image
+from vision.dispatch.workflow import REASON_REQUIRED, Action, Status, plan
+
+# What an audit record says happened: a workflow action, a case's first report, or a report joining it.
+AuditAction = Action | Literal["report", "recur"]
+# The actions whose reason is kept on the case as its current status note.
+NOTED = frozenset({Action.REJECT, Action.SEND_BACK, Action.EXTEND})
+
+
+def audit(
+    case_id: int,
+    action: AuditAction,
+    src: Status | None,
+    dst: Status,
+    actor: str,
+    kind: ActorKind,
+    at: datetime,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> m.Transition:
+    """The audit row of one change of a case: who, when, from which state to which, why."""
+    return m.Transition(
+        case_id=case_id,
+        action=str(action),
+        from_status=src.value if src else None,
+        to_status=dst.value,
+        actor=actor,
+        actor_kind=kind,
+        at=at,
+        reason=reason,
+        details=details or {},
+    )
+
+
+class Transitions:
+    def __init__(self, ctx: ServiceContext, queries: CaseQueries) -> None:
+        self.ctx = ctx
+        self.queries = queries
+
+    def transition(
+        self,
+        operator: OperatorPrincipal,
+        case_id: int,
+        action: Action | str,
+        reason: str | None = None,
+        department: str | None = None,
+        extend_hours: float | None = None,
+        after_photo: Upload | None = None,
+    ) -> CaseDetail:
+        """Applies one workflow action; the permission and state checks, the audit
+        record and the deadline bookkeeping all happen here."""
+        try:
+            action = Action(action)
+        except ValueError:
+            raise InvalidInput(f"action: unknown action '{action}'") from None
+        reason = (reason or "").strip() or None
+        if action in REASON_REQUIRED and not reason:
+            raise InvalidInput(f"reason: required to {action}")
+        now = self.ctx.clock()
+        with self.ctx.session() as s:
+            case = s.get(m.Case, case_id, with_for_update=True)
+            if case is None:
+                raise NotFound(f"case {case_id} does not exist")
+            step = plan(action, Status(case.status), operator.role)
+            details: dict[str, Any] = {}
+            if action is Action.ACCEPT:
+                case.reviewed_at = now
+                case.deadline_at = add_working_hours(now, case.deadline_working_hours, self.ctx.config.working_time)
+                details["deadline_at"] = case.deadline_at.isoformat()
+            elif action is Action.REJECT:
+                case.reviewed_at = now
+                case.reject_reason = reason
+            elif action is Action.DISPATCH:
+                case.department = self._department(case, department)
+                details["department"] = case.department
+            elif action is Action.EXTEND:
+                if extend_hours is None:
+                    raise InvalidInput("extend_hours: required to extend")
+                base = case.deadline_at or now
+                case.deadline_at = add_working_hours(base, extend_hours, self.ctx.config.working_time)
+                details.update(extend_hours=extend_hours, deadline_at=case.deadline_at.isoformat())
+            elif action is Action.HANDLE:
+                s.add(self._after_photo(case, after_photo, now))
+                case.handled_at = now
+                details["on_time"] = case.deadline_at is None or now <= case.deadline_at
+            elif action is Action.SEND_BACK and step.target is Status.ACCEPTED:
+                details["from_department"] = case.department
+            elif action is Action.CLOSE:
+                case.closed_at = now
+            case.status = step.target.value
+            case.updated_at = now
+            case.status_notes = reason if action in NOTED else None
+            s.add(
+                audit(
+                    case.id,
+                    action,
+                    step.source,
+                    step.target,
+                    operator.username,
+                    "operator",
+                    now,
+                    reason=reason,
+                    details=details,
+                )
+            )
+            s.commit()
+            event = CaseEvent(
+                "state",
+                case.id,
+                case.status,
+                case.violation,
+                case.camera_id,
+                action=action.value,
+                from_status=step.source.value,
+                actor=operator.username,
+                department=case.department,
+            )
+        self.ctx.notifier.publish(event)
+        return self.queries.get_case(case_id, operator)
+
+    def _department(self, case: m.Case, requested: str | None) -> str:
+        """The department to dispatch to: the one asked for, else the case's, else the configured assignment."""
+        config = self.ctx.config
+        dept = requested or case.department or config.department_for(case.violation, case.grid_code)
+        if dept not in config.department_ids():
+            raise InvalidInput(f"department: unknown department '{dept}'")
+        return dept
+
+    def _after_photo(self, case: m.Case, photo: Upload | None, now: datetime) -> m.Evidence:
+        """Stores the photo of the handled site (handling needs one) as the case's 'after' evidence."""
+        if photo is None:
+            raise InvalidInput("after_photo: a photo of the handled site is required")
+        ctype = sniff_image(photo.head())
+        if ctype is None:
+            raise InvalidInput("after_photo: must be a JPEG or PNG image")
+        try:
+            f = self.ctx.store.put(photo.stream, self.ctx.settings.max_evidence_bytes)
+        except StorageError as exc:
+            raise InvalidInput(f"after_photo: {exc}") from None
+        return m.Evidence(
+            case_id=case.id,
+            occurrence_id=None,
+            stage="after",
+            name="after_photo",
+            kind="snapshot",
+            content_type=ctype,
+            sha256=f.sha256,
+            size_bytes=f.size_bytes,
+            created_at=now,
+        )

@@ -1,0 +1,139 @@
+"""Prometheus metrics of one running site, in a registry of its own (no global state).
+
+Counters the loop increments as it goes (inference latency, frames, cases, errors), and
+values read at scrape time from the parts that hold them: the camera readers, the outbox,
+the verifier gates, the case writer and the sender. health.py serves them on /metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vision.edge.casework.case_writer import CaseWriter
+from vision.edge.daemon.pipeline import CameraPipeline
+from vision.edge.delivery.outbox import Outbox
+from vision.edge.delivery.sender import Sender
+from vision.edge.streams import CameraReader
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+__all__ = ["ScrapedParts", "SiteMetrics"]
+
+
+@dataclass(frozen=True)
+class ScrapedParts:
+    """The parts whose state is read at every scrape (`readers` fills up as the cameras start)."""
+
+    readers: Mapping[str, CameraReader]
+    outbox: Outbox
+    pipelines: Mapping[str, CameraPipeline]
+    writer: CaseWriter
+    sender: Sender | None
+
+
+class SiteMetrics:
+    def __init__(self, parts: ScrapedParts) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.inference = Histogram(
+            "streetvision_inference_seconds",
+            "Detector latency per batch (all cameras due in one call).",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
+            registry=self.registry,
+        )
+        self.processed = Counter(
+            "streetvision_frames_processed",
+            "Frames run through detection, tracking and rules.",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.cases = Counter(
+            "streetvision_cases_emitted",
+            "Cases queued in the outbox.",
+            ["camera", "rule", "violation"],
+            registry=self.registry,
+        )
+        self.case_errors = Counter(
+            "streetvision_case_errors", "Violations whose case could not be built.", registry=self.registry
+        )
+        self.frame_errors = Counter(
+            "streetvision_frame_errors", "Frames skipped after a detector or rule error.", registry=self.registry
+        )
+        self.registry.register(_LiveCollector(parts))
+
+
+class _LiveCollector:
+    """Values read at scrape time from the readers, the outbox, the pipelines, the writer and the sender."""
+
+    def __init__(self, parts: ScrapedParts) -> None:
+        self.parts = parts
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        fps = GaugeMetricFamily(
+            "streetvision_camera_fps", "Frames/s delivered by the camera reader.", labels=["camera"]
+        )
+        online = GaugeMetricFamily(
+            "streetvision_camera_online", "1 while the camera delivers frames.", labels=["camera"]
+        )
+        errors = CounterMetricFamily(
+            "streetvision_camera_decode_errors", "Decode errors of the camera.", labels=["camera"]
+        )
+        reconnects = CounterMetricFamily("streetvision_camera_reconnects", "Stream reconnects.", labels=["camera"])
+        dropped = CounterMetricFamily(
+            "streetvision_camera_dropped_frames", "Frames replaced by a newer one before processing.", labels=["camera"]
+        )
+        gated = CounterMetricFamily(
+            "streetvision_camera_keyframes_gated", "Keyframes not decoded: the stream was quiet.", labels=["camera"]
+        )
+        for cam_id, reader in list(self.parts.readers.items()):
+            st = reader.status()
+            fps.add_metric([cam_id], st.fps)
+            online.add_metric([cam_id], 1.0 if st.online else 0.0)
+            errors.add_metric([cam_id], st.decode_errors)
+            reconnects.add_metric([cam_id], st.reconnects)
+            dropped.add_metric([cam_id], st.dropped_frames)
+            gated.add_metric([cam_id], st.keyframes_gated)
+        yield from (fps, online, errors, reconnects, dropped, gated)
+        depth = GaugeMetricFamily(
+            "streetvision_outbox_cases", "Cases in the outbox by state (queued = queue depth).", labels=["state"]
+        )
+        ev_bytes = GaugeMetricFamily("streetvision_outbox_evidence_bytes", "Evidence bytes on disk.")
+        pruned = CounterMetricFamily(
+            "streetvision_outbox_evidence_pruned_files", "Evidence files deleted by the disk bound."
+        )
+        if not self.parts.outbox.closed:
+            for state, n in self.parts.outbox.counts().items():
+                depth.add_metric([state], n)
+            ev_bytes.add_metric([], self.parts.outbox.evidence_bytes())
+        pruned.add_metric([], self.parts.outbox.pruned_files)
+        yield from (depth, ev_bytes, pruned)
+        candidates = CounterMetricFamily(
+            "streetvision_candidates_dropped",
+            "Candidate violations the crop verifier dropped.",
+            labels=["camera", "rule"],
+        )
+        for cam_id, pipe in self.parts.pipelines.items():
+            for rule, n in pipe.dropped.items():
+                candidates.add_metric([cam_id, rule], n)
+        yield candidates
+        writing = GaugeMetricFamily(
+            "streetvision_cases_being_written", "Violations handed to the case writer, not yet queued."
+        )
+        writing.add_metric([], self.parts.writer.backlog)
+        yield writing
+        sent = CounterMetricFamily("streetvision_cases_sent", "Cases accepted by dispatch (new or replay).")
+        failures = CounterMetricFamily("streetvision_send_failures", "Failed send attempts.", labels=["kind"])
+        stats = self.parts.sender.stats if self.parts.sender is not None else None
+        sent.add_metric([], stats.sent if stats else 0)
+        failures.add_metric(["retry"], stats.retries if stats else 0)
+        failures.add_metric(["permanent"], stats.permanent_failures if stats else 0)
+        yield from (sent, failures)

@@ -1,0 +1,92 @@
+"""The crop verifier's second look, between a camera's rules and its cases.
+
+A rule that asks for verification (`verify: true`) opens a *candidate*; it becomes a case
+only when the verifier accepts its crop. A dropped candidate is counted per rule and,
+while its rule still holds it, looked at again every `verifier.recheck_s` stream seconds
+(the object may have been occluded at the first look): a later look that accepts it opens
+its case then, stamped with that look's time. A truck drives on, so a dropped truck gets
+no second look. A verifier that fails opens the case unverified: a bug must not cost a case.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+
+from vision.edge.config import SiteConfig, VerifierConfig
+from vision.edge.rules import Observation, RuleEvent, Violation
+from vision.edge.verify.verifier import Verifier
+
+log = logging.getLogger("vision.edge.daemon")
+
+__all__ = ["VerifierGate"]
+
+
+class VerifierGate:
+    """One camera's gate: `admit(events, obs)` is the rule events with the dropped candidates held back."""
+
+    MAX_HELD = 256  # candidates waiting for a second look; the oldest is forgotten beyond this
+
+    def __init__(self, site: SiteConfig, camera_id: str, verifier: Verifier | None):
+        self.site = site
+        self.camera_id = camera_id
+        self.verifier = verifier
+        cfg = site.verifier or VerifierConfig()
+        self.recheck_s = cfg.recheck_s
+        self.held: dict[uuid.UUID, tuple[Violation, float]] = {}  # violation id -> (violation, next look at t)
+        self.dropped: Counter[str] = Counter()  # rule name -> candidates the verifier dropped
+
+    def admit(self, events: list[RuleEvent], obs: Observation) -> list[RuleEvent]:
+        """The events that stand: others pass, an "opened" one of a verified rule only once accepted."""
+        if self.verifier is None:
+            return events
+        out: list[RuleEvent] = []
+        for ev in events:
+            v = ev.violation
+            if v.id in self.held:
+                if ev.kind == "cleared":
+                    del self.held[v.id]
+                continue  # the rule's "resumed" of a candidate never opened is no case either
+            if ev.kind != "opened" or not self.site.rule(v.rule).verify:
+                out.append(ev)
+            elif self._accepted(v, obs):
+                out.append(ev)
+            elif v.violation_type != "muddy_truck":  # a truck drives on: no second look at the same box
+                self.held[v.id] = (v, obs.t_s + self.recheck_s)
+                while len(self.held) > self.MAX_HELD:
+                    del self.held[next(iter(self.held))]
+        due = next((vid for vid, (_, at) in self.held.items() if obs.t_s >= at), None)
+        if due is not None:  # at most one second look per frame: bounded cost
+            v, _ = self.held.pop(due)
+            if self._accepted(v, obs):
+                v.detected_t_s, v.detected_at = obs.t_s, obs.captured_at
+                out.append(RuleEvent("opened", v))
+            else:
+                self.held[v.id] = (v, obs.t_s + self.recheck_s)
+        return out
+
+    def _accepted(self, v: Violation, obs: Observation) -> bool:
+        assert self.verifier is not None
+        try:
+            if obs.image is None:
+                raise ValueError("the frame has no image to crop")
+            verdict = self.verifier.check(v, obs.image, obs.detections)
+        except Exception:  # noqa: BLE001 - a verifier failure must not cost the case
+            log.exception(
+                "camera %s: verifier failed on %s violation %s; case opened unverified", self.camera_id, v.rule, v.id
+            )
+            return True
+        v.verification = verdict.as_dict()
+        if not verdict.accepted:
+            self.dropped[v.rule] += 1
+            log.debug(
+                "camera %s: %s candidate %s dropped by the verifier: %s (label %s, score %.2f)",
+                self.camera_id,
+                v.rule,
+                v.id,
+                verdict.reason,
+                verdict.label,
+                verdict.score,
+            )
+        return verdict.accepted
