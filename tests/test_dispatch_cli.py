@@ -64,7 +64,7 @@ def test_two_servers_share_one_postgresql(pg_server, tmp_path: Path, snapshot_jp
 
     db = pg_server.fresh_database()
     settings = Settings(data_dir=tmp_path / "shared", db_url=db)
-    token = run("add-device", "--data-dir", str(settings.data_dir), "--db", db, "edge-01").stdout.strip()
+    token = run("add-device", "--data-dir", str(settings.data_dir), "--db", db, "edge-01", "--any-site").stdout.strip()
     assert (
         run(
             "add-user",
@@ -113,7 +113,7 @@ def test_export_labels_cli(tmp_path: Path, fast_passwords) -> None:
 
     settings = Settings(data_dir=tmp_path / "data")
     service = DispatchService.from_settings(settings, notifier=Notifier())
-    cid, _ = service.create_client("edge-01", "device", None)
+    cid, _ = service.create_client("edge-01", "device", None, site_less=True)
     device = ClientPrincipal(cid, "edge-01", "device", None)
     admin = OperatorPrincipal(1, "admin", Role.ADMIN, "api")
     import io

@@ -35,6 +35,18 @@ def _is_iso_with_zone(value: str) -> bool:
     return datetime.fromisoformat(value).tzinfo is not None
 
 
+@pytest.fixture(autouse=True)
+def publish_everything(dispatch: Dispatch) -> None:
+    """These tests check the field mapping of every state, so the city here publishes
+    every case with its exact point; the default (accepted and later, coarse location)
+    is checked in test_dispatch_credentials.py."""
+    from vision.dispatch.config import Open311Config, Open311Publish
+    from vision.dispatch.workflow import Status
+
+    everything = Open311Config(publish=Open311Publish(statuses=list(Status), location_decimals=None))
+    dispatch.service.ctx.config = dispatch.service.config.model_copy(update={"open311": everything})
+
+
 @pytest.fixture
 def api_key(dispatch: Dispatch) -> str:
     return dispatch.service.create_client("city-app", "open311")[1]

@@ -1,4 +1,9 @@
-"""`streetvision dispatch serve|migrate|add-user|add-device|export-labels`."""
+"""`streetvision dispatch serve|migrate|add-user|set-password|deactivate-user|activate-user|
+add-device|revoke-device|rotate-device|export-labels`.
+
+Credentials can be taken back: a revoked or rotated device token, and every token
+and UI session of a deactivated operator or one whose password changed, stop
+working at once (the server checks the database on every request)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from vision.dispatch.schemas import ClientKind
     from vision.dispatch.service import DispatchService
     from vision.dispatch.settings import Settings
 
@@ -36,6 +42,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes (stateless; share the database)"
     )
+    serve.add_argument(
+        "--cookie-secure",
+        choices=["auto", "true", "false"],
+        default=None,
+        help="session cookie Secure flag; auto (default): when the request came over HTTPS",
+    )
     serve.set_defaults(handler=_serve)
 
     mig = dsub.add_parser("migrate", help="bring the database schema up to date")
@@ -52,12 +64,44 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     user.set_defaults(handler=_add_user)
 
+    pw = dsub.add_parser("set-password", help="set an operator's password; their tokens and sessions end")
+    _common(pw)
+    pw.add_argument("username")
+    pw.add_argument(
+        "--password-env", default=None, metavar="VAR", help="read the password from this environment variable"
+    )
+    pw.set_defaults(handler=_set_password)
+
+    for action, active, what in (
+        ("deactivate-user", False, "deactivate an operator; their tokens and sessions end at once"),
+        ("activate-user", True, "reactivate a deactivated operator"),
+    ):
+        act = dsub.add_parser(action, help=what)
+        _common(act)
+        act.add_argument("username")
+        act.set_defaults(handler=_set_active, active=active)
+
     dev = dsub.add_parser("add-device", help="register an edge device (or Open311 client); prints its token once")
     _common(dev)
     dev.add_argument("name")
-    dev.add_argument("--site", default=None, help="restrict the device to this site_id")
+    dev.add_argument("--site", default=None, help="the site_id the device reports for (required for a device)")
+    dev.add_argument(
+        "--any-site", action="store_true", help="a device that may report for any site (tests and demos only)"
+    )
     dev.add_argument("--open311", action="store_true", help="an Open311 client (api_key) instead of an edge device")
     dev.set_defaults(handler=_add_device)
+
+    revoke = dsub.add_parser("revoke-device", help="revoke a device's (or Open311 client's) token at once")
+    _common(revoke)
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=_revoke_device)
+
+    rotate = dsub.add_parser(
+        "rotate-device", help="issue a new token for a device (or Open311 client); the old one stops working"
+    )
+    _common(rotate)
+    rotate.add_argument("name")
+    rotate.set_defaults(handler=_rotate_device)
 
     exp = dsub.add_parser("export-labels", help="write reviewed cases as a YOLO labelled frame set")
     _common(exp)
@@ -66,10 +110,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    from vision.dispatch.settings import Settings
+    from vision.dispatch.settings import Settings, parse_cookie_secure
 
+    cookie_secure = getattr(args, "cookie_secure", None)
     return Settings.from_env(
-        data_dir=args.data_dir, db_url=args.db, config_path=args.config, taxonomy_path=args.taxonomy
+        data_dir=args.data_dir,
+        db_url=args.db,
+        config_path=args.config,
+        taxonomy_path=args.taxonomy,
+        cookie_secure=parse_cookie_secure(cookie_secure) if cookie_secure else None,
     )
 
 
@@ -119,6 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
                     "STREETVISION_DISPATCH_DB": settings.db_url,
                     "STREETVISION_DISPATCH_CONFIG": settings.config_path,
                     "STREETVISION_DISPATCH_TAXONOMY": settings.taxonomy_path,
+                    "STREETVISION_DISPATCH_COOKIE_SECURE": str(settings.cookie_secure).lower(),
                 }.items()
                 if v
             }
@@ -146,7 +196,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from vision.dispatch.db import make_engine, migrate
 
     settings = _settings(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.ensure_data_dir()
     engine = make_engine(settings.database_url)
     migrate(engine)
     engine.dispose()
@@ -154,14 +204,22 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
-def _add_user(args: argparse.Namespace) -> int:
+def _password(args: argparse.Namespace) -> str | None:
+    """The password from --password-env, or prompted; None (after saying why) when the variable is empty."""
     if args.password_env:
         password = os.environ.get(args.password_env)
         if not password:
-            return _fail(f"environment variable {args.password_env} is empty or unset")
-    else:
-        password = getpass.getpass(f"password for {args.username}: ")
+            _fail(f"environment variable {args.password_env} is empty or unset")
+            return None
+        return password
+    return getpass.getpass(f"password for {args.username}: ")
+
+
+@_guard
+def _add_user(args: argparse.Namespace) -> int:
+    password = _password(args)
+    if password is None:
+        return 1
     service = _service(args)
     try:
         uid = service.create_operator(args.username, password, args.role, args.display_name)
@@ -175,11 +233,63 @@ def _add_user(args: argparse.Namespace) -> int:
 def _add_device(args: argparse.Namespace) -> int:
     service = _service(args)
     try:
-        _, token = service.create_client(args.name, "open311" if args.open311 else "device", args.site)
+        kind: ClientKind = "open311" if args.open311 else "device"
+        _, token = service.create_client(args.name, kind, args.site, site_less=args.any_site)
     finally:
         service.close()
     print(f"# token for {args.name} (shown once; only its hash is stored):", file=sys.stderr)
     print(token)
+    return 0
+
+
+@_guard
+def _set_password(args: argparse.Namespace) -> int:
+    password = _password(args)
+    if password is None:
+        return 1
+    service = _service(args)
+    try:
+        service.accounts.set_password(args.username, password)
+    finally:
+        service.close()
+    print(f"password of {args.username} changed; their tokens and sessions have ended")
+    return 0
+
+
+@_guard
+def _set_active(args: argparse.Namespace) -> int:
+    service = _service(args)
+    try:
+        service.accounts.set_operator_active(args.username, args.active)
+    finally:
+        service.close()
+    if args.active:
+        print(f"operator {args.username} is active again")
+    else:
+        print(f"operator {args.username} deactivated; their tokens and sessions have ended")
+    return 0
+
+
+@_guard
+def _revoke_device(args: argparse.Namespace) -> int:
+    service = _service(args)
+    try:
+        service.accounts.revoke_client(args.name)
+    finally:
+        service.close()
+    print(f"token of {args.name} revoked (rotate-device issues a new one)")
+    return 0
+
+
+@_guard
+def _rotate_device(args: argparse.Namespace) -> int:
+    service = _service(args)
+    try:
+        issued = service.accounts.rotate_client_token(args.name)
+    finally:
+        service.close()
+    print(f"# new token for {issued.name} (shown once; the old one no longer works):", file=sys.stderr)
+    print(issued.token)
     return 0
 
 

@@ -13,12 +13,59 @@ return the case that already exists instead of creating a second one.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION: Final = 1
+
+# The limits of what a case may hold, in one place: this schema enforces them, the
+# dispatch center sizes its columns by them (vision.dispatch.models) and the edge's
+# `config check` refuses a site config whose cameras would break them. A report over
+# a limit is refused with a 422 instead of failing in the database as a 500.
+ID_MAX: Final = 64  # site_id, camera_id, rule and zone names
+ADDRESS_MAX: Final = 255
+EVENT_CODE_MAX: Final = 16
+EVENT_NAME_MAX: Final = 64
+TAXONOMY_EDITION_MAX: Final = 32
+GRID_CODE_LEN: Final = 15
+MODEL_NAME_MAX: Final = 128
+MODEL_VERSION_MAX: Final = 64
+CLASS_NAME_MAX: Final = 128
+LABEL_MAX: Final = 64
+REASON_MAX: Final = 256
+INT32_MAX: Final = 2**31 - 1  # the largest value of an INTEGER column (PostgreSQL int4)
+# Timestamps the center can store and do date arithmetic on (an occurrence window,
+# a 90-day search span) without leaving Python's datetime range.
+TIMESTAMP_MIN: Final = datetime(1970, 1, 1, tzinfo=UTC)
+TIMESTAMP_MAX: Final = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def refuse_nul(value: str) -> str:
+    """Text with a NUL character is refused: PostgreSQL cannot store it."""
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+def in_timestamp_range(value: datetime) -> datetime:
+    """An aware datetime between TIMESTAMP_MIN and TIMESTAMP_MAX, as UTC."""
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a time zone (UTC ISO 8601)")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not TIMESTAMP_MIN <= utc < TIMESTAMP_MAX:
+        raise ValueError(f"timestamps must lie in {TIMESTAMP_MIN.year}-{TIMESTAMP_MAX.year - 1}")
+    return utc
+
+
+# Text without NUL characters; give its length limits with Field.
+Text = Annotated[str, AfterValidator(refuse_nul)]
+# The same as a pattern, for query and form parameters (and their OpenAPI schema).
+NO_NUL_PATTERN: Final = r"^[^\x00]*$"
 
 ViolationType = Literal["street_vending", "non_motor_parking", "exposed_garbage", "muddy_truck"]
 
@@ -27,24 +74,24 @@ class Location(BaseModel):
     """Where the camera stands; the coordinate system is named because Chinese
     map data is often GCJ-02, a few hundred metres off WGS84."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     crs: Literal["WGS84", "GCJ-02", "BD-09", "CGCS2000"] = Field(description="Coordinate reference system of lat/lon.")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    address: str | None = Field(default=None, description="Human-readable street address.")
+    address: Text | None = Field(default=None, max_length=ADDRESS_MAX, description="Human-readable street address.")
 
 
 EvidenceKind = Literal["snapshot", "annotated", "clip", "vehicle_crop", "plate_crop"]
 
 
 class EvidenceItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Multipart part name and file name.")
     kind: EvidenceKind
     content_type: Literal["image/jpeg", "image/png", "video/mp4"]
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size_bytes: int = Field(ge=0)
+    size_bytes: int = Field(ge=0, le=INT32_MAX)
 
     @field_validator("name")
     @classmethod
@@ -55,7 +102,7 @@ class EvidenceItem(BaseModel):
 
 
 class ConfidenceSample(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     t: datetime
     score: float = Field(ge=0, le=1)
 
@@ -63,53 +110,53 @@ class ConfidenceSample(BaseModel):
 class Verification(BaseModel):
     """The crop verifier's second look that let this case open."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     accepted: bool
-    label: str = Field(max_length=64, description="What the classifier named the best crop.")
+    label: Text = Field(max_length=LABEL_MAX, description="What the classifier named the best crop.")
     score: float = Field(ge=0, le=1, description="Probability of the violation's labels on that crop.")
-    reason: str = Field(default="", max_length=256)
-    model_name: str = Field(max_length=128)
-    model_version: str = Field(max_length=64)
+    reason: Text = Field(default="", max_length=REASON_MAX)
+    model_name: Text = Field(max_length=MODEL_NAME_MAX)
+    model_version: Text = Field(max_length=MODEL_VERSION_MAX)
 
 
 class CaseReport(BaseModel):
     """A suspected violation (疑似案件) as reported by a camera."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     schema_version: Literal[1] = SCHEMA_VERSION
     idempotency_key: UUID
-    site_id: str = Field(min_length=1, max_length=64)
-    camera_id: str = Field(min_length=1, max_length=64)
+    site_id: Text = Field(min_length=1, max_length=ID_MAX)
+    camera_id: Text = Field(min_length=1, max_length=ID_MAX)
     violation: ViolationType
-    rule: str = Field(min_length=1, max_length=64, description="Rule name from the site config.")
-    event_code: str | None = Field(default=None, max_length=16)
-    event_name: str = Field(max_length=64)
-    taxonomy_edition: str = Field(max_length=32)
+    rule: Text = Field(min_length=1, max_length=ID_MAX, description="Rule name from the site config.")
+    event_code: Text | None = Field(default=None, max_length=EVENT_CODE_MAX)
+    event_name: Text = Field(max_length=EVENT_NAME_MAX)
+    taxonomy_edition: Text = Field(max_length=TAXONOMY_EDITION_MAX)
     location: Location
-    grid_code: str = Field(pattern=r"^\d{15}$")
-    zone: str | None = Field(default=None, max_length=64)
+    grid_code: str = Field(pattern=rf"^\d{{{GRID_CODE_LEN}}}$")
+    zone: Text | None = Field(default=None, max_length=ID_MAX)
     bbox: tuple[float, float, float, float] = Field(
         description="Violation box x1, y1, x2, y2 in relative 0-1 image coordinates."
     )
-    object_count: int = Field(default=1, ge=1, description="E.g. bikes in a cluster.")
-    classes: list[str] = Field(default_factory=list, description="Model classes seen in the violation.")
+    object_count: int = Field(default=1, ge=1, le=INT32_MAX, description="E.g. bikes in a cluster.")
+    classes: list[Annotated[Text, Field(max_length=CLASS_NAME_MAX)]] = Field(
+        default_factory=list, max_length=1000, description="Model classes seen in the violation."
+    )
     confidence: float = Field(ge=0, le=1)
     confidence_history: list[ConfidenceSample] = Field(default_factory=list, max_length=1000)
     onset_at: datetime = Field(description="When the object was first seen in the zone (UTC).")
     detected_at: datetime = Field(description="When the rule fired (UTC).")
     dwell_s: float = Field(ge=0)
-    model_name: str = Field(max_length=128)
-    model_version: str = Field(max_length=64)
+    model_name: Text = Field(max_length=MODEL_NAME_MAX)
+    model_version: Text = Field(max_length=MODEL_VERSION_MAX)
     verification: Verification | None = Field(default=None, description="Set when the edge box verified the crop.")
     evidence: list[EvidenceItem] = Field(default_factory=list, max_length=10)
 
     @field_validator("onset_at", "detected_at")
     @classmethod
     def _aware_utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("timestamps must carry a time zone (UTC ISO 8601)")
-        return value.astimezone(UTC)
+        return in_timestamp_range(value)
 
     @field_validator("bbox")
     @classmethod

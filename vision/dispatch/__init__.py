@@ -5,7 +5,7 @@ Programmatic entry points (for the demo and tests):
     from vision.dispatch import Settings, DispatchService, create_app, bootstrap, DispatchServer
     settings = Settings(data_dir=tmp)                       # SQLite under data_dir by default
     admin_id = bootstrap.create_admin(settings, "admin", "password123")
-    token = bootstrap.create_device(settings, "edge-01")    # bearer token for the edge box
+    token = bootstrap.create_device(settings, "edge-01", "site-a")  # bearer token for the edge box
     with DispatchServer(settings) as server:                 # uvicorn in a thread, free port
         print(server.url)
     proc = spawn_server(settings)                            # or a `streetvision dispatch serve` subprocess

@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 
 from vision.dispatch import PACKAGE_DIR
-from vision.dispatch.api import auth, cases, errors, open311, ui
+from vision.dispatch.api import auth, cases, errors, headers, open311, ui
 from vision.dispatch.service import DispatchService
 from vision.dispatch.settings import Settings
 
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
     )
     app.state.service = service
     errors.install(app)
+    app.add_exception_handler(DataError, errors.data_refused)  # value too long, out of range, NUL: 422
+    headers.install(app, service.settings)
     ui.install(app)
     app.include_router(cases.router)
     app.include_router(auth.router)

@@ -29,10 +29,13 @@ def create_admin(settings: Settings, username: str, password: str) -> int:
     return create_operator(settings, username, password, Role.ADMIN)
 
 
-def create_device(settings: Settings, name: str, site_id: str | None = None, kind: ClientKind = "device") -> str:
-    """Registers an edge device (or with kind='open311' an Open311 client); returns its token (shown once)."""
+def create_device(
+    settings: Settings, name: str, site_id: str | None = None, kind: ClientKind = "device", *, site_less: bool = False
+) -> str:
+    """Registers an edge device for `site_id` (or with kind='open311' an Open311 client); returns
+    its token (shown once). A device for any site needs `site_less=True`."""
     service = _service(settings)
     try:
-        return service.create_client(name, kind, site_id)[1]
+        return service.create_client(name, kind, site_id, site_less=site_less)[1]
     finally:
         service.close()

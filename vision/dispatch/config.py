@@ -1,5 +1,5 @@
 """Dispatch center configuration (configs/dispatch.yaml): departments, assignment,
-working calendar, label classes and notifications. Strict: unknown keys are errors."""
+working calendar, label classes, notifications and what Open311 publishes. Strict: unknown keys are errors."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vision.core.paths import REPO_ROOT
+from vision.dispatch.workflow import Status
 
 DEFAULT_DISPATCH_CONFIG = REPO_ROOT / "configs" / "dispatch.yaml"
 
@@ -98,6 +99,24 @@ class Notifications(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
 
 
+class Open311Publish(_Strict):
+    """What Open311 GET (public, no credential) shows: the city decides. By default only
+    cases a reviewer accepted, and their later states, with coordinates rounded; AI
+    reports waiting for review and rejected ones (with their reasons) stay internal."""
+
+    statuses: list[Status] = Field(
+        default_factory=lambda: [Status.ACCEPTED, Status.DISPATCHED, Status.HANDLED, Status.VERIFIED, Status.CLOSED],
+        description="Case states listed; others answer as if the request did not exist.",
+    )
+    location_decimals: int | None = Field(
+        default=3, ge=0, le=7, description="Decimal places of lat/long (3: about 100 m); null: exact."
+    )
+
+
+class Open311Config(_Strict):
+    publish: Open311Publish = Field(default_factory=Open311Publish)
+
+
 class DispatchConfig(_Strict):
     departments: list[Department] = Field(min_length=1)
     assignment: list[AssignmentRule] = Field(default_factory=list)
@@ -106,6 +125,7 @@ class DispatchConfig(_Strict):
     occurrence_window_s: float = Field(default=1800, ge=0)
     label_classes: dict[str, str] = Field(default_factory=dict)
     notifications: Notifications = Field(default_factory=Notifications)
+    open311: Open311Config = Field(default_factory=Open311Config)
 
     @model_validator(mode="after")
     def _departments_known(self) -> DispatchConfig:

@@ -1,5 +1,7 @@
 """Database tables (SQLAlchemy 2). Schema changes go through an Alembic
-revision in vision/dispatch/migrations/versions; a test checks they agree."""
+revision in vision/dispatch/migrations/versions; a test checks they agree.
+The columns a case report fills are sized by the limits in vision.core.cases,
+which the report schema enforces, so a report that validates also fits."""
 
 from __future__ import annotations
 
@@ -8,6 +10,17 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from vision.core.cases import (
+    ADDRESS_MAX,
+    EVENT_CODE_MAX,
+    EVENT_NAME_MAX,
+    GRID_CODE_LEN,
+    ID_MAX,
+    MODEL_NAME_MAX,
+    MODEL_VERSION_MAX,
+    TAXONOMY_EDITION_MAX,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -85,26 +98,26 @@ class Case(Base):
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
     status: Mapped[str] = mapped_column(String(16), index=True)
     violation: Mapped[str] = mapped_column(String(32), index=True)
-    rule: Mapped[str | None] = mapped_column(String(64))
-    event_code: Mapped[str | None] = mapped_column(String(16))
-    event_name: Mapped[str] = mapped_column(String(64))
-    taxonomy_edition: Mapped[str | None] = mapped_column(String(32))
-    site_id: Mapped[str | None] = mapped_column(String(64))
-    camera_id: Mapped[str | None] = mapped_column(String(64))
-    grid_code: Mapped[str | None] = mapped_column(String(15))
-    zone: Mapped[str | None] = mapped_column(String(64))
+    rule: Mapped[str | None] = mapped_column(String(ID_MAX))
+    event_code: Mapped[str | None] = mapped_column(String(EVENT_CODE_MAX))
+    event_name: Mapped[str] = mapped_column(String(EVENT_NAME_MAX))
+    taxonomy_edition: Mapped[str | None] = mapped_column(String(TAXONOMY_EDITION_MAX))
+    site_id: Mapped[str | None] = mapped_column(String(ID_MAX))
+    camera_id: Mapped[str | None] = mapped_column(String(ID_MAX))
+    grid_code: Mapped[str | None] = mapped_column(String(GRID_CODE_LEN))
+    zone: Mapped[str | None] = mapped_column(String(ID_MAX))
     crs: Mapped[str] = mapped_column(String(16))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
-    address: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[str | None] = mapped_column(String(ADDRESS_MAX))
     description: Mapped[str | None] = mapped_column(Text)
     media_url: Mapped[str | None] = mapped_column(String(1024))
     bbox: Mapped[list[float] | None] = mapped_column(JSON)
     confidence: Mapped[float | None] = mapped_column(Float)
     object_count: Mapped[int] = mapped_column(Integer, default=1)
     classes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    model_name: Mapped[str | None] = mapped_column(String(128))
-    model_version: Mapped[str | None] = mapped_column(String(64))
+    model_name: Mapped[str | None] = mapped_column(String(MODEL_NAME_MAX))
+    model_version: Mapped[str | None] = mapped_column(String(MODEL_VERSION_MAX))
     first_detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     occurrence_count: Mapped[int] = mapped_column(Integer, default=1)

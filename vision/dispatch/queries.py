@@ -142,9 +142,12 @@ class CaseQueries:
             except StorageError as exc:
                 raise NotFound(str(exc)) from None
 
-    def cases_by_ids(self, ids: list[int]) -> list[CaseRecord]:
-        """The cases among `ids` that exist, by id."""
-        return self._records(select(m.Case).where(m.Case.id.in_(ids)).order_by(m.Case.id))
+    def cases_by_ids(self, ids: list[int], statuses: list[str] | None = None) -> list[CaseRecord]:
+        """The cases among `ids` that exist (and are in one of `statuses`, if given), by id."""
+        q = select(m.Case).where(m.Case.id.in_(ids))
+        if statuses is not None:
+            q = q.where(m.Case.status.in_(statuses))
+        return self._records(q.order_by(m.Case.id))
 
     def find_cases(
         self,
@@ -153,10 +156,14 @@ class CaseQueries:
         violations: list[str] | None = None,
         final: bool | None = None,
         limit: int | None = None,
+        statuses: list[str] | None = None,
     ) -> list[CaseRecord]:
         """Cases newest first, created within [created_from, created_to] (both inclusive),
-        of the given violation types, final (结案/误报) or not; no filter: every case."""
+        of the given violation types, final (结案/误报) or not, in one of `statuses`;
+        no filter: every case."""
         q = select(m.Case)
+        if statuses is not None:
+            q = q.where(m.Case.status.in_(statuses))
         if created_from is not None:
             q = q.where(m.Case.created_at >= created_from)
         if created_to is not None:

@@ -8,7 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vision.core.cases import ID_MAX, Text
 from vision.dispatch.workflow import Action, Role, Status
+
+# Every request model below takes text as `Text` (no NUL characters, which PostgreSQL
+# cannot store) within the length of the column it fills, and no NaN or Infinity:
+# the database never sees a value it would refuse.
+_IN = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 # The closed vocabularies the tables hold as strings.
 CaseSource = Literal["edge", "open311"]  # an edge box's report or a citizen's Open311 request
@@ -128,17 +134,17 @@ class IntakeResult(BaseModel):
 
 
 class TransitionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
     action: Action
-    reason: str | None = Field(default=None, max_length=500)
-    department: str | None = Field(default=None, max_length=32, description="For dispatch; default from assignment.")
+    reason: Text | None = Field(default=None, max_length=500)
+    department: Text | None = Field(default=None, max_length=32, description="For dispatch; default from assignment.")
     extend_hours: float | None = Field(default=None, gt=0, le=2000, description="For extend: working hours added.")
 
 
 class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    model_config = _IN
+    username: Text = Field(min_length=1, max_length=64)
+    password: Text = Field(min_length=1, max_length=256)
 
 
 class TokenResponse(BaseModel):
@@ -149,11 +155,11 @@ class TokenResponse(BaseModel):
 
 
 class OperatorCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
     username: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    password: str = Field(min_length=8, max_length=256)
+    password: Text = Field(min_length=8, max_length=256)
     role: Role
-    display_name: str | None = Field(default=None, max_length=128)
+    display_name: Text | None = Field(default=None, max_length=128)
 
 
 class OperatorPublic(_Out):
@@ -165,10 +171,10 @@ class OperatorPublic(_Out):
 
 
 class ClientCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     kind: ClientKind = "device"
-    site_id: str | None = Field(default=None, max_length=64)
+    site_id: Text | None = Field(default=None, max_length=ID_MAX)
 
 
 class ClientCreated(BaseModel):

@@ -73,7 +73,7 @@ class DispatchService:
     def from_settings(
         cls, settings: Settings, notifier: Notifier | None = None, migrate_db: bool = True
     ) -> DispatchService:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.ensure_data_dir()
         config = load_dispatch_config(settings.config_path)
         taxonomy = load_taxonomy(settings.taxonomy_path)
         engine = make_engine(settings.database_url)

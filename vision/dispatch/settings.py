@@ -5,13 +5,26 @@ and the evidence directory), so several may serve one database."""
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from vision.dispatch.config import DEFAULT_DISPATCH_CONFIG
+from vision.dispatch.config import DEFAULT_DISPATCH_CONFIG, ConfigError
 
 ENV_PREFIX = "STREETVISION_DISPATCH_"
 DEFAULT_DATA_DIR = Path("var/dispatch")  # /var/ is git-ignored
+DATA_DIR_MODE = 0o700  # database, evidence photos and clips: the service's user only
+
+# Session cookie `Secure` flag: "auto" sets it when the request came over HTTPS (directly,
+# or through a proxy uvicorn trusts for X-Forwarded-Proto); True always; False never.
+CookieSecure = bool | Literal["auto"]
+
+# The operator UI loads only its own script, style and images, and no page may be framed.
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,9 @@ class Settings:
     taxonomy_path: Path | None = None  # default: the bundled configs/taxonomy.yaml
     token_ttl_s: int = 12 * 3600
     max_evidence_bytes: int = 64 * 1024 * 1024
-    cookie_secure: bool = False  # set True behind HTTPS
+    cookie_secure: CookieSecure = "auto"
+    # Content-Security-Policy of every response but the API docs ("" sends none).
+    content_security_policy: str = DEFAULT_CSP
     migrate_on_startup: bool = True
 
     def __post_init__(self) -> None:
@@ -37,6 +52,21 @@ class Settings:
     def evidence_dir(self) -> Path:
         return self.data_dir / "evidence"
 
+    def ensure_data_dir(self) -> Path:
+        """Creates the data directory readable by the service's user only, and takes
+        group and other access away from an existing one (evidence shows people)."""
+        self.data_dir.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+        if stat.S_IMODE(self.data_dir.stat().st_mode) & 0o077:
+            try:
+                self.data_dir.chmod(DATA_DIR_MODE)
+            except PermissionError:  # not ours to change: leave it, the owner decides
+                pass
+        return self.data_dir
+
+    def cookie_secure_for(self, scheme: str) -> bool:
+        """Whether the session cookie gets `Secure` on a request that came with `scheme`."""
+        return scheme == "https" if self.cookie_secure == "auto" else bool(self.cookie_secure)
+
     @classmethod
     def from_env(
         cls,
@@ -45,19 +75,38 @@ class Settings:
         db_url: str | None = None,
         config_path: str | Path | None = None,
         taxonomy_path: str | Path | None = None,
+        cookie_secure: CookieSecure | None = None,
     ) -> Settings:
         """Settings from STREETVISION_DISPATCH_* variables; a keyword that is not None wins over
-        its variable, an unset or empty variable leaves the default."""
+        its variable, an unset or empty variable leaves the default. COOKIE_SECURE is
+        auto, true or false; CSP is the Content-Security-Policy, "off" for none."""
         data_dir = data_dir if data_dir is not None else _env("DATA_DIR")
         db_url = db_url if db_url is not None else _env("DB")
         config_path = config_path if config_path is not None else _env("CONFIG")
         taxonomy_path = taxonomy_path if taxonomy_path is not None else _env("TAXONOMY")
+        if cookie_secure is None:
+            cookie_secure = parse_cookie_secure(_env("COOKIE_SECURE") or "auto")
+        csp = _env("CSP")
         return cls(
             data_dir=Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR,
             db_url=db_url,
             config_path=Path(config_path) if config_path is not None else DEFAULT_DISPATCH_CONFIG,
             taxonomy_path=Path(taxonomy_path) if taxonomy_path is not None else None,
+            cookie_secure=cookie_secure,
+            content_security_policy=DEFAULT_CSP if csp is None else ("" if csp == "off" else csp),
         )
+
+
+def parse_cookie_secure(value: str) -> CookieSecure:
+    """'auto', or a yes/no word, as a `cookie_secure` setting; anything else is a ConfigError."""
+    word = value.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word in ("1", "true", "yes", "on", "always"):
+        return True
+    if word in ("0", "false", "no", "off", "never"):
+        return False
+    raise ConfigError(f"cookie_secure: 'auto', 'true' or 'false', not '{value}'")
 
 
 def _env(name: str) -> str | None:

@@ -15,12 +15,18 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vision.core.cases import Location
+from vision.core.cases import CLASS_NAME_MAX, ID_MAX, Location, Text
 from vision.core.cases import ViolationType as ViolationType  # re-exported: scenario scripts name it from here
 from vision.core.geometry import segments_intersect
 
-CameraId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-ZoneName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+# What ends up in a case report keeps to the limits the dispatch center enforces
+# (vision.core.cases), so `config check` refuses a config whose every case the center
+# would refuse; a camera's `location` is the report's own `Location` model.
+_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{ID_MAX - 1}}}$"
+CameraId = Annotated[str, Field(pattern=_ID_PATTERN)]
+ZoneName = Annotated[str, Field(pattern=_ID_PATTERN)]
+RuleName = Annotated[Text, Field(min_length=1, max_length=ID_MAX)]
+ClassName = Annotated[Text, Field(min_length=1, max_length=CLASS_NAME_MAX)]
 RelPoint = tuple[
     Annotated[float, Field(ge=0.0, le=1.0)],
     Annotated[float, Field(ge=0.0, le=1.0)],
@@ -140,8 +146,8 @@ class RuleConfigBase(StrictModel):
         # Only declared here for the type checker: a field here would come first in every rule's schema.
         type: str
 
-    name: str | None = Field(default=None, description="Defaults to the rule type.")
-    classes: list[str] = Field(min_length=1, description="Model class names this rule consumes.")
+    name: RuleName | None = Field(default=None, description="Defaults to the rule type.")
+    classes: list[ClassName] = Field(min_length=1, description="Model class names this rule consumes.")
     zones: list[ZoneName] | None = Field(
         default=None, description="Zone names the rule watches; default: all zones of its kind."
     )
@@ -217,13 +223,13 @@ class StationaryRuleConfigBase(RuleConfigBase):
 class StreetVendingRuleConfig(StationaryRuleConfigBase):
     type: Literal["street_vending"] = "street_vending"
     zone_kind: ClassVar[ZoneKind] = "no_vending"
-    classes: list[str] = Field(default_factory=lambda: ["vendor_stall"], min_length=1)
+    classes: list[ClassName] = Field(default_factory=lambda: ["vendor_stall"], min_length=1)
     dwell_s: float = Field(default=240, ge=0, description="3-5 minutes is common practice.")
-    person_classes: list[str] = Field(
+    person_classes: list[ClassName] = Field(
         default_factory=lambda: ["person"],
         description="Those of `classes` that are people: they count only while staying still, never walking.",
     )
-    goods_classes: list[str] = Field(
+    goods_classes: list[ClassName] = Field(
         default_factory=list,
         description="When set, a staying person counts only with one of these classes within cluster_distance.",
     )
@@ -232,7 +238,7 @@ class StreetVendingRuleConfig(StationaryRuleConfigBase):
 class NonMotorParkingRuleConfig(StationaryRuleConfigBase):
     type: Literal["non_motor_parking"] = "non_motor_parking"
     zone_kind: ClassVar[ZoneKind] = "no_parking"
-    classes: list[str] = Field(default_factory=lambda: ["bicycle", "motorcycle"], min_length=1)
+    classes: list[ClassName] = Field(default_factory=lambda: ["bicycle", "motorcycle"], min_length=1)
     dwell_s: float = Field(default=300, ge=0)
     cluster_distance: float = Field(
         default=0.08, gt=0, le=1, description="Vehicles closer than this (relative image units) form one case."
@@ -242,17 +248,17 @@ class NonMotorParkingRuleConfig(StationaryRuleConfigBase):
 class ExposedGarbageRuleConfig(StationaryRuleConfigBase):
     type: Literal["exposed_garbage"] = "exposed_garbage"
     zone_kind: ClassVar[ZoneKind] = "garbage_watch"
-    classes: list[str] = Field(default_factory=lambda: ["garbage"], min_length=1)
+    classes: list[ClassName] = Field(default_factory=lambda: ["garbage"], min_length=1)
     dwell_s: float = Field(default=120, ge=0)
 
 
 class MuddyTruckRuleConfig(RuleConfigBase):
     type: Literal["muddy_truck"] = "muddy_truck"
     zone_kind: ClassVar[ZoneKind] = "site_exit"
-    classes: list[str] = Field(default_factory=lambda: ["truck"], min_length=1)
+    classes: list[ClassName] = Field(default_factory=lambda: ["truck"], min_length=1)
     dwell_s: float = Field(default=0, ge=0)
     inertia_frames: int = Field(default=1, ge=1)
-    mud_classes: list[str] = Field(
+    mud_classes: list[ClassName] = Field(
         default_factory=lambda: ["muddy_truck"], description="Classes that mean 'this truck is muddy'."
     )
     k: int = Field(default=3, ge=1, description="Muddy in at least k ...")
@@ -575,6 +581,12 @@ class OutboxConfig(StrictModel):
     max_evidence_mb: float = Field(
         default=2048, gt=0, description="Evidence disk bound; the oldest evidence files are pruned beyond it."
     )
+    min_free_mb: float = Field(
+        default=64,
+        ge=0,
+        description="Free space to keep on the outbox's filesystem; below it the oldest evidence files are pruned"
+        " (those of sent cases first). Case records are never pruned.",
+    )
 
 
 class EvidenceConfig(StrictModel):
@@ -749,6 +761,9 @@ def load_site(path: Path | str) -> SiteConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [("(file)", f"cannot read: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(path, [(f"line {line}", "not UTF-8 text (save the file as UTF-8)")]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from vision.core.cases import CaseReport
+from vision.core.cases import NO_NUL_PATTERN, CaseReport, in_timestamp_range
 from vision.dispatch.api.deps import Device, ReadOperator, ServiceDep, WriteOperator
 from vision.dispatch.schemas import CaseDetail, CaseList, ErrorResponse, IntakeResult, TransitionRequest
 from vision.dispatch.service import Upload
@@ -83,8 +83,8 @@ def list_cases(
     service: ServiceDep,
     _op: ReadOperator,
     status: Annotated[list[Status] | None, Query()] = None,
-    violation: Annotated[str | None, Query(max_length=32)] = None,
-    camera_id: Annotated[str | None, Query(max_length=64)] = None,
+    violation: Annotated[str | None, Query(max_length=32, pattern=NO_NUL_PATTERN)] = None,
+    camera_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL_PATTERN)] = None,
     overdue: bool | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -93,6 +93,11 @@ def list_cases(
 ) -> CaseList:
     if (since and since.tzinfo is None) or (until and until.tzinfo is None):
         raise HTTPException(422, "since/until: must carry a time zone")
+    try:  # before the database converts them to UTC, which can overflow near year 1 or 9999
+        since = in_timestamp_range(since) if since else None
+        until = in_timestamp_range(until) if until else None
+    except ValueError as exc:
+        raise HTTPException(422, f"since/until: {exc}") from None
     return service.list_cases(
         [s.value for s in status or []], violation, camera_id, overdue, since, until, limit, offset
     )
@@ -126,7 +131,7 @@ def handle(
     service: ServiceDep,
     op: WriteOperator,
     after_photo: Annotated[UploadFile, File(description="JPEG or PNG of the site after handling")],
-    reason: Annotated[str | None, Form(max_length=500)] = None,
+    reason: Annotated[str | None, Form(max_length=500, pattern=NO_NUL_PATTERN)] = None,
 ) -> CaseDetail:
     return service.transition(op, case_id, Action.HANDLE, reason=reason, after_photo=Upload(after_photo.file))
 

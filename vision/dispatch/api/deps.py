@@ -28,6 +28,12 @@ def get_service(request: Request) -> DispatchService:
 ServiceDep = Annotated[DispatchService, Depends(get_service)]
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server sees it (behind a proxy: uvicorn's --proxy-headers),
+    the key login throttling counts failures from one place by."""
+    return request.client.host if request.client else None
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 

@@ -4,7 +4,9 @@ Our states map to GeoReport's two: closed = closed (结案) or rejected (误报)
 everything else open; `status_notes` carries the detailed state. Errors are
 GeoReport's `[{code, description}]`. Coordinates are served only where the case
 holds WGS84/CGCS2000 (GeoReport assumes WGS84; GCJ-02 points are withheld, not
-silently passed on). Naive dates are taken as UTC."""
+silently passed on). Naive dates are taken as UTC. GET shows only the cases and
+the location precision the city publishes (`open311.publish` in configs/dispatch.yaml:
+by default accepted cases and later states, coordinates rounded to about 100 m)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from vision.core.cases import ADDRESS_MAX, in_timestamp_range
 from vision.dispatch.api.deps import ServiceDep
 from vision.dispatch.schemas import CaseRecord
 from vision.dispatch.service import DispatchService
@@ -90,11 +93,16 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def _parse_date(name: str, value: str) -> datetime:
+    """An ISO 8601 date-time as UTC, within the range the search window's arithmetic
+    (a missing end MAX_SPAN after the start) and the database can take."""
     try:
         dt = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"{name}: not an ISO 8601 date-time") from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    try:
+        return in_timestamp_range(dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def _window(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
@@ -111,6 +119,17 @@ def _window(start: datetime | None, end: datetime | None, now: datetime) -> tupl
 def _service_name(service: DispatchService, code: str) -> str:
     ev = service.taxonomy.violations.get(code)
     return f"{ev.name} {ev.name_en}" if ev else code
+
+
+def _published_statuses(service: DispatchService) -> list[str]:
+    """The case states the city publishes (configs/dispatch.yaml `open311.publish`)."""
+    return [st.value for st in service.config.open311.publish.statuses]
+
+
+def _published_coordinate(service: DispatchService, value: float | None) -> float | None:
+    """A coordinate as precise as the city publishes it."""
+    decimals = service.config.open311.publish.location_decimals
+    return value if value is None or decimals is None else round(value, decimals)
 
 
 def to_request(service: DispatchService, case: CaseRecord) -> ServiceRequest:
@@ -144,8 +163,8 @@ def to_request(service: DispatchService, case: CaseRecord) -> ServiceRequest:
         address=case.address,
         address_id=case.grid_code,
         zipcode=None,
-        lat=case.lat if show_xy else None,
-        long=case.lon if show_xy else None,
+        lat=_published_coordinate(service, case.lat) if show_xy else None,
+        long=_published_coordinate(service, case.lon) if show_xy else None,
         media_url=case.media_url,
     )
 
@@ -195,7 +214,7 @@ def get_requests(
             return error(400, "service_request_id: comma-separated integers expected")
         if len(ids) > 1000 or any(i < 1 or i > 2**31 - 1 for i in ids):
             return error(400, "service_request_id: at most 1000 ids in range")
-        return [to_request(service, c).model_dump() for c in service.cases_by_ids(ids)]
+        return [to_request(service, c).model_dump() for c in service.cases_by_ids(ids, _published_statuses(service))]
     now = service.clock()
     try:
         given_start = _parse_date("start_date", start_date) if start_date else None
@@ -207,6 +226,8 @@ def get_requests(
         return error(400, "end_date: before start_date")
     if end - start > MAX_SPAN:
         return error(400, "start_date/end_date: span more than 90 days")
+    if service_code and "\x00" in service_code:
+        return error(400, "service_code: must not contain NUL characters")
     codes = [c.strip() for c in service_code.split(",") if c.strip()] if service_code else None
     final = None
     if status:
@@ -215,7 +236,14 @@ def get_requests(
             return error(400, "status: 'open' or 'closed'")
         if len(wanted) == 1:
             final = wanted == {"closed"}
-    found = service.find_cases(created_from=start, created_to=end, violations=codes, final=final, limit=MAX_RESULTS)
+    found = service.find_cases(
+        created_from=start,
+        created_to=end,
+        violations=codes,
+        final=final,
+        limit=MAX_RESULTS,
+        statuses=_published_statuses(service),
+    )
     return [to_request(service, c).model_dump() for c in found]
 
 
@@ -228,7 +256,7 @@ def get_requests(
 def get_request(service_request_id: str, service: ServiceDep, jurisdiction_id: JurisdictionId = None) -> Any:  # noqa: ARG001 # one jurisdiction
     if not service_request_id.isdigit() or not (1 <= int(service_request_id) <= 2**31 - 1):
         return error(404, f"service request '{service_request_id}' not found")
-    cases = service.cases_by_ids([int(service_request_id)])
+    cases = service.cases_by_ids([int(service_request_id)], _published_statuses(service))
     if not cases:
         return error(404, f"service request '{service_request_id}' not found")
     return [to_request(service, cases[0]).model_dump()]
@@ -286,6 +314,9 @@ async def post_request(request: Request, service: ServiceDep) -> Any:
     client = await run_in_threadpool(service.authenticate_client, api_key, "open311")
     if client is None:
         return error(403, "api_key: invalid")
+    nul = sorted(k for k, v in f.items() if "\x00" in k or "\x00" in v)
+    if nul:  # PostgreSQL cannot store it
+        return error(400, f"{nul[0].replace(chr(0), '')}: must not contain NUL characters")
     code = f.get("service_code", "").strip()
     if not code:
         return error(400, "service_code: required")
@@ -299,7 +330,7 @@ async def post_request(request: Request, service: ServiceDep) -> Any:
             return error(400, "lat/long: numbers expected")
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             return error(400, "lat/long: out of range")
-    address = (f.get("address_string") or "").strip()[:255] or None
+    address = (f.get("address_string") or "").strip()[:ADDRESS_MAX] or None
     if lat is None and address is None and not f.get("address_id"):
         return error(400, "location: lat and long, address_string or address_id required")
     description = f.get("description")

@@ -23,11 +23,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.background import BackgroundTask
 
 from vision.dispatch import PACKAGE_DIR, stats
-from vision.dispatch.api.deps import SESSION_COOKIE, ServiceDep
+from vision.dispatch.api.deps import SESSION_COOKIE, ServiceDep, client_address
 from vision.dispatch.api.errors import status_of
 from vision.dispatch.export import export_labels
 from vision.dispatch.security import csrf_token
 from vision.dispatch.service import DispatchService, OperatorPrincipal, Upload
+from vision.dispatch.throttle import TooManyAttempts
 from vision.dispatch.workflow import ACTION_LABELS, STATUS_LABELS, Status, WorkflowError
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -130,7 +131,16 @@ def login(
     next: Annotated[str, Form(max_length=500)] = "/ui/",
 ) -> Response:
     try:
-        token, _expires, _role = service.login(username, password, "session")
+        token, _expires, _role = service.login(username, password, "session", client_address(request))
+    except TooManyAttempts as exc:
+        return _render(
+            request,
+            "login.html",
+            None,
+            status_code=429,
+            next=_safe_next(next),
+            error=f"Too many failed logins: try again in {exc.retry_after_s:.0f} s",
+        )
     except WorkflowError:
         return _render(
             request, "login.html", None, status_code=401, next=_safe_next(next), error="Wrong username or password"
@@ -141,7 +151,7 @@ def login(
         token,
         httponly=True,
         samesite="strict",
-        secure=service.settings.cookie_secure,
+        secure=service.settings.cookie_secure_for(request.url.scheme),
         max_age=service.settings.token_ttl_s,
         path="/",
     )
@@ -149,10 +159,13 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, service: ServiceDep, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
-    sess = _find_session(request, service)  # logging out needs no session: the cookie goes either way
-    if sess and sess.csrf_ok(csrf):
-        service.logout(sess.token)
+def logout(request: Request, service: ServiceDep, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:  # noqa: ARG001 # kept for old forms
+    """Always ends the server-side session of the cookie, CSRF token or not: a forged
+    logout can only log someone out (and SameSite=Strict keeps the cookie off cross-site
+    requests), while a logout that left the session alive would keep a stolen cookie valid."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        service.logout(token)
     resp = RedirectResponse("/ui/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp

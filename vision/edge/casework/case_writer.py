@@ -12,15 +12,23 @@ once (fsynced), so a kill -9 during those seconds loses only the clip; the next
 start queues the case without it (`Outbox` recovers the pending area).
 `finish` adds the clip and queues the case. One thread handles both in order,
 so a case is always opened before it is finished.
+
+On a full disk the case record matters more than its evidence: stills that do
+not fit are dropped (after the outbox made what room it could), a clip that
+does not fit is dropped, and a case the outbox cannot take at all (not even
+its row) is held here and offered again every `RETRY_FULL_S` seconds, so a
+case that was opened is never lost while the daemon runs.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,12 +38,14 @@ from vision.core.taxonomy import Taxonomy
 from vision.edge.casework.case_builder import build_case
 from vision.edge.casework.evidence import BufferedFrame, ClipInfo, write_clip_file, write_images
 from vision.edge.config import CameraConfig, SiteConfig
-from vision.edge.delivery.outbox import Outbox
+from vision.edge.delivery.outbox import Outbox, OutboxFullError, is_disk_full
 from vision.edge.rules import Violation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CaseWriter", "QueuedCase"]
+__all__ = ["CaseWriter", "QueuedCase", "RETRY_FULL_S"]
+
+RETRY_FULL_S = 5.0  # how often a case the full disk could not take is offered to the outbox again
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,17 @@ class _Started:
 
 
 @dataclass(frozen=True)
+class _Held:
+    """A finished case the outbox could not take (disk full), offered again later."""
+
+    camera: CameraConfig
+    violation: Violation
+    case: CaseReport
+    files: list[EvidenceFile]
+    clip: ClipInfo | None
+
+
+@dataclass(frozen=True)
 class _Finish:
     camera: CameraConfig
     violation: Violation
@@ -89,6 +110,7 @@ class CaseWriter:
         self._jobs: queue.Queue[_Opened | _Finish | None] = queue.Queue()
         self._started: dict[str, _Started] = {}  # key -> what `opened` wrote
         self._failed_opens: dict[str, _Opened] = {}  # key -> opening that failed (disk full?), retried at finish
+        self._held: dict[str, _Held] = {}  # key -> finished case the full disk could not take yet
         self._thread = threading.Thread(target=self._run, name="case-writer", daemon=True)
 
     # --- the detection loop's side -------------------------------------------------------------
@@ -111,6 +133,11 @@ class CaseWriter:
     def backlog(self) -> int:
         return self._jobs.qsize()
 
+    @property
+    def held(self) -> int:
+        """Cases finished but not queued yet because the disk is full (offered again every `RETRY_FULL_S`)."""
+        return len(self._held)
+
     def stop(self) -> None:
         """Write everything handed over so far, then end the thread."""
         if self._thread.is_alive():
@@ -119,31 +146,61 @@ class CaseWriter:
 
     # --- the writer thread ---------------------------------------------------------------------
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            key = str(job.violation.id)
-            if isinstance(job, _Opened):
-                try:
-                    self._open(key, job)
-                except Exception:  # noqa: BLE001 - tried once more when the clip is due
-                    log.exception(
-                        "camera %s: could not write the stills of violation %s; retrying later", job.camera.id, key
-                    )
-                    self._failed_opens[key] = job
-                continue
+        while True:
             try:
-                if key in self._failed_opens:
-                    self._open(key, self._failed_opens.pop(key))
-                self._finish(key, job)
-            except Exception:  # noqa: BLE001 - one bad case must not stop the others
-                log.exception("camera %s: could not queue the case of violation %s", job.camera.id, key)
-                self._started.pop(key, None)
-                if self.on_error is not None:
-                    self.on_error(job.camera, job.violation)
+                job = self._jobs.get(timeout=RETRY_FULL_S if self._held or self.outbox.unrecovered else None)
+            except queue.Empty:
+                self._retry_held()
+                continue
+            if job is None:
+                self._retry_held()
+                break
+            self._handle(job)
+            if self._held:
+                self._retry_held()
+
+    def _handle(self, job: _Opened | _Finish) -> None:
+        key = str(job.violation.id)
+        if isinstance(job, _Opened):
+            try:
+                self._open(key, job)
+            except Exception:  # noqa: BLE001 - tried once more when the clip is due
+                log.exception(
+                    "camera %s: could not write the stills of violation %s; retrying later", job.camera.id, key
+                )
+                self._failed_opens[key] = job
+            return
+        try:
+            if key in self._failed_opens:
+                self._open(key, self._failed_opens.pop(key))
+            self._finish(key, job)
+        except Exception:  # noqa: BLE001 - one bad case must not stop the others
+            log.exception("camera %s: could not queue the case of violation %s", job.camera.id, key)
+            self._started.pop(key, None)
+            if self.on_error is not None:
+                self.on_error(job.camera, job.violation)
 
     def _open(self, key: str, job: _Opened) -> None:
-        files = write_images(
-            job.violation, job.snapshot, job.camera.zones, self.site.evidence, self.outbox.pending(key)
-        )
+        directory = self.outbox.pending(key)
+        try:
+            files = write_images(job.violation, job.snapshot, job.camera.zones, self.site.evidence, directory)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            self.outbox.note_disk_full(exc)
+            _remove_files(directory)
+            self.outbox.make_room()
+            try:
+                files = write_images(job.violation, job.snapshot, job.camera.zones, self.site.evidence, directory)
+            except OSError as again:
+                if not is_disk_full(again):
+                    raise
+                _remove_files(directory)
+                self.outbox.evidence_dropped += 1
+                log.warning(
+                    "camera %s: disk full; the case of violation %s is kept without its stills", job.camera.id, key
+                )
+                files = []
         case = build_case(
             job.violation,
             site=self.site,
@@ -153,7 +210,12 @@ class CaseWriter:
             model_version=job.model_version,
             evidence=files,
         )
-        self.outbox.put_pending(case)
+        try:
+            self.outbox.put_pending(case)
+        except OSError as exc:  # the case is still queued at finish; only a crash before then loses it
+            if not is_disk_full(exc):
+                raise
+            log.warning("camera %s: disk full; violation %s is kept in memory until its clip", job.camera.id, key)
         self._started[key] = _Started(case, files)
 
     def _finish(self, key: str, job: _Finish) -> None:
@@ -163,12 +225,57 @@ class CaseWriter:
             clip_file, clip = write_clip_file(
                 job.violation, job.clip_frames, self.site.evidence, directory, job.clip_fps
             )
-        except Exception:  # noqa: BLE001 - the case matters more than its clip
-            log.exception(
-                "camera %s: the clip of violation %s could not be encoded; queued without it", job.camera.id, key
-            )
+        except Exception as exc:  # noqa: BLE001 - the case matters more than its clip
+            (directory / "clip.mp4").unlink(missing_ok=True)  # a partial clip only takes space
+            if is_disk_full(exc):
+                self.outbox.note_disk_full(exc)
+                self.outbox.evidence_dropped += 1
+                log.warning(
+                    "camera %s: disk full; the case of violation %s is queued without its clip", job.camera.id, key
+                )
+            else:
+                log.exception(
+                    "camera %s: the clip of violation %s could not be encoded; queued without it", job.camera.id, key
+                )
             clip_file, clip = None, None
         files = [*started.files, clip_file] if clip_file is not None else started.files
-        self.outbox.put(started.case, files)  # the case's evidence list is rebuilt from `files`
+        self._queue(_Held(job.camera, job.violation, started.case, files, clip))
+
+    def _queue(self, case: _Held) -> bool:
+        """Put a finished case in the outbox; held for a later try when not even its record fits."""
+        key = str(case.case.idempotency_key)
+        try:
+            self.outbox.put(case.case, case.files)  # the case's evidence list is rebuilt from `files`
+        except OutboxFullError as exc:
+            if key not in self._held:
+                log.error(
+                    "camera %s: disk full; the case of violation %s is held and queued once it fits (%s)",
+                    case.camera.id,
+                    key,
+                    exc,
+                )
+            self._held[key] = case
+            return False
+        self._held.pop(key, None)
         if self.on_queued is not None:
-            self.on_queued(QueuedCase(job.camera, job.violation, files, clip))
+            self.on_queued(QueuedCase(case.camera, case.violation, case.files, case.clip))
+        return True
+
+    def _retry_held(self) -> None:
+        """Offer the held cases (oldest first) and the pending cases that did not fit at open again."""
+        try:
+            self.outbox.retry_unrecovered()
+            for case in list(self._held.values()):
+                if not self._queue(case):
+                    break  # still full: the rest waits for the next round
+        except Exception:  # noqa: BLE001 - the writer thread must outlive a bad round
+            log.exception("could not retry the cases held for disk space")
+
+
+def _remove_files(directory: Path) -> None:
+    """Drop what a failed write left in a case's pending directory (not the directory itself)."""
+    for child in directory.iterdir() if directory.is_dir() else ():
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)

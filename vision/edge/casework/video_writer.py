@@ -38,10 +38,12 @@ class Mp4Writer:
         """Flush the encoder and finish the file; a second call does nothing."""
         if self._closed:
             return
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
         self._closed = True
+        try:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        finally:  # the file is closed even when the flush fails (ENOSPC): no open muxer is left behind
+            self._container.close()
 
     def __enter__(self) -> Mp4Writer:
         return self
@@ -49,4 +51,10 @@ class Mp4Writer:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+            return
+        try:  # the write already failed: close what is open, and let that first error be the one raised
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - a second error while closing after the first says nothing new
+            pass

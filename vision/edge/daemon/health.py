@@ -1,7 +1,8 @@
 """`/healthz` and `/metrics` of a running site, served over HTTP on a thread of their own.
 
 `/healthz` (also `/health`) is JSON: each camera's reader status, the outbox counts,
-cases emitted and being written, the detector workers, the models and the verifier. It
+the outbox disk (free bytes, "ok"/"low"/"full", write errors survived), cases emitted,
+being written and held for disk space, the detector workers, the models and the verifier. It
 answers 503 "stalled" when the loop has shown no life for `STALLED_AFTER_S` (a wedged
 detector, a deadlock), so a supervisor can restart the box. `/metrics` is the site's
 Prometheus registry (metrics.py).
@@ -69,8 +70,10 @@ def health_report(site: RunningSite) -> tuple[int, dict[str, Any]]:
         "uptime_s": round(time.monotonic() - site.started, 1),
         "cameras": cams,
         "outbox": {} if site.outbox.closed else site.outbox.counts(),
+        "disk": _disk(site.outbox),
         "cases_emitted": site.summary.cases,
         "cases_being_written": site.writer.backlog,
+        "cases_held_for_disk": site.writer.held,
         "detector": {"workers": pool_workers(primary), "threads": site.plan.threads},
         "model": {"name": primary.name, "version": primary.version},
         "verifier": None
@@ -91,6 +94,14 @@ def health_report(site: RunningSite) -> tuple[int, dict[str, Any]]:
         ],
     }
     return (503 if stale else 200), body
+
+
+def _disk(outbox: Outbox) -> dict[str, object]:
+    """The outbox's disk state; a full disk is reported, not a reason for 503 (a restart frees nothing)."""
+    try:
+        return outbox.disk().as_dict()
+    except OSError as exc:  # the outbox directory itself is gone or unreadable
+        return {"level": "unknown", "error": str(exc)}
 
 
 class HealthServer:

@@ -101,7 +101,11 @@ class SiteRunner:
         self.verifier = open_site_verifier(site) if verifier is None else verifier
         self.rollout = ModelRollout(site, self.models, self.plan, self.verifier, enabled=detector is None)
         self.pipelines = {c.id: CameraPipeline(site, c, verifier=self.verifier) for c in self.cameras}
-        self.outbox = Outbox(outbox_dir or site.outbox.path, int(site.outbox.max_evidence_mb * (1 << 20)))
+        self.outbox = Outbox(
+            outbox_dir or site.outbox.path,
+            int(site.outbox.max_evidence_mb * (1 << 20)),
+            min_free_bytes=int(site.outbox.min_free_mb * (1 << 20)),
+        )
         self.writer = CaseWriter(site, self.taxonomy, self.outbox, on_queued=self._queued, on_error=self._case_failed)
         self.sender = None
         if site.dispatch is not None:

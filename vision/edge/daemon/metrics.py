@@ -66,6 +66,9 @@ class SiteMetrics:
         self.registry.register(_LiveCollector(parts))
 
 
+_DISK_LEVELS = ("ok", "low", "full")
+
+
 class _LiveCollector:
     """Values read at scrape time from the readers, the outbox, the pipelines, the writer and the sender."""
 
@@ -116,6 +119,7 @@ class _LiveCollector:
             ev_bytes.add_metric([], self.parts.outbox.evidence_bytes())
         pruned.add_metric([], self.parts.outbox.pruned_files)
         yield from (depth, ev_bytes, pruned)
+        yield from self._disk()
         candidates = CounterMetricFamily(
             "streetvision_candidates_dropped",
             "Candidate violations the crop verifier dropped.",
@@ -129,7 +133,11 @@ class _LiveCollector:
             "streetvision_cases_being_written", "Violations handed to the case writer, not yet queued."
         )
         writing.add_metric([], self.parts.writer.backlog)
-        yield writing
+        held = GaugeMetricFamily(
+            "streetvision_cases_held_for_disk", "Cases finished but not queued yet: not even their record fits."
+        )
+        held.add_metric([], self.parts.writer.held)
+        yield from (writing, held)
         sent = CounterMetricFamily("streetvision_cases_sent", "Cases accepted by dispatch (new or replay).")
         failures = CounterMetricFamily("streetvision_send_failures", "Failed send attempts.", labels=["kind"])
         stats = self.parts.sender.stats if self.parts.sender is not None else None
@@ -137,3 +145,36 @@ class _LiveCollector:
         failures.add_metric(["retry"], stats.retries if stats else 0)
         failures.add_metric(["permanent"], stats.permanent_failures if stats else 0)
         yield from (sent, failures)
+
+    def _disk(self) -> Iterator[Metric]:
+        """The outbox filesystem: free and total bytes, the floor, its level, disk-full errors survived."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        outbox = self.parts.outbox
+        errors = CounterMetricFamily(
+            "streetvision_outbox_disk_full_errors", "Writes that failed for disk space (and were survived)."
+        )
+        errors.add_metric([], outbox.write_errors)
+        dropped = CounterMetricFamily(
+            "streetvision_outbox_evidence_dropped_files", "Evidence files not kept because the disk was full."
+        )
+        dropped.add_metric([], outbox.evidence_dropped)
+        yield from (errors, dropped)
+        try:
+            disk = outbox.disk()
+        except OSError:  # the outbox directory is gone: no disk figures to give
+            return
+        free = GaugeMetricFamily("streetvision_outbox_disk_free_bytes", "Free bytes on the outbox filesystem.")
+        free.add_metric([], disk.free_bytes)
+        total = GaugeMetricFamily("streetvision_outbox_disk_total_bytes", "Size of the outbox filesystem.")
+        total.add_metric([], disk.total_bytes)
+        floor = GaugeMetricFamily(
+            "streetvision_outbox_disk_min_free_bytes", "Free space kept; evidence is pruned below it."
+        )
+        floor.add_metric([], disk.min_free_bytes)
+        level = GaugeMetricFamily(
+            "streetvision_outbox_disk_level", "1 for the outbox disk's current level (ok, low, full).", labels=["level"]
+        )
+        for name in _DISK_LEVELS:
+            level.add_metric([name], 1.0 if disk.level == name else 0.0)
+        yield from (free, total, floor, level)

@@ -16,13 +16,24 @@ is made durable early in a pending area (its stills and case JSON, see
 `put_pending`); if the daemon dies before the clip is done, the next open
 queues it without the clip instead of losing it.
 
-Disk use of evidence is bounded: beyond `max_evidence_bytes` the oldest files
+Disk use of evidence is bounded: beyond `max_evidence_bytes`, or when the
+filesystem has less than `min_free_bytes` free (os.statvfs), the oldest files
 are deleted (those of already-sent cases first) with a warning; case rows are
 never deleted, so nothing is silently dropped.
+
+A full disk (ENOSPC, SQLite's "database or disk is full") is expected on a
+small edge box, not fatal: a failed commit is rolled back and the connection
+reopened (a connection whose COMMIT failed is not trusted again), room is made
+by pruning, and `put` then queues the case with the evidence that fits (the
+clip first goes), down to the bare case record. Only when not even that fits
+does it raise `OutboxFullError`; the caller keeps the case and tries again.
+`disk()` tells `/metrics` and `/healthz` where the disk stands.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -30,21 +41,37 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypeVar
 
 from vision.core.cases import CaseReport, EvidenceItem
 from vision.core.evidence_files import EvidenceFile
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Outbox", "OutboxItem", "OutboxFile", "OutboxRecord", "CaseState", "STATES", "DB_FILE"]
+__all__ = [
+    "Outbox",
+    "OutboxItem",
+    "OutboxFile",
+    "OutboxRecord",
+    "CaseState",
+    "STATES",
+    "DB_FILE",
+    "DiskState",
+    "DiskLevel",
+    "OutboxFullError",
+    "is_disk_full",
+    "DEFAULT_MIN_FREE_BYTES",
+]
 
 CaseState = Literal["queued", "sent", "failed"]
+DiskLevel = Literal["ok", "low", "full"]  # free space above the floor / below it / the last write failed for space
+DEFAULT_MIN_FREE_BYTES = 64 << 20
+_T = TypeVar("_T")
 STATES: tuple[CaseState, ...] = ("queued", "sent", "failed")
 SCHEMA_VERSION = 1
 DB_FILE = "outbox.sqlite3"  # inside the outbox directory, beside evidence/
@@ -84,6 +111,54 @@ CREATE TABLE IF NOT EXISTS evidence (
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+class OutboxFullError(OSError):
+    """Not even the bare case record fits on the disk; the caller keeps the case and retries."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.ENOSPC, message)
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or quota) is full: an OSError with ENOSPC/EDQUOT/EFBIG, or SQLite's
+    SQLITE_FULL (and the I/O errors SQLite reports when it could not grow its journal or WAL)."""
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_ERRNOS
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+        text = str(exc).lower()
+        return "disk is full" in text or "disk i/o error" in text
+    return False
+
+
+@dataclass(frozen=True)
+class DiskState:
+    """Where the outbox's filesystem stands, for `/metrics` and `/healthz`."""
+
+    level: DiskLevel
+    free_bytes: int  # available to this process (statvfs f_bavail)
+    total_bytes: int
+    min_free_bytes: int  # the floor below which evidence is pruned
+    write_errors: int  # disk-full errors met (and survived) since start
+    evidence_dropped: int  # evidence files not kept because they did not fit
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "level": self.level,
+            "free_bytes": self.free_bytes,
+            "total_bytes": self.total_bytes,
+            "min_free_bytes": self.min_free_bytes,
+            "write_errors": self.write_errors,
+            "evidence_dropped": self.evidence_dropped,
+            "last_error": self.last_error,
+        }
 
 
 def _fsync_dir(path: Path) -> None:
@@ -140,9 +215,17 @@ _STATUS_FIELDS = ("key", "state", "attempts", "last_status", "last_error", "came
 
 
 class Outbox:
-    def __init__(self, directory: Path | str, max_evidence_bytes: int = 2 << 30, *, owner: bool = True):
+    def __init__(
+        self,
+        directory: Path | str,
+        max_evidence_bytes: int = 2 << 30,
+        *,
+        owner: bool = True,
+        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
+    ):
         """`owner`: this process writes the outbox (cleans crash leftovers at open); readers such
-        as a status command pass False."""
+        as a status command pass False. `min_free_bytes`: evidence is pruned while the filesystem
+        has less free."""
         self.directory = Path(directory)
         self.evidence_dir = self.directory / "evidence"
         self.staging_dir = self.evidence_dir / ".staging"
@@ -150,15 +233,15 @@ class Outbox:
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         self.pending_dir.mkdir(parents=True, exist_ok=True)
         self.max_evidence_bytes = int(max_evidence_bytes)
+        self.min_free_bytes = int(min_free_bytes)
         self.pruned_files = 0
+        self.write_errors = 0  # disk-full errors survived (see `disk`)
+        self.evidence_dropped = 0  # evidence files `put` left out because they did not fit
+        self._last_full: str | None = None  # the last disk-full error, cleared by the next good write
         self._lock = threading.RLock()
+        self._closed = False
         self.db_path = self.directory / DB_FILE
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.db_path, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._conn: sqlite3.Connection | None = self._connect()
         self._db.executescript(_SCHEMA)
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
@@ -166,8 +249,31 @@ class Outbox:
         elif version != SCHEMA_VERSION:
             raise RuntimeError(f"outbox {self.directory}: schema version {version}, this build knows {SCHEMA_VERSION}")
         self.recovered: list[str] = []  # keys of cases queued from the pending area at open
+        self.unrecovered: list[str] = []  # pending cases that did not fit at open; see `retry_unrecovered`
         if owner:
             self._clean_orphans()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    def _reopen(self) -> None:
+        """After a failed commit: roll back what may be left and start on a fresh connection."""
+        with self._lock:
+            if self._conn is None:
+                return
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+            try:
+                self._conn = self._connect()
+            except sqlite3.Error as exc:  # the next write tries again (see `_db`)
+                log.error("outbox: cannot reopen %s (%s); retrying at the next write", self.db_path, exc)
 
     # --- writing -----------------------------------------------------------------------------------
     def staging(self, key: str) -> Path:
@@ -178,37 +284,62 @@ class Outbox:
 
     def put(self, case: CaseReport, files: Sequence[EvidenceFile]) -> str:
         """Queue a case durably. `files` are evidence files (objects with name, kind, content_type,
-        path, sha256, size_bytes) already written, normally under `staging(key)`."""
+        path, sha256, size_bytes) already written, normally under `staging(key)`.
+
+        On a full disk the case is queued with the files that fit (the largest, the clip, goes
+        first), down to the bare record; `OutboxFullError` only when not even that fits (the files
+        are then in the case's evidence directory, and a retry of `put` finds them there)."""
         key = str(case.idempotency_key)
         final_dir = self.evidence_dir / key
         final_dir.mkdir(parents=True, exist_ok=True)
-        rows = []
+        kept: list[EvidenceFile] = []
         for f in files:
             target = final_dir / f.name
-            if Path(f.path) != target:
-                shutil.move(str(f.path), target)
-            rows.append((key, f.name, f.kind, f.content_type, f.sha256, f.size_bytes, str(target)))
+            if Path(f.path) != target and Path(f.path).is_file():
+                shutil.move(str(f.path), target)  # a rename: staging and pending are on the same filesystem
+            if target.is_file():  # not there: dropped by an earlier try that did not fit
+                kept.append(EvidenceFile(f.name, f.kind, f.content_type, target, f.sha256, f.size_bytes))
         _fsync_dir(final_dir)
         _fsync_dir(self.evidence_dir)
-        items = [EvidenceItem(name=r[1], kind=r[2], content_type=r[3], sha256=r[4], size_bytes=r[5]) for r in rows]
-        case = case.model_copy(update={"evidence": items})
-        now = _now_iso()
-        with self._tx():
-            self._db.execute(
-                "INSERT INTO cases (idempotency_key, camera_id, rule, violation, case_json, state, attempts,"
-                " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
-                (key, case.camera_id, case.rule, case.violation, case.model_dump_json(), time.time(), now, now),
-            )
-            self._db.executemany(
-                "INSERT INTO evidence (idempotency_key, name, kind, content_type, sha256, size_bytes, path)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        while True:
+            try:
+                self._insert(case, kept)
+                break
+            except OutboxFullError:
+                if not kept:
+                    raise
+                dropped = max(kept, key=lambda f: f.size_bytes)
+                kept.remove(dropped)
+                with contextlib.suppress(OSError):
+                    os.unlink(dropped.path)
+                self.evidence_dropped += 1
+                log.warning("outbox: disk full; case %s is queued without its %s", key, dropped.name)
         for leftover in (self.staging_dir / key, self.pending_dir / key):  # only after the row is committed
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
         self.enforce_disk_bound()
         return key
+
+    def _insert(self, case: CaseReport, files: Sequence[EvidenceFile]) -> None:
+        key = str(case.idempotency_key)
+        rows = [(key, f.name, f.kind, f.content_type, f.sha256, f.size_bytes, str(f.path)) for f in files]
+        items = [EvidenceItem(name=r[1], kind=r[2], content_type=r[3], sha256=r[4], size_bytes=r[5]) for r in rows]
+        case = case.model_copy(update={"evidence": items})
+        now = _now_iso()
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO cases (idempotency_key, camera_id, rule, violation, case_json, state, attempts,"
+                " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
+                (key, case.camera_id, case.rule, case.violation, case.model_dump_json(), time.time(), now, now),
+            )
+            db.executemany(
+                "INSERT INTO evidence (idempotency_key, name, kind, content_type, sha256, size_bytes, path)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+        self._write(insert)
 
     # --- cases waiting for their clip --------------------------------------------------------------
     def pending(self, key: str) -> Path:
@@ -224,43 +355,74 @@ class Outbox:
         If the process dies before `put`, the next open queues it with those files."""
         directory = self.pending(str(case.idempotency_key))
         tmp = directory / "case.json.part"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(case.model_dump_json())
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(case.model_dump_json())
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # a partial file only takes the space that was missing
+            if is_disk_full(exc):
+                self.note_disk_full(exc)
+            raise
         tmp.replace(directory / "case.json")
         _fsync_dir(directory)
 
     def _recover_pending(self, keys: set[str]) -> None:
         """Queue what a crash left pending, with the evidence it had (no clip)."""
         for directory in sorted(p for p in self.pending_dir.iterdir() if p.is_dir()):
-            key = directory.name
-            case_file = directory / "case.json"
-            if key in keys or not case_file.is_file():
+            if directory.name in keys or not (directory / "case.json").is_file():
                 shutil.rmtree(directory, ignore_errors=True)  # already queued, or never made durable
                 continue
-            try:
-                case = CaseReport.model_validate_json(case_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:  # left in place for a person to look at
-                log.error("outbox: pending case %s cannot be read (%s); left in %s", key, exc, directory)
-                continue
-            files = []
-            for item in case.evidence:  # a crash inside put() may have moved some files already
-                for path in (directory / item.name, self.evidence_dir / key / item.name):
-                    if path.is_file():
-                        files.append(
-                            EvidenceFile(item.name, item.kind, item.content_type, path, item.sha256, item.size_bytes)
-                        )
-                        break
+            if self._recover_one(directory):
+                keys.add(directory.name)
+
+    def retry_unrecovered(self) -> int:
+        """Try again to queue the pending cases that did not fit at open; returns how many are queued now."""
+        queued = 0
+        for key in list(self.unrecovered):
+            directory = self.pending_dir / key
+            if not (directory / "case.json").is_file() or self.record(key) is not None:
+                self.unrecovered.remove(key)
+            elif self._recover_one(directory):
+                queued += 1
+        return queued
+
+    def _recover_one(self, directory: Path) -> bool:
+        key = directory.name
+        case_file = directory / "case.json"
+        try:
+            case = CaseReport.model_validate_json(case_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # left in place for a person to look at
+            log.error("outbox: pending case %s cannot be read (%s); left in %s", key, exc, directory)
+            return False
+        files = []
+        for item in case.evidence:  # a crash inside put() may have moved some files already
+            for path in (directory / item.name, self.evidence_dir / key / item.name):
+                if path.is_file():
+                    files.append(
+                        EvidenceFile(item.name, item.kind, item.content_type, path, item.sha256, item.size_bytes)
+                    )
+                    break
+        try:
             self.put(case, files)
-            keys.add(key)
-            self.recovered.append(key)
-            log.warning(
-                "outbox: case %s (%s on %s) was waiting for its clip when the daemon stopped; queued without it",
-                key,
-                case.violation,
-                case.camera_id,
+        except OutboxFullError as exc:
+            if key not in self.unrecovered:
+                self.unrecovered.append(key)
+            log.error(
+                "outbox: disk full; pending case %s stays in %s and is queued once it fits (%s)", key, directory, exc
             )
+            return False
+        if key in self.unrecovered:
+            self.unrecovered.remove(key)
+        self.recovered.append(key)
+        log.warning(
+            "outbox: case %s (%s on %s) was waiting for its clip when the daemon stopped; queued without it",
+            key,
+            case.violation,
+            case.camera_id,
+        )
+        return True
 
     # --- the sender's side -------------------------------------------------------------------------
     def next_due(self, now: float | None = None) -> OutboxItem | None:
@@ -300,36 +462,40 @@ class Outbox:
 
     def mark_sent(self, key: str, status: int, remote_id: str | None) -> None:
         now = _now_iso()
-        with self._tx():
-            self._db.execute(
+        self._write(
+            lambda db: db.execute(
                 "UPDATE cases SET state = 'sent', attempts = attempts + 1, last_status = ?, last_error = NULL,"
                 " sent_at = ?, updated_at = ?, remote_id = ? WHERE idempotency_key = ?",
                 (status, now, now, remote_id, key),
             )
+        )
 
     def mark_retry(self, key: str, error: str, delay_s: float, status: int | None = None) -> None:
-        with self._tx():
-            self._db.execute(
+        self._write(
+            lambda db: db.execute(
                 "UPDATE cases SET attempts = attempts + 1, last_status = ?, last_error = ?, next_attempt_at = ?,"
                 " updated_at = ? WHERE idempotency_key = ? AND state = 'queued'",
                 (status, error[:1000], time.time() + delay_s, _now_iso(), key),
             )
+        )
 
     def mark_failed(self, key: str, status: int | None, error: str) -> None:
-        with self._tx():
-            self._db.execute(
+        self._write(
+            lambda db: db.execute(
                 "UPDATE cases SET state = 'failed', attempts = attempts + 1, last_status = ?, last_error = ?,"
                 " updated_at = ? WHERE idempotency_key = ?",
                 (status, error[:1000], _now_iso(), key),
             )
+        )
 
     def requeue_failed(self) -> int:
         """Put permanently failed cases back in the queue (after fixing the cause, e.g. a token)."""
-        with self._tx():
-            cur = self._db.execute(
+        cur = self._write(
+            lambda db: db.execute(
                 "UPDATE cases SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE state = 'failed'",
                 (time.time(), _now_iso()),
             )
+        )
         return cur.rowcount
 
     # --- reading -----------------------------------------------------------------------------------
@@ -380,10 +546,48 @@ class Outbox:
         return [{name: getattr(r, name) for name in _STATUS_FIELDS} for r in self.records(state)]
 
     # --- housekeeping ------------------------------------------------------------------------------
+    def free_bytes(self) -> int:
+        """Bytes of the outbox's filesystem this process may still use (statvfs f_bavail)."""
+        st = os.statvfs(self.directory)
+        return st.f_bavail * st.f_frsize
+
+    def disk(self) -> DiskState:
+        """The filesystem's state: "full" while the last write failed for space, "low" below the floor."""
+        st = os.statvfs(self.directory)
+        free = st.f_bavail * st.f_frsize
+        level: DiskLevel = "full" if self._last_full else "low" if free < self.min_free_bytes else "ok"
+        return DiskState(
+            level=level,
+            free_bytes=free,
+            total_bytes=st.f_blocks * st.f_frsize,
+            min_free_bytes=self.min_free_bytes,
+            write_errors=self.write_errors,
+            evidence_dropped=self.evidence_dropped,
+            last_error=self._last_full,
+        )
+
+    def note_disk_full(self, exc: BaseException) -> None:
+        """A write failed for space (here or in the case writer): counted and shown by `disk` until a write succeeds."""
+        self.write_errors += 1
+        self._last_full = f"{type(exc).__name__}: {exc}"[:300]
+
     def enforce_disk_bound(self) -> int:
-        """Delete the oldest evidence files beyond the bound (sent cases' first); returns files pruned."""
+        """Delete the oldest evidence files (sent cases' first) while evidence is over its byte bound
+        or the filesystem has less than `min_free_bytes` free; returns files pruned."""
+        return self._prune(self.min_free_bytes)
+
+    def make_room(self) -> int:
+        """After a write failed for space: prune as `enforce_disk_bound` does, and at least one file."""
+        return self._prune(self.min_free_bytes, at_least_one=True)
+
+    def _prune(self, min_free: int, *, at_least_one: bool = False) -> int:
         total = self.evidence_bytes()
-        if total <= self.max_evidence_bytes:
+
+        def wanted(pruned: int) -> bool:
+            short_of_space = self.free_bytes() < min_free or (at_least_one and pruned == 0)
+            return total > self.max_evidence_bytes or short_of_space
+
+        if not wanted(0):
             return 0
         with self._lock:
             rows = self._db.execute(
@@ -393,22 +597,30 @@ class Outbox:
             ).fetchall()
         pruned = 0
         for key, name, size, path, state in rows:
-            if total <= self.max_evidence_bytes:
+            if not wanted(pruned):
                 break
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-            with self._tx():
-                self._db.execute(
-                    "UPDATE evidence SET pruned_at = ? WHERE idempotency_key = ? AND name = ?", (_now_iso(), key, name)
-                )
+            try:  # the file is gone either way; the mark is caught up by a later pass if it does not fit now
+                with self._tx():
+                    self._db.execute(
+                        "UPDATE evidence SET pruned_at = ? WHERE idempotency_key = ? AND name = ?",
+                        (_now_iso(), key, name),
+                    )
+            except sqlite3.Error as exc:
+                if not is_disk_full(exc):
+                    raise
+                self._reopen()
             total -= size
             pruned += 1
             if state != "sent":
                 log.warning(
-                    "outbox over its evidence bound (%d MB): pruned %s of unsent case %s; the case itself stays queued",
+                    "outbox short of disk (evidence bound %d MB, free-space floor %d MB): pruned %s of unsent"
+                    " case %s; the case itself stays queued",
                     self.max_evidence_bytes >> 20,
+                    min_free >> 20,
                     name,
                     key,
                 )
@@ -417,14 +629,16 @@ class Outbox:
 
     def _clean_orphans(self) -> None:
         """Evidence directories without a case row are leftovers of a crash before the row was
-        committed (the case was never queued, so it was never acknowledged either)."""
+        committed (the case was never queued, so it was never acknowledged either); those of a
+        pending case that did not fit yet are kept for `retry_unrecovered`."""
         shutil.rmtree(self.staging_dir, ignore_errors=True)
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         with self._lock:
             keys = {r[0] for r in self._db.execute("SELECT idempotency_key FROM cases")}
         self._recover_pending(keys)
+        kept = keys | set(self.unrecovered) | {".staging", ".pending"}  # a case waiting for space keeps its files
         for child in self.evidence_dir.iterdir():
-            if child.is_dir() and child.name not in (".staging", ".pending") and child.name not in keys:
+            if child.is_dir() and child.name not in kept:
                 log.warning("outbox: removing evidence without a case row (crash before queueing): %s", child)
                 shutil.rmtree(child, ignore_errors=True)
 
@@ -434,7 +648,11 @@ class Outbox:
 
         def __enter__(self) -> None:
             self.outbox._lock.acquire()
-            self.outbox._db.execute("BEGIN IMMEDIATE")
+            try:
+                self.outbox._db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.outbox._lock.release()
+                raise
 
         def __exit__(
             self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -447,19 +665,45 @@ class Outbox:
     def _tx(self) -> Outbox._Tx:
         return Outbox._Tx(self)
 
+    def _write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`work` in one write transaction. On a full disk: roll back, reopen the connection, make
+        room and try once more; `OutboxFullError` if it still does not fit."""
+        for attempt in (1, 2):
+            try:
+                with self._tx():
+                    result = work(self._db)
+            except sqlite3.Error as exc:
+                if not is_disk_full(exc):
+                    raise
+                self.note_disk_full(exc)
+                self._reopen()
+                if attempt == 2:
+                    raise OutboxFullError(f"outbox {self.directory}: {exc}") from exc
+                log.warning("outbox: a write failed for space (%s); pruning evidence and trying again", exc)
+                with contextlib.suppress(OSError, sqlite3.Error):
+                    self.make_room()
+                continue
+            self._last_full = None
+            return result
+        raise AssertionError("unreachable")
+
     @property
     def _db(self) -> sqlite3.Connection:
-        """The open connection; after `close` it raises (using a closed outbox is the caller's bug)."""
-        if self._conn is None:
+        """The open connection (reopened if a failed reopen left none); after `close` it raises
+        (using a closed outbox is the caller's bug)."""
+        if self._closed:
             raise RuntimeError(f"outbox {self.directory} is closed")
+        if self._conn is None:
+            self._conn = self._connect()
         return self._conn
 
     @property
     def closed(self) -> bool:
-        return self._conn is None
+        return self._closed
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None

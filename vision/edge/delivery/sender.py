@@ -20,7 +20,7 @@ from typing import IO, Literal, Protocol
 import httpx
 
 from vision.core.backoff import backoff_delay
-from vision.edge.delivery.outbox import Outbox, OutboxItem
+from vision.edge.delivery.outbox import Outbox, OutboxFullError, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,9 @@ class Sender:
         while not self._stop.is_set():
             try:
                 self.drain()
+            except OutboxFullError as exc:  # the attempt could not be recorded: the case stays queued
+                log.warning("sender: disk full, send bookkeeping postponed (%s)", exc)
+                self._stop.wait(5.0)
             except Exception:  # noqa: BLE001 - the sender must outlive any one bad case
                 log.exception("sender: unexpected error; retrying shortly")
                 self._stop.wait(1.0)
