@@ -249,7 +249,7 @@ def _set_password(args: argparse.Namespace) -> int:
         return 1
     service = _service(args)
     try:
-        service.accounts.set_password(args.username, password)
+        service.set_password(args.username, password)
     finally:
         service.close()
     print(f"password of {args.username} changed; their tokens and sessions have ended")
@@ -260,7 +260,7 @@ def _set_password(args: argparse.Namespace) -> int:
 def _set_active(args: argparse.Namespace) -> int:
     service = _service(args)
     try:
-        service.accounts.set_operator_active(args.username, args.active)
+        service.set_operator_active(args.username, args.active)
     finally:
         service.close()
     if args.active:
@@ -274,7 +274,7 @@ def _set_active(args: argparse.Namespace) -> int:
 def _revoke_device(args: argparse.Namespace) -> int:
     service = _service(args)
     try:
-        service.accounts.revoke_client(args.name)
+        service.revoke_client(args.name)
     finally:
         service.close()
     print(f"token of {args.name} revoked (rotate-device issues a new one)")
@@ -285,7 +285,7 @@ def _revoke_device(args: argparse.Namespace) -> int:
 def _rotate_device(args: argparse.Namespace) -> int:
     service = _service(args)
     try:
-        issued = service.accounts.rotate_client_token(args.name)
+        issued = service.rotate_client_token(args.name)
     finally:
         service.close()
     print(f"# new token for {issued.name} (shown once; the old one no longer works):", file=sys.stderr)

@@ -140,6 +140,9 @@ class DispatchService:
         self.logout = accounts.logout
         self.authenticate_operator = accounts.authenticate_operator
         self.authenticate_client = accounts.authenticate_client
+        self.set_operator_active = accounts.set_operator_active
+        self.revoke_client = accounts.revoke_client
+        self.rotate_client_token = accounts.rotate_client_token
         # reports from edge boxes and Open311 clients
         self.intake = intake.intake
         self.create_citizen_request = intake.create_citizen_request

@@ -99,7 +99,7 @@ def list_operators(service: ServiceDep, _admin: AdminOperator) -> list[OperatorP
     summary="Set an operator's password (admin); their tokens and sessions end",
 )
 def set_password(username: Username, body: PasswordChange, service: ServiceDep, _admin: AdminOperator) -> Response:
-    service.accounts.set_password(username, body.password)
+    service.set_password(username, body.password)
     return Response(status_code=204)
 
 
@@ -110,13 +110,13 @@ def set_password(username: Username, body: PasswordChange, service: ServiceDep, 
     summary="Deactivate an operator (admin); their tokens and sessions end at once",
 )
 def deactivate_operator(username: Username, service: ServiceDep, _admin: AdminOperator) -> Response:
-    service.accounts.set_operator_active(username, False)
+    service.set_operator_active(username, False)
     return Response(status_code=204)
 
 
 @router.post("/operators/{username}/activate", status_code=204, responses=ERRORS, summary="Reactivate an operator")
 def activate_operator(username: Username, service: ServiceDep, _admin: AdminOperator) -> Response:
-    service.accounts.set_operator_active(username, True)
+    service.set_operator_active(username, True)
     return Response(status_code=204)
 
 
@@ -127,7 +127,7 @@ def activate_operator(username: Username, service: ServiceDep, _admin: AdminOper
     summary="Revoke a device's or Open311 client's token (admin); it gets 401 at once",
 )
 def revoke_client(name: ClientName, service: ServiceDep, _admin: AdminOperator) -> Response:
-    service.accounts.revoke_client(name)
+    service.revoke_client(name)
     return Response(status_code=204)
 
 
@@ -138,7 +138,7 @@ def revoke_client(name: ClientName, service: ServiceDep, _admin: AdminOperator) 
     summary="A new token for a client (admin); the old one stops working at once; shown once",
 )
 def rotate_client(name: ClientName, service: ServiceDep, _admin: AdminOperator) -> ClientCreated:
-    issued = service.accounts.rotate_client_token(name)
+    issued = service.rotate_client_token(name)
     return ClientCreated(id=issued.id, name=issued.name, kind=issued.kind, token=issued.token)
 
 
