@@ -21,8 +21,8 @@ apt_install_from() {
     done < "$1"
     if [ ${#missing[@]} -gt 0 ]; then
         local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-        echo "==> apt-get install ${missing[*]}"
-        $sudo apt-get update -qq
+        echo "==> apt-get install ${missing[*]}" >&2
+        $sudo apt-get update -qq >&2
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 }
@@ -30,14 +30,14 @@ apt_install_from() {
 # Create .venv and install the package with the given extras, once per pyproject change.
 ensure_venv() {
     local extras=$1
-    [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+    [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv >&2
     local stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-12)-${extras//,/_}"
     if [ ! -f "$stamp" ]; then
-        echo "==> installing streetvision[${extras}] into .venv"
+        echo "==> installing streetvision[${extras}] into .venv" >&2
         .venv/bin/python -m pip install -q --upgrade pip >/dev/null
         local spec="."
         [ -n "$extras" ] && spec=".[${extras}]"
-        .venv/bin/python -m pip install -q -e "$spec"
+        .venv/bin/python -m pip install -q -e "$spec" >&2
         touch "$stamp"
     fi
 }

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vision.core.backoff import Backoff, backoff_delay
-from vision.core.geometry import box_containment, box_ios, box_iou, segments_intersect
+from vision.core.geometry import box_containment, box_gap, box_ios, box_iou, segments_intersect
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,16 @@ def test_backoff_doubles_up_to_the_cap_with_half_of_it_random():
     assert backoff.attempt == 6 and 4.0 <= delays[-1] <= 8.0 and delays[0] <= 1.0
     backoff.reset()
     assert backoff.next_delay() <= 1.0
+
+
+def test_box_gap_is_the_gap_in_heights_of_the_smaller_box():
+    table = [400, 400, 520, 500]  # 100 px tall
+    parasol = [390, 290, 530, 395]  # 105 px tall, 5 px above the table
+    beside = [540, 420, 580, 500]  # 80 px tall, 20 px to the right
+    inside = [420, 420, 450, 450]
+    gap = box_gap([table], [parasol, beside, inside, table])
+    assert gap[0].tolist() == pytest.approx([0.05, 0.25, 0.0, 0.0])
+    # scale-free: the same scene at a tenth of the size gives the same gaps
+    small = box_gap(np.asarray([table]) / 10, np.asarray([parasol, beside]) / 10)
+    assert small[0].tolist() == pytest.approx([0.05, 0.25])
+    assert box_gap([table], np.zeros((0, 4))).shape == (1, 0)

@@ -230,6 +230,47 @@ def test_stall_and_vendor_are_one_case():
     assert opened[0][1].object_count == 2 and opened[0][1].classes == ["person", "vendor_stall"]
 
 
+def test_parts_of_one_stall_whose_boxes_touch_are_one_case_even_when_the_second_fires_later():
+    # the detector boxes the table and, above it, the parasol: anchors 0.12 of the frame apart
+    table = ("vendor_stall", (400, 400, 520, 500), 0.8, 1)
+    parasol = ("vendor_stall", (390, 290, 530, 395), 0.6, 2)
+    s = Script(vending(dwell_s=5))
+    for t in range(30):
+        # at t = 8 the table is missed (a passer-by), so the parasol gets a memory entry of its own
+        s.frame(t, ([table] if t != 8 else []) + ([parasol] if t >= 8 else []))
+    opened = s.kinds("opened")
+    assert len(opened) == 1, "a parasol touching its table is the same stall"
+    assert [t for t, _ in opened] == [5]
+
+    apart = ("vendor_stall", (400, 150, 520, 250), 0.6, 2)  # a second stall 150 px above: a case of its own
+    s = Script(vending(dwell_s=5))
+    for t in range(20):
+        s.frame(t, [table] + ([apart] if t >= 8 else []))
+    assert len(s.kinds("opened")) == 2
+
+
+def test_a_bike_that_fires_next_to_a_case_through_its_neighbour_joins_that_case():
+    # bike A has its case; bike C (too far from A) fires while bike B, which stands next to A, waits:
+    # C and B are one cluster, and B belongs with A, so all three are one case
+    rules = rules_for(
+        {"type": "non_motor_parking", "dwell_s": 10, "cluster_distance": 0.08, "cluster_touch": 0.0}, PARK_ZONES
+    )
+    s = Script(rules)
+    a = ("bicycle", (700, 440, 735, 500), 0.7, 1)
+    c = ("bicycle", (860, 440, 895, 500), 0.7, 3)  # anchor 0.083 from A: not linked to A
+    b = ("bicycle", (780, 440, 815, 500), 0.7, 2)  # 0.042 from A, 0.042 from C
+    for t in range(0, 30):
+        objs = [a]
+        if t >= 3:
+            c_now = c
+            objs.append(c_now)
+        if t >= 11:
+            objs.append(b)
+        s.frame(t, objs)
+    opened = s.kinds("opened")
+    assert len(opened) == 1, [v.box_px for _, v in opened]
+
+
 def bikes(n: int, x0: float, y: float = 500, step: float = 40, tid0: int = 1):
     return [("bicycle", (x0 + i * step, y - 60, x0 + i * step + 35, y), 0.7, tid0 + i) for i in range(n)]
 

@@ -218,6 +218,14 @@ class StationaryRuleConfigBase(RuleConfigBase):
         le=1,
         description="Violating objects closer than this (relative image units) are one case.",
     )
+    cluster_touch: float = Field(
+        default=0.25,
+        ge=0,
+        le=5,
+        description="Violating objects whose boxes are closer than this many heights of the smaller box are one "
+        "case however far apart their anchors are (a stall's parasol above its table, bags in a heap, a row of "
+        "bikes); 0 links only overlapping boxes.",
+    )
 
 
 class StreetVendingRuleConfig(StationaryRuleConfigBase):

@@ -274,7 +274,7 @@ class Demo:
         result = DemoSummary(
             review_url=self.review_url,
             stream_url=parts.stream.url,
-            model=f"{parts.runner.detector.name} ({parts.runner.detector.version})",
+            model=self._models_in_use(parts.runner),
             model_note=self.model_note,
             duration_s=time.monotonic() - started,
             stopped_by=summary.stopped_by,
@@ -284,6 +284,20 @@ class Demo:
             outbox=summary.outbox,
         )
         return result
+
+    @staticmethod
+    def _models_in_use(runner: SiteRunner) -> str:
+        """Every route's detector and the verifier, as the cases were made: "a (1.0) + b (1.1), verifier c (1.2)"."""
+        names = []
+        for route in runner.models.routes:
+            det = route.detector
+            name, version = getattr(det, "name", "?"), getattr(det, "version", "?")
+            if f"{name} ({version})" not in names:
+                names.append(f"{name} ({version})")
+        text = " + ".join(names)
+        if runner.verifier is not None:
+            text += f", verifier {runner.verifier.classifier.name} ({runner.verifier.classifier.version})"
+        return text
 
     def _watch(self, stop: threading.Event) -> None:
         while not self._watcher_stop.wait(1.0):

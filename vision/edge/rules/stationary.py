@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vision.core.geometry import box_gap
 from vision.edge.config import StationaryRuleConfigBase, ZoneConfig
 from vision.edge.rules.base import Observation, RuleEngine, RuleEvent, Violation, box_tuple, union_box
 from vision.edge.rules.memory import MemoryEntry, StationaryMemory
@@ -28,10 +29,25 @@ class _Group:
     violation: Violation
     members: set[int] = field(default_factory=set)
     points_rel: list[np.ndarray] = field(default_factory=list)  # where its objects were (cooldown matching)
+    boxes_px: list[np.ndarray] = field(default_factory=list)  # and their boxes (pixels: gaps are scale-free)
     cleared_t: float | None = None
 
-    def near(self, p: np.ndarray, distance: float) -> bool:
-        return any(float(np.hypot(*(p - q))) <= distance for q in self.points_rel)
+    def near(self, p: np.ndarray, box: np.ndarray, link: _Link) -> bool:
+        return any(link(p, box, q, b) for q, b in zip(self.points_rel, self.boxes_px, strict=True))
+
+
+class _Link:
+    """When two violating objects are one case: anchors within `distance` (relative), or pixel boxes closer
+    than `touch` heights of the smaller one."""
+
+    def __init__(self, distance: float, touch: float) -> None:
+        self.distance = distance
+        self.touch = touch
+
+    def __call__(self, p: np.ndarray, box: np.ndarray, q: np.ndarray, other: np.ndarray) -> bool:
+        if float(np.hypot(*(p - q))) <= self.distance:
+            return True
+        return bool(box_gap(box, other)[0, 0] <= self.touch)
 
 
 class StationaryRule(RuleEngine):
@@ -53,6 +69,7 @@ class StationaryRule(RuleEngine):
         self.cooldown: list[_Group] = []
         self._next_group = 1
         self._classes = np.asarray(config.classes, dtype=object)
+        self._link = _Link(config.cluster_distance, config.cluster_touch)
 
     # hooks for the concrete rules ------------------------------------------------------------
     def _excluded(self, obs: Observation, geometry: ZoneGeometry, inside: np.ndarray) -> np.ndarray:
@@ -122,46 +139,57 @@ class StationaryRule(RuleEngine):
         return e.ref_point / np.array([obs.width, obs.height], dtype=np.float64)
 
     def _fire(self, e: MemoryEntry, obs: Observation) -> RuleEvent | None:
-        dist = self.config.cluster_distance
-        p = self._rel(e, obs)
+        """Open a case for `e` and the candidates linked to it, unless one of them belongs to a case already.
+
+        The whole cluster is matched, not the seed alone: the seed may be a bike one step too far from a
+        case whose neighbour it is standing next to."""
+        members = self._cluster_from(e, obs)
+        places = [(m, self._rel(m, obs), m.box) for m in members]
+
+        def linked(g: _Group) -> bool:
+            return any(g.near(p, box, self._link) for _, p, box in places)
+
         for g in self.groups.values():
-            if g.near(p, dist):
-                self._join(g, e, p)
+            if linked(g):
+                for m, p, box in places:
+                    self._join(g, m, p, box)
                 return None
         for g in self.cooldown:
-            if g.near(p, dist) and obs.t_s - (g.cleared_t or 0.0) <= self.config.cooldown_s:
+            if linked(g) and obs.t_s - (g.cleared_t or 0.0) <= self.config.cooldown_s:
                 self.cooldown.remove(g)
                 g.cleared_t = None
                 self.groups[g.id] = g
-                self._join(g, e, p)
+                for m, p, box in places:
+                    self._join(g, m, p, box)
                 return RuleEvent("resumed", g.violation)
-        members = self._cluster_from(e, obs)
         g = _Group(id=self._next_group, violation=self._violation(members, e, obs))
         self._next_group += 1
         self.groups[g.id] = g
-        for m in members:
-            self._join(g, m, self._rel(m, obs))
+        for m, p, box in places:
+            self._join(g, m, p, box)
         return RuleEvent("opened", g.violation)
 
-    def _join(self, g: _Group, e: MemoryEntry, p: np.ndarray) -> None:
+    def _join(self, g: _Group, e: MemoryEntry, p: np.ndarray, box: np.ndarray) -> None:
         e.state = "active"
         e.group = g.id
         g.members.add(e.id)
         if len(g.points_rel) < 64:
             g.points_rel.append(p)
+            g.boxes_px.append(box)
 
     def _cluster_from(self, seed: MemoryEntry, obs: Observation) -> list[MemoryEntry]:
-        """The seed plus every entered candidate linked to it within cluster_distance (single link)."""
+        """The seed plus every entered candidate linked to it (anchors within cluster_distance or boxes
+        touching, single link)."""
         pool = [e for e in self.memory.entries.values() if e.entered and e.state == "candidate" and e is not seed]
         cluster = [seed]
-        frontier = [self._rel(seed, obs)]
+        frontier = [(self._rel(seed, obs), seed.box)]
         while frontier and pool:
-            p = frontier.pop()
-            near = [e for e in pool if float(np.hypot(*(self._rel(e, obs) - p))) <= self.config.cluster_distance]
+            p, box = frontier.pop()
+            near = [e for e in pool if self._link(self._rel(e, obs), e.box, p, box)]
             for e in near:
                 pool.remove(e)
                 cluster.append(e)
-                frontier.append(self._rel(e, obs))
+                frontier.append((self._rel(e, obs), e.box))
         return cluster
 
     def _violation(self, members: list[MemoryEntry], seed: MemoryEntry, obs: Observation) -> Violation:
