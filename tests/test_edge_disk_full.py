@@ -171,6 +171,22 @@ def test_evidence_is_pruned_by_free_space_not_only_by_bytes(tiny_fs):
 # --- the daemon as a process ------------------------------------------------------------------------
 
 
+def test_outbox_status_shows_the_disk_with_the_sites_floor(tmp_path, tiny_fs, capsys):
+    from vision.cli import main
+
+    Outbox(tiny_fs / "ob").close()
+    site = _site(tmp_path, tiny_fs / "ob", "http://127.0.0.1:9", 0, "status")
+    assert main(["outbox", "status", "--config", str(site)]) == 0
+    out = capsys.readouterr().out
+    assert "disk ok" in out and "pruned below 0.3 MB" in out, out  # min_free_mb 0.25 from the site
+
+    fill(tiny_fs, leave=64 << 10)  # under the site's 0.25 MiB floor
+    assert main(["outbox", "status", "--config", str(site), "--json"]) == 0
+    disk = json.loads(capsys.readouterr().out)["disk"]
+    assert disk["level"] == "low" and disk["min_free_bytes"] == 256 << 10
+    assert disk["free_bytes"] < 256 << 10 and 0 < disk["total_bytes"] <= 4 << 20
+
+
 def _site(tmp_path: Path, outbox: Path, url: str, port: int, name: str) -> Path:
     from tests.test_daemon import daemon_site
 

@@ -36,17 +36,23 @@ def _open(args: argparse.Namespace, owner: bool) -> Outbox | None:
 
     if args.config:
         try:
-            path = Path(load_site(args.config).outbox.path)
+            outbox = load_site(args.config).outbox
         except ConfigError as err:
             for loc, msg in err.errors:
                 print(f"{err.path}: {loc}: {msg}", file=sys.stderr)
             return None
+        path = Path(outbox.path)
+        bounds = {
+            "max_evidence_bytes": int(outbox.max_evidence_mb * (1 << 20)),
+            "min_free_bytes": int(outbox.min_free_mb * (1 << 20)),
+        }
     else:
         path = Path(args.path)
+        bounds = {}  # the defaults: the floor shown is the default one
     if not (path / DB_FILE).is_file():
         print(f"no outbox at {path} ({DB_FILE} not found)", file=sys.stderr)
         return None
-    return Outbox(path, owner=owner)
+    return Outbox(path, owner=owner, **bounds)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -57,14 +63,24 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         pending = [c for c in ob.cases() if c["state"] != "sent"]
         json.dump(
-            {"counts": counts, "evidence_bytes": ob.evidence_bytes(), "undelivered": pending}, sys.stdout, indent=2
+            {
+                "counts": counts,
+                "evidence_bytes": ob.evidence_bytes(),
+                "disk": _disk_json(ob),
+                "undelivered": pending,
+            },
+            sys.stdout,
+            indent=2,
         )
         print()
         return 0
+    disk = ob.disk()
     print(
         f"{ob.directory}: "
         + ", ".join(f"{k} {v}" for k, v in counts.items())
         + f"; evidence {ob.evidence_bytes() / 1e6:.1f} MB"
+        + f"; disk {disk.level}, {disk.free_bytes / 1e6:.1f} MB free of {disk.total_bytes / 1e6:.1f} MB"
+        + f" (evidence pruned below {disk.min_free_bytes / 1e6:.1f} MB)"
     )
     for r in ob.records():
         if r.state == "sent":
@@ -72,6 +88,18 @@ def _status(args: argparse.Namespace) -> int:
         err = f" -- {r.last_error[:160]}" if r.last_error else ""
         print(f"  {r.state:7} {r.key} {r.camera_id}/{r.rule} attempts {r.attempts}{err}")
     return 0
+
+
+def _disk_json(ob: Outbox) -> dict[str, object]:
+    """The filesystem as a status reader sees it: free space and the floor (the daemon's error counters
+    live in the daemon's process; its /healthz shows them)."""
+    disk = ob.disk()
+    return {
+        "level": disk.level,
+        "free_bytes": disk.free_bytes,
+        "total_bytes": disk.total_bytes,
+        "min_free_bytes": disk.min_free_bytes,
+    }
 
 
 def _retry(args: argparse.Namespace) -> int:
