@@ -218,6 +218,12 @@ class StationaryRuleConfigBase(RuleConfigBase):
         le=1,
         description="Violating objects closer than this (relative image units) are one case.",
     )
+    passing_classes: list[ClassName] = Field(
+        default_factory=list,
+        description="Those of `classes` that also pass by (people, ridden bikes): a detection of them is a staying "
+        "object only under a track id already seen there or on the same box (IoU >= 0.5), so passers-by at looks "
+        "seconds apart never add up to a stay.",
+    )
     cluster_touch: float = Field(
         default=0.25,
         ge=0,
@@ -237,6 +243,12 @@ class StreetVendingRuleConfig(StationaryRuleConfigBase):
         default_factory=lambda: ["person"],
         description="Those of `classes` that are people: they count only while staying still, never walking.",
     )
+    passing_classes: list[ClassName] = Field(
+        default_factory=lambda: ["person"],
+        description="Those of `classes` that also pass by: a detection of them is a staying object only under a "
+        "track id already seen there or on the same box (IoU >= 0.5), so walkers at looks seconds apart never add "
+        "up to a stay.",
+    )
     goods_classes: list[ClassName] = Field(
         default_factory=list,
         description="When set, a staying person counts only with one of these classes within cluster_distance.",
@@ -248,6 +260,11 @@ class NonMotorParkingRuleConfig(StationaryRuleConfigBase):
     zone_kind: ClassVar[ZoneKind] = "no_parking"
     classes: list[ClassName] = Field(default_factory=lambda: ["bicycle", "motorcycle"], min_length=1)
     dwell_s: float = Field(default=300, ge=0)
+    passing_classes: list[ClassName] = Field(
+        default_factory=lambda: ["bicycle", "motorcycle"],
+        description="Those of `classes` that also pass by (ridden): a detection of them is a parked vehicle only "
+        "under a track id already seen there or on the same box (IoU >= 0.5).",
+    )
     cluster_distance: float = Field(
         default=0.08, gt=0, le=1, description="Vehicles closer than this (relative image units) form one case."
     )

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from vision.core.geometry import box_ios
+from vision.core.geometry import box_ios, box_iou
 from vision.edge.rules.base import ConfidenceSample
 
 MAX_HISTORY = 240  # confidence samples kept per entry (thinned when full)
@@ -82,8 +82,14 @@ class StationaryMemory:
         max_gap_s: float,
         clear_after_s: float,
         presence_window_s: float = 10.0,
+        passing_classes: frozenset[str] = frozenset(),
     ):
+        """`passing_classes`: classes that also pass by (people, ridden bikes). Between looks seconds apart
+        the tracker cannot see them move, and on a busy pavement some passer-by is near any spot at most
+        looks; a detection of these classes is an entry's object only under a track id already seen there
+        or on the same place (box IoU >= SAME_PLACE_IOU), not merely within `max_move`."""
         self.presence_window_s = presence_window_s
+        self.passing_classes = passing_classes
         self.inertia_frames = inertia_frames
         self.max_move = max_move
         self.max_gap_s = max_gap_s
@@ -107,7 +113,7 @@ class StationaryMemory:
         for e in self.entries.values():
             e.seen_now = False
         heights = (boxes[:, 3] - boxes[:, 1]) if len(boxes) else np.empty(0)
-        pairs = self._candidate_pairs(class_names, points, tracker_ids)
+        pairs = self._candidate_pairs(class_names, boxes, points, tracker_ids)
         used_dets: set[int] = set()
         used_entries: set[int] = set()
         matched: list[MemoryEntry] = []
@@ -166,7 +172,7 @@ class StationaryMemory:
         return False
 
     def _candidate_pairs(
-        self, class_names: np.ndarray, points: np.ndarray, tracker_ids: np.ndarray
+        self, class_names: np.ndarray, boxes: np.ndarray, points: np.ndarray, tracker_ids: np.ndarray
     ) -> list[tuple[float, int, int]]:
         """(cost, detection, entry) for every detection within reach of an entry of its class;
         cheapest first. A detection carrying one of the entry's track ids is preferred."""
@@ -179,6 +185,13 @@ class StationaryMemory:
         classes = np.asarray([self.entries[i].class_name for i in ids], dtype=object)
         dist = np.hypot(points[:, None, 0] - refs[None, :, 0], points[:, None, 1] - refs[None, :, 1])
         ok = (dist <= reach[None, :]) & (np.asarray(class_names, dtype=object)[:, None] == classes[None, :])
+        passing = np.asarray([c in self.passing_classes for c in classes], dtype=bool)
+        if passing.any() and ok[:, passing].any():
+            same_track = np.asarray(
+                [[int(t) in self.entries[i].track_ids for i in ids] for t in tracker_ids], dtype=bool
+            ).reshape(len(points), len(ids))
+            same_place = box_iou(boxes, np.stack([self.entries[i].box for i in ids])) >= SAME_PLACE_IOU
+            ok &= ~passing[None, :] | same_track | same_place
         for n, j in zip(*np.nonzero(ok), strict=True):
             e = self.entries[ids[j]]
             cost = dist[n, j] / reach[j]
@@ -236,6 +249,7 @@ class StationaryMemory:
         self.entries.clear()
 
 
+SAME_PLACE_IOU = 0.5  # a passing-class detection under a new track id on this much of an entry's box is its object
 PART_OVERLAP = 0.6  # intersection over the smaller box above which two boxes of one class are one object
 # Objects built of parts one above the other (a stall's awning or umbrella over its table and goods): a box
 # right above or below one already seen, sharing most of its width, is the same object.

@@ -63,6 +63,7 @@ class StationaryRule(RuleEngine):
             max_gap_s=config.max_gap_s,
             clear_after_s=config.clear_after_s,
             presence_window_s=config.presence_window_s,
+            passing_classes=frozenset(config.passing_classes),
         )
         self.motion = MotionHistory(config.motion_window_s, config.max_move, forget_after_s=config.motion_window_s + 30)
         self.groups: dict[int, _Group] = {}
