@@ -53,6 +53,22 @@ def test_annotated_video_is_browser_playable_h264(footage_path, tmp_path):
     assert len(frames) == 20 and (frames[0].width, frames[0].height) == (768, 576)
 
 
+def test_save_to_an_image_writes_the_annotated_still_of_the_last_frame(footage_path, tmp_path):
+    import cv2
+
+    out = tmp_path / "frame.jpg"
+    res = run_detect(str(footage_path), "--max-frames", "3", "--save", str(out))
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    still = cv2.imread(str(out))
+    assert still is not None and still.shape[:2] == (576, 768)
+    assert "annotated still" in res.stderr
+
+    res = run_detect(str(footage_path), "--max-frames", "1", "--save", str(tmp_path / "frame.gif"))
+    assert res.returncode == 2 and "OUT.mp4" in res.stderr and "Traceback" not in res.stderr
+    res = run_detect(str(footage_path), "--max-frames", "1", "--save", str(tmp_path / "no" / "dir" / "f.png"))
+    assert res.returncode == 1 and "could not write" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_missing_source_is_clear_error(tmp_path):
     res = run_detect(str(tmp_path / "nope.mp4"))
     assert res.returncode != 0 and "nope.mp4" in res.stderr and "Traceback" not in res.stderr

@@ -7,9 +7,11 @@ import json
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
+    import numpy as np
     import supervision as sv
 
     from vision.edge.casework.annotate import FrameAnnotator
@@ -46,7 +48,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--sample-fps", type=float, default=None, help="process at most this many frames per stream second")
     p.add_argument("--min-confidence", type=float, default=None, help="drop detections below this score")
     p.add_argument("--json", action="store_true", help="one JSON object per frame on stdout")
-    p.add_argument("--save", metavar="OUT.mp4", help="write an annotated H.264 video")
+    p.add_argument(
+        "--save",
+        metavar="OUT",
+        help="write the annotated result: OUT.mp4 an H.264 video of every processed frame, "
+        "OUT.jpg/.png a still of the last one",
+    )
     p.set_defaults(handler=run)
 
 
@@ -64,6 +71,23 @@ def _frame_record(frame: Frame, dets: sv.Detections) -> FrameRecord:
             for box, score, name, track_id in zip(dets.xyxy, scores, names, ids, strict=True)
         ],
     }
+
+
+STILL_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def _write_still(path: str, image: np.ndarray) -> bool:
+    """The annotated still, written by OpenCV (the video writer's encoder cannot make single images)."""
+    import cv2
+
+    try:
+        ok = cv2.imwrite(path, image)
+    except cv2.error as err:
+        print(f"detect: --save {path}: {err}", file=sys.stderr)
+        return False
+    if not ok:
+        print(f"detect: --save {path}: could not write the image (does the folder exist?)", file=sys.stderr)
+    return bool(ok)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,6 +122,17 @@ def run(args: argparse.Namespace) -> int:
     if not source:
         print("detect: give a SOURCE or --config", file=sys.stderr)
         return 2
+    save_still = False
+    if args.save:
+        suffix = Path(args.save).suffix.lower()
+        if suffix in STILL_SUFFIXES:
+            save_still = True
+        elif suffix != ".mp4":
+            print(
+                f"detect: --save {args.save}: give OUT.mp4 (annotated video) or OUT.jpg / OUT.png (annotated still)",
+                file=sys.stderr,
+            )
+            return 2
     try:
         detector = open_detector(model or "coco-nanodet", min_confidence=0.3 if min_conf is None else min_conf)
     except DetectorError as err:
@@ -106,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
     writer: Mp4Writer | None = None
     annotator: FrameAnnotator | None = None
+    last_annotated: np.ndarray | None = None
     counts: Counter[str] = Counter()
     processed, started = 0, time.perf_counter()
     infer_s = 0.0
@@ -125,14 +161,20 @@ def run(args: argparse.Namespace) -> int:
                     summary = ", ".join(f"{v} {k}" for k, v in per_class.most_common()) or "nothing"
                     print(f"frame {frame.index:5d}  t={frame.t_s:7.2f}s  {summary}", flush=True)
                 if args.save:
-                    if writer is None or annotator is None:
+                    if annotator is None:
                         from vision.edge.casework.annotate import FrameAnnotator
-                        from vision.edge.casework.video_writer import Mp4Writer
 
-                        h, w = frame.image.shape[:2]
-                        writer = Mp4Writer(args.save, frames.effective_fps or 10.0, (w, h))
                         annotator = FrameAnnotator()
-                    writer.write(annotator.annotate(frame.image, dets, zones))
+                    annotated = annotator.annotate(frame.image, dets, zones)
+                    if save_still:
+                        last_annotated = annotated
+                    else:
+                        if writer is None:
+                            from vision.edge.casework.video_writer import Mp4Writer
+
+                            h, w = frame.image.shape[:2]
+                            writer = Mp4Writer(args.save, frames.effective_fps or 10.0, (w, h))
+                        writer.write(annotated)
                 if args.max_frames is not None and processed >= args.max_frames:
                     break
     except SourceError as err:
@@ -143,12 +185,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if writer is not None:
             writer.close()
+    if save_still and last_annotated is not None and not _write_still(args.save, last_annotated):
+        return 1
     elapsed = time.perf_counter() - started
     totals = ", ".join(f"{k}: {v}" for k, v in counts.most_common()) or "none"
     print(
         f"{processed} frame(s) in {elapsed:.1f} s ({processed / elapsed if elapsed else 0:.1f} fps; "
         f"detect+track {1000 * infer_s / max(processed, 1):.0f} ms/frame) with {detector.name} {detector.version}; "
-        f"detections by class: {totals}" + (f"; annotated video: {args.save}" if args.save else ""),
+        f"detections by class: {totals}"
+        + (f"; annotated {'still' if save_still else 'video'}: {args.save}" if args.save else ""),
         file=sys.stderr,
     )
     return 0
