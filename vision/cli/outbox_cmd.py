@@ -59,8 +59,15 @@ def _status(args: argparse.Namespace) -> int:
     ob = _open(args, owner=False)
     if ob is None:
         return 1
+    try:
+        return _print_status(ob, as_json=args.json)
+    finally:
+        ob.close()
+
+
+def _print_status(ob: Outbox, *, as_json: bool) -> int:
     counts = ob.counts()
-    if args.json:
+    if as_json:
         pending = [c for c in ob.cases() if c["state"] != "sent"]
         json.dump(
             {
@@ -106,6 +113,9 @@ def _retry(args: argparse.Namespace) -> int:
     ob = _open(args, owner=False)
     if ob is None:
         return 1
-    n = ob.requeue_failed()
+    try:
+        n = ob.requeue_failed()
+    finally:
+        ob.close()
     print(f"requeued {n} failed case(s); a running daemon sends them at its next attempt")
     return 0

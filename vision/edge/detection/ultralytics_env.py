@@ -14,7 +14,6 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from vision.core.paths import REPO_ROOT
@@ -87,11 +86,3 @@ def prepare_offline(config_dir: Path | None = None) -> Path:
         if any(settings.get(k) != v for k, v in OFFLINE_SETTINGS.items()):
             settings.update(OFFLINE_SETTINGS)
     return config_dir
-
-
-def import_ultralytics() -> ModuleType:
-    """`ultralytics` module, imported after `prepare_offline()`."""
-    prepare_offline()
-    import ultralytics
-
-    return ultralytics
