@@ -328,14 +328,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     pg.drop(url)
 
 
-def build_dispatch(tmp_path: Path, db_url: str, notifier: Any = None, config_path: Path | None = None) -> Dispatch:
+def build_dispatch(
+    tmp_path: Path, db_url: str, notifier: Any = None, config_path: Path | None = None, **settings: Any
+) -> Dispatch:
+    """A dispatch app over `db_url`; `settings` are further `Settings` fields (limits, intervals)."""
     from fastapi.testclient import TestClient
 
     from vision.dispatch.app import create_app
     from vision.dispatch.service import DispatchService
     from vision.dispatch.settings import Settings
 
-    kwargs: dict[str, Any] = {"data_dir": tmp_path / "data", "db_url": db_url}
+    kwargs: dict[str, Any] = {"data_dir": tmp_path / "data", "db_url": db_url, **settings}
     if config_path:
         kwargs["config_path"] = config_path
     settings = Settings(**kwargs)

@@ -75,7 +75,7 @@ class Accounts:
         role = Role(role)
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidInput(f"password: at least {MIN_PASSWORD_LENGTH} characters")
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             op = m.Operator(
                 username=username, password_hash=hash_password(password), role=role.value, display_name=display_name
             )
@@ -91,7 +91,7 @@ class Accounts:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidInput(f"password: at least {MIN_PASSWORD_LENGTH} characters")
         new_hash = hash_password(password)  # before the session: no lock held while hashing
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             op = self._operator(s, username)
             op.password_hash = new_hash
             s.execute(delete(m.ApiToken).where(m.ApiToken.operator_id == op.id))
@@ -100,7 +100,7 @@ class Accounts:
     def set_operator_active(self, username: str, active: bool) -> None:
         """Deactivates (ending every token and session at once) or reactivates an operator.
         The last active admin cannot be deactivated: nobody could manage accounts any more."""
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             op = self._operator(s, username)
             if not active and op.active and op.role == Role.ADMIN.value:
                 admins = s.scalar(
@@ -123,7 +123,7 @@ class Accounts:
         return op
 
     def list_operators(self) -> list[OperatorPublic]:
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             return [OperatorPublic.model_validate(op) for op in s.scalars(select(m.Operator).order_by(m.Operator.id))]
 
     def login(
@@ -149,7 +149,7 @@ class Accounts:
         self.throttle.succeeded(username)
         token = new_token(TOKEN_PREFIX[kind])
         expires = self.ctx.clock() + timedelta(seconds=self.ctx.settings.token_ttl_s)
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             # re-checked in the writing transaction: deactivated between the read and now?
             still_active = s.scalar(select(m.Operator.active).where(m.Operator.id == candidate.id))
             if not still_active:
@@ -159,21 +159,21 @@ class Accounts:
         return token, expires, candidate.role
 
     def _login_candidate(self, username: str) -> _LoginCandidate | None:
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             op = s.scalar(select(m.Operator).where(m.Operator.username == username))
             if op is None:
                 return None
             return _LoginCandidate(op.id, op.active, op.password_hash, Role(op.role))
 
     def logout(self, token: str) -> None:
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             row = s.scalar(select(m.ApiToken).where(m.ApiToken.token_hash == token_hash(token)))
             if row is not None:
                 s.delete(row)
                 s.commit()
 
     def authenticate_operator(self, token: str) -> OperatorPrincipal | None:
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             row = s.scalar(
                 select(m.ApiToken)
                 .options(selectinload(m.ApiToken.operator))
@@ -197,7 +197,7 @@ class Accounts:
         if kind == "device" and site_id is None and not site_less:
             raise InvalidInput("site_id: a device is bound to a site (site-less only when asked for explicitly)")
         token = new_token(TOKEN_PREFIX[kind])
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             c = m.Client(name=name, kind=kind, site_id=site_id, token_hash=token_hash(token))
             s.add(c)
             try:
@@ -208,14 +208,14 @@ class Accounts:
 
     def revoke_client(self, name: str) -> None:
         """The client's token stops working at once (its cases stay); `rotate_client_token` re-enables it."""
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             self._client(s, name).active = False
             s.commit()
 
     def rotate_client_token(self, name: str) -> IssuedClientToken:
         """A new token for the client (shown once); the old one stops working at once.
         A revoked client is active again with the new token."""
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             c = self._client(s, name)
             kind: ClientKind = "open311" if c.kind == "open311" else "device"
             token = new_token(TOKEN_PREFIX[kind])
@@ -232,7 +232,7 @@ class Accounts:
         return c
 
     def authenticate_client(self, token: str, kind: ClientKind) -> ClientPrincipal | None:
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             c = s.scalar(select(m.Client).where(m.Client.token_hash == token_hash(token)))
             if c is None or not c.active or c.kind != kind:
                 return None

@@ -11,23 +11,30 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
 
 from vision.dispatch import PACKAGE_DIR
-from vision.dispatch.api import auth, cases, errors, headers, open311, ui
+from vision.dispatch.api import auth, body_limit, cases, errors, headers, open311, ui
+from vision.dispatch.collector import Periodic
 from vision.dispatch.service import DispatchService
 from vision.dispatch.settings import Settings
 
 
 def create_app(settings: Settings | None = None, service: DispatchService | None = None) -> FastAPI:
     """An app over `service`, or over a new service built from `settings` (migrating
-    the database first). The app closes a service it built itself on shutdown."""
+    the database first). The app closes a service it built itself on shutdown. While it
+    runs, evidence nobody will come back for is collected: at start, then every
+    `settings.collect_interval_s`."""
     own = service is None
     if service is None:
         service = DispatchService.from_settings(settings or Settings.from_env())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if own:
-            service.close()
+        collector = Periodic(service.collect_evidence, service.settings.collect_interval_s).start()
+        try:
+            yield
+        finally:
+            collector.stop()
+            if own:
+                service.close()
 
     app = FastAPI(
         title="StreetVision dispatch center",
@@ -38,6 +45,7 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
     app.state.service = service
     errors.install(app)
     app.add_exception_handler(DataError, errors.data_refused)  # value too long, out of range, NUL: 422
+    body_limit.install(app, service.settings)  # inside the security headers: a 413 gets them too
     headers.install(app, service.settings)
     ui.install(app)
     app.include_router(cases.router)

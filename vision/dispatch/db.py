@@ -12,10 +12,15 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The execution option that marks a connection's transactions as a writing unit of work.
+UNIT_OPTION = "streetvision_unit"
+WRITE_UNIT = "write"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for SQLite (file, WAL, foreign keys on) or PostgreSQL (`postgresql+psycopg://`)."""
+    """An engine for SQLite (file, WAL, foreign keys on) or PostgreSQL (`postgresql+psycopg://`).
+    On SQLite transactions begin deferred (reads) unless the connection is a writing unit's
+    (`for_writes`), which begins IMMEDIATE."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -29,17 +34,27 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
-            # Take the write lock up front: a deferred transaction that reads and then
-            # writes fails with "database is locked" when another writer got in between
-            # (WAL snapshot upgrade). Serialised writers are the embedded default's price.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+            # A unit that writes takes the write lock up front: a deferred transaction that
+            # reads and then writes fails with "database is locked" when another writer got
+            # in between (WAL snapshot upgrade). A unit that only reads begins deferred: a WAL
+            # snapshot that neither waits for the writer nor holds it up.
+            write = conn.get_execution_options().get(UNIT_OPTION) == WRITE_UNIT
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
+def for_writes(engine: Engine) -> Engine:
+    """The same engine (pool, dialect, events) for units of work that write: on SQLite their
+    transactions begin IMMEDIATE, holding the write lock from the first statement. On
+    PostgreSQL the option changes nothing (row locks and advisory locks serialise there)."""
+    return engine.execution_options(**{UNIT_OPTION: WRITE_UNIT})
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions over `engine`; a writing unit of work binds them to `for_writes(engine)`."""
     return sessionmaker(engine, expire_on_commit=False)
 
 
@@ -54,4 +69,4 @@ def alembic_config(engine: Engine | None = None) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Brings the schema to `revision`; safe to run from several workers (Alembic version table)."""
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    command.upgrade(alembic_config(engine), revision)
+    command.upgrade(alembic_config(for_writes(engine)), revision)

@@ -1,7 +1,8 @@
-"""Cases coming in: an edge box's report (evidence checked and stored first, a
-replay of a known idempotency key answered with the case it made, a report of
-the same thing at the same camera merged into the open case) and a citizen's
-Open311 request. Both enter as suspected cases waiting for review."""
+"""Cases coming in: an edge box's report (evidence checked and staged first, then
+committed with the rows that name it; a replay of a known idempotency key answered
+with the case it made, a report of the same thing at the same camera merged into
+the open case) and a citizen's Open311 request. Both enter as suspected cases
+waiting for review."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from vision.dispatch.context import ServiceContext
 from vision.dispatch.errors import Conflict, InvalidInput, NotPermitted
 from vision.dispatch.notify import CaseEvent
 from vision.dispatch.schemas import IntakeResult
+from vision.dispatch.staging import EvidenceBatch
 from vision.dispatch.storage import StorageError
 from vision.dispatch.transitions import audit
 from vision.dispatch.uploads import Upload, content_matches
@@ -46,26 +48,33 @@ class CaseIntake:
             ev_code = self.ctx.taxonomy.lookup(report.violation, report.taxonomy_edition)
         except KeyError as exc:
             raise InvalidInput(f"violation: {exc.args[0]}") from None
-        stored = self._store_evidence(report, files)
-
-        try:
-            result, event = self._record(client, report, stored, ev_code.deadline_working_hours, key)
-        except IntegrityError:
-            again = self._replay(key, client)  # a concurrent replay won the race
-            if again is None:
-                raise
-            return again
+        with EvidenceBatch(self.ctx) as batch:
+            stored = self._stage_evidence(report, files, batch)
+            try:
+                result, event = self._record(client, report, stored, ev_code.deadline_working_hours, key, batch)
+            except IntegrityError:
+                again = self._replay(key, client)  # a concurrent replay won the race
+                if again is None:
+                    raise
+                return again
         if event is not None:
             self.ctx.notifier.publish(event)
         return result
 
     def _record(
-        self, client: ClientPrincipal, report: CaseReport, stored: dict[str, str], deadline_hours: float, key: str
+        self,
+        client: ClientPrincipal,
+        report: CaseReport,
+        stored: dict[str, str],
+        deadline_hours: float,
+        key: str,
+        batch: EvidenceBatch,
     ) -> tuple[IntakeResult, CaseEvent | None]:
         """One transaction: a new case or one more occurrence of an open one, with its
-        evidence rows. No event when a concurrent replay got there first."""
+        evidence rows and, as it commits, their files. No event when a concurrent replay
+        got there first."""
         now = self.ctx.clock()
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             case = self._find_open_case(s, report)
             if s.scalar(select(m.Occurrence.id).where(m.Occurrence.idempotency_key == key)) is not None:
                 s.rollback()  # a concurrent replay committed while we waited for the lock
@@ -124,7 +133,7 @@ class CaseIntake:
                         created_at=now,
                     )
                 )
-            s.commit()
+            batch.commit(s)
             result = IntakeResult(
                 case_id=case.id, occurrence_id=occ.id, created=not merged, merged=merged, status=Status(case.status)
             )
@@ -196,7 +205,7 @@ class CaseIntake:
 
     def _replay(self, key: str, client: ClientPrincipal) -> IntakeResult | None:
         """The answer already given for `key`, or None when it is new."""
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             occ = s.scalar(
                 select(m.Occurrence).options(selectinload(m.Occurrence.case)).where(m.Occurrence.idempotency_key == key)
             )
@@ -213,8 +222,9 @@ class CaseIntake:
                 status=Status(occ.case.status),
             )
 
-    def _store_evidence(self, report: CaseReport, files: Mapping[str, Upload]) -> dict[str, str]:
-        """Checks every declared file against its part and stores it; returns name -> sha256."""
+    def _stage_evidence(self, report: CaseReport, files: Mapping[str, Upload], batch: EvidenceBatch) -> dict[str, str]:
+        """Checks every declared file against its part and stages it (before the transaction:
+        no lock is held while it is copied and hashed); returns name -> sha256."""
         max_bytes = self.ctx.settings.max_evidence_bytes
         declared = [e.name for e in report.evidence]
         if len(set(declared)) != len(declared):
@@ -232,7 +242,7 @@ class CaseIntake:
             if not content_matches(item.content_type, up.head()):
                 raise InvalidInput(f"evidence '{item.name}': content is not {item.content_type}")
             try:
-                f = self.ctx.store.put(up.stream, max_bytes, item.sha256, item.size_bytes)
+                f = batch.stage(up.stream, max_bytes, item.sha256, item.size_bytes)
             except StorageError as exc:
                 raise InvalidInput(f"evidence '{item.name}': {exc}") from None
             stored[item.name] = f.sha256
@@ -284,7 +294,7 @@ class CaseIntake:
             raise InvalidInput(f"service_code: unknown service '{service_code}'")
         ev = self.ctx.taxonomy.violations[service_code]
         now = self.ctx.clock()
-        with self.ctx.session() as s:
+        with self.ctx.write() as s:
             case = m.Case(
                 source="open311",
                 client_id=client.id,

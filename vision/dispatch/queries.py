@@ -116,7 +116,7 @@ class CaseQueries:
         if overdue is not None:
             late = (m.Case.status.in_([st.value for st in ON_THE_CLOCK])) & (m.Case.deadline_at < now)
             q = q.where(late if overdue else ~late | m.Case.deadline_at.is_(None))
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
             rows = s.scalars(q.order_by(m.Case.created_at.desc(), m.Case.id.desc()).limit(limit).offset(offset))
             items = [_summary(c, now) for c in rows]
@@ -125,7 +125,7 @@ class CaseQueries:
     def get_case(self, case_id: int, operator: OperatorPrincipal | None = None) -> CaseDetail:
         """One case with its timeline; `available_actions` are the operator's (none without one)."""
         now = self.ctx.clock()
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             case = s.get(m.Case, case_id, options=list(_TIMELINE))
             if case is None:
                 raise NotFound(f"case {case_id} does not exist")
@@ -133,7 +133,7 @@ class CaseQueries:
 
     def evidence_file(self, case_id: int, evidence_id: int) -> tuple[Path, str]:
         """Path and content type of one evidence file of a case (checked to be inside the store)."""
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             ev = s.get(m.Evidence, evidence_id)
             if ev is None or ev.case_id != case_id:
                 raise NotFound("evidence not found")
@@ -180,7 +180,7 @@ class CaseQueries:
         """Cases from `source` that review confirmed or rejected, with their timelines, by id."""
         now = self.ctx.clock()
         reviewed = [st.value for st in CONFIRMED | {Status.REJECTED}]
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             cases = s.scalars(
                 select(m.Case)
                 .options(*_TIMELINE)
@@ -191,5 +191,5 @@ class CaseQueries:
 
     def _records(self, q: Select[Any]) -> list[CaseRecord]:
         now = self.ctx.clock()
-        with self.ctx.session() as s:
+        with self.ctx.read() as s:
             return [_record(c, now) for c in s.scalars(q)]

@@ -6,6 +6,7 @@ without HTTP. It holds no logic of its own; it composes the parts that do:
     intake.py       edge-box reports (evidence, replay, merge) and Open311 requests
     transitions.py  the workflow actions and their audit records
     queries.py      reading cases as the plain shapes of schemas.py
+    collector.py    stale staged uploads and evidence files no row names
 
 Errors (errors.py): NotFound (404), Unauthorized (401), NotPermitted (403),
 IllegalTransition / Conflict (409), InvalidInput (422)."""
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vision.core.taxonomy import Taxonomy, load_taxonomy
 from vision.dispatch.accounts import Accounts, ClientPrincipal, OperatorPrincipal
+from vision.dispatch.collector import Collected, collect_evidence
 from vision.dispatch.config import DispatchConfig, load_dispatch_config
 from vision.dispatch.context import ServiceContext
 from vision.dispatch.db import make_engine, migrate, session_factory
@@ -126,6 +128,11 @@ class DispatchService:
 
     def close(self) -> None:
         self.ctx.close()
+
+    def collect_evidence(self, now: float | None = None) -> Collected:
+        """Removes staged uploads a crash left behind and evidence files no row names, once
+        older than `settings.evidence_grace_s` (the server runs it at start and on a schedule)."""
+        return collect_evidence(self.ctx, self.settings.evidence_grace_s, now)
 
     # ------------------------------------------------------------ the facade
     # Each operation is its part's own method, so it has one signature and one docstring.

@@ -15,6 +15,10 @@ from vision.dispatch.config import DEFAULT_DISPATCH_CONFIG, ConfigError
 ENV_PREFIX = "STREETVISION_DISPATCH_"
 DEFAULT_DATA_DIR = Path("var/dispatch")  # /var/ is git-ignored
 DATA_DIR_MODE = 0o700  # database, evidence photos and clips: the service's user only
+# Evidence collection: an hour is far longer than any request stays in flight (the longest
+# wait is SQLite's 30 s busy timeout); an hourly sweep bounds what a crash leaves behind.
+DEFAULT_EVIDENCE_GRACE_S = 3600.0
+DEFAULT_COLLECT_INTERVAL_S = 3600.0
 
 # Session cookie `Secure` flag: "auto" sets it when the request came over HTTPS (directly,
 # or through a proxy uvicorn trusts for X-Forwarded-Proto); True always; False never.
@@ -35,6 +39,14 @@ class Settings:
     taxonomy_path: Path | None = None  # default: the bundled configs/taxonomy.yaml
     token_ttl_s: int = 12 * 3600
     max_evidence_bytes: int = 64 * 1024 * 1024
+    # The largest request body taken (413 beyond it); None: the largest legitimate case,
+    # see `body_limit_bytes`.
+    max_body_bytes: int | None = None
+    # Staged uploads a crash left behind and stored files no row names are deleted once they
+    # are older than the grace period (never an in-flight request's), at start and then
+    # every `collect_interval_s` (0: at start only).
+    evidence_grace_s: float = DEFAULT_EVIDENCE_GRACE_S
+    collect_interval_s: float = DEFAULT_COLLECT_INTERVAL_S
     cookie_secure: CookieSecure = "auto"
     # Content-Security-Policy of every response but the API docs ("" sends none).
     content_security_policy: str = DEFAULT_CSP
@@ -43,6 +55,21 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).resolve())
         object.__setattr__(self, "config_path", Path(self.config_path))
+        if self.max_body_bytes is not None and self.max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes: a positive number of bytes, not {self.max_body_bytes}")
+        if self.evidence_grace_s < 0 or self.collect_interval_s < 0:
+            raise ConfigError("evidence_grace_s, collect_interval_s: seconds, not negative")
+
+    @property
+    def body_limit_bytes(self) -> int:
+        """`max_body_bytes`, by default the largest case an edge box may legitimately post:
+        as many evidence files as a CaseReport may declare, each of `max_evidence_bytes`,
+        the report's JSON part and the multipart framing."""
+        if self.max_body_bytes is not None:
+            return self.max_body_bytes
+        from vision.dispatch.uploads import CASE_PART_MAX_BYTES, MULTIPART_OVERHEAD_BYTES, evidence_files_max
+
+        return evidence_files_max() * self.max_evidence_bytes + CASE_PART_MAX_BYTES + MULTIPART_OVERHEAD_BYTES
 
     @property
     def database_url(self) -> str:
@@ -79,7 +106,8 @@ class Settings:
     ) -> Settings:
         """Settings from STREETVISION_DISPATCH_* variables; a keyword that is not None wins over
         its variable, an unset or empty variable leaves the default. COOKIE_SECURE is
-        auto, true or false; CSP is the Content-Security-Policy, "off" for none."""
+        auto, true or false; CSP is the Content-Security-Policy, "off" for none;
+        MAX_BODY_BYTES, EVIDENCE_GRACE_S and COLLECT_INTERVAL_S are numbers."""
         data_dir = data_dir if data_dir is not None else _env("DATA_DIR")
         db_url = db_url if db_url is not None else _env("DB")
         config_path = config_path if config_path is not None else _env("CONFIG")
@@ -87,6 +115,7 @@ class Settings:
         if cookie_secure is None:
             cookie_secure = parse_cookie_secure(_env("COOKIE_SECURE") or "auto")
         csp = _env("CSP")
+        body, grace, interval = _env("MAX_BODY_BYTES"), _env("EVIDENCE_GRACE_S"), _env("COLLECT_INTERVAL_S")
         return cls(
             data_dir=Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR,
             db_url=db_url,
@@ -94,6 +123,9 @@ class Settings:
             taxonomy_path=Path(taxonomy_path) if taxonomy_path is not None else None,
             cookie_secure=cookie_secure,
             content_security_policy=DEFAULT_CSP if csp is None else ("" if csp == "off" else csp),
+            max_body_bytes=int(_number("MAX_BODY_BYTES", body)) if body else None,
+            evidence_grace_s=_number("EVIDENCE_GRACE_S", grace) if grace else DEFAULT_EVIDENCE_GRACE_S,
+            collect_interval_s=_number("COLLECT_INTERVAL_S", interval) if interval else DEFAULT_COLLECT_INTERVAL_S,
         )
 
 
@@ -107,6 +139,17 @@ def parse_cookie_secure(value: str) -> CookieSecure:
     if word in ("0", "false", "no", "off", "never"):
         return False
     raise ConfigError(f"cookie_secure: 'auto', 'true' or 'false', not '{value}'")
+
+
+def _number(name: str, value: str) -> float:
+    """A variable's value as a non-negative number; anything else is a ConfigError naming it."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise ConfigError(f"{ENV_PREFIX}{name}: a non-negative number, not '{value}'")
+    return number
 
 
 def _env(name: str) -> str | None:

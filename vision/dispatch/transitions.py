@@ -4,6 +4,7 @@ photo), and the audit record every change of a case leaves behind."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -15,7 +16,8 @@ from vision.dispatch.errors import InvalidInput, NotFound
 from vision.dispatch.notify import CaseEvent
 from vision.dispatch.queries import CaseQueries
 from vision.dispatch.schemas import ActorKind, CaseDetail
-from vision.dispatch.storage import StorageError
+from vision.dispatch.staging import EvidenceBatch
+from vision.dispatch.storage import StagedFile, StorageError
 from vision.dispatch.uploads import Upload, sniff_image
 from vision.dispatch.workflow import REASON_REQUIRED, Action, Status, plan
 
@@ -23,6 +25,14 @@ from vision.dispatch.workflow import REASON_REQUIRED, Action, Status, plan
 AuditAction = Action | Literal["report", "recur"]
 # The actions whose reason is kept on the case as its current status note.
 NOTED = frozenset({Action.REJECT, Action.SEND_BACK, Action.EXTEND})
+
+
+@dataclass(frozen=True)
+class StagedPhoto:
+    """An after photo, staged, with the image type its first bytes showed."""
+
+    file: StagedFile
+    content_type: str
 
 
 def audit(
@@ -75,7 +85,29 @@ class Transitions:
         if action in REASON_REQUIRED and not reason:
             raise InvalidInput(f"reason: required to {action}")
         now = self.ctx.clock()
-        with self.ctx.session() as s:
+        with EvidenceBatch(self.ctx) as batch:
+            # staged before the transaction (no lock held while it is copied); a refusal is
+            # raised in the transaction, after the permission and state checks, as before
+            photo = self._stage_after_photo(after_photo, batch) if action is Action.HANDLE else None
+            event = self._apply(operator, case_id, action, reason, department, extend_hours, photo, batch, now)
+        self.ctx.notifier.publish(event)
+        return self.queries.get_case(case_id, operator)
+
+    def _apply(
+        self,
+        operator: OperatorPrincipal,
+        case_id: int,
+        action: Action,
+        reason: str | None,
+        department: str | None,
+        extend_hours: float | None,
+        photo: StagedPhoto | InvalidInput | None,
+        batch: EvidenceBatch,
+        now: datetime,
+    ) -> CaseEvent:
+        """The transaction of one action: checks, bookkeeping, audit record; the after photo's
+        file is committed with its row."""
+        with self.ctx.write() as s:
             case = s.get(m.Case, case_id, with_for_update=True)
             if case is None:
                 raise NotFound(f"case {case_id} does not exist")
@@ -98,7 +130,7 @@ class Transitions:
                 case.deadline_at = add_working_hours(base, extend_hours, self.ctx.config.working_time)
                 details.update(extend_hours=extend_hours, deadline_at=case.deadline_at.isoformat())
             elif action is Action.HANDLE:
-                s.add(self._after_photo(case, after_photo, now))
+                s.add(self._after_photo(case, photo, now))
                 case.handled_at = now
                 details["on_time"] = case.deadline_at is None or now <= case.deadline_at
             elif action is Action.SEND_BACK and step.target is Status.ACCEPTED:
@@ -121,8 +153,8 @@ class Transitions:
                     details=details,
                 )
             )
-            s.commit()
-            event = CaseEvent(
+            batch.commit(s)
+            return CaseEvent(
                 "state",
                 case.id,
                 case.status,
@@ -133,8 +165,6 @@ class Transitions:
                 actor=operator.username,
                 department=case.department,
             )
-        self.ctx.notifier.publish(event)
-        return self.queries.get_case(case_id, operator)
 
     def _department(self, case: m.Case, requested: str | None) -> str:
         """The department to dispatch to: the one asked for, else the case's, else the configured assignment."""
@@ -144,25 +174,32 @@ class Transitions:
             raise InvalidInput(f"department: unknown department '{dept}'")
         return dept
 
-    def _after_photo(self, case: m.Case, photo: Upload | None, now: datetime) -> m.Evidence:
-        """Stores the photo of the handled site (handling needs one) as the case's 'after' evidence."""
+    def _stage_after_photo(self, photo: Upload | None, batch: EvidenceBatch) -> StagedPhoto | InvalidInput | None:
+        """The photo of the handled site, staged; or why it cannot be (raised later, in order)."""
         if photo is None:
-            raise InvalidInput("after_photo: a photo of the handled site is required")
+            return None
         ctype = sniff_image(photo.head())
         if ctype is None:
-            raise InvalidInput("after_photo: must be a JPEG or PNG image")
+            return InvalidInput("after_photo: must be a JPEG or PNG image")
         try:
-            f = self.ctx.store.put(photo.stream, self.ctx.settings.max_evidence_bytes)
+            return StagedPhoto(batch.stage(photo.stream, self.ctx.settings.max_evidence_bytes), ctype)
         except StorageError as exc:
-            raise InvalidInput(f"after_photo: {exc}") from None
+            return InvalidInput(f"after_photo: {exc}")
+
+    def _after_photo(self, case: m.Case, photo: StagedPhoto | InvalidInput | None, now: datetime) -> m.Evidence:
+        """The 'after' evidence row of the handled site's photo (handling needs one)."""
+        if photo is None:
+            raise InvalidInput("after_photo: a photo of the handled site is required")
+        if isinstance(photo, InvalidInput):
+            raise photo
         return m.Evidence(
             case_id=case.id,
             occurrence_id=None,
             stage="after",
             name="after_photo",
             kind="snapshot",
-            content_type=ctype,
-            sha256=f.sha256,
-            size_bytes=f.size_bytes,
+            content_type=photo.content_type,
+            sha256=photo.file.sha256,
+            size_bytes=photo.file.size_bytes,
             created_at=now,
         )

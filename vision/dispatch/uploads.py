@@ -6,6 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import BinaryIO
 
+# The largest legitimate intake request, part by part (`Settings.body_limit_bytes`): the
+# `case` part's JSON (characters; up to 4 bytes each in UTF-8), and the multipart framing
+# of up to a dozen parts (boundaries, part headers), generously.
+CASE_JSON_MAX_CHARS = 1_000_000
+CASE_PART_MAX_BYTES = 4 * CASE_JSON_MAX_CHARS
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def evidence_files_max() -> int:
+    """How many evidence files a CaseReport may declare (its schema's limit, vision/core/cases.py)."""
+    from vision.core.cases import CaseReport
+
+    limits = [getattr(meta, "max_length", None) for meta in CaseReport.model_fields["evidence"].metadata]
+    found = [n for n in limits if isinstance(n, int)]
+    assert found, "CaseReport.evidence has no max_length"
+    return min(found)
+
 
 @dataclass(frozen=True)
 class Upload:

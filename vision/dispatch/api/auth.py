@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vision.dispatch.api.deps import (
     AdminOperator,
+    CredentialFirst,
     ReadOperator,
     ServiceDep,
     WriteOperator,
@@ -31,7 +32,7 @@ from vision.dispatch.schemas import (
 )
 from vision.dispatch.throttle import TooManyAttempts
 
-router = APIRouter(prefix="/api/v1", tags=["operators"])
+router = APIRouter(prefix="/api/v1", tags=["operators"], route_class=CredentialFirst)
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse},
     403: {"model": ErrorResponse},

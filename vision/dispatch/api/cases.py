@@ -12,12 +12,13 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from vision.core.cases import NO_NUL_PATTERN, CaseReport, in_timestamp_range
-from vision.dispatch.api.deps import Device, ReadOperator, ServiceDep, WriteOperator
+from vision.dispatch.api.deps import CredentialFirst, Device, ReadOperator, ServiceDep, WriteOperator
 from vision.dispatch.schemas import CaseDetail, CaseList, ErrorResponse, IntakeResult, TransitionRequest
 from vision.dispatch.service import Upload
+from vision.dispatch.uploads import CASE_JSON_MAX_CHARS
 from vision.dispatch.workflow import Action, Status
 
-router = APIRouter(prefix="/api/v1", tags=["cases"])
+router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=CredentialFirst)
 
 DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Database id")]
 
@@ -50,7 +51,7 @@ async def post_case(
     response: Response,
     service: ServiceDep,
     device: Device,
-    case: Annotated[str, Form(description="CaseReport JSON", max_length=1_000_000)],
+    case: Annotated[str, Form(description="CaseReport JSON", max_length=CASE_JSON_MAX_CHARS)],
 ) -> IntakeResult:
     try:
         report = CaseReport.model_validate_json(case)

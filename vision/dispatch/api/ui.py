@@ -23,7 +23,14 @@ from fastapi.templating import Jinja2Templates
 from starlette.background import BackgroundTask
 
 from vision.dispatch import PACKAGE_DIR, stats
-from vision.dispatch.api.deps import SESSION_COOKIE, ServiceDep, client_address
+from vision.dispatch.api.deps import (
+    SESSION_COOKIE,
+    CredentialFirst,
+    ServiceDep,
+    check_before_body,
+    client_address,
+    once_per_request,
+)
 from vision.dispatch.api.errors import status_of
 from vision.dispatch.export import export_labels
 from vision.dispatch.security import csrf_token
@@ -31,7 +38,7 @@ from vision.dispatch.service import DispatchService, OperatorPrincipal, Upload
 from vision.dispatch.throttle import TooManyAttempts
 from vision.dispatch.workflow import ACTION_LABELS, STATUS_LABELS, Status, WorkflowError
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(prefix="/ui", include_in_schema=False, route_class=CredentialFirst)
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
 templates.env.globals.update(
     STATUS_LABELS={s.value: label for s, label in STATUS_LABELS.items()},
@@ -57,11 +64,14 @@ class UiSession:
 
 
 def _find_session(request: Request, service: DispatchService) -> UiSession | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    op = service.authenticate_operator(token)
-    return UiSession(op, token) if op else None
+    def find() -> UiSession | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        op = service.authenticate_operator(token)
+        return UiSession(op, token) if op else None
+
+    return once_per_request(request, "ui-session", find)
 
 
 class LoginRequired(Exception):
@@ -88,6 +98,8 @@ def asset_session(request: Request, service: ServiceDep) -> UiSession:
     return sess
 
 
+check_before_body(page_session)  # a form (with an after photo) is read only for a session
+check_before_body(asset_session)
 PageSession = Annotated[UiSession, Depends(page_session)]
 AssetSession = Annotated[UiSession, Depends(asset_session)]
 
