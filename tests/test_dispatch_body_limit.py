@@ -239,3 +239,53 @@ def test_limit_and_collection_from_the_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("STREETVISION_DISPATCH_MAX_BODY_BYTES", "lots")
     with pytest.raises(ConfigError, match="STREETVISION_DISPATCH_MAX_BODY_BYTES"):
         Settings.from_env()
+
+
+# ------------------------------------------------------------ routes that take no files
+FORM_ROUTES = [
+    ("/api/v1/auth/login", "application/json"),
+    ("/ui/login", "application/x-www-form-urlencoded"),
+    ("/open311/v2/requests.json", "application/x-www-form-urlencoded"),
+]
+
+
+@pytest.mark.parametrize(("path", "content_type"), FORM_ROUTES)
+def test_routes_without_files_take_no_case_sized_body_even_without_a_credential(
+    live_default: Live, path: str, content_type: str
+) -> None:
+    """Login and Open311 POST are answered before any credential (the credential is in the
+    body), so they get the small form limit, not the upload limit of 600+ MB."""
+    from vision.dispatch.settings import DEFAULT_MAX_FORM_BYTES
+
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+    head += f"Content-Length: {HUGE}\r\n\r\n"
+    got, body, took = _send_and_read(live_default.url, head, iter(()))
+    assert got == 413 and took < PROMPT_S, (got, body)
+    assert f"larger than {DEFAULT_MAX_FORM_BYTES} bytes" in body.decode()
+
+    chunked = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+    chunked += "Transfer-Encoding: chunked\r\n\r\n"
+    got, _, took = _send_and_read(live_default.url, chunked, _chunked(iter([b"a" * (256 << 10)] * 8)))
+    assert got == 413 and took < PROMPT_S
+
+
+def test_an_upload_route_still_takes_more_than_the_form_limit(live_default: Live) -> None:
+    """A 2 MiB body to intake with the device token is read (and refused as a form without its
+    `case` part), not cut off at the form limit."""
+    body = b"".join(_body(2 << 20)) + f"\r\n--{BOUNDARY}--\r\n".encode()
+    head = _head("/api/v1/cases", {"Content-Length": str(len(body)), **live_default.d.device})
+    got, _, _ = _send_and_read(live_default.url, head, iter((body,)))
+    assert got == 422
+
+
+def test_which_routes_take_files() -> None:
+    from vision.dispatch.api.body_limit import BodyLimit
+
+    limit = BodyLimit(app=None, max_bytes=1000, max_form_bytes=10)  # type: ignore[arg-type]
+    assert limit.limit_for("POST", "/api/v1/cases") == 1000
+    assert limit.limit_for("POST", "/api/v1/cases/17/handle") == 1000
+    assert limit.limit_for("POST", "/ui/cases/17/action") == 1000
+    assert limit.limit_for("POST", "/api/v1/cases/17/transitions") == 10
+    assert limit.limit_for("POST", "/api/v1/auth/login") == 10
+    assert limit.limit_for("PUT", "/api/v1/cases") == 10
+    assert BodyLimit(app=None, max_bytes=5, max_form_bytes=10).limit_for("POST", "/ui/login") == 5  # type: ignore[arg-type]

@@ -19,6 +19,10 @@ DATA_DIR_MODE = 0o700  # database, evidence photos and clips: the service's user
 # wait is SQLite's 30 s busy timeout); an hourly sweep bounds what a crash leaves behind.
 DEFAULT_EVIDENCE_GRACE_S = 3600.0
 DEFAULT_COLLECT_INTERVAL_S = 3600.0
+# Routes that take no files (logins, workflow forms, JSON, Open311 POST) read at most this:
+# the largest of them (a reject reason, an Open311 description) is a few kilobytes, and the
+# credential-less ones (login, Open311 POST) must not take a case-sized body in first.
+DEFAULT_MAX_FORM_BYTES = 1 << 20
 
 # Session cookie `Secure` flag: "auto" sets it when the request came over HTTPS (directly,
 # or through a proxy uvicorn trusts for X-Forwarded-Proto); True always; False never.
@@ -42,6 +46,8 @@ class Settings:
     # The largest request body taken (413 beyond it); None: the largest legitimate case,
     # see `body_limit_bytes`.
     max_body_bytes: int | None = None
+    # The largest body of a route that takes no files (413 beyond it).
+    max_form_bytes: int = DEFAULT_MAX_FORM_BYTES
     # Staged uploads a crash left behind and stored files no row names are deleted once they
     # are older than the grace period (never an in-flight request's), at start and then
     # every `collect_interval_s` (0: at start only).
@@ -57,6 +63,8 @@ class Settings:
         object.__setattr__(self, "config_path", Path(self.config_path))
         if self.max_body_bytes is not None and self.max_body_bytes < 1:
             raise ConfigError(f"max_body_bytes: a positive number of bytes, not {self.max_body_bytes}")
+        if self.max_form_bytes < 1:
+            raise ConfigError(f"max_form_bytes: a positive number of bytes, not {self.max_form_bytes}")
         if self.evidence_grace_s < 0 or self.collect_interval_s < 0:
             raise ConfigError("evidence_grace_s, collect_interval_s: seconds, not negative")
 
@@ -107,7 +115,7 @@ class Settings:
         """Settings from STREETVISION_DISPATCH_* variables; a keyword that is not None wins over
         its variable, an unset or empty variable leaves the default. COOKIE_SECURE is
         auto, true or false; CSP is the Content-Security-Policy, "off" for none;
-        MAX_BODY_BYTES, EVIDENCE_GRACE_S and COLLECT_INTERVAL_S are numbers."""
+        MAX_BODY_BYTES, MAX_FORM_BYTES, EVIDENCE_GRACE_S and COLLECT_INTERVAL_S are numbers."""
         data_dir = data_dir if data_dir is not None else _env("DATA_DIR")
         db_url = db_url if db_url is not None else _env("DB")
         config_path = config_path if config_path is not None else _env("CONFIG")
@@ -116,6 +124,7 @@ class Settings:
             cookie_secure = parse_cookie_secure(_env("COOKIE_SECURE") or "auto")
         csp = _env("CSP")
         body, grace, interval = _env("MAX_BODY_BYTES"), _env("EVIDENCE_GRACE_S"), _env("COLLECT_INTERVAL_S")
+        form = _env("MAX_FORM_BYTES")
         return cls(
             data_dir=Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR,
             db_url=db_url,
@@ -124,6 +133,7 @@ class Settings:
             cookie_secure=cookie_secure,
             content_security_policy=DEFAULT_CSP if csp is None else ("" if csp == "off" else csp),
             max_body_bytes=int(_number("MAX_BODY_BYTES", body)) if body else None,
+            max_form_bytes=int(_number("MAX_FORM_BYTES", form)) if form else DEFAULT_MAX_FORM_BYTES,
             evidence_grace_s=_number("EVIDENCE_GRACE_S", grace) if grace else DEFAULT_EVIDENCE_GRACE_S,
             collect_interval_s=_number("COLLECT_INTERVAL_S", interval) if interval else DEFAULT_COLLECT_INTERVAL_S,
         )
