@@ -5,8 +5,8 @@ reach the database). Run at server start and then on a schedule.
 
 Only files older than the grace period are touched, so an in-flight request's
 staged files are never removed; a stored file is deleted under the same lock as
-a request moving the same content in (staging.lock_contents), and only when no
-row names it, checked inside that lock."""
+a request moving the same content in, and only when no row names it, checked
+inside that lock (staging.remove_unnamed)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vision.dispatch.context import ServiceContext
-from vision.dispatch.staging import lock_contents, named_contents
+from vision.dispatch.staging import remove_unnamed
 
 log = logging.getLogger(__name__)
 # Candidates checked per writing transaction: short lock holds, few advisory locks at once.
@@ -43,13 +43,7 @@ def collect_evidence(ctx: ServiceContext, grace_s: float, now: float | None = No
     candidates = [sha for sha, mtime in ctx.store.stored_files() if mtime < cutoff]
     orphans = 0
     for i in range(0, len(candidates), BATCH):
-        chunk = candidates[i : i + BATCH]
-        with ctx.write() as s:
-            lock_contents(s, chunk)
-            for sha in set(chunk) - named_contents(s, chunk):
-                ctx.store.remove(sha)
-                orphans += 1
-            s.commit()
+        orphans += remove_unnamed(ctx, candidates[i : i + BATCH])
     if stale or orphans:
         log.info("evidence collected: %d stale upload(s), %d orphan file(s)", stale, orphans)
     return Collected(stale, orphans)

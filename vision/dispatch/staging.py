@@ -45,6 +45,20 @@ def named_contents(s: Session, shas: Iterable[str]) -> set[str]:
     return set(s.scalars(select(m.Evidence.sha256).where(m.Evidence.sha256.in_(wanted)).distinct()))
 
 
+def remove_unnamed(ctx: ServiceContext, shas: Iterable[str]) -> int:
+    """Deletes those of the stored `shas` that no row names, in one writing unit under their
+    locks (so none is deleted between another request's move and its commit); returns how many."""
+    wanted = sorted(set(shas))
+    removed = 0
+    with ctx.write() as s:
+        lock_contents(s, wanted)
+        for sha in set(wanted) - named_contents(s, wanted):
+            ctx.store.remove(sha)
+            removed += 1
+        s.commit()
+    return removed
+
+
 class EvidenceBatch:
     """Use as `with EvidenceBatch(ctx) as batch:`; `stage` before the transaction, then
     `batch.commit(s)` in place of `s.commit()`. Leaving the block drops what was staged
@@ -90,11 +104,7 @@ class EvidenceBatch:
         if not created:
             return
         try:
-            with self.ctx.write() as s:
-                lock_contents(s, created)
-                for sha in set(created) - named_contents(s, created):
-                    self.ctx.store.remove(sha)
-                s.commit()
+            remove_unnamed(self.ctx, created)
         except Exception as exc:
             log.warning("evidence of a failed transaction left to the collector (%s): %s", exc, created)
 
