@@ -22,6 +22,14 @@ class Edition(BaseModel):
     status: str = "current"
 
 
+class RejectReason(BaseModel):
+    """A usual false-alarm cause of one event type, offered to the reviewer who rejects a report."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+
+
 class EventType(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -29,6 +37,7 @@ class EventType(BaseModel):
     category: str
     codes: dict[str, str] = Field(description="Edition id -> event code.")
     deadline_working_hours: float = Field(gt=0)
+    reject_reasons: list[RejectReason] = Field(default_factory=list)
 
 
 class EventCode(BaseModel):

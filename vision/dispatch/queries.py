@@ -99,8 +99,14 @@ class CaseQueries:
         until: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
+        department: str | None = None,
+        grid_prefix: str | None = None,
+        search: str | None = None,
+        oldest_first: bool = False,
     ) -> CaseList:
-        """Cases newest first; `since` inclusive, `until` exclusive, on the creation time."""
+        """Cases newest first (or oldest first: the review queue serves who waited longest);
+        `since` inclusive, `until` exclusive, on the creation time. `search` finds a case id,
+        or text in the address or the camera id."""
         now = self.ctx.clock()
         q = select(m.Case)
         if status:
@@ -109,6 +115,18 @@ class CaseQueries:
             q = q.where(m.Case.violation == violation)
         if camera_id:
             q = q.where(m.Case.camera_id == camera_id)
+        if department:
+            q = q.where(m.Case.department == department)
+        if grid_prefix:
+            q = q.where(m.Case.grid_code.startswith(grid_prefix, autoescape=True))
+        if search:
+            found = m.Case.address.icontains(search, autoescape=True) | m.Case.camera_id.icontains(
+                search, autoescape=True
+            )
+            digits = search.lstrip("#")
+            if digits.isdigit() and len(digits) <= 10 and int(digits) <= 2**31 - 1:
+                found = found | (m.Case.id == int(digits))
+            q = q.where(found)
         if since:
             q = q.where(m.Case.created_at >= since)
         if until:
@@ -118,9 +136,17 @@ class CaseQueries:
             q = q.where(late if overdue else ~late | m.Case.deadline_at.is_(None))
         with self.ctx.read() as s:
             total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
-            rows = s.scalars(q.order_by(m.Case.created_at.desc(), m.Case.id.desc()).limit(limit).offset(offset))
+            order = (m.Case.created_at, m.Case.id) if oldest_first else (m.Case.created_at.desc(), m.Case.id.desc())
+            rows = s.scalars(q.order_by(*order).limit(limit).offset(offset))
             items = [_summary(c, now) for c in rows]
         return CaseList(total=total, items=items)
+
+    def seen_values(self) -> dict[str, list[str]]:
+        """The cameras and grid codes cases came from: the choices of the UI's filters."""
+        with self.ctx.read() as s:
+            cams = s.scalars(select(m.Case.camera_id).where(m.Case.camera_id.is_not(None)).distinct())
+            grids = s.scalars(select(m.Case.grid_code).where(m.Case.grid_code.is_not(None)).distinct())
+            return {"camera": sorted(c for c in cams if c), "grid": sorted(g for g in grids if g)}
 
     def get_case(self, case_id: int, operator: OperatorPrincipal | None = None) -> CaseDetail:
         """One case with its timeline; `available_actions` are the operator's (none without one)."""

@@ -158,6 +158,7 @@ class DispatchService:
         # reading
         self.list_cases = queries.list_cases
         self.get_case = queries.get_case
+        self.seen_values = queries.seen_values
         self.evidence_file = queries.evidence_file
         self.cases_by_ids = queries.cases_by_ids
         self.find_cases = queries.find_cases

@@ -1,16 +1,30 @@
 """Operator statistics: cases per type per day, AI precision per rule from
 review outcomes (accepted / (accepted + rejected)), overdue cases. Plots are
-PNGs drawn server-side with matplotlib's Agg canvas (no pyplot global state)."""
+PNGs drawn server-side with matplotlib's Agg canvas (no pyplot global state),
+their words in the operator's locale (vision.dispatch.i18n) and set in a CJK
+font (Noto Sans CJK or WenQuanYi, installed by the set-up), which matplotlib
+puts first (its Latin letters are fine too)."""
 
 from __future__ import annotations
 
 import io
+import logging
+import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any
 
+from vision.dispatch.i18n import gettext as _
+from vision.dispatch.i18n import localized
 from vision.dispatch.service import DispatchService
 from vision.dispatch.workflow import CONFIRMED, Status
+
+CJK_FONTS = ["Noto Sans CJK SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Source Han Sans SC"]
+log = logging.getLogger(__name__)
+_PLOT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -66,42 +80,98 @@ def compute(service: DispatchService, days: int = 14) -> Stats:
     return st
 
 
-def _png(fig) -> bytes:  # type: ignore[no-untyped-def]
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+@dataclass(frozen=True)
+class Names:
+    """Display names of violation types in the current locale (a plot says 暴露垃圾, not exposed_garbage)."""
 
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
+    violations: dict[str, str]
 
+    @classmethod
+    def of(cls, service: DispatchService) -> Names:
+        return cls({k: localized(v.name, v.name_en) or k for k, v in service.taxonomy.violations.items()})
 
-def _figure(title: str):  # type: ignore[no-untyped-def]
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 3.2))
-    ax = fig.add_subplot()
-    ax.set_title(title)
-    return fig, ax
+    def __call__(self, violation: str) -> str:
+        return self.violations.get(violation, violation)
 
 
-def plot_cases_per_day(st: Stats) -> bytes:
-    fig, ax = _figure("Cases per type per day")
+@cache
+def cjk_fonts() -> list[str]:
+    """The CJK font families matplotlib can find here; none makes Chinese plots boxes, so say so once."""
+    from matplotlib import font_manager
+
+    def available() -> list[str]:
+        found = []
+        for name in CJK_FONTS:
+            try:
+                font_manager.findfont(name, fallback_to_default=False)
+                found.append(name)
+            except ValueError:
+                continue
+        return found
+
+    found = available()
+    if not found:
+        # matplotlib's font list is cached once per machine: a font installed after that
+        # first run (the set-up installs fonts-noto-cjk) is not in it until we add its files.
+        for path in font_manager.findSystemFonts():
+            if any(key in path.lower() for key in ("cjk", "wqy", "sourcehansans")):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        found = available()
+    if not found:
+        log.warning("no CJK font found (%s): Chinese text in plots shows as boxes", ", ".join(CJK_FONTS))
+    return found
+
+
+def _plot(draw: Callable[..., Any]) -> Callable[[Stats, Names], bytes]:
+    """A drawing function as one PNG, inside a font setting of its own. rcParams are one per
+    process, so the plots of one page, drawn on several server threads at once, take turns:
+    without the lock one thread's rc_context ends while another draws (boxes for Chinese)."""
+
+    def png(st: Stats, names: Names) -> bytes:
+        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fonts = {"font.family": "sans-serif", "font.sans-serif": [*cjk_fonts(), "DejaVu Sans"]}
+        with _PLOT_LOCK, matplotlib.rc_context(fonts):
+            fig = Figure(figsize=(7, 3.2))
+            FigureCanvasAgg(fig)
+            draw(fig.add_subplot(), st, names)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        return buf.getvalue()
+
+    png.__name__ = draw.__name__
+    png.__doc__ = draw.__doc__
+    return png
+
+
+def _nothing(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+
+
+@_plot
+def plot_cases_per_day(ax: Any, st: Stats, names: Names) -> None:
+    ax.set_title(_("Cases per type per day"))
     x = list(range(len(st.days)))
     bottom = [0] * len(x)
     for violation, counts in sorted(st.per_day.items()):
-        ax.bar(x, counts, bottom=bottom, label=violation)
+        ax.bar(x, counts, bottom=bottom, label=names(violation))
         bottom = [a + b for a, b in zip(bottom, counts, strict=True)]
     ax.set_xticks(x, [d.strftime("%m-%d") for d in st.days], rotation=45, fontsize=7)
-    ax.set_ylabel("cases")
+    ax.set_ylabel(_("cases"))
     if st.per_day:
         ax.legend(fontsize=7)
     else:
-        ax.text(0.5, 0.5, "no cases yet", ha="center", va="center", transform=ax.transAxes)
-    return _png(fig)
+        _nothing(ax, _("no cases yet"))
 
 
-def plot_precision(st: Stats) -> bytes:
-    fig, ax = _figure("AI precision per rule (accepted / reviewed)")
+@_plot
+def plot_precision(ax: Any, st: Stats, names: Names) -> None:  # noqa: ARG001 # rules are named by the site config
+    ax.set_title(_("AI precision per rule (accepted / reviewed)"))
     rows = [p for p in st.precision if p.precision is not None]
     if rows:
         ax.barh([p.rule for p in rows], [p.precision for p in rows], color="tab:green")
@@ -115,24 +185,25 @@ def plot_precision(st: Stats) -> bytes:
             )
         ax.set_xlim(0, 1)
     else:
-        ax.text(0.5, 0.5, "no reviewed cases yet", ha="center", va="center", transform=ax.transAxes)
-    return _png(fig)
+        _nothing(ax, _("no reviewed cases yet"))
 
 
-def plot_overdue(st: Stats) -> bytes:
-    fig, ax = _figure("Deadlines per type")
+@_plot
+def plot_overdue(ax: Any, st: Stats, names: Names) -> None:
+    ax.set_title(_("Deadlines per type"))
     types = sorted(set(st.overdue_now) | set(st.handled_late) | set(st.handled_on_time))
     if types:
         x = list(range(len(types)))
         w = 0.28
-        ax.bar([i - w for i in x], [st.overdue_now[t] for t in types], w, label="overdue now", color="tab:red")
-        ax.bar(x, [st.handled_late[t] for t in types], w, label="handled late", color="tab:orange")
-        ax.bar([i + w for i in x], [st.handled_on_time[t] for t in types], w, label="handled on time", color="tab:blue")
-        ax.set_xticks(x, types, fontsize=8)
+        ax.bar([i - w for i in x], [st.overdue_now[t] for t in types], w, label=_("overdue now"), color="tab:red")
+        ax.bar(x, [st.handled_late[t] for t in types], w, label=_("handled late"), color="tab:orange")
+        ax.bar(
+            [i + w for i in x], [st.handled_on_time[t] for t in types], w, label=_("handled on time"), color="tab:blue"
+        )
+        ax.set_xticks(x, [names(t) for t in types], fontsize=8)
         ax.legend(fontsize=7)
     else:
-        ax.text(0.5, 0.5, "no deadlines yet", ha="center", va="center", transform=ax.transAxes)
-    return _png(fig)
+        _nothing(ax, _("no deadlines yet"))
 
 
 PLOTS = {"cases_per_day": plot_cases_per_day, "precision": plot_precision, "overdue": plot_overdue}

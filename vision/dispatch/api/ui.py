@@ -10,19 +10,26 @@ from __future__ import annotations
 import hmac
 import shutil
 import tempfile
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, time, timedelta
 from pathlib import Path as FsPath
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import Field
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vision.dispatch import PACKAGE_DIR, stats
+from vision.core.cases import NO_NUL_PATTERN
+from vision.dispatch import PACKAGE_DIR, i18n, stats
+from vision.dispatch.api import ui_text
 from vision.dispatch.api.deps import (
     SESSION_COOKIE,
     CredentialFirst,
@@ -33,17 +40,21 @@ from vision.dispatch.api.deps import (
 )
 from vision.dispatch.api.errors import status_of
 from vision.dispatch.export import export_labels
+from vision.dispatch.schemas import CaseDetail
 from vision.dispatch.security import csrf_token
 from vision.dispatch.service import DispatchService, OperatorPrincipal, Upload
 from vision.dispatch.throttle import TooManyAttempts
-from vision.dispatch.workflow import ACTION_LABELS, STATUS_LABELS, Status, WorkflowError
+from vision.dispatch.workflow import IllegalTransition, NotPermitted, Status, WorkflowError
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=CredentialFirst)
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
-templates.env.globals.update(
-    STATUS_LABELS={s.value: label for s, label in STATUS_LABELS.items()},
-    ACTION_LABELS={a.value: label for a, label in ACTION_LABELS.items()},
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined] # added by the i18n extension
+    i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext, npgettext=i18n.npgettext
 )
+QUEUE_PAGE = 20  # cards per page of the review queue
+LIST_PAGE = 50  # rows per page of the case list
+BULK_MAX = 200  # cases one bulk review may name
 
 CaseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -105,28 +116,142 @@ AssetSession = Annotated[UiSession, Depends(asset_session)]
 
 
 def install(app: FastAPI) -> None:
-    """Turns `LoginRequired` into the redirect to the login page, with `next=` the page asked for."""
+    """Turns `LoginRequired` into the redirect to the login page, with `next=` the page asked for;
+    and answers errors of UI pages (a missing case, a malformed filter) with an HTML page in the
+    operator's language, while the API keeps its JSON errors."""
 
     async def _to_login(_request: Request, exc: Exception) -> RedirectResponse:
         assert isinstance(exc, LoginRequired)
         return RedirectResponse(f"/ui/login?next={quote(exc.path)}", status_code=303)
 
+    async def _http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not _is_ui(request):
+            return await http_exception_handler(request, exc)
+        return _error_page(request, exc.status_code, headers=getattr(exc, "headers", None))
+
+    async def _invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if not _is_ui(request):
+            return await request_validation_exception_handler(request, exc)
+        fields = ", ".join(str(e["loc"][-1]) for e in exc.errors() if e.get("loc"))
+        return _error_page(request, 422, detail=fields)
+
     app.add_exception_handler(LoginRequired, _to_login)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
 
 
-def _render(request: Request, name: str, sess: UiSession | None, status_code: int = 200, **ctx: Any) -> HTMLResponse:
-    tz = request.app.state.service.config.working_time.zone()
+def _is_ui(request: Request) -> bool:
+    return request.url.path == "/ui" or request.url.path.startswith("/ui/")
+
+
+ERROR_TITLES = {
+    401: i18n.N_("Please log in"),
+    403: i18n.N_("Not allowed"),
+    404: i18n.N_("Not found"),
+    405: i18n.N_("Not allowed"),
+    413: i18n.N_("Upload too large"),
+    422: i18n.N_("The request could not be read"),
+    429: i18n.N_("Too many requests"),
+}
+ERROR_TEXTS = {
+    401: i18n.N_("Your session has ended. Log in again."),
+    403: i18n.N_("The form has expired or your role may not do this. Reload the page and try again."),
+    404: i18n.N_("This page or case does not exist."),
+    405: i18n.N_("This page cannot be used this way."),
+    413: i18n.N_("The file is larger than the center accepts."),
+    422: i18n.N_("A value in the address or the form is not valid."),
+    429: i18n.N_("Wait a moment before trying again."),
+}
+
+
+def _error_page(request: Request, code: int, detail: str = "", headers: dict[str, str] | None = None) -> Response:
+    service: DispatchService = request.app.state.service
+    sess = _find_session(request, service) if code != 401 else None
+    return _render(
+        request,
+        "error.html",
+        sess,
+        status_code=code,
+        code=code,
+        title=ERROR_TITLES.get(code, i18n.N_("Something went wrong")),
+        text=ERROR_TEXTS.get(code, i18n.N_("The request could not be completed.")),
+        detail=detail,
+        headers=headers,
+    )
+
+
+def _render(
+    request: Request,
+    name: str,
+    sess: UiSession | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **ctx: Any,
+) -> HTMLResponse:
+    service: DispatchService = request.app.state.service
+    tz = service.config.working_time.zone()
+    locale = i18n.pick_locale(request.cookies.get(i18n.LANG_COOKIE))
 
     def local(dt: datetime | None, seconds: bool = False) -> str:
         """Times in the city's zone (the working calendar's), not UTC."""
         return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "")) if dt else "—"
 
-    ctx.update(op=sess.operator if sess else None, csrf=sess.csrf if sess else "", local=local, tzname=tz.key)
-    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    def event_label(case: Any) -> str:
+        """A case's (or a violation type's) name from the taxonomy in the locale, else as the edge named it."""
+        violation = case if isinstance(case, str) else case.violation
+        ev = service.taxonomy.violations.get(violation)
+        named = i18n.localized(ev.name, ev.name_en) if ev else None
+        return named or (violation if isinstance(case, str) else case.event_name)
+
+    def dept_name(dept_id: str | None) -> str:
+        for d in service.config.departments:
+            if d.id == dept_id:
+                return i18n.localized(d.name, d.name_en) or d.id
+        return dept_id or "—"
+
+    def reject_reasons(violation: str) -> list[str]:
+        ev = service.taxonomy.violations.get(violation)
+        own = [i18n.localized(r.name, r.name_en) or r.name for r in ev.reject_reasons] if ev else []
+        return own + [i18n.gettext(r) for r in ui_text.COMMON_REJECT_REASONS]
+
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    ctx.update(
+        op=sess.operator if sess else None,
+        csrf=sess.csrf if sess else "",
+        local=local,
+        tzname=tz.key,
+        locale=locale,
+        html_lang=i18n.HTML_LANG[locale],
+        locales=i18n.LOCALES,
+        here=here,
+        event_label=event_label,
+        dept_name=dept_name,
+        reject_reasons=reject_reasons,
+        status_word=lambda v: ui_text.word(ui_text.STATUS, v),
+        action_word=lambda v: ui_text.word(ui_text.ACTION, v),
+        role_word=lambda v: ui_text.word(ui_text.ROLE, v),
+        actor_word=lambda v: ui_text.word(ui_text.ACTOR_KIND, v),
+        kind_word=lambda v: ui_text.word(ui_text.EVIDENCE_KIND, v),
+        source_word=lambda v: ui_text.word(ui_text.SOURCE, v),
+    )
+    with i18n.using(locale):  # the template is rendered here, inside the response's constructor
+        return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
 
 
 def _safe_next(nxt: str | None) -> str:
     return nxt if nxt and nxt.startswith("/ui/") and "//" not in nxt and "\\" not in nxt else "/ui/"
+
+
+@router.get("/lang/{locale}")
+def set_language(locale: str, next: str | None = None) -> Response:
+    """The operator's language, kept a year in a cookie (a preference, not a credential)."""
+    if locale not in i18n.LOCALES:
+        raise HTTPException(404, "no such language")
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp.set_cookie(i18n.LANG_COOKIE, locale, max_age=365 * 86400, samesite="lax", path="/")
+    return resp
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -151,11 +276,18 @@ def login(
             None,
             status_code=429,
             next=_safe_next(next),
-            error=f"Too many failed logins: try again in {exc.retry_after_s:.0f} s",
+            error=i18n.N_("Too many failed logins: try again in %(seconds)s s"),
+            error_args={"seconds": f"{exc.retry_after_s:.0f}"},
         )
     except WorkflowError:
         return _render(
-            request, "login.html", None, status_code=401, next=_safe_next(next), error="Wrong username or password"
+            request,
+            "login.html",
+            None,
+            status_code=401,
+            next=_safe_next(next),
+            error=i18n.N_("Wrong username or password"),
+            error_args={},
         )
     resp = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(
@@ -183,47 +315,206 @@ def logout(request: Request, service: ServiceDep, csrf: Annotated[str, Form(max_
     return resp
 
 
+# ------------------------------------------------------------ finding cases
+FilterText = Annotated[str, Query(max_length=64, pattern=NO_NUL_PATTERN)]
+Page = Annotated[int, Query(ge=1, le=100_000)]
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What an operator narrowed a list to; the same fields on the queue and the case list.
+    Dates are the city's calendar days, both ends included, on the time the case arrived."""
+
+    violation: str = ""
+    camera: str = ""
+    grid: str = ""
+    department: str = ""
+    status: str = ""
+    since: str = ""
+    until: str = ""
+    q: str = ""
+    overdue: bool = False
+
+    def query(self, **changes: Any) -> str:
+        """This filter as a query string (for paging links), with `changes` applied."""
+        values = {k: v for k, v in asdict(self).items() if v} | {k: v for k, v in changes.items() if v}
+        if values.get("overdue"):
+            values["overdue"] = "true"
+        return urlencode(values)
+
+    def dates(self, tz: ZoneInfo) -> tuple[datetime | None, datetime | None, list[str]]:
+        """The date range as [since 00:00, day after until 00:00) in the city's zone, and the fields that did not parse."""
+        bad: list[str] = []
+
+        def day(name: str, value: str) -> date | None:
+            if not value:
+                return None
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                bad.append(name)
+                return None
+
+        d1, d2 = day("since", self.since), day("until", self.until)
+        since = datetime.combine(d1, time(), tz) if d1 else None
+        until = datetime.combine(d2 + timedelta(days=1), time(), tz) if d2 and d2 < date.max else None
+        return since, until, bad
+
+    def listing(self, service: DispatchService, statuses: list[str] | None, **kwargs: Any) -> tuple[Any, list[str]]:
+        since, until, bad = self.dates(service.config.working_time.zone())
+        wanted = [self.status] if self.status in {s.value for s in Status} else statuses
+        listing = service.list_cases(
+            status=wanted,
+            violation=self.violation or None,
+            camera_id=self.camera or None,
+            department=self.department or None,
+            grid_prefix=self.grid or None,
+            search=self.q.strip() or None,
+            overdue=True if self.overdue else None,
+            since=since,
+            until=until,
+            **kwargs,
+        )
+        return listing, bad
+
+
+def case_filter(
+    violation: FilterText = "",
+    camera: FilterText = "",
+    grid: FilterText = "",
+    department: FilterText = "",
+    status: FilterText = "",
+    since: FilterText = "",
+    until: FilterText = "",
+    q: Annotated[str, Query(max_length=100, pattern=NO_NUL_PATTERN)] = "",
+    overdue: bool = False,
+) -> CaseFilter:
+    return CaseFilter(violation, camera, grid, department, status, since, until, q, overdue)
+
+
+Filter = Annotated[CaseFilter, Depends(case_filter)]
+
+
+def _pages(total: int, page: int, size: int) -> dict[str, int]:
+    last = max(1, -(-total // size))
+    return {"page": min(page, last), "last": last, "size": size, "total": total}
+
+
+def _filter_choices(service: DispatchService) -> dict[str, Any]:
+    return {
+        "violations": list(service.taxonomy.violations),
+        "departments": service.config.departments,
+        "statuses": [s.value for s in Status],
+        **service.seen_values(),
+    }
+
+
+def _latest_evidence(case: CaseDetail) -> tuple[list[Any], list[tuple[Any, list[Any]]]]:
+    """The evidence of the latest occurrence (and the after photos), and the earlier
+    occurrences with theirs, newest first: a case merged six times shows one set, not six."""
+    if not case.occurrences:
+        return list(case.evidence), []
+    by_occ: dict[int | None, list[Any]] = {}
+    for ev in case.evidence:
+        by_occ.setdefault(ev.occurrence_id, []).append(ev)
+    occs = sorted(case.occurrences, key=lambda o: (o.detected_at, o.id), reverse=True)
+    latest = occs[0]
+    shown = by_occ.get(latest.id, []) + by_occ.get(None, [])
+    earlier = [(o, by_occ.get(o.id, [])) for o in occs[1:]]
+    return shown, earlier
+
+
 @router.get("/", response_class=HTMLResponse)
-def queue(request: Request, service: ServiceDep, sess: PageSession) -> Response:
-    listing = service.list_cases(status=[Status.SUSPECTED.value], limit=50)
-    cases = [service.get_case(c.id, sess.operator) for c in reversed(listing.items)]  # oldest first
-    return _render(request, "queue.html", sess, cases=cases, total=listing.total)
+def queue(
+    request: Request,
+    service: ServiceDep,
+    sess: PageSession,
+    flt: Filter,
+    page: Page = 1,
+    done: int = 0,
+    failed: int = 0,
+) -> Response:
+    """AI reports waiting for review, who waited longest first, a page at a time."""
+    flt = replace(flt, status="")
+    offset = (page - 1) * QUEUE_PAGE
+    listing, bad = flt.listing(service, [Status.SUSPECTED.value], limit=QUEUE_PAGE, offset=offset, oldest_first=True)
+    cards = []
+    for c in listing.items:
+        case = service.get_case(c.id, sess.operator)
+        cards.append((case, _latest_evidence(case)[0]))
+    return _render(
+        request,
+        "queue.html",
+        sess,
+        cards=cards,
+        pages=_pages(listing.total, page, QUEUE_PAGE),
+        flt=flt,
+        bad_fields=bad,
+        choices=_filter_choices(service),
+        done=done,
+        failed=failed,
+    )
 
 
 @router.get("/cases", response_class=HTMLResponse)
-def cases(
-    request: Request, service: ServiceDep, sess: PageSession, status: str | None = None, overdue: bool | None = None
-) -> Response:
-    wanted = [status] if status in {s.value for s in Status} else None
-    listing = service.list_cases(status=wanted, overdue=overdue, limit=200)
+def cases(request: Request, service: ServiceDep, sess: PageSession, flt: Filter, page: Page = 1) -> Response:
+    listing, bad = flt.listing(service, None, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
     return _render(
         request,
         "cases.html",
         sess,
         cases=listing.items,
-        total=listing.total,
-        status=status,
-        overdue=overdue,
-        statuses=[s.value for s in Status],
+        pages=_pages(listing.total, page, LIST_PAGE),
+        flt=flt,
+        bad_fields=bad,
+        choices=_filter_choices(service),
     )
+
+
+# ------------------------------------------------------------ one case
+ERROR_MESSAGES = {
+    "not_permitted": i18n.N_("Your role may not do this."),
+    "illegal": i18n.N_("The case has moved on: this action is no longer possible. Reload to see its state."),
+    "reason": i18n.N_("A reason is required for this action."),
+    "department": i18n.N_("Unknown department."),
+    "after_photo": i18n.N_("A photo of the handled site is required (JPEG or PNG)."),
+    "extend_hours": i18n.N_("Extension: a number of working hours between 0 and 2000."),
+    "invalid": i18n.N_("The input was not accepted."),
+}
+
+
+def error_code(exc: WorkflowError) -> str:
+    """A refusal of the service as a key of ERROR_MESSAGES (the page shows it translated)."""
+    if isinstance(exc, NotPermitted):
+        return "not_permitted"
+    if isinstance(exc, IllegalTransition):
+        return "illegal"
+    field = str(exc).split(":", 1)[0]
+    return field if field in ERROR_MESSAGES else "invalid"
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_detail(
-    request: Request, case_id: CaseId, service: ServiceDep, sess: PageSession, error: str | None = None
+    request: Request,
+    case_id: CaseId,
+    service: ServiceDep,
+    sess: PageSession,
+    error: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     try:
         case = service.get_case(case_id, sess.operator)
     except WorkflowError:
         raise HTTPException(404, "case not found") from None
+    shown, earlier = _latest_evidence(case)
     return _render(
         request,
         "case.html",
         sess,
         case=case,
+        shown=shown,
+        earlier=earlier,
         departments=service.config.departments,
-        error=error[:300] if error else None,
-        dept_name=service.department_name,
+        error=ERROR_MESSAGES.get(error or "", ERROR_MESSAGES["invalid"]) if error else None,
     )
 
 
@@ -237,7 +528,7 @@ async def case_action(
     reason: Annotated[str | None, Form(max_length=500)] = None,
     department: Annotated[str | None, Form(max_length=32)] = None,
     extend_hours: Annotated[str | None, Form(max_length=16)] = None,
-    back: Annotated[str | None, Form(max_length=200)] = None,
+    back: Annotated[str | None, Form(max_length=500)] = None,
     after_photo: UploadFile | None = None,
 ) -> Response:
     if not sess.csrf_ok(csrf):
@@ -249,9 +540,7 @@ async def case_action(
         except ValueError:
             hours = -1.0
         if not 0 < hours <= 2000:
-            return RedirectResponse(
-                f"/ui/cases/{case_id}?error={quote('extend hours: a number between 0 and 2000')}", 303
-            )
+            return RedirectResponse(f"/ui/cases/{case_id}?error=extend_hours", 303)
     photo = Upload(after_photo.file) if after_photo is not None and after_photo.filename else None
     try:
         await run_in_threadpool(
@@ -260,11 +549,40 @@ async def case_action(
     except WorkflowError as exc:
         if status_of(exc) == 404:
             raise HTTPException(404, "case not found") from None
-        return RedirectResponse(f"/ui/cases/{case_id}?error={quote(str(exc))}", status_code=303)
+        return RedirectResponse(f"/ui/cases/{case_id}?error={error_code(exc)}", status_code=303)
     target = _safe_next(back) if back else f"/ui/cases/{case_id}"
     return RedirectResponse(target, status_code=303)
 
 
+@router.post("/bulk")
+def bulk_review(
+    service: ServiceDep,
+    sess: PageSession,
+    action: Annotated[str, Form(max_length=16)],
+    case_id: Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None, Form(max_length=BULK_MAX)] = None,
+    csrf: Annotated[str, Form(max_length=128)] = "",
+    reason: Annotated[str | None, Form(max_length=500)] = None,
+    back: Annotated[str | None, Form(max_length=500)] = None,
+) -> Response:
+    """Accept or reject the selected reports at once (one reason for all rejected). Each case
+    moves on its own: one another reviewer took meanwhile is counted as failed, not fatal."""
+    if not sess.csrf_ok(csrf):
+        raise HTTPException(403, "form expired: reload the page")
+    if action not in ("accept", "reject"):
+        raise HTTPException(422, "bulk review: accept or reject")
+    done = failed = 0
+    for cid in dict.fromkeys(case_id or []):
+        try:
+            service.transition(sess.operator, cid, action, reason or None)
+            done += 1
+        except WorkflowError:
+            failed += 1
+    target = _safe_next(back)
+    target += ("&" if "?" in target else "?") + urlencode({"done": done, "failed": failed})
+    return RedirectResponse(target, status_code=303)
+
+
+# ------------------------------------------------------------ statistics, export
 @router.get("/stats", response_class=HTMLResponse)
 def stats_page(request: Request, service: ServiceDep, sess: PageSession) -> Response:
     st = stats.compute(service)
@@ -272,10 +590,11 @@ def stats_page(request: Request, service: ServiceDep, sess: PageSession) -> Resp
 
 
 @router.get("/stats/{name}.png")
-def stats_plot(name: str, service: ServiceDep, _sess: AssetSession) -> Response:
+def stats_plot(request: Request, name: str, service: ServiceDep, _sess: AssetSession) -> Response:
     if name not in stats.PLOTS:
         raise HTTPException(404, "no such plot")
-    png = stats.PLOTS[name](stats.compute(service))
+    with i18n.using(i18n.pick_locale(request.cookies.get(i18n.LANG_COOKIE))):
+        png = stats.PLOTS[name](stats.compute(service), stats.Names.of(service))
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 

@@ -177,6 +177,13 @@ def write_clip(frames: list[BufferedFrame], start_t: float, end_t: float, fps: f
     return ClipInfo(start_t, start_t + n / fps, n, fps)
 
 
+def label_size(frame_height: int) -> tuple[float, int]:
+    """Font scale and stroke for labels about 3 % of the frame high: still readable when a
+    1080p snapshot is shown 320 px high in the review queue (a fixed 0.5 is ~3 px there)."""
+    scale = max(0.5, 0.03 * frame_height / 22)  # FONT_HERSHEY_SIMPLEX is ~22 px high at scale 1
+    return scale, max(1, round(scale * 1.4))
+
+
 def annotate_violation(image: np.ndarray, violation: Violation, zones: list[ZoneConfig]) -> np.ndarray:
     """The snapshot with the rule's zone, each object's box and a label saying what and how long."""
     from vision.edge.casework.annotate import FrameAnnotator
@@ -185,19 +192,20 @@ def annotate_violation(image: np.ndarray, violation: Violation, zones: list[Zone
     shown = [z for z in zones if z.name == violation.zone] or list(zones)
     FrameAnnotator().draw_zones(out, shown)
     colour = (0, 0, 255)
+    scale, thick = label_size(out.shape[0])
     for box in violation.object_boxes_px or [violation.box_px]:
         x1, y1, x2, y2 = (int(round(v)) for v in box)
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, max(2, thick))
     x1, y1, x2, y2 = (int(round(v)) for v in violation.box_px)
     label = f"{violation.rule}: {'+'.join(violation.classes)}"
     if violation.object_count > 1:
         label += f" x{violation.object_count}"
     label += f" {violation.confidence:.2f} dwell {violation.dwell_s:.0f}s"
-    (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     ty = y1 - 6 if y1 - th - 8 > 0 else min(y2 + th + 6, out.shape[0] - 4)
     lx = max(0, min(x1, out.shape[1] - tw - 6))  # keep the label inside the frame
     cv2.rectangle(out, (lx, ty - th - 4), (lx + tw + 6, ty + 4), colour, -1)
-    cv2.putText(out, label, (lx + 3, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(out, label, (lx + 3, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
     return out
 
 

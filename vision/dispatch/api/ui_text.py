@@ -1,0 +1,66 @@
+"""Words the operator UI shows for the workflow's values (states, actions, roles, evidence
+kinds), as catalogue msgids: translated when a page is rendered, in the operator's locale."""
+
+from __future__ import annotations
+
+from vision.dispatch.i18n import N_, gettext
+
+STATUS = {
+    "suspected": N_("Suspected"),
+    "accepted": N_("Accepted"),
+    "dispatched": N_("Dispatched"),
+    "handled": N_("Handled"),
+    "verified": N_("Verified"),
+    "closed": N_("Closed"),
+    "rejected": N_("False alarm"),
+}
+
+ACTION = {
+    "report": N_("Reported"),
+    "accept": N_("Accept"),
+    "reject": N_("Reject"),
+    "dispatch": N_("Dispatch"),
+    "send_back": N_("Send back"),
+    "extend": N_("Extend"),
+    "handle": N_("Handled"),
+    "verify": N_("Verify"),
+    "close": N_("Close"),
+    "merge": N_("Merged"),
+}
+
+ROLE = {
+    "reviewer": N_("Reviewer"),
+    "dispatcher": N_("Dispatcher"),
+    "admin": N_("Administrator"),
+}
+
+ACTOR_KIND = {
+    "operator": N_("operator"),
+    "device": N_("camera"),
+    "open311": N_("Open311 client"),
+    "system": N_("system"),
+}
+
+EVIDENCE_KIND = {
+    "snapshot": N_("Snapshot"),
+    "annotated": N_("Annotated snapshot"),
+    "clip": N_("Video clip"),
+    "vehicle_crop": N_("Vehicle close-up"),
+    "plate_crop": N_("Plate close-up"),
+}
+
+SOURCE = {"edge": N_("Camera"), "open311": N_("Citizen report")}
+
+# Offered for every type, after the type's own reasons from the taxonomy.
+COMMON_REJECT_REASONS = (
+    N_("Duplicate of another case"),
+    N_("Image unclear"),
+    N_("Outside the managed area"),
+)
+
+
+def word(table: dict[str, str], value: str | None) -> str:
+    """The translated word of a value; a value the table does not know is shown as it is."""
+    if value is None:
+        return "—"
+    return gettext(table[value]) if value in table else value
