@@ -19,17 +19,20 @@ detection on its workers, tracking, rules. Stacks, all measured in the same run:
 
 - `baseline`: today's single-model daemon: `detector.model` city-v1, the street camera's three
   rules (vending, bikes, garbage), every camera 1 look/s.
-- `one-per-second`: the new stack: site-city's `detector.models` (coco-nanodet for person,
-  bicycle, motorcycle, car, truck, bus; city-v1 for vendor_stall, garbage, muddy_truck), its
-  crop verifier, all four rules (muddy-trucks on a site_exit line added across the lower image),
-  every rule and model 1 look/s.
-- `needed-rates`: the same stack at the rates the rules need: city-v1 (stalls, garbage; mud
-  while a truck is in view) `every_s: 5`, and the motion gate `sampling.idle_every_s: 5`: a
+- `one-per-second`: the new stack: site-city's `detector.models` (coco-city: the COCO
+  NanoDet with the city head grafted on, one forward pass for every class), its crop verifier,
+  all four rules (muddy-trucks on a site_exit line added across the lower image), every rule
+  and model 1 look/s.
+- `needed-rates`: the same stack at the rates the rules need: the motion gate
+  `sampling.idle_every_s: 5` (and a city-v1 route, where a stack has one, `every_s: 5`): a
   camera decodes a keyframe every 5 s while its stream is quiet, every second while it shows
   motion or a truck is in view (vision/edge/streams/motion.py). The output says which fraction of
   the keyframes the gate decoded. Zoomed looks (tiles over the zones, `zoom_every_s`) as in
   site-city.yaml.
 - `needed-rates/zoom-30s`: the same with the zoomed looks every 30 s instead.
+- `two-models/zoom-30s`: the stack site-city ran before coco-city (coco-nanodet for the COCO
+  classes, city-v1 `every_s: 5` for vendor_stall, garbage and muddy_truck), gated and zoomed
+  like `needed-rates/zoom-30s`: what one network with two heads saves over two networks.
 
 A camera keeps up when, over `--window` seconds after the warm-up, the daemon processed >= 90 %
 of the keyframes its reader decoded, less one still in flight at the window's end (for the
@@ -100,6 +103,7 @@ class Stack:
     idle_every_s: float | None = None  # sampling.idle_every_s: the motion gate
     zoom_every_s: float | None = None  # overrides the routes' zoom_every_s where set (None: as in site-city)
     warmup_s: float = 5.0  # after every camera delivered a frame; the gate first needs a few GOPs
+    routes: tuple[tuple[str, tuple[str, ...] | None], ...] | None = None  # (model, classes) instead of site-city's
 
     @property
     def gated(self) -> bool:
@@ -112,6 +116,16 @@ STACKS = {
     "needed-rates": Stack("needed-rates", new_stack=True, city_every_s=5.0, idle_every_s=5.0, warmup_s=15.0),
     "needed-rates/zoom-30s": Stack(
         "needed-rates/zoom-30s", new_stack=True, city_every_s=5.0, idle_every_s=5.0, zoom_every_s=30.0, warmup_s=15.0
+    ),
+    # the two-model stack site-city ran before coco-city (coco-nanodet + city-v1), at the same rates
+    "two-models/zoom-30s": Stack(
+        "two-models/zoom-30s",
+        new_stack=True,
+        city_every_s=5.0,
+        idle_every_s=5.0,
+        zoom_every_s=30.0,
+        warmup_s=15.0,
+        routes=(("coco-nanodet", None), ("city-v1", ("vendor_stall", "garbage", "muddy_truck"))),
     ),
 }
 
@@ -298,6 +312,12 @@ def site_for(stack: Stack, urls: list[str], n: int, decode: str, model: Path, wo
         if not any(z["kind"] == "site_exit" for z in template["zones"]):
             template["zones"] = [*template["zones"], EXIT_LINE]
         routes = copy.deepcopy(data["detector"]["models"])
+        if stack.routes is not None:
+            zoom = routes[0].get("zoom_every_s")
+            routes = [
+                {"model": m, **({"classes": list(c)} if c else {}), **({"zoom_every_s": zoom} if zoom else {})}
+                for m, c in stack.routes
+            ]
         for route in routes:
             if route["model"] == "city-v1" and stack.city_every_s:
                 route["every_s"] = stack.city_every_s
@@ -526,6 +546,7 @@ def main() -> None:
     ap.add_argument("--ladder-one-per-second", default="8,12,16,20", help="camera counts for one-per-second")
     ap.add_argument("--ladder-needed-rates", default="16,24,32,40,48", help="camera counts for needed-rates")
     ap.add_argument("--ladder-zoom-30s", default="24,32,40,48,56,64", help="camera counts for needed-rates/zoom-30s")
+    ap.add_argument("--ladder-two-models", default="24,32,40,48", help="camera counts for two-models/zoom-30s")
     ap.add_argument("--ladder-all", default="", help="baseline with full decoding, camera counts ('' skips)")
     ap.add_argument("--window", type=float, default=30.0, help="seconds measured per step")
     ap.add_argument("--decode-cameras", type=int, default=4, help="cameras for the decode-cost part (0 skips)")
@@ -544,7 +565,7 @@ def main() -> None:
         sys.setswitchinterval(args.switch_interval)
     if args.quick:
         args.ladder_baseline, args.ladder_one_per_second, args.ladder_needed_rates = "4", "4", "8"
-        args.ladder_zoom_30s = "8"
+        args.ladder_zoom_30s = args.ladder_two_models = "8"
         args.window, args.decode_cameras = 10.0, 2
     stacks = [STACKS[name.strip()] for name in args.stacks.split(",") if name.strip()]
     ladders = {
@@ -552,6 +573,7 @@ def main() -> None:
         "one-per-second": ladder_arg(args.ladder_one_per_second),
         "needed-rates": ladder_arg(args.ladder_needed_rates),
         "needed-rates/zoom-30s": ladder_arg(args.ladder_zoom_30s),
+        "two-models/zoom-30s": ladder_arg(args.ladder_two_models),
     }
     ladder_all = ladder_arg(args.ladder_all)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

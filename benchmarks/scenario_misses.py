@@ -4,7 +4,7 @@
 
 For every missed violation of the report: the frame a few seconds after its onset (dwell
 included), with the truth box (yellow), every model's boxes of the site's detectors
-(confidence >= 0.2: COCO green, city red) and the crop classifier's name for each box near
+(confidence >= 0.2; first model green, second red, third blue) and the crop classifier's name for each box near
 the truth; then the crop around the truth enlarged. For every false case: the frame it opened
 on, with its box (magenta). Written as JPEGs plus an index.md listing what each shows.
 """
@@ -101,8 +101,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     index = [
         f"# What `{args.suite}` missed or got wrong\n",
-        f"Report: `{args.report}`. Yellow: the truth; green: COCO "
-        "boxes; red: city-v1 boxes (full frame only, no zoom tiles); `-> label score`: the crop classifier's name. "
+        f"Report: `{args.report}`. Yellow: the truth; boxes of the site's detectors (full frame only, no zoom "
+        "tiles), the first model's green, a second's red; `-> label score`: the crop classifier's name. "
         "Magenta: a false case. Made by `benchmarks/scenario_misses.py`.\n",
     ]
     cache: dict[str, tuple] = {}

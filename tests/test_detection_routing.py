@@ -205,13 +205,20 @@ def test_config_check_names_a_route_class_the_model_lacks():
 
 
 @pytest.mark.parametrize("name", ["site-demo.yaml", "site-city.yaml"])
-def test_shipped_multi_model_sites_check_and_serve_every_rule_class(name):
+def test_shipped_sites_check_and_serve_every_rule_class_from_real_image_features(name):
+    from vision.core.model_registry import load_card
     from vision.edge.config import load_site
 
     site = load_site(REPO / "configs" / name)
     assert site.detector.models is not None and site.verifier is not None
     assert check_site_files(site) == []
-    coco = next(r for r in site.detector.routes if r.model == "coco-nanodet")
-    assert coco.classes is None  # every COCO class: the ones no rule consumes are proposals the classifier names
-    city = next(r for r in site.detector.routes if r.model == "city-v1")
-    assert {"vendor_stall", "garbage", "muddy_truck"} <= set(city.classes or [])
+    # one network, two heads: every class stands on the COCO network's features, none on city-v1 alone
+    assert [r.model for r in site.detector.routes] == ["coco-city"]
+    route = site.detector.routes[0]
+    assert route.classes is None  # every class: COCO's unconsumed ones are proposals the classifier names
+    card = load_card("coco-city")
+    coco, city = card.heads
+    assert len(coco.classes) == 80 and {"vendor_stall", "garbage", "muddy_truck"} <= set(city.classes)
+    served = set(card.classes)
+    for rule in site.rules:
+        assert set(rule.classes) <= served, rule.name

@@ -76,6 +76,21 @@ def test_whole_vehicle_labelled_muddy_counts():
     assert len(s.kinds("opened")) == 1
 
 
+def test_a_mud_box_around_the_truck_box_is_the_same_vehicle_not_a_second_case():
+    """Two heads of one network box the same muddy truck: COCO's truck box and the city head's
+    whole-vehicle muddy_truck box a little larger, and the tracker follows both: one case."""
+    s = Script(truck_rules())
+    img = image()
+    for i in range(10):
+        y2 = 200.0 + i * 50
+        truck = ("truck", (300.0, y2 - 200, 600.0, y2), 0.7, 1)
+        mud = ("muddy_truck", (220.0, y2 - 280, 680.0, y2 + 30), 0.6, 2)  # the truck box is inside it (42 % of it)
+        s.frame(i * 0.2, [truck, mud], image=img)
+    opened = s.kinds("opened")
+    assert len(opened) == 1
+    assert set(opened[0][1].classes) == {"truck", "muddy_truck"}
+
+
 def test_truck_not_crossing_never_fires():
     s = Script(truck_rules())
     drive(s, muddy_frames=set(range(10)), start_y=100, step=30, frames=10)  # stops at y2=370 < 500

@@ -251,9 +251,10 @@ def test_quick_suite_runs_the_daemon_and_writes_the_report(tmp_path: Path, capsy
     assert all(r["false_per_camera_hour"] == 0 for r in rules.values())
     for s in scenarios.values():
         assert s["cases_queued"] == len(s["cases"]), "every rule event became a queued case"
-    # COCO has no stall, garbage or mud class: those rules cannot fire, whatever else happens
-    assert rules["vending"]["cases"] == rules["garbage"]["cases"] == rules["muddy-trucks"]["cases"] == 0
-    assert rules["vending"]["recall"] == 0.0
+    # COCO has no stall, garbage or mud class: those rules fire only where the verifier's classifier
+    # names one of COCO's boxes (a truck at the exit named muddy_truck), and then rightly
+    for name in ("vending", "garbage", "muddy-trucks"):
+        assert rules[name]["false_cases"] == 0 and rules[name]["cases"] == rules[name]["hits"], rules[name]
     md = (out / "report.md").read_text()
     assert "| bikes |" in md and "timeline.png" in md
 

@@ -96,10 +96,15 @@ def test_photo_manifest_and_cutouts() -> None:
         assert _sha(r.path) == r.sha256 and r.split == "heldout" and r.licence
     words = " ".join(r.description for r in rows)
     assert "bicycle" in words and "motorcycle" in words
+    splits = []
     for line in (OBJECTS / "MANIFEST.tsv").read_text().splitlines():
         cells = line.split("\t")
-        assert len(cells) == 11 and cells[10] == "train", line[:60]
+        assert len(cells) == 11 and cells[10] in ("train", "heldout"), line[:60]
         assert _sha(OBJECTS / cells[5]) == cells[9], cells[5]
+        # held-out cut-outs (objects no model is trained on) are the h_ ones, and only they
+        assert (cells[10] == "heldout") == cells[5].startswith("h_"), cells[5]
+        splits.append(cells[10])
+    assert splits.count("heldout") >= 4 and splits.count("train") > splits.count("heldout")
 
 
 def test_photos_show_what_they_are_for() -> None:

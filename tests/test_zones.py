@@ -98,3 +98,24 @@ def test_line_crossing_through_a_point_on_the_line_counts_once():
     assert lc.update(np.array([1]), np.array([[450.0, 400.0]]), 7)[0]
     assert not lc.update(np.array([2]), np.array([[1500.0, 400.0]]), 8)[0]
     assert not lc.update(np.array([2]), np.array([[1500.0, 600.0]]), 9)[0]
+
+
+def test_a_track_first_seen_on_the_line_crosses_when_it_leaves_it_only_if_asked() -> None:
+    """A fast vehicle the tracker confirms only when it is already on the line crosses once it
+    leaves the line (with `appearing_on_line`); one that stays within the margin never does."""
+    line = (np.array([0.0, 500.0]), np.array([1000.0, 500.0]))
+    margins = np.array([20.0])
+    ys = [505.0, 490.0, 560.0, 640.0]  # first seen within the margin, then clearly below the line
+    asked = LineCrossing(*line, appearing_on_line=True)
+    out = [asked.update(np.array([1]), np.array([[450.0, y]]), t, margins)[0] for t, y in enumerate(ys)]
+    assert out == [False, False, True, False]
+    default = LineCrossing(*line)
+    assert not any(default.update(np.array([1]), np.array([[450.0, y]]), t, margins)[0] for t, y in enumerate(ys))
+    # a parked vehicle jittering within the margin never crosses; one first seen off the line
+    # that comes back to it and leaves on the same side neither
+    for y_seq in ([505.0, 495.0, 510.0, 490.0], [560.0, 505.0, 560.0]):
+        lc = LineCrossing(*line, appearing_on_line=True)
+        assert not any(lc.update(np.array([1]), np.array([[450.0, y]]), t, margins)[0] for t, y in enumerate(y_seq))
+    # beyond the line's ends it is no crossing
+    lc = LineCrossing(*line, appearing_on_line=True)
+    assert not any(lc.update(np.array([1]), np.array([[1500.0, y]]), t, margins)[0] for t, y in enumerate(ys))

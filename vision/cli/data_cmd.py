@@ -95,6 +95,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="P",
         help="chance per image of a row of parked bicycles/e-bikes/motorcycles (default 0)",
     )
+    sy.add_argument(
+        "--assets",
+        choices=["original", "training", "heldout"],
+        default=None,
+        help="cut-outs to draw (datasets/assets/objects/MANIFEST.tsv): original (the set older data sets were built "
+        "from, so their commands rebuild them byte for byte), training (original + the training cut-outs added "
+        "since), heldout (cut-outs no model trains on; only with --evaluation). Default: original, or heldout "
+        "with --evaluation",
+    )
+    sy.add_argument(
+        "--evaluation",
+        action="store_true",
+        help="build an evaluation-only set: held-out backgrounds allowed, every image in the `test` split, "
+        "data.yaml marked `purpose: evaluation` (training commands refuse it)",
+    )
     sy.set_defaults(handler=_synth)
 
 
@@ -297,7 +312,11 @@ def _synth(args: argparse.Namespace) -> int:
         split=_ratios(args.ratios),
         min_confidence=args.confidence,
         two_wheelers=args.two_wheelers,
+        assets=args.assets or ("heldout" if args.evaluation else "original"),
+        purpose="evaluation" if args.evaluation else "training",
     )
+    if args.evaluation:
+        cfg.split = {"test": 1.0}
     ds = generate(cfg, _detector(args.model, args.confidence), progress=True)
     counts = {s: len(ds.images(s)) for s in ds.splits}
     print(f"synth set {ds.root}: " + ", ".join(f"{s} {n}" for s, n in counts.items()) + f" (seed {args.seed})")

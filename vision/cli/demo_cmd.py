@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: until Ctrl-C)"
     )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
-    p.add_argument("--model", default=None, help="model name or .onnx file (default: the demo site's, city-v1)")
+    p.add_argument("--model", default=None, help="model name or .onnx file (default: the demo site's, coco-city)")
     p.add_argument("--site", default=None, metavar="SITE.yaml", help="site config (default: configs/site-demo.yaml)")
     p.add_argument(
         "--scenario", default=None, metavar="SCENE.yaml", help="scripted scene (default: configs/scenarios/demo.yaml)"

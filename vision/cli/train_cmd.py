@@ -48,7 +48,8 @@ class EvalSummary(TypedDict):
     speed_ms: dict[str, float]
 
 
-TARGETS = ("detector", "classifier")
+TARGETS = ("detector", "classifier", "head")
+DEFAULTS = {"detector": {"epochs": 50, "batch": 8}, "head": {"epochs": 12, "batch": 32}}
 SCRATCH = "var/regen"  # under the repository root; /var/ is git-ignored
 
 
@@ -79,7 +80,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         nargs="?",
         choices=TARGETS,
         default="detector",
-        help="what to train: the detector, or the crop classifier (vision.training.crop_classifier)",
+        help="what to train: the detector (YOLO from scratch or a checkpoint), the crop classifier "
+        "(vision.training.crop_classifier), or the city head on the pretrained COCO detector (vision.training.city_head)",
     )
     t.add_argument(
         "--data", default=None, help="data set folder (holding data.yaml) or the YAML; required for the detector"
@@ -92,9 +94,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "runs/train/city-v1/weights/best.pt (its weights are loaded where layer shapes match; the "
         "classes come from --data; nothing is downloaded)",
     )
-    t.add_argument("--epochs", type=int, default=50, help="epochs to train")
+    t.add_argument(
+        "--epochs", type=int, default=None, help="epochs to train (default: 50 for the detector, 12 for the head)"
+    )
     t.add_argument("--imgsz", type=int, default=320, help="square input size in pixels (export uses the same)")
-    t.add_argument("--batch", type=int, default=8, help="images per batch")
+    t.add_argument(
+        "--batch", type=int, default=None, help="images (tiles for the head) per batch (default: 8 detector, 32 head)"
+    )
     t.add_argument("--seed", type=int, default=0, help="random seed (training is deterministic for a seed)")
     t.add_argument("--patience", type=int, default=100, help="stop after this many epochs without a better val mAP")
     t.add_argument("--name", default="city", help="run name: the run goes to RUNS/NAME")
@@ -127,6 +133,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--val-fraction", type=float, default=0.25, help="share of crop groups held out for the card's metrics"
     )
     c.add_argument("--backbone", default="effnet-lite0-imagenet", help="feature model under models/")
+    h = t.add_argument_group(
+        "city head (`train head`)",
+        "A second head for the city classes on the pretrained COCO NanoDet's frozen neck: tiles of the --data set's "
+        "train split, their neck features computed once, the head trained in torch on the CPU and grafted into one "
+        "ONNX file beside the COCO head (one forward pass for both). Measured through the edge's detector on tiles "
+        "of the val split and of every --eval-data set, next to the --compare models; writes model.onnx, card.yaml and "
+        "pr*.png into --out (default models/NAME; --name defaults to coco-city here). Uses --data, --epochs, --batch, "
+        "--seed, --version too.",
+    )
+    h.add_argument(
+        "--eval-data",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="an evaluation-only data set (`data synth --evaluation`: held-out backgrounds or cut-outs); repeat",
+    )
+    h.add_argument("--base", default="coco-nanodet", help="the pretrained nanodet-onnx model the head is grafted on")
+    h.add_argument("--tiles", type=int, default=2, help="training tiles cut from each frame")
+    h.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (one-cycle schedule)")
+    h.add_argument(
+        "--compare",
+        action="append",
+        default=None,
+        metavar="MODEL",
+        help="models measured on the same tiles for the card (default: coco-nanodet and city-v1); repeat",
+    )
+    h.add_argument("--features", default=None, help="keep the tile features in this folder (default: a temporary one)")
+    h.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="do not train: measure the model already in --out again on --data's val split and the --eval-data "
+        "sets, and rewrite its card's metrics and plots",
+    )
     t.set_defaults(handler=_train_target)
 
     e = sub.add_parser(
@@ -205,9 +244,49 @@ def _fail(msg: str) -> int:
 
 
 def _train_target(args: argparse.Namespace) -> int:
+    for name, value in DEFAULTS.get(args.target, {}).items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
     if args.target == "classifier":
         return _train_classifier(args)
+    if args.target == "head":
+        return _train_head(args)
     return _train(args)
+
+
+def _train_head(args: argparse.Namespace) -> int:
+    """`train head`: vision.training.city_head.train.run, imported only here (torch)."""
+    from vision.core.model_registry import models_dir
+    from vision.training.city_head.nanodet_graph import GraphError
+    from vision.training.city_head.train import HeadTrainConfig, remeasure, run
+    from vision.training.data.layout import DatasetError
+
+    if not args.data:
+        return _fail("--data is required to train the head: a data set folder holding data.yaml (e.g. from data synth)")
+    for field in ("epochs", "batch", "tiles"):
+        if getattr(args, field) < 1:
+            return _fail(f"--{field} must be >= 1")
+    name = "coco-city" if args.name == "city" else args.name
+    cfg = HeadTrainConfig(
+        data=[Path(args.data)],
+        out=Path(args.out) if args.out else models_dir() / name,
+        name=name,
+        version=args.version or "1.0.0",
+        base=args.base,
+        eval_data=[Path(p) for p in args.eval_data],
+        compare=args.compare if args.compare is not None else ["coco-nanodet", "city-v1"],
+        tiles_per_image=args.tiles,
+        epochs=args.epochs,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        work=Path(args.features) if args.features else None,
+    )
+    try:
+        remeasure(cfg) if args.measure_only else run(cfg)
+    except (DatasetError, GraphError, FileNotFoundError) as exc:
+        return _fail(f"train head: {exc}")
+    return 0
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
@@ -248,6 +327,7 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = Path(args.runs) / args.name
     try:
         ds = Dataset.load(args.data)
+        ds.refuse_training()
     except DatasetError as exc:
         return _fail(str(exc))
     if "train" not in ds.splits or "val" not in ds.splits:

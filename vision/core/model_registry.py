@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vision.core.paths import REPO_ROOT
 
@@ -34,6 +34,22 @@ class InputSpec(BaseModel):
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
+class HeadSpec(BaseModel):
+    """One class head of a detector with several (nanodet-onnx): the COCO head and a
+    head trained for the city classes on the same network. Outputs per stride, finest first."""
+
+    model_config = ConfigDict(extra="forbid")
+    classes: list[str] = Field(min_length=1)
+    scores: list[str] = Field(min_length=1, description="[1, cells, len(classes)] outputs, sigmoid applied")
+    boxes: list[str] = Field(min_length=1, description="[1, cells, 4 x bins] box distribution outputs")
+
+    @model_validator(mode="after")
+    def _one_box_per_score(self) -> HeadSpec:
+        if len(self.scores) != len(self.boxes):
+            raise ValueError(f"heads: {len(self.scores)} score outputs but {len(self.boxes)} box outputs")
+        return self
+
+
 class ModelCard(BaseModel):
     """What a model is, where it came from and how it measured."""
 
@@ -51,9 +67,18 @@ class ModelCard(BaseModel):
     metrics: dict[str, object] = Field(default_factory=dict)
     latency: dict[str, object] = Field(default_factory=dict)
     training: dict[str, object] = Field(default_factory=dict)
+    heads: list[HeadSpec] = Field(
+        default_factory=list, description="nanodet-onnx with several class heads; empty: one head, found by shape"
+    )
 
     # set when loaded from disk
     directory: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _heads_cover_classes(self) -> ModelCard:
+        if self.heads and [c for h in self.heads for c in h.classes] != self.classes:
+            raise ValueError("classes must be the heads' classes in order (heads[0].classes + heads[1].classes ...)")
+        return self
 
     @property
     def path(self) -> Path:

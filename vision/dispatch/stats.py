@@ -135,8 +135,8 @@ def _plot(draw: Callable[..., Any]) -> Callable[[Stats, Names], bytes]:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        fonts = {"font.family": "sans-serif", "font.sans-serif": [*cjk_fonts(), "DejaVu Sans"]}
-        with _PLOT_LOCK, matplotlib.rc_context(fonts):
+        sans = [*cjk_fonts(), "DejaVu Sans"]
+        with _PLOT_LOCK, matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": sans}):
             fig = Figure(figsize=(7, 3.2))
             FigureCanvasAgg(fig)
             draw(fig.add_subplot(), st, names)

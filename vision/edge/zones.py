@@ -97,6 +97,7 @@ class _LastPoint:
     point: np.ndarray
     t_s: float
     side: int  # last non-zero side of the line (0 until the track is seen off the line)
+    first_on_line: bool = False  # the track's first sighting was on the line, and it has not left it yet
 
 
 @dataclass
@@ -106,12 +107,17 @@ class LineCrossing:
     A track crosses when it is seen on the other side than the last side it was
     seen on (positions exactly on the line keep the old side, so stopping on the
     line and going on counts once), and its step passes within the line's ends.
+    With `appearing_on_line`, a track whose first sighting is on the line and which
+    then leaves it clearly on one side crossed too: a tracker confirms a new track
+    only after a few sightings, so a vehicle driving fast through a line near the
+    edge of the picture is first seen on it, never before it.
     Keeps one point per track id; ids unseen for `forget_after_s` of stream time
     are deleted so a 24/7 camera does not accumulate state."""
 
     a: np.ndarray
     b: np.ndarray
     forget_after_s: float = 10.0
+    appearing_on_line: bool = False
     _last: dict[int, _LastPoint] = field(default_factory=dict)
 
     def update(
@@ -142,8 +148,14 @@ class LineCrossing:
                 d3 = orientation(p, q, a)
                 d4 = orientation(p, q, b)
                 crossed[n] = bool(d3 * d4 <= 0)
+            elif last is not None and last.first_on_line and side != 0 and self.appearing_on_line:
+                # first seen on the line, now clearly off it: it came through (within the line's ends)
+                p = last.point
+                t = float(np.dot(p - a, b - a) / max(float(np.dot(b - a, b - a)), 1e-9))
+                crossed[n] = 0.0 <= t <= 1.0
             keep_side = side if side != 0 else (last.side if last is not None else 0)
-            self._last[tid] = _LastPoint(points[n].copy(), float(t_s), keep_side)
+            first_on_line = side == 0 and (last is None or last.first_on_line)
+            self._last[tid] = _LastPoint(points[n].copy(), float(t_s), keep_side, first_on_line)
         self.prune(t_s)
         return crossed
 

@@ -81,7 +81,12 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
         mud_idx = np.flatnonzero(is_mud)
         muddy = np.zeros(len(truck_idx), dtype=bool)
         if len(truck_idx) and len(mud_idx):
-            inside = box_containment(xyxy[mud_idx], xyxy[truck_idx])  # (mud, truck)
+            # (mud, truck): a mud box on the truck, or one around it (the model boxed the whole
+            # muddy vehicle a little larger than the truck box): either way the same vehicle,
+            # so it never becomes a second vehicle with a track (and a case) of its own
+            inside = np.maximum(
+                box_containment(xyxy[mud_idx], xyxy[truck_idx]), box_containment(xyxy[truck_idx], xyxy[mud_idx]).T
+            )
             muddy = np.asarray((inside >= cfg.mud_overlap).any(axis=0))
             claimed = (inside >= cfg.mud_overlap).any(axis=1)
             whole = mud_idx[~claimed]  # mud boxes on no truck: the model labelled the vehicle itself
@@ -153,7 +158,9 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
         line = self.crossings.get(key)
         if line is None:
             a, b = geometry.line(geometry.index(zone))
-            line = self.crossings[key] = LineCrossing(a, b, forget_after_s=self.config.clear_after_s)
+            line = self.crossings[key] = LineCrossing(
+                a, b, forget_after_s=self.config.clear_after_s, appearing_on_line=True
+            )
         return line
 
     def _is_refired(self, new: _Truck, t_s: float) -> bool:

@@ -138,10 +138,18 @@ class Dataset:
     root: Path
     names: list[str]
     splits: dict[str, str]  # split -> image folder relative to root
+    purpose: str = "training"  # or "evaluation": built on held-out backgrounds or cut-outs, never trained on
 
     @property
     def yaml_path(self) -> Path:
         return self.root / "data.yaml"
+
+    def refuse_training(self) -> None:
+        """Raise for an evaluation-only set: training on it would make its figures meaningless."""
+        if self.purpose == "evaluation":
+            raise DatasetError(
+                f"{self.yaml_path}: an evaluation-only data set (held-out backgrounds or cut-outs): never train on it"
+            )
 
     @classmethod
     def create(cls, root: Path, names: list[str], splits: tuple[str, ...] = SPLITS) -> Dataset:
@@ -172,10 +180,14 @@ class Dataset:
         splits = {s: str(data[s]) for s in SPLITS if data.get(s)}
         if not splits:
             raise DatasetError(f"{yaml_path}: none of the fields 'train', 'val', 'test' is set")
-        return cls(base.resolve(), [str(n) for n in names], splits)
+        if data.get("purpose", "training") not in ("training", "evaluation"):
+            raise DatasetError(f"{yaml_path}: field 'purpose' must be training or evaluation, not {data['purpose']!r}")
+        return cls(base.resolve(), [str(n) for n in names], splits, str(data.get("purpose", "training")))
 
     def save_yaml(self, extra: dict[str, Any] | None = None) -> Path:
-        data = {**self.splits, "nc": len(self.names), "names": dict(enumerate(self.names))}
+        data: dict[str, Any] = {**self.splits, "nc": len(self.names), "names": dict(enumerate(self.names))}
+        if self.purpose != "training":
+            data["purpose"] = self.purpose
         if extra:
             data.update(extra)
         header = "# YOLO data set (ultralytics layout); folders are relative to this file.\n"

@@ -43,6 +43,8 @@ class SynthConfig:
     two_wheelers: float = 0.0  # chance per image of a row of parked bikes/e-bikes (0 keeps older sets identical)
     clip_seconds: float = 10.0
     quality: int = 90
+    assets: str = "original"  # sprites.POOLS: original (older sets stay identical), training, heldout
+    purpose: str = "training"  # or "evaluation": held-out backgrounds allowed, one `test` split, never trained on
 
 
 def _float_box(box: tuple[int, int, int, int]) -> XYXY:
@@ -120,7 +122,14 @@ def generate(cfg: SynthConfig, detector: BaseDetector, progress: bool = True) ->
 
     if cfg.images < 1:
         raise DatasetError("synth: --images must be >= 1")
-    held = backgrounds.heldout_in(cfg.sources)
+    if cfg.purpose not in ("training", "evaluation"):
+        raise DatasetError(f"synth: purpose must be training or evaluation, not {cfg.purpose!r}")
+    if cfg.assets not in sprites.POOLS:
+        raise DatasetError(f"synth: assets must be one of {', '.join(sprites.POOLS)}, not {cfg.assets!r}")
+    if cfg.purpose == "training" and cfg.assets == "heldout":
+        raise DatasetError("synth: the held-out cut-outs are for evaluation sets only (--evaluation)")
+    pool = sprites.POOLS[cfg.assets]
+    held = backgrounds.heldout_in(cfg.sources) if cfg.purpose == "training" else []
     if held:
         raise DatasetError(
             f"synth: {held[0]} is a held-out background (datasets/backgrounds/MANIFEST.tsv): "
@@ -131,6 +140,7 @@ def generate(cfg: SynthConfig, detector: BaseDetector, progress: bool = True) ->
         raise DatasetError(f"synth: output folder {out} exists and is not empty")
     rng = np.random.default_rng(cfg.seed)
     ds = Dataset.create(out, CITY_CLASSES, tuple(cfg.split))
+    ds.purpose = cfg.purpose
     scenes = [
         SceneSource(p, detector, cfg.min_confidence, cfg.clip_seconds, cache_dir=out / "cache") for p in cfg.sources
     ]
@@ -153,7 +163,7 @@ def generate(cfg: SynthConfig, detector: BaseDetector, progress: bool = True) ->
         if not frames:
             continue
         H, W = frames[0].image.shape[:2]
-        truck_sprite = sprites.truck(rng) if sequence else None
+        truck_sprite = sprites.truck(rng, assets=pool) if sequence else None
         if sequence:  # a path across the ground, e.g. leaving a site exit
             y_a, y_b = rng.uniform(max(persp.y_min, H * 0.2), H * 0.95, 2)
             x_a, x_b = (-0.1 * W, 1.1 * W) if rng.random() < 0.5 else (1.1 * W, -0.1 * W)
@@ -163,7 +173,7 @@ def generate(cfg: SynthConfig, detector: BaseDetector, progress: bool = True) ->
             if rng.random() < cfg.van_mud:
                 base = _mud_on_real_trucks(rng, canvas, base)
             taken = [b for n, b in base if n != "person"]
-            distractors = [sprites.distractor(rng) for _ in range(int(rng.integers(0, 3)))]
+            distractors = [sprites.distractor(rng, pool) for _ in range(int(rng.integers(0, 3)))]
             if truck_sprite is not None:  # the frames of a sequence
                 t = k / max(1, len(frames) - 1)
                 foot = (x_a + (x_b - x_a) * t, y_a + (y_b - y_a) * t)
@@ -174,7 +184,7 @@ def generate(cfg: SynthConfig, detector: BaseDetector, progress: bool = True) ->
                 kinds = rng.choice(["vendor_stall", "garbage", "truck"], size=n_obj, p=[0.38, 0.38, 0.24])
                 objects = []
                 for kind in list(kinds):
-                    p = _place_one(rng, frame, canvas, sprites.BUILDERS[str(kind)](rng), persp, taken)
+                    p = _place_one(rng, frame, canvas, sprites.BUILDERS[str(kind)](rng, assets=pool), persp, taken)
                     if p:
                         objects.append(p)
             if not sequence and cfg.two_wheelers and rng.random() < cfg.two_wheelers:

@@ -9,6 +9,7 @@ by the scene's pixels-per-metre at the spot where it stands.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -136,9 +137,11 @@ UMBRELLA_COLORS = [
 BAG_COLORS = [(25, 25, 25), (30, 30, 35), (120, 60, 20), (200, 200, 195), (40, 110, 40), (30, 30, 160), (160, 150, 60)]
 
 
-def _produce_layer(rng: np.random.Generator, width_px: int, depth_px: int, rows: int) -> np.ndarray:
-    """A heap of real produce cut-outs filling a width x depth area (RGBA)."""
-    names = asset_names("b_")
+def _produce_layer(
+    rng: np.random.Generator, width_px: int, depth_px: int, rows: int, goods: tuple[str, ...] | None = None
+) -> np.ndarray:
+    """A heap of produce cut-outs filling a width x depth area (RGBA)."""
+    names = list(goods) if goods else asset_names("b_")
     item = max(8, int(min(depth_px / max(rows, 1) * 1.6, width_px / 4)))
     canvas = np.zeros((depth_px + item * 2, width_px, 4), np.uint8)
     n_kinds = int(rng.integers(1, 4))
@@ -173,9 +176,10 @@ def _umbrella(rng: np.random.Generator, span_px: int) -> np.ndarray:
     return canvas
 
 
-def vendor_stall(rng: np.random.Generator) -> Sprite:
+def vendor_stall(rng: np.random.Generator, assets: Assets | None = None) -> Sprite:
     """A table or cart with a tarp front, produce on top, sometimes an umbrella,
     or a ground tarp (地摊) with goods; drawn at PX_PER_M."""
+    goods = (assets or ORIGINAL).goods
     s = PX_PER_M
     kind = rng.choice(["table", "table", "cart", "ground_tarp"])
     width = int(s * rng.uniform(1.0, 2.0))
@@ -192,8 +196,8 @@ def vendor_stall(rng: np.random.Generator) -> Sprite:
             (2, canvas_h - 2),
         ]
         _poly(canvas, tarp, _color(rng, TARP_COLORS), 0.85 + 0.3 * _noise(rng, canvas_h, canvas_w, 15))
-        goods = _produce_layer(rng, width - 20, depth, int(rng.integers(1, 3)))
-        _paste(canvas, goods, 14, canvas_h - depth - goods.shape[0] // 2 - 6)
+        heap = _produce_layer(rng, width - 20, depth, int(rng.integers(1, 3)), goods)
+        _paste(canvas, heap, 14, canvas_h - depth - heap.shape[0] // 2 - 6)
         return Sprite(_trim(canvas), "vendor_stall", "ground_tarp")
     table_h = int(s * rng.uniform(0.7, 0.9))
     umbrella = bool(rng.random() < 0.5)
@@ -263,8 +267,8 @@ def vendor_stall(rng: np.random.Generator) -> Sprite:
             _color(rng, TARP_COLORS),
             folds.astype(np.float32),
         )
-    goods = _produce_layer(rng, width - 8, depth, int(rng.integers(1, 4)))
-    _paste(canvas, goods, x0 + 4 + skew // 2, back_top - goods.shape[0] // 3)
+    heap = _produce_layer(rng, width - 8, depth, int(rng.integers(1, 4)), goods)
+    _paste(canvas, heap, x0 + 4 + skew // 2, back_top - heap.shape[0] // 3)
     if umbrella:
         canopy = _umbrella(rng, int(s * rng.uniform(1.6, 2.3)))
         _paste(canvas, canopy, canvas_w // 2 - canopy.shape[1] // 2, ground - ub_h)
@@ -310,7 +314,7 @@ def _litter(rng: np.random.Generator, size_px: int) -> np.ndarray:
     return canvas
 
 
-def garbage(rng: np.random.Generator) -> Sprite:
+def garbage(rng: np.random.Generator, assets: Assets | None = None) -> Sprite:  # noqa: ARG001 # drawn, no cut-outs
     """A pile of bags with litter around it, a single dumped bag, or strewn litter."""
     s = PX_PER_M
     kind = rng.choice(["pile", "pile", "bag", "litter"])
@@ -358,9 +362,10 @@ DISTRACTORS = {  # real cut-outs that must NOT be flagged, with their real heigh
 }
 
 
-def distractor(rng: np.random.Generator) -> Sprite:
-    name = list(DISTRACTORS)[rng.integers(len(DISTRACTORS))]
-    rgba = _scale_to_height(load_rgba(name), int(DISTRACTORS[name] * rng.uniform(0.9, 1.1) * PX_PER_M))
+def distractor(rng: np.random.Generator, assets: Assets | None = None) -> Sprite:
+    kinds = (assets or ORIGINAL).distractors
+    name = list(kinds)[rng.integers(len(kinds))]
+    rgba = _scale_to_height(load_rgba(name), int(kinds[name] * rng.uniform(0.9, 1.1) * PX_PER_M))
     return Sprite(rgba, None, name.removesuffix(".png"))
 
 
@@ -413,9 +418,10 @@ def apply_mud(
     return np.clip(out, 0, 255).astype(np.uint8), mask
 
 
-def truck(rng: np.random.Generator, muddy: bool | None = None) -> Sprite:
-    name = list(TRUCKS)[rng.integers(len(TRUCKS))]
-    height_m, always_muddy = TRUCKS[name]
+def truck(rng: np.random.Generator, muddy: bool | None = None, assets: Assets | None = None) -> Sprite:
+    kinds = (assets or ORIGINAL).trucks
+    name = list(kinds)[rng.integers(len(kinds))]
+    height_m, always_muddy = kinds[name]
     rgba = _scale_to_height(load_rgba(name), int(height_m * rng.uniform(0.9, 1.1) * PX_PER_M))
     if rng.random() < 0.5:
         rgba = rgba[:, ::-1].copy()
@@ -427,4 +433,38 @@ def truck(rng: np.random.Generator, muddy: bool | None = None) -> Sprite:
     return Sprite(rgba, "muddy_truck" if muddy else "truck", name.removesuffix(".png"), mud_mask=mud)
 
 
-BUILDERS = {"vendor_stall": vendor_stall, "garbage": garbage, "truck": truck, "distractor": distractor}
+@dataclass(frozen=True)
+class Assets:
+    """Which cut-outs the builders draw: produce on stalls, trucks, and objects that must not
+    become cases. Three pools: ORIGINAL (the scenario suite and the demo, kept as they were so
+    their renders stay the same pixels), TRAINING (ORIGINAL plus the training cut-outs added
+    since) and HELDOUT (the `heldout` split of MANIFEST.tsv only: evaluation sets, never training)."""
+
+    name: str
+    goods: tuple[str, ...]
+    trucks: dict[str, tuple[float, bool]]  # cut-out -> (real height m, always muddy)
+    distractors: dict[str, float]  # cut-out -> real height m
+
+
+ORIGINAL = Assets("original", tuple(asset_names("b_")), dict(TRUCKS), dict(DISTRACTORS))
+TRAINING = Assets(
+    "training",
+    tuple(asset_names("b_") + asset_names("g_")),
+    {**TRUCKS, "c_tux_tow_truck_drawn.png": (2.8, False)},
+    {**DISTRACTORS, "f_tux_bus.png": 3.1, "f_tux_sedan.png": 1.45, "f_tux_beetle.png": 1.5},
+)
+HELDOUT = Assets(
+    "heldout",
+    tuple(n for n in asset_names("h_") if n.split("_")[2] in ("apple", "pear", "orange", "peach", "lemon")),
+    {"h_tux_dump_truck_drawn.png": (3.4, False), "h_tux_cement_mixer_drawn.png": (3.2, False)},
+    {**DISTRACTORS, "h_tux_double_decker_bus_drawn.png": 4.4},
+)
+POOLS = {a.name: a for a in (ORIGINAL, TRAINING, HELDOUT)}
+
+
+BUILDERS: dict[str, Callable[..., Sprite]] = {
+    "vendor_stall": vendor_stall,
+    "garbage": garbage,
+    "truck": truck,
+    "distractor": distractor,
+}
