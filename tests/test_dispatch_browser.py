@@ -241,3 +241,18 @@ def test_queue_at_volume_in_chinese_keyboard_bulk_and_english(server, page, snap
     assert page.inner_text("#nav-queue") == "Review queue"
     assert "待审核" not in page.inner_text("body")
     assert "Review" in " ".join(_latin(page))  # the checker above does see Latin text when there is some
+
+
+def test_api_docs_render_offline_in_chromium(server, page) -> None:
+    """Swagger UI draws the API from files the center serves; no request leaves 127.0.0.1."""
+    from urllib.parse import urlparse
+
+    url, _ = server
+    hosts: set[str] = set()
+    page.on("request", lambda req: hosts.add(urlparse(req.url).hostname or ""))
+    page.goto(url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "StreetVision dispatch center" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock-summary-path")  # the operations, read from /openapi.json
+    assert page.locator(".opblock").count() > 10
+    assert hosts == {"127.0.0.1"}, hosts

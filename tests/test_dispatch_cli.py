@@ -132,15 +132,33 @@ def test_export_labels_cli(tmp_path: Path, fast_passwords) -> None:
     service.transition(admin, ids["exposed_garbage"], "accept")
     service.transition(admin, ids["exposed_garbage"], "dispatch")
     service.transition(admin, ids["non_motor_parking"], "reject", reason="bikes in the bay")
+    # two-wheeler cases are labelled with what the edge detected: an e-bike case is a motorcycle
+    for cam, classes in (("c5", ["motorcycle"]), ("c6", ["bicycle", "motorcycle"])):
+        jpg = make_jpeg(seed=len(ids))
+        report = CaseReport.model_validate(
+            case_report(
+                {"snap.jpg": ("snapshot", "image/jpeg", jpg)},
+                camera_id=cam,
+                violation="non_motor_parking",
+                bbox=(0.1, 0.2, 0.5, 0.6),
+                classes=classes,
+            )
+        )
+        ids[cam] = service.intake(device, report, {"snap.jpg": Upload(io.BytesIO(jpg))}).case_id
+        service.transition(admin, ids[cam], "accept")
     # muddy_truck stays suspected: not reviewed, not exported
     service.close()
 
     out = tmp_path / "labels"
     r = run("export-labels", "--data-dir", str(settings.data_dir), str(out))
     assert r.returncode == 0, r.stderr
-    assert "2 labelled, 1 hard negative" in r.stdout
+    assert "4 labelled, 1 hard negative" in r.stdout
     rows = {row["case_id"]: row for row in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
-    assert set(rows) == {ids["street_vending"], ids["exposed_garbage"], ids["non_motor_parking"]}
+    assert set(rows) == {ids[k] for k in ("street_vending", "exposed_garbage", "non_motor_parking", "c5", "c6")}
+    moto, both = rows[ids["c5"]], rows[ids["c6"]]
+    assert moto["class"] == "motorcycle" and moto["detected_classes"] == ["motorcycle"]
+    assert (out / moto["label"]).read_text().startswith("3 ")  # names: ..., bicycle 2, motorcycle 3
+    assert both["class"] == "bicycle"  # both detected, one box: the type's default
     sv, garbage, bikes = rows[ids["street_vending"]], rows[ids["exposed_garbage"]], rows[ids["non_motor_parking"]]
     assert (out / sv["label"]).read_text() == "0 0.300000 0.400000 0.400000 0.400000\n"
     assert (out / garbage["label"]).read_text().startswith("1 ")
@@ -153,7 +171,7 @@ def test_export_labels_cli(tmp_path: Path, fast_passwords) -> None:
     import yaml
 
     data = yaml.safe_load((out / "data.yaml").read_text())
-    assert data["names"] == {0: "vendor_stall", 1: "garbage", 2: "bicycle", 3: "muddy_truck"}
+    assert data["names"] == {0: "vendor_stall", 1: "garbage", 2: "bicycle", 3: "motorcycle", 4: "muddy_truck"}
 
 
 def test_cli_help_lists_the_actions() -> None:

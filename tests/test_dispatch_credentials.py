@@ -266,3 +266,20 @@ def test_cli_revokes_rotates_deactivates_and_changes_passwords(
         assert code == 0 and out.strip().startswith("svd_"), err
     finally:
         service.close()
+
+
+def test_api_docs_and_favicon_are_served_from_the_package_without_a_cdn(dispatch: Dispatch) -> None:
+    """A city intranet reaches no CDN: /docs and /redoc load every script and style from the center."""
+    import re
+
+    for path in ("/docs", "/redoc"):
+        page = dispatch.client.get(path)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+        urls = re.findall(r"""url: ?["']([^"']+)["']""", page.text)
+        assert assets, path
+        for ref in assets + urls:
+            assert ref.startswith("/"), f"{path} loads {ref} from elsewhere"
+            assert dispatch.client.get(ref).status_code == 200, ref
+    icon = dispatch.client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError
 
 from vision.dispatch import PACKAGE_DIR
 from vision.dispatch.api import auth, body_limit, cases, errors, headers, open311, ui
+from vision.dispatch.api.headers import DOCS_STATIC
 from vision.dispatch.collector import Periodic
 from vision.dispatch.service import DispatchService
 from vision.dispatch.settings import Settings
@@ -36,7 +38,11 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
             if own:
                 service.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the package (fastapi-offline), not a CDN: a city
+    # intranet reaches no CDN, and /docs must still work there
+    app = FastAPIOffline(
+        static_url=DOCS_STATIC,
+        favicon_url="/static/favicon.svg",
         title="StreetVision dispatch center",
         version="1",
         summary="Case intake from edge boxes, review, the 数字城管 workflow, Open311 GeoReport v2.",
@@ -58,6 +64,10 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
     def healthz() -> dict[str, str]:
         service.check_database()
         return {"status": "ok"}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -123,7 +123,15 @@ class DispatchConfig(_Strict):
     default_department: str
     working_time: WorkingTime = Field(default_factory=WorkingTime)
     occurrence_window_s: float = Field(default=1800, ge=0)
-    label_classes: dict[str, str] = Field(default_factory=dict)
+    # violation type -> the class its accepted cases are labelled with, or several: the first is the
+    # default, another is used when it is the one the edge detected (a motorcycle case is a motorcycle)
+    label_classes: dict[str, str | list[str]] = Field(default_factory=dict)
+
+    def label_class_options(self, violation: str) -> list[str]:
+        """The label classes of a violation type, the default first ([] if it has none)."""
+        value = self.label_classes.get(violation, [])
+        return [value] if isinstance(value, str) else list(value)
+
     notifications: Notifications = Field(default_factory=Notifications)
     open311: Open311Config = Field(default_factory=Open311Config)
 

@@ -53,12 +53,21 @@ def clean_snapshot(case: CaseDetail) -> EvidencePublic | None:
     )
 
 
+def detected_label_class(options: list[str], detected: list[str]) -> str | None:
+    """What an accepted case is labelled: the one option the edge detected, else the default
+    (the first option; also when it detected several: one box cannot carry two classes)."""
+    seen = [c for c in options if c in detected]
+    if len(seen) == 1:
+        return seen[0]
+    return options[0] if options else None
+
+
 def export_labels(service: DispatchService, out_dir: Path | str) -> ExportSummary:
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
-    names = list(dict.fromkeys(service.config.label_classes.values()))
-    class_of = {v: names.index(c) for v, c in service.config.label_classes.items()}
+    cfg = service.config
+    names = list(dict.fromkeys(c for v in cfg.label_classes for c in cfg.label_class_options(v)))
     summary = ExportSummary(out, 0, 0, [])
     with (out / "manifest.jsonl").open("w", encoding="utf-8") as manifest:
         for case in service.reviewed_cases(source="edge"):
@@ -67,7 +76,8 @@ def export_labels(service: DispatchService, out_dir: Path | str) -> ExportSummar
             if snap is None:
                 summary.skipped.append((case.id, "no clean snapshot"))
                 continue
-            if outcome == "accepted" and case.violation not in class_of:
+            label_class = detected_label_class(cfg.label_class_options(case.violation), case.classes)
+            if outcome == "accepted" and label_class is None:
                 summary.skipped.append((case.id, f"no label class for '{case.violation}'"))
                 continue
             occ = next((o for o in case.occurrences if o.id == snap.occurrence_id), None)
@@ -77,7 +87,8 @@ def export_labels(service: DispatchService, out_dir: Path | str) -> ExportSummar
                 if box is None:
                     summary.skipped.append((case.id, "no box"))
                     continue
-                label_text = yolo_line(class_of[case.violation], box) + "\n"
+                assert label_class is not None  # checked above
+                label_text = yolo_line(names.index(label_class), box) + "\n"
             stem = f"case{case.id:06d}_e{snap.id}"
             image = Path("images") / (stem + EXT[snap.content_type])
             label = Path("labels") / (stem + ".txt")
@@ -101,7 +112,8 @@ def export_labels(service: DispatchService, out_dir: Path | str) -> ExportSummar
                         "status": case.status.value,
                         "reason": case.reject_reason,
                         "violation": case.violation,
-                        "class": service.config.label_classes.get(case.violation) if outcome == "accepted" else None,
+                        "class": label_class if outcome == "accepted" else None,
+                        "detected_classes": case.classes,
                         "bbox_xyxy": box,
                         "camera_id": case.camera_id,
                         "site_id": case.site_id,

@@ -1,8 +1,9 @@
 """Security headers on every response: a Content-Security-Policy (with
 `frame-ancestors 'none'`, so no other site can frame the operator UI), no
 referrer sent off-site, no content-type sniffing. The policy comes from
-`Settings.content_security_policy`; the API docs pages (Swagger UI, ReDoc load
-their script from a CDN) get the other headers but no policy.
+`Settings.content_security_policy`; the API docs pages (Swagger UI and ReDoc, served
+from the package by fastapi-offline, start with an inline script) get the other
+headers but no policy.
 
 A plain ASGI middleware, so streamed responses (evidence video) pass unbuffered."""
 
@@ -13,7 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vision.dispatch.settings import Settings
 
-DOCS_PATHS = ("/docs", "/redoc")
+DOCS_STATIC = "/docs-static"  # Swagger UI and ReDoc files (fastapi-offline)
+DOCS_PATHS = ("/docs", "/redoc", DOCS_STATIC)
 
 
 class SecurityHeaders:
