@@ -212,6 +212,11 @@ def _synth(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
 
 
+def _train_head(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [*CLI, "train", "head", *args]
+    return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.slow
 def test_train_head_end_to_end_and_evaluation_sets_are_never_trained_on(tmp_path) -> None:
     bg = REPO_ROOT / "datasets" / "backgrounds"
@@ -229,37 +234,11 @@ def test_train_head_end_to_end_and_evaluation_sets_are_never_trained_on(tmp_path
     assert yaml.safe_load((tmp_path / "eval" / "data.yaml").read_text())["purpose"] == "evaluation"
     r = _synth(tmp_path / "bad2", "--images", "4", "--assets", "heldout", train_bg)
     assert r.returncode != 0 and "evaluation sets only" in r.stderr
-    train = [*CLI, "train", "head"]
-    r = subprocess.run(
-        [*train, "--data", str(tmp_path / "eval"), "--out", str(tmp_path / "nope"), "--epochs", "1"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = _train_head("--data", str(tmp_path / "eval"), "--out", str(tmp_path / "nope"), "--epochs", "1")
     assert r.returncode == 2 and "evaluation-only" in r.stderr
     out = tmp_path / "coco-city-test"
-    r = subprocess.run(
-        [
-            *train,
-            "--data",
-            str(tmp_path / "train"),
-            "--eval-data",
-            str(tmp_path / "eval"),
-            "--out",
-            str(out),
-            "--epochs",
-            "1",
-            "--compare",
-            "coco-nanodet",
-            "--version",
-            "0.0.1",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    data = ["--data", str(tmp_path / "train"), "--eval-data", str(tmp_path / "eval"), "--out", str(out)]
+    r = _train_head(*data, "--epochs", "1", "--compare", "coco-nanodet", "--version", "0.0.1")
     assert r.returncode == 0, r.stderr
     assert "head epoch 1/1" in r.stderr  # progress is shown
     card = load_card(out)
@@ -269,24 +248,7 @@ def test_train_head_end_to_end_and_evaluation_sets_are_never_trained_on(tmp_path
     # measured again without training (new evaluation sets): the card's metrics are rewritten, the model kept
     model_bytes = (out / "model.onnx").read_bytes()
     (out / "pr.png").unlink()
-    r = subprocess.run(
-        [
-            *train,
-            "--measure-only",
-            "--data",
-            str(tmp_path / "train"),
-            "--eval-data",
-            str(tmp_path / "eval"),
-            "--out",
-            str(out),
-            "--compare",
-            "coco-nanodet",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    r = _train_head("--measure-only", *data, "--compare", "coco-nanodet")
     assert r.returncode == 0, r.stderr
     assert "head epoch" not in r.stderr and (out / "model.onnx").read_bytes() == model_bytes
     card = load_card(out)

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from vision.core.paths import repo_relative
+
 if TYPE_CHECKING:
     from vision.training.adapter import EvalResult
     from vision.training.data.layout import Dataset
@@ -227,17 +229,6 @@ def _data_yaml(arg: str) -> Path:
     return Dataset.load(arg).yaml_path
 
 
-def _rel(path: str | Path) -> str:
-    """Repo-relative where possible, so cards and run info do not carry this machine's paths."""
-    from vision.core.paths import REPO_ROOT
-
-    p = Path(path).resolve()
-    try:
-        return p.relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(p)
-
-
 def _fail(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return 2
@@ -349,7 +340,7 @@ def _train(args: argparse.Namespace) -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         info: RunInfo = {
             "command": "streetvision train " + shlex.join(_argv_of(args)),
-            "data": _rel(ds.root),
+            "data": repo_relative(ds.root),
             "dataset_sha256": content_hash(ds),
             "model": args.model,
             "epochs": args.epochs,
@@ -472,7 +463,7 @@ def _export(args: argparse.Namespace) -> int:
     fp32 = target / "model.onnx"
     shutil.copyfile(onnx_path, fp32)
     int8 = quantize_int8(fp32, target / "model-int8.onnx", verbose=verbose)
-    metrics: dict[str, Any] = {"split": args.split, "dataset": _rel(ds.root)}
+    metrics: dict[str, Any] = {"split": args.split, "dataset": repo_relative(ds.root)}
     latency: dict[str, Any] = {}  # fp32/int8 -> latency_ms() figures, int8_file
     for label, path in (("fp32", fp32), ("int8", int8)):
         res = evaluate(
@@ -496,7 +487,7 @@ def _export(args: argparse.Namespace) -> int:
     training = {
         "command": " && ".join(lineage),
         "total_epochs": _total_epochs(info),
-        "dataset": _rel(info.get("data") or ds.root),
+        "dataset": repo_relative(info.get("data") or ds.root),
         "dataset_sha256": info.get("dataset_sha256") or content_hash(ds),
         "architecture": architecture,
         "fine_tuned_from": info.get("model") if info.get("parent") else None,

@@ -25,3 +25,13 @@ def project_root() -> Path:
 
 
 REPO_ROOT = project_root()
+
+
+def repo_relative(path: str | Path) -> str:
+    """The path relative to the project root where it lies inside it, so cards and run records
+    do not carry this machine's paths; else the absolute path."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(p)

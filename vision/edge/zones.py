@@ -97,7 +97,6 @@ class _LastPoint:
     point: np.ndarray
     t_s: float
     side: int  # last non-zero side of the line (0 until the track is seen off the line)
-    first_on_line: bool = False  # the track's first sighting was on the line, and it has not left it yet
 
 
 @dataclass
@@ -148,14 +147,13 @@ class LineCrossing:
                 d3 = orientation(p, q, a)
                 d4 = orientation(p, q, b)
                 crossed[n] = bool(d3 * d4 <= 0)
-            elif last is not None and last.first_on_line and side != 0 and self.appearing_on_line:
-                # first seen on the line, now clearly off it: it came through (within the line's ends)
+            elif last is not None and last.side == 0 and side != 0 and self.appearing_on_line:
+                # seen only on the line so far, now clearly off it: it came through (within the line's ends)
                 p = last.point
                 t = float(np.dot(p - a, b - a) / max(float(np.dot(b - a, b - a)), 1e-9))
                 crossed[n] = 0.0 <= t <= 1.0
             keep_side = side if side != 0 else (last.side if last is not None else 0)
-            first_on_line = side == 0 and (last is None or last.first_on_line)
-            self._last[tid] = _LastPoint(points[n].copy(), float(t_s), keep_side, first_on_line)
+            self._last[tid] = _LastPoint(points[n].copy(), float(t_s), keep_side)
         self.prune(t_s)
         return crossed
 

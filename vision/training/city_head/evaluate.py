@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vision.core.geometry import box_iou
 from vision.training.city_head.tiles import Tile
 
 if TYPE_CHECKING:
@@ -69,15 +70,6 @@ class ClassResult:
         }
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = ix * iy
-    area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
-    out: np.ndarray = inter / np.maximum(area, 1e-6)
-    return out
-
-
 def score_tile(
     results: dict[str, ClassResult],
     classes: Sequence[str],
@@ -96,13 +88,13 @@ def score_tile(
         used = np.zeros(len(truth), bool)
         for i in mine[np.argsort(-confidence[mine])]:
             if len(truth):
-                ious = _iou(xyxy[i], truth)
+                ious = box_iou(xyxy[i : i + 1], truth)[0]
                 j = int(np.argmax(ious))
                 if ious[j] >= IOU and not used[j]:
                     used[j] = True
                     res.scored.append((float(confidence[i]), True))
                     continue
-            if len(ignored) and _iou(xyxy[i], ignored).max() >= IOU:
+            if len(ignored) and box_iou(xyxy[i : i + 1], ignored).max() >= IOU:
                 continue  # an object cut by the tile's edge: neither right nor wrong
             res.scored.append((float(confidence[i]), False))
 

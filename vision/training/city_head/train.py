@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from vision.core.paths import repo_relative
 from vision.training.city_head.evaluate import ClassResult, evaluate, plot_pr
 from vision.training.city_head.features import FeatureTap, TileFeatures, dataset_frames, extract, tiles_of
 from vision.training.city_head.nanodet_graph import graft_head, output_names
@@ -200,7 +201,7 @@ def run(cfg: HeadTrainConfig) -> dict[str, Any]:
     training = {
         "command": "streetvision " + " ".join(sys.argv[1:]) if sys.argv and "streetvision" in sys.argv[0] else "",
         "base": f"{tap.card.name} {tap.card.version} (neck frozen)",
-        "data": [{"path": _rel(ds.root), "sha256": content_hash(ds)} for ds in sets],
+        "data": [{"path": repo_relative(ds.root), "sha256": content_hash(ds)} for ds in sets],
         "tiles": n_tiles,
         "epochs": cfg.epochs,
         "batch": cfg.batch,
@@ -245,7 +246,7 @@ def measure(cfg: HeadTrainConfig, sets: list[Dataset], eval_sets: list[Dataset],
     plots: list[str] = []
     measured: list[tuple[str, list[tuple[Dataset, Path]], Dataset | None]] = [
         ("validation", dataset_frames([(ds, "val") for ds in sets]), None)
-    ] + [(f"evaluation:{_rel(ds.root)}", dataset_frames([(ds, s) for s in ds.splits]), ds) for ds in eval_sets]
+    ] + [(f"evaluation:{repo_relative(ds.root)}", dataset_frames([(ds, s) for s in ds.splits]), ds) for ds in eval_sets]
     for label, frames, eval_set in measured:
         if not frames:
             continue
@@ -270,12 +271,3 @@ def measure(cfg: HeadTrainConfig, sets: list[Dataset], eval_sets: list[Dataset],
     card["metrics"] = metrics
     card_path.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return card
-
-
-def _rel(path: Path) -> str:
-    from vision.core.paths import REPO_ROOT
-
-    try:
-        return Path(path).resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path)

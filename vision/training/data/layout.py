@@ -131,6 +131,10 @@ def write_label_file(path: Path, boxes: list[Box]) -> None:
     path.write_text("".join(b.line() + "\n" for b in boxes), encoding="utf-8")
 
 
+# what a data set is for: "evaluation" sets (held-out backgrounds or cut-outs) are never trained on
+PURPOSES = ("training", "evaluation")
+
+
 @dataclass
 class Dataset:
     """A YOLO-layout data set rooted at `root` (the folder of data.yaml)."""
@@ -180,7 +184,7 @@ class Dataset:
         splits = {s: str(data[s]) for s in SPLITS if data.get(s)}
         if not splits:
             raise DatasetError(f"{yaml_path}: none of the fields 'train', 'val', 'test' is set")
-        if data.get("purpose", "training") not in ("training", "evaluation"):
+        if data.get("purpose", "training") not in PURPOSES:
             raise DatasetError(f"{yaml_path}: field 'purpose' must be training or evaluation, not {data['purpose']!r}")
         return cls(base.resolve(), [str(n) for n in names], splits, str(data.get("purpose", "training")))
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from vision.core.geometry import box_containment
-from vision.training.data.layout import CITY_CLASSES, Box, Dataset, DatasetError
+from vision.training.data.layout import CITY_CLASSES, PURPOSES, Box, Dataset, DatasetError
 from vision.training.data.pseudo_label import BaseDetector, FrameBox, to_boxes
 from vision.training.data.split import split_dataset
 from vision.training.data.synth import backgrounds, bikes, sprites
@@ -122,7 +122,7 @@ def generate(cfg: SynthConfig, detector: BaseDetector, progress: bool = True) ->
 
     if cfg.images < 1:
         raise DatasetError("synth: --images must be >= 1")
-    if cfg.purpose not in ("training", "evaluation"):
+    if cfg.purpose not in PURPOSES:
         raise DatasetError(f"synth: purpose must be training or evaluation, not {cfg.purpose!r}")
     if cfg.assets not in sprites.POOLS:
         raise DatasetError(f"synth: assets must be one of {', '.join(sprites.POOLS)}, not {cfg.assets!r}")
