@@ -66,6 +66,10 @@ def test_headless_demo_delivers_a_case_of_each_type_with_evidence(tmp_path: Path
             for ev in case.evidence:
                 path, _ = service.evidence_file(case.id, ev.id)
                 assert path.stat().st_size == ev.size_bytes
+        # the scripted muddy truck carries 苏E·12345 (configs/scenarios/demo.yaml): its case names it
+        (truck,) = [c for c in cases if c.violation == "muddy_truck"]
+        assert (truck.plate_text, truck.plate_colour) == ("苏E12345", "yellow")
+        assert any(e.name == "plate.jpg" for e in truck.evidence)
     finally:
         service.close()
 

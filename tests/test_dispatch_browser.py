@@ -176,8 +176,11 @@ def test_queue_at_volume_in_chinese_keyboard_bulk_and_english(server, page, snap
     ev = {"snapshot.jpg": ("snapshot", "image/jpeg", snapshot_jpeg)}
     kinds = ["street_vending", "exposed_garbage", "non_motor_parking", "muddy_truck"]
     ids = []
+    truck_plate = {"text": "苏E12345", "confidence": 0.91, "colour": "blue", "rows": 1, "frames": 3}
     for i in range(62):
         report = case_report(ev, camera_id=f"cam-{i:02d}", violation=kinds[i % 4])
+        if i == 7:  # a muddy truck whose plate was read
+            report["plate"] = truck_plate
         r = httpx.post(url + "/api/v1/cases", headers={"Authorization": f"Bearer {token}"}, **multipart(report, ev))
         assert r.status_code == 201, r.text
         ids.append(r.json()["case_id"])
@@ -230,6 +233,11 @@ def test_queue_at_volume_in_chinese_keyboard_bulk_and_english(server, page, snap
     page.click(".zoomable")  # evidence zoom
     page.wait_for_selector("dialog#zoom[open]")
     page.keyboard.press("Escape")
+    page.goto(f"{url}/ui/cases/{ids[7]}")  # the truck's plate, in a blue plate's colours
+    assert page.inner_text("#plate .plate") == "苏E·12345"
+    assert page.eval_on_selector("#plate .plate", "e => getComputedStyle(e).backgroundColor") == "rgb(29, 78, 216)"
+    assert "蓝牌" in page.inner_text("#plate-meta") and "0.91" in page.inner_text("#plate-meta")
+    assert _latin(page) == []
     for path in ("/ui/cases", "/ui/stats", "/ui/cases/99999"):
         page.goto(url + path)
         assert _latin(page) == [], path

@@ -27,6 +27,7 @@ REQUEST_FIELDS = {
     "lat",
     "long",
     "media_url",
+    "extended_attributes",  # the GeoReport v2 extension: our fields beyond the standard's (a plate), or null
 }
 BASE = "/open311/v2"
 

@@ -29,8 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "vision.edge.zones": _EDGE_BASE,
     "vision.edge.rules": _EDGE_BASE | {"vision.edge.zones"},
     "vision.edge.verify": _EDGE_BASE | {"vision.edge.detection", "vision.edge.rules"},
+    "vision.edge.plates": _EDGE_BASE | {"vision.edge.detection"},
     "vision.edge.delivery": {"vision.core"},
-    "vision.edge.casework": _EDGE_BASE | {"vision.edge.rules", "vision.edge.delivery"},
+    "vision.edge.casework": _EDGE_BASE | {"vision.edge.rules", "vision.edge.plates", "vision.edge.delivery"},
     "vision.edge.config_check": _EDGE_BASE | {"vision.edge.detection"},
     "vision.edge.daemon": {"vision.core", "vision.edge"},
     # the dispatch center: the core only, never the edge

@@ -29,7 +29,7 @@ def errors(data) -> list[tuple[str, str]]:
             "a street_vending rule watches no_vending zones",
         ),
         ({"type": "muddy_truck", "k": 6, "n": 5}, "rules.0.muddy_truck", "k (6) must be <= n (5)"),
-        ({"type": "muddy_truck", "plate_region": [0.5, 0.5, 0.4, 1.0]}, "rules.0.muddy_truck", "plate_region"),
+        ({"type": "muddy_truck", "plate_views": 0}, "rules.0.muddy_truck.plate_views", "greater than or equal to 1"),
         (
             {"type": "street_vending", "min_presence": 1.5},
             "rules.0.street_vending.min_presence",
@@ -65,7 +65,8 @@ def test_defaults_are_sane():
     assert site.dispatch is None and site.outbox.path == "var/outbox" and site.metrics.port == 9108
     vending, truck = site.rules
     assert vending.dwell_s == 240 and vending.person_classes == ["person"] and vending.goods_classes == []
-    assert truck.plate_region == (0.15, 0.6, 0.85, 1.0)
+    assert truck.read_plates and truck.plate_views == 5
+    assert site.plates is not None and site.plates.reader == "clpr-plate-reader"
 
 
 def test_config_check_refuses_goods_and_mud_classes_the_model_lacks():

@@ -1,4 +1,5 @@
-"""`streetvision bench scenarios`: the scripted-scenario benchmark (recall, precision, false cases, latency)."""
+"""`streetvision bench scenarios|plates`: the scripted-scenario benchmark (recall, precision, false cases,
+latency); the plate reader on drawn plates (found, exact reads, character accuracy, CPU per read)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     s.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
     s.set_defaults(handler=_scenarios)
+    pl = bench.add_parser(
+        "plates",
+        help="draw plates of every style on truck crops (sizes, angles, blur, mud, dusk, JPEG), read them with the "
+        "edge's plate recognizer, report found and exact-read rates, character accuracy and CPU per read",
+    )
+    pl.add_argument("--out", default="out/bench-plates", metavar="DIR", help="report directory (default: %(default)s)")
+    pl.add_argument("--count", type=int, default=400, help="samples (default: %(default)s)")
+    pl.add_argument("--seed", type=int, default=0, help="the test set's seed (default: %(default)s)")
+    pl.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model (default: %(default)s)")
+    pl.add_argument("--save-images", action="store_true", help="also write every sample's picture under DIR/images")
+    pl.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
+    pl.set_defaults(handler=_plates)
 
 
 def _scenarios(args: argparse.Namespace) -> int:
@@ -88,4 +101,48 @@ def _scenarios(args: argparse.Namespace) -> int:
         print(
             f"report: {paths['md']} (+ report.json, {', '.join(p.name for p in paths.values() if p.suffix == '.png')})"
         )
+    return 0
+
+
+def _plates(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vision.edge.plates import PlateRecognizer
+    from vision.training.plates.evaluate import evaluate
+    from vision.training.plates.report import summary_text, write_report
+    from vision.training.plates.testset import plate_test_set
+
+    if args.count < 1:
+        print("bench plates: --count must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        recognizer = PlateRecognizer.load(threads=args.threads)
+    except (OSError, ValueError) as exc:
+        print(f"bench plates: {exc}", file=sys.stderr)
+        return 1
+    tty = sys.stderr.isatty()
+
+    def progress(done: int) -> None:
+        if tty and (done % 20 == 0 or done == args.count):
+            print(f"\r{done}/{args.count} plates", end="\n" if done == args.count else "", file=sys.stderr, flush=True)
+
+    try:
+        result = evaluate(
+            recognizer,
+            plate_test_set(args.count, args.seed),
+            seed=args.seed,
+            images_dir=Path(args.out) / "images" if args.save_images else None,
+            progress=progress,
+        )
+    except FileNotFoundError as exc:  # the plate font, a truck cut-out or the backgrounds
+        print(f"bench plates: {exc}", file=sys.stderr)
+        return 1
+    command = f"streetvision bench plates --count {args.count} --seed {args.seed}"
+    paths = write_report(result, args.out, command=command)
+    if args.json:
+        print(json.dumps(result.as_dict(), default=str, ensure_ascii=False))
+    else:
+        print(f"{args.count} drawn plates, seed {args.seed}, {result.wall_s:.0f} s")
+        print(summary_text(result))
+        print(f"report: {paths['md']} (+ report.json, samples.jsonl, {paths['plot'].name})")
     return 0

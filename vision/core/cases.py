@@ -18,6 +18,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from vision.core.plates import PLATE_TEXT_MAX, PlateColour, normalise_plate, plate_format
+
 SCHEMA_VERSION: Final = 1
 
 # The limits of what a case may hold, in one place: this schema enforces them, the
@@ -119,6 +121,29 @@ class Verification(BaseModel):
     model_version: Text = Field(max_length=MODEL_VERSION_MAX)
 
 
+class PlateReading(BaseModel):
+    """The plate the edge box read on a vehicle: the most confident reading over its track."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    text: str = Field(max_length=PLATE_TEXT_MAX, description="Plate text without separator, e.g. 苏E12345.")
+    confidence: float = Field(
+        ge=0, le=1, description="The reader's confidence in the whole text (its least sure symbol)."
+    )
+    colour: PlateColour = Field(
+        description="Background colour: blue, yellow (lorries), green (new energy), white, black."
+    )
+    rows: Literal[1, 2] = Field(default=1, description="2 for the double-row plate lorries carry at the rear.")
+    frames: int = Field(default=1, ge=1, le=INT32_MAX, description="Frames of the track that gave this text.")
+
+    @field_validator("text")
+    @classmethod
+    def _a_plate(cls, text: str) -> str:
+        text = normalise_plate(text)
+        if plate_format(text) is None:
+            raise ValueError("text is not a Chinese plate (province, letter, 5 or 6 symbols)")
+        return text
+
+
 class CaseReport(BaseModel):
     """A suspected violation (疑似案件) as reported by a camera."""
 
@@ -151,6 +176,9 @@ class CaseReport(BaseModel):
     model_name: Text = Field(max_length=MODEL_NAME_MAX)
     model_version: Text = Field(max_length=MODEL_VERSION_MAX)
     verification: Verification | None = Field(default=None, description="Set when the edge box verified the crop.")
+    plate: PlateReading | None = Field(
+        default=None, description="The vehicle's plate, when one was read (muddy trucks)."
+    )
     evidence: list[EvidenceItem] = Field(default_factory=list, max_length=10)
 
     @field_validator("onset_at", "detected_at")
@@ -165,3 +193,4 @@ class CaseReport(BaseModel):
         if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
             raise ValueError("bbox must be x1 < x2, y1 < y2, all within 0-1")
         return box
+

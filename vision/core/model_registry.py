@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vision.core.paths import REPO_ROOT
 
-Backend = Literal["nanodet-onnx", "yolo-onnx", "ultralytics", "embedder-onnx"]
+Backend = Literal[
+    "nanodet-onnx", "yolo-onnx", "ultralytics", "embedder-onnx", "plate-detector-onnx", "plate-reader-onnx"
+]
 
 
 def models_dir() -> Path:

@@ -1,5 +1,6 @@
 """Dispatch center configuration (configs/dispatch.yaml): departments, assignment,
-working calendar, label classes, notifications and what Open311 publishes. Strict: unknown keys are errors."""
+working calendar, how reports merge, label classes, notifications and what Open311
+publishes. Strict: unknown keys are errors."""
 
 from __future__ import annotations
 
@@ -111,6 +112,11 @@ class Open311Publish(_Strict):
     location_decimals: int | None = Field(
         default=3, ge=0, le=7, description="Decimal places of lat/long (3: about 100 m); null: exact."
     )
+    plates: bool = Field(
+        default=False,
+        description="Show a vehicle case's plate text and colour (extended_attributes). A plate is personal "
+        "data: off unless the city's rules allow publishing it.",
+    )
 
 
 class Open311Config(_Strict):
@@ -123,6 +129,10 @@ class DispatchConfig(_Strict):
     default_department: str
     working_time: WorkingTime = Field(default_factory=WorkingTime)
     occurrence_window_s: float = Field(default=1800, ge=0)
+    # Violation types whose cases are about one vehicle: a report joins an open case of its camera
+    # by the plate it read, not by box overlap (the same truck passes again, elsewhere in the frame);
+    # a report without a plate is a case of its own.
+    merge_by_plate: list[str] = Field(default_factory=lambda: ["muddy_truck"])
     # violation type -> the class its accepted cases are labelled with, or several: the first is the
     # default, another is used when it is the one the edge detected (a motorcycle case is a motorcycle)
     label_classes: dict[str, str | list[str]] = Field(default_factory=dict)

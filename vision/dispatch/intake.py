@@ -1,8 +1,8 @@
 """Cases coming in: an edge box's report (evidence checked and staged first, then
 committed with the rows that name it; a replay of a known idempotency key answered
 with the case it made, a report of the same thing at the same camera merged into
-the open case) and a citizen's Open311 request. Both enter as suspected cases
-waiting for review."""
+the open case: by box overlap, or for vehicle cases by the plate read) and a
+citizen's Open311 request. Both enter as suspected cases waiting for review."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from vision.core.cases import CaseReport
+from vision.core.cases import CaseReport, PlateReading
 from vision.core.geometry import box_iou
 from vision.dispatch import models as m
 from vision.dispatch.accounts import ClientPrincipal
@@ -35,7 +35,7 @@ class CaseIntake:
     # ------------------------------------------------------------- edge boxes
     def intake(self, client: ClientPrincipal, report: CaseReport, files: Mapping[str, Upload]) -> IntakeResult:
         """Stores a report from an edge box: a replay returns the existing case, a
-        report overlapping an open case of the same camera and type joins it."""
+        report of the same thing as an open case of the same camera and type joins it."""
         if client.kind != "device":
             raise NotPermitted("only edge devices post case reports")
         if client.site_id and client.site_id != report.site_id:
@@ -91,6 +91,10 @@ class CaseIntake:
                     case.bbox = list(report.bbox)
                 case.confidence = max(case.confidence or 0.0, report.confidence)
                 case.object_count = max(case.object_count, report.object_count)
+                if report.plate is not None and (
+                    case.plate_confidence is None or report.plate.confidence > case.plate_confidence
+                ):
+                    _set_plate(case, report.plate)
                 case.updated_at = now
                 status = Status(case.status)
                 s.add(
@@ -145,6 +149,8 @@ class CaseIntake:
                 case.camera_id,
                 actor=client.name,
                 department=case.department,
+                plate=case.plate_text,
+                plate_colour=case.plate_colour,
             )
         return result, event
 
@@ -183,6 +189,8 @@ class CaseIntake:
             created_at=now,
             updated_at=now,
         )
+        if report.plate is not None:
+            _set_plate(case, report.plate)
         s.add(case)
         s.flush()
         s.add(
@@ -250,7 +258,11 @@ class CaseIntake:
 
     def _find_open_case(self, s: Session, report: CaseReport) -> m.Case | None:
         """The open case this report joins: same site, camera and type, within the
-        occurrence window, with an overlapping box (locked for the transaction)."""
+        occurrence window, and the same thing (locked for the transaction). The same
+        thing is an overlapping box; for the vehicle types of `merge_by_plate` it is
+        the same plate, wherever in the frame: two trucks leaving by one exit are two
+        cases, one truck passing twice is one, and a truck whose plate was not read
+        is a case of its own (its box proves nothing about which truck it was)."""
         window = timedelta(seconds=self.ctx.config.occurrence_window_s)
         if s.get_bind().dialect.name == "postgresql":
             # serialise concurrent reports of one camera and type (SQLite serialises all writers)
@@ -258,21 +270,22 @@ class CaseIntake:
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                 {"k": f"{report.site_id}/{report.camera_id}/{report.violation}"},
             )
-        candidates = s.scalars(
-            select(m.Case)
-            .where(
-                m.Case.camera_id == report.camera_id,
-                m.Case.site_id == report.site_id,
-                m.Case.violation == report.violation,
-                m.Case.status.in_([st.value for st in MERGEABLE]),
-                m.Case.last_detected_at >= report.detected_at - window,
-                m.Case.first_detected_at <= report.detected_at + window,
-            )
-            .order_by(m.Case.last_detected_at.desc())
-            .with_for_update()
+        q = select(m.Case).where(
+            m.Case.camera_id == report.camera_id,
+            m.Case.site_id == report.site_id,
+            m.Case.violation == report.violation,
+            m.Case.status.in_([st.value for st in MERGEABLE]),
+            m.Case.last_detected_at >= report.detected_at - window,
+            m.Case.first_detected_at <= report.detected_at + window,
         )
+        by_plate = report.violation in self.ctx.config.merge_by_plate
+        if by_plate:
+            if report.plate is None:
+                return None
+            q = q.where(m.Case.plate_text == report.plate.text)
+        candidates = s.scalars(q.order_by(m.Case.last_detected_at.desc(), m.Case.id.desc()).with_for_update())
         for case in candidates:
-            if case.bbox and report.bbox and box_iou(case.bbox, report.bbox)[0, 0] > 0:
+            if by_plate or (case.bbox and report.bbox and box_iou(case.bbox, report.bbox)[0, 0] > 0):
                 return case
         return None
 
@@ -328,3 +341,11 @@ class CaseIntake:
             case_id = case.id
         self.ctx.notifier.publish(event)
         return case_id
+
+
+def _set_plate(case: m.Case, plate: PlateReading) -> None:
+    """The case names the vehicle by this reading (its first, or a more confident one)."""
+    case.plate_text = plate.text
+    case.plate_colour = plate.colour
+    case.plate_confidence = plate.confidence
+    case.plate_rows = plate.rows

@@ -21,6 +21,7 @@ from vision.core.cases import (
     MODEL_VERSION_MAX,
     TAXONOMY_EDITION_MAX,
 )
+from vision.core.plates import PLATE_TEXT_MAX
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -118,6 +119,11 @@ class Case(Base):
     classes: Mapped[list[str]] = mapped_column(JSON, default=list)
     model_name: Mapped[str | None] = mapped_column(String(MODEL_NAME_MAX))
     model_version: Mapped[str | None] = mapped_column(String(MODEL_VERSION_MAX))
+    # the vehicle's plate (vision.core.cases.PlateReading): the most confident reading of its occurrences
+    plate_text: Mapped[str | None] = mapped_column(String(PLATE_TEXT_MAX), index=True)
+    plate_colour: Mapped[str | None] = mapped_column(String(8))
+    plate_confidence: Mapped[float | None] = mapped_column(Float)
+    plate_rows: Mapped[int | None] = mapped_column(Integer)
     first_detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     occurrence_count: Mapped[int] = mapped_column(Integer, default=1)

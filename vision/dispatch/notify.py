@@ -39,6 +39,8 @@ class CaseEvent:
     from_status: str | None = None
     actor: str | None = None
     department: str | None = None
+    plate: str | None = None  # the vehicle's plate text, for cases that name one (muddy trucks)
+    plate_colour: str | None = None
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def payload(self) -> bytes:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -10,10 +11,11 @@ from typing import Any, Protocol
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
+from vision.core.plates import PLATE_SEARCH_PATTERN, normalise_plate
 from vision.dispatch import models as m
 from vision.dispatch.accounts import OperatorPrincipal
 from vision.dispatch.context import ServiceContext
-from vision.dispatch.errors import NotFound
+from vision.dispatch.errors import InvalidInput, NotFound
 from vision.dispatch.schemas import (
     CaseDetail,
     CaseList,
@@ -40,6 +42,13 @@ class Deadlined(Protocol):
 
 def is_overdue(case: Deadlined, now: datetime) -> bool:
     return Status(case.status) in ON_THE_CLOCK and case.deadline_at is not None and now > case.deadline_at
+
+
+def plate_query(text: str) -> str | None:
+    """What an operator typed as (part of) a plate, as plates are stored (苏e·123 -> 苏E123),
+    or None when it cannot be part of one."""
+    plate = normalise_plate(text)
+    return plate if re.fullmatch(PLATE_SEARCH_PATTERN, plate) else None
 
 
 def evidence_url(ev: m.Evidence) -> str:
@@ -103,10 +112,12 @@ class CaseQueries:
         grid_prefix: str | None = None,
         search: str | None = None,
         oldest_first: bool = False,
+        plate: str | None = None,
     ) -> CaseList:
         """Cases newest first (or oldest first: the review queue serves who waited longest);
         `since` inclusive, `until` exclusive, on the creation time. `search` finds a case id,
-        or text in the address or the camera id."""
+        text in the address or the camera id, or (part of) a plate; `plate` only (part of)
+        a plate. Plates are compared normalised, so 苏E·12345 and 苏e12345 find 苏E12345."""
         now = self.ctx.clock()
         q = select(m.Case)
         if status:
@@ -124,9 +135,17 @@ class CaseQueries:
                 search, autoescape=True
             )
             digits = search.lstrip("#")
-            if digits.isdigit() and len(digits) <= 10 and int(digits) <= 2**31 - 1:
+            if digits.isascii() and digits.isdigit() and len(digits) <= 10 and int(digits) <= 2**31 - 1:
                 found = found | (m.Case.id == int(digits))
+            plate_part = plate_query(search)
+            if plate_part:
+                found = found | m.Case.plate_text.contains(plate_part, autoescape=True)
             q = q.where(found)
+        if plate:
+            plate_part = plate_query(plate)
+            if plate_part is None:
+                raise InvalidInput("plate: not (part of) a plate: province, letters and digits")
+            q = q.where(m.Case.plate_text.contains(plate_part, autoescape=True))
         if since:
             q = q.where(m.Case.created_at >= since)
         if until:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.core.cases import ID_MAX, Text
+from vision.core.plates import PlateColour
 from vision.dispatch.workflow import Action, Role, Status
 
 # Every request model below takes text as `Text` (no NUL characters, which PostgreSQL
@@ -84,6 +85,10 @@ class CaseSummary(_Out):
     object_count: int
     model_name: str | None
     model_version: str | None
+    plate_text: str | None = Field(description="The vehicle's plate (vehicle cases: muddy trucks), e.g. 苏E12345.")
+    plate_colour: PlateColour | None
+    plate_confidence: float | None
+    plate_rows: Literal[1, 2] | None
     first_detected_at: datetime
     last_detected_at: datetime
     occurrence_count: int

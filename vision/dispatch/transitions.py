@@ -164,6 +164,8 @@ class Transitions:
                 from_status=step.source.value,
                 actor=operator.username,
                 department=case.department,
+                plate=case.plate_text,
+                plate_colour=case.plate_colour,
             )
 
     def _department(self, case: m.Case, requested: str | None) -> str:

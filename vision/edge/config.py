@@ -294,23 +294,19 @@ class MuddyTruckRuleConfig(RuleConfigBase):
         le=1,
         description="A mud detection belongs to a truck when this fraction of the mud box lies inside the truck box.",
     )
-    plate_region: tuple[
-        Annotated[float, Field(ge=0, le=1)],
-        Annotated[float, Field(ge=0, le=1)],
-        Annotated[float, Field(ge=0, le=1)],
-        Annotated[float, Field(ge=0, le=1)],
-    ] = Field(
-        default=(0.15, 0.6, 0.85, 1.0),
-        description="Plate crop as x1, y1, x2, y2 relative to the truck box (lower-front part).",
+    read_plates: bool = Field(
+        default=True,
+        description="Read the plate of a truck that opens a case (the site's `plates` models, on the case writer's "
+        "thread, never on the detection loop).",
+    )
+    plate_views: int = Field(
+        default=5, ge=1, le=10, description="Best views of each truck (largest, sharpest) kept to read its plate from."
     )
 
     @model_validator(mode="after")
     def _k_le_n(self) -> MuddyTruckRuleConfig:
         if self.k > self.n:
             raise ValueError(f"k ({self.k}) must be <= n ({self.n})")
-        x1, y1, x2, y2 = self.plate_region
-        if not (x1 < x2 and y1 < y2):
-            raise ValueError("plate_region must be x1 < x2 and y1 < y2")
         return self
 
 
@@ -456,6 +452,22 @@ class VerifierConfig(StrictModel):
     name_min_score: float = Field(
         default=0.5, ge=0, le=1, description="Classifier probability a named box needs to become a detection."
     )
+
+
+class PlatesConfig(StrictModel):
+    """Plate reading on the trucks that open muddy-truck cases (vision/edge/plates)."""
+
+    detector: str = Field(default="clpr-plate-detector", description="Plate detector under models/ (corners).")
+    reader: str = Field(default="clpr-plate-reader", description="Plate text reader under models/ (CTC).")
+    min_confidence: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="A reading whose least sure symbol scores below this is no plate: the case goes without one "
+        "(and the dispatch center never merges it with another truck).",
+    )
+    min_detect_score: float = Field(default=0.5, ge=0, le=1, description="Plate detector score to read a plate.")
+    threads: int = Field(default=1, ge=0, description="ONNX Runtime threads of each plate model (0 = automatic).")
 
 
 class StaticObjectFinderConfig(StrictModel):
@@ -642,6 +654,10 @@ class SiteConfig(StrictModel):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     verifier: VerifierConfig | None = Field(
         default=None, description="Crop verifier for every candidate violation; without it, rules open cases directly."
+    )
+    plates: PlatesConfig | None = Field(
+        default_factory=PlatesConfig,
+        description="Plate reading for muddy-truck cases; null turns it off (cases then name no truck).",
     )
     static_objects: StaticObjectsConfig | None = Field(
         default=None,

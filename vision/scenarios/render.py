@@ -26,6 +26,7 @@ from vision.scenarios.script import Scenario, ScriptedObject
 from vision.training.data.synth import bikes, sprites
 from vision.training.data.synth.compose import composite
 from vision.training.data.synth.conditions import FrameLook
+from vision.training.data.synth.plates import paint_plate
 from vision.training.data.synth.scene import SceneSource
 from vision.training.data.synth.sprites import Sprite
 
@@ -89,6 +90,8 @@ def _sprites_for(obj: ScriptedObject) -> list[Sprite]:
     for _ in range(50):
         sp = sprites.truck(rng, muddy=want == "muddy_truck")
         if sp.label == want:
+            if obj.plate is not None:  # painted over the mud: the number is what the camera must read
+                sp.rgba = paint_plate(sp.rgba, obj.plate, obj.plate_style, obj.plate_width_m * sprites.PX_PER_M)
             return [sp]
     raise RuntimeError(f"could not draw a {want}")
 

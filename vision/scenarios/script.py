@@ -15,8 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vision.core.paths import REPO_ROOT
+from vision.core.plates import is_plate, normalise_plate
 from vision.edge.config import RelPoint, ViolationType
 from vision.training.data.layout import IMAGE_SUFFIXES
+from vision.training.data.synth.plates import PlateStyle
 from vision.training.data.synth.scene import VIDEO_SUFFIXES
 
 # Paths may start and end off-screen (a truck driving in and out of view).
@@ -51,6 +53,11 @@ class ScriptedObject(BaseModel):
     count: int = Field(default=1, ge=1, le=12, description="Bikes in the row.")
     spacing: float = Field(default=0.035, gt=0, description="Relative x distance between bikes in a row.")
     seed: int = 0
+    plate: str | None = Field(
+        default=None, description="A truck's plate number, painted large on its body as lorries carry it (放大号)."
+    )
+    plate_style: PlateStyle = Field(default="yellow", description="The plate's colour and layout.")
+    plate_width_m: float = Field(default=1.5, gt=0.2, le=3.0, description="Width of the painted plate, metres.")
 
     @model_validator(mode="after")
     def _where(self) -> ScriptedObject:
@@ -61,6 +68,12 @@ class ScriptedObject(BaseModel):
             raise ValueError(f"{self.kind}: a standing object needs at: [x, y]")
         if self.end_s is not None and self.end_s <= self.start_s:
             raise ValueError("end_s must be after start_s")
+        if self.plate is not None:
+            if self.kind not in ("muddy_truck", "clean_truck"):
+                raise ValueError(f"{self.kind}: only trucks carry a plate")
+            if not is_plate(normalise_plate(self.plate)):
+                raise ValueError(f"plate {self.plate!r} is no Chinese plate number (province, letter, 5 or 6 symbols)")
+            self.plate = normalise_plate(self.plate)
         return self
 
     @property

@@ -91,6 +91,14 @@ def list_cases(
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, pattern=NO_NUL_PATTERN, description="Case number, text of address or camera, or plate."),
+    ] = None,
+    plate: Annotated[
+        str | None,
+        Query(max_length=32, pattern=NO_NUL_PATTERN, description="(Part of) a plate; 苏E·12345 = 苏e12345 = 苏E12345."),
+    ] = None,
 ) -> CaseList:
     if (since and since.tzinfo is None) or (until and until.tzinfo is None):
         raise HTTPException(422, "since/until: must carry a time zone")
@@ -100,7 +108,16 @@ def list_cases(
     except ValueError as exc:
         raise HTTPException(422, f"since/until: {exc}") from None
     return service.list_cases(
-        [s.value for s in status or []], violation, camera_id, overdue, since, until, limit, offset
+        [s.value for s in status or []],
+        violation,
+        camera_id,
+        overdue,
+        since,
+        until,
+        limit,
+        offset,
+        search=q.strip() if q else None,
+        plate=plate,
     )
 
 

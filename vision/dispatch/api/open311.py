@@ -6,7 +6,9 @@ GeoReport's `[{code, description}]`. Coordinates are served only where the case
 holds WGS84/CGCS2000 (GeoReport assumes WGS84; GCJ-02 points are withheld, not
 silently passed on). Naive dates are taken as UTC. GET shows only the cases and
 the location precision the city publishes (`open311.publish` in configs/dispatch.yaml:
-by default accepted cases and later states, coordinates rounded to about 100 m)."""
+by default accepted cases and later states, coordinates rounded to about 100 m).
+What GeoReport has no field for goes into `extended_attributes` (the extension
+Chicago and others serve): a vehicle case's plate, where the city publishes plates."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from vision.core.cases import ADDRESS_MAX, in_timestamp_range
+from vision.core.plates import PlateColour
 from vision.dispatch.api.deps import ServiceDep
 from vision.dispatch.schemas import CaseRecord
 from vision.dispatch.service import DispatchService
@@ -51,6 +54,13 @@ class Service(BaseModel):
     group: str
 
 
+class ExtendedAttributes(BaseModel):
+    """Our fields beyond GeoReport v2's (its `extended_attributes` extension)."""
+
+    plate: str = Field(description="The vehicle's plate, e.g. 苏E12345 (published only where open311.publish.plates).")
+    plate_colour: PlateColour
+
+
 class ServiceRequest(BaseModel):
     service_request_id: str
     status: RequestState = Field(description="open | closed")
@@ -69,6 +79,7 @@ class ServiceRequest(BaseModel):
     lat: float | None
     long: float | None
     media_url: str | None
+    extended_attributes: ExtendedAttributes | None = Field(description="null when there is nothing more to publish.")
 
 
 class RequestCreated(BaseModel):
@@ -148,6 +159,9 @@ def to_request(service: DispatchService, case: CaseRecord) -> ServiceRequest:
     else:
         desc = case.description
     show_xy = case.crs in WGS84_LIKE
+    extended = None
+    if service.config.open311.publish.plates and case.plate_text and case.plate_colour:
+        extended = ExtendedAttributes(plate=case.plate_text, plate_colour=case.plate_colour)
     return ServiceRequest(
         service_request_id=str(case.id),
         status="closed" if st in FINAL else "open",
@@ -166,6 +180,7 @@ def to_request(service: DispatchService, case: CaseRecord) -> ServiceRequest:
         lat=_published_coordinate(service, case.lat) if show_xy else None,
         long=_published_coordinate(service, case.lon) if show_xy else None,
         media_url=case.media_url,
+        extended_attributes=extended,
     )
 
 

@@ -235,6 +235,9 @@ def _render(
         actor_word=lambda v: ui_text.word(ui_text.ACTOR_KIND, v),
         kind_word=lambda v: ui_text.word(ui_text.EVIDENCE_KIND, v),
         source_word=lambda v: ui_text.word(ui_text.SOURCE, v),
+        plate_colour_word=lambda v: ui_text.word(ui_text.PLATE_COLOUR, v),
+        # the types whose cases name a vehicle: "no plate read" is news there, not elsewhere
+        names_vehicle=lambda violation: violation in service.config.merge_by_plate,
     )
     with i18n.using(locale):  # the template is rendered here, inside the response's constructor
         return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)

@@ -51,6 +51,15 @@ EVIDENCE_KIND = {
 
 SOURCE = {"edge": N_("Camera"), "open311": N_("Citizen report")}
 
+# A plate's background colour, as people name plates (蓝牌, 黄牌: lorries, 绿牌: new energy).
+PLATE_COLOUR = {
+    "blue": N_("Blue plate"),
+    "yellow": N_("Yellow plate"),
+    "green": N_("Green plate"),
+    "white": N_("White plate"),
+    "black": N_("Black plate"),
+}
+
 # Offered for every type, after the type's own reasons from the taxonomy.
 COMMON_REJECT_REASONS = (
     N_("Duplicate of another case"),

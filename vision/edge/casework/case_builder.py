@@ -66,6 +66,7 @@ def build_case(
         model_name=model_name,
         model_version=model_version,
         verification=Verification.model_validate(violation.verification) if violation.verification else None,
+        plate=violation.plate,
         evidence=[
             EvidenceItem(
                 name=f.name, kind=f.kind, content_type=f.content_type, sha256=f.sha256, size_bytes=f.size_bytes

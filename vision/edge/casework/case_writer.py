@@ -37,6 +37,7 @@ from vision.core.evidence_files import EvidenceFile
 from vision.core.taxonomy import Taxonomy
 from vision.edge.casework.case_builder import build_case
 from vision.edge.casework.evidence import BufferedFrame, ClipInfo, write_clip_file, write_images
+from vision.edge.casework.plate_step import PlateStep
 from vision.edge.config import CameraConfig, SiteConfig
 from vision.edge.delivery.outbox import Outbox, OutboxFullError, is_disk_full
 from vision.edge.rules import Violation
@@ -101,8 +102,10 @@ class CaseWriter:
         *,
         on_queued: Callable[[QueuedCase], None] | None = None,
         on_error: Callable[[CameraConfig, Violation], None] | None = None,
+        plates: PlateStep | None = None,
     ):
         self.site = site
+        self.plates = plates  # reads a truck's plate before its stills are written
         self.taxonomy = taxonomy
         self.outbox = outbox
         self.on_queued = on_queued
@@ -181,6 +184,12 @@ class CaseWriter:
                 self.on_error(job.camera, job.violation)
 
     def _open(self, key: str, job: _Opened) -> None:
+        if self.plates is not None and job.violation.plate_views:
+            try:
+                self.plates.apply(job.violation)
+            except Exception:  # noqa: BLE001 - a plate reader failure must not cost the case
+                log.exception("camera %s: plate reading failed on violation %s; sent without", job.camera.id, key)
+                job.violation.plate_views = []
         directory = self.outbox.pending(key)
         try:
             files = write_images(job.violation, job.snapshot, job.camera.zones, self.site.evidence, directory)

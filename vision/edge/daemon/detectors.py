@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import supervision as sv
 
-from vision.edge.config import ModelRouteConfig, SiteConfig, route_min_confidence
+from vision.edge.config import ModelRouteConfig, MuddyTruckRuleConfig, SiteConfig, route_min_confidence
 from vision.edge.detection.pool import DetectorPool, WorkerPlan, plan_workers
 from vision.edge.detection.routing import ModelRoute
 from vision.edge.verify.verifier import Verifier
 
 if TYPE_CHECKING:
+    from vision.edge.casework.plate_step import PlateStep
     from vision.edge.detection import Detector
 
 __all__ = [
@@ -106,6 +107,15 @@ def open_site_verifier(site: SiteConfig) -> Verifier | None:
 
     classifier = load_classifier(site.verifier.model, threads=site.verifier.threads)
     return Verifier(classifier, min_score={r.rule_name: r.verify_min_score for r in site.rules})
+
+
+def open_site_plates(site: SiteConfig) -> PlateStep | None:
+    """The plate step of the site's muddy-truck cases, or None when no rule reads plates."""
+    if site.plates is None or not any(isinstance(r, MuddyTruckRuleConfig) and r.read_plates for r in site.rules):
+        return None
+    from vision.edge.casework.plate_step import PlateStep
+
+    return PlateStep.load(site.plates)
 
 
 def pool_workers(route: ModelRoute) -> int:

@@ -35,6 +35,7 @@ from vision.edge.daemon.detectors import (
     SiteDetector,
     model_routes,
     open_site_detectors,
+    open_site_plates,
     open_site_verifier,
     pool_workers,
 )
@@ -106,7 +107,14 @@ class SiteRunner:
             int(site.outbox.max_evidence_mb * (1 << 20)),
             min_free_bytes=int(site.outbox.min_free_mb * (1 << 20)),
         )
-        self.writer = CaseWriter(site, self.taxonomy, self.outbox, on_queued=self._queued, on_error=self._case_failed)
+        self.writer = CaseWriter(
+            site,
+            self.taxonomy,
+            self.outbox,
+            on_queued=self._queued,
+            on_error=self._case_failed,
+            plates=open_site_plates(site),
+        )
         self.sender = None
         if site.dispatch is not None:
             from vision.edge.delivery.sender import Sender

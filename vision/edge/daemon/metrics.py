@@ -138,6 +138,18 @@ class _LiveCollector:
         )
         held.add_metric([], self.parts.writer.held)
         yield from (writing, held)
+        plates = self.parts.writer.plates
+        if plates is not None:
+            read = CounterMetricFamily(
+                "streetvision_plates",
+                "Muddy-truck cases by plate outcome: read (text on the case) or unreadable (none, or not sure).",
+                labels=["outcome"],
+            )
+            read.add_metric(["read"], plates.read)
+            read.add_metric(["unreadable"], plates.unreadable)
+            seconds = CounterMetricFamily("streetvision_plate_seconds", "Time the case writer spent reading plates.")
+            seconds.add_metric([], plates.seconds)
+            yield from (read, seconds)
         sent = CounterMetricFamily("streetvision_cases_sent", "Cases accepted by dispatch (new or replay).")
         failures = CounterMetricFamily("streetvision_send_failures", "Failed send attempts.", labels=["kind"])
         stats = self.parts.sender.stats if self.parts.sender is not None else None

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypedDict
 import numpy as np
 import supervision as sv
 
-from vision.core.cases import ViolationType
+from vision.core.cases import PlateReading, ViolationType
 from vision.edge.config import RuleConfigBase, ZoneConfig
 from vision.edge.zones import ZoneGeometry
 
@@ -88,6 +88,8 @@ class Violation:
     verification: VerificationRecord | None = (
         None  # the verifier's verdict (vision.edge.verify.Verdict.as_dict) when one ran
     )
+    plate_views: list[np.ndarray] = field(default_factory=list)  # a vehicle's best views, to read its plate from
+    plate: PlateReading | None = None  # set by the case writer when a plate was read
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     @property

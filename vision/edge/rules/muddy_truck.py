@@ -3,8 +3,9 @@
 Trucks move, so this rule is keyed by track id (with deletion after
 `clear_after_s` unseen). A truck is muddy in a frame when a mud-class box lies
 mostly inside its box, or when the model labels the whole vehicle with a mud
-class. The case keeps the best crop of the truck (highest score x size) and a
-crop of its plate region (lower-front part of the box, `plate_region`).
+class. The case keeps the best crop of the truck (highest score x size) and the
+truck's best few views (largest and sharpest, a margin around the box) for the
+case writer to read its plate from, off the detection loop (vision/edge/plates).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import cv2
 import numpy as np
 
 from vision.core.geometry import box_containment, box_iou
@@ -48,10 +50,13 @@ class _Truck:
     fired: bool = False
     best_score: float = -1.0
     best_crop: np.ndarray | None = None
-    plate_crop: np.ndarray | None = None
+    views: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (quality, crop) best first, for the plate
     history: list[ConfidenceSample] = field(default_factory=list)
     classes: set[str] = field(default_factory=set)
 
+
+VIEW_MARGIN = 0.08  # of the box, kept around a truck's view: a plate at the bumper sits on the box's edge
+SHARPNESS_WIDTH = 96  # px: views are compared for sharpness at this width (cheap, and fair between sizes)
 
 LINE_MARGIN = 0.15  # of a vehicle's box height: nearer the exit line is "on" it (a parked car's jitter never crosses)
 
@@ -183,23 +188,34 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
         if x2 - x1 < 2 or y2 - y1 < 2:
             return
         quality = score * float(np.sqrt((x2 - x1) * (y2 - y1)))
-        if quality <= truck.best_score:
+        if quality > truck.best_score:
+            truck.best_score = quality
+            truck.best_crop = obs.image[y1:y2, x1:x2].copy()
+        if self.config.read_plates and not truck.fired:
+            self._keep_view(truck, obs.image, (x1, y1, x2, y2))
+
+    def _keep_view(self, truck: _Truck, image: np.ndarray, box: tuple[int, int, int, int]) -> None:
+        """Keeps the truck's `plate_views` best views: size times sharpness of the lower half (where plates are)."""
+        h, w = image.shape[:2]
+        x1, y1, x2, y2 = box
+        mx, my = int(VIEW_MARGIN * (x2 - x1)), int(VIEW_MARGIN * (y2 - y1))
+        x1, y1, x2, y2 = max(x1 - mx, 0), max(y1 - my, 0), min(x2 + mx, w), min(y2 + my, h)
+        lower = image[(y1 + y2) // 2 : y2, x1:x2]
+        scale = SHARPNESS_WIDTH / max(lower.shape[1], 1)
+        small = cv2.resize(lower, (SHARPNESS_WIDTH, max(2, int(lower.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        sharpness = float(cv2.Laplacian(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var())
+        quality = float(np.sqrt((x2 - x1) * (y2 - y1))) * min(1.0, sharpness / 200.0) ** 0.5
+        views = truck.views
+        if len(views) >= self.config.plate_views and quality <= views[-1][0]:
             return
-        truck.best_score = quality
-        truck.best_crop = obs.image[y1:y2, x1:x2].copy()
-        px1, py1, px2, py2 = self.config.plate_region
-        bw, bh = x2 - x1, y2 - y1
-        c = truck.best_crop[
-            int(py1 * bh) : max(int(py2 * bh), int(py1 * bh) + 1), int(px1 * bw) : max(int(px2 * bw), int(px1 * bw) + 1)
-        ]
-        truck.plate_crop = c.copy() if c.size else None
+        views.append((quality, image[y1:y2, x1:x2].copy()))
+        views.sort(key=lambda v: -v[0])
+        del views[self.config.plate_views :]
 
     def _violation(self, truck: _Truck, onset: _Onset, obs: Observation) -> Violation:
         crops: dict[str, np.ndarray] = {}
         if truck.best_crop is not None:
             crops["vehicle_crop"] = truck.best_crop
-        if truck.plate_crop is not None:
-            crops["plate_crop"] = truck.plate_crop
         box = box_tuple(truck.box)
         scores = [s.score for s in truck.history] or [0.0]
         return Violation(
@@ -220,6 +236,7 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
             object_boxes_px=[box],
             crops=crops,
             track_ids=[truck.track_id],
+            plate_views=[view for _, view in truck.views],
         )
 
     def _prune(self, t_s: float) -> None:
