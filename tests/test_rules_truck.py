@@ -56,8 +56,8 @@ def test_muddy_truck_crossing_line_is_one_case_with_crops():
     crop = v.crops["vehicle_crop"]
     assert crop.shape[:2] == (200, 300)
     assert "plate_crop" not in v.crops, "no plate crop cut at a fixed place: the case writer finds the plate"
-    # the best views to read the plate from: a margin around the box, at most plate_views (3), onset frames only
-    assert 1 <= len(v.plate_views) <= 3
+    # the best views to read the plate from: a margin around the box, at most plate_views (5), onset frames only
+    assert 1 <= len(v.plate_views) <= 5
     assert all(view.shape[:2] == (232, 348) for view in v.plate_views)
 
 
