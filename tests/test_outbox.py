@@ -76,6 +76,7 @@ def test_each_case_can_be_read_where_it_stands(tmp_path):
     assert ob.cases("failed") == [
         {
             "key": failed,
+            "kind": "case",
             "state": "failed",
             "attempts": 1,
             "last_status": 422,
@@ -84,6 +85,7 @@ def test_each_case_can_be_read_where_it_stands(tmp_path):
             "rule": ob.record(failed).rule,
             "created_at": ob.record(failed).created_at,
             "sent_at": None,
+            "follows": None,
         }
     ]
 

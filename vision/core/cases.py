@@ -194,3 +194,33 @@ class CaseReport(BaseModel):
             raise ValueError("bbox must be x1 < x2, y1 < y2, all within 0-1")
         return box
 
+
+LifecycleKind = Literal["cleared", "resumed"]
+
+
+class CaseLifecycle(BaseModel):
+    """What the camera saw of a violation after its case was posted (自动核查's input).
+
+    `cleared`: the violation has been absent for the rule's `clear_after_s`; its
+    snapshot shows the empty place. `resumed`: it came back (within the rule's
+    cooldown) after being cleared. Sent through the same outbox as cases, after
+    the case itself, with its own idempotency key so a resend is a replay.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    idempotency_key: UUID = Field(description="This event's key; a resend with it is answered as a replay.")
+    case_key: UUID = Field(description="The idempotency key of the CaseReport this event follows.")
+    site_id: Text = Field(min_length=1, max_length=ID_MAX)
+    camera_id: Text = Field(min_length=1, max_length=ID_MAX)
+    kind: LifecycleKind
+    observed_at: datetime = Field(description="When the camera saw the change (UTC).")
+    evidence: list[EvidenceItem] = Field(
+        default_factory=list, max_length=2, description="The snapshot of the place at that moment."
+    )
+
+    @field_validator("observed_at")
+    @classmethod
+    def _aware_utc(cls, value: datetime) -> datetime:
+        return in_timestamp_range(value)

@@ -23,6 +23,19 @@ OFFICE_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")  # th
 _PERIOD = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
+# 自动核查, per violation type: what the camera's "cleared" does to a case. automatic: a handled
+# case is verified by the camera, its snapshot the proof; suggest: the case shows the suggestion
+# and a person verifies; off: the event is recorded, nothing more.
+CameraPolicy = Literal["automatic", "suggest", "off"]
+CAMERA_POLICY_UNLISTED: CameraPolicy = "suggest"  # a type the file does not name: a person confirms
+DEFAULT_CAMERA_VERIFICATION: dict[str, CameraPolicy] = {
+    "street_vending": "automatic",
+    "non_motor_parking": "automatic",
+    "exposed_garbage": "automatic",
+    "muddy_truck": "off",  # the truck leaving does not clean the road
+}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -141,6 +154,15 @@ class DispatchConfig(_Strict):
         """The label classes of a violation type, the default first ([] if it has none)."""
         value = self.label_classes.get(violation, [])
         return [value] if isinstance(value, str) else list(value)
+
+    camera_verification: dict[str, CameraPolicy] = Field(
+        default_factory=lambda: dict(DEFAULT_CAMERA_VERIFICATION),
+        description="Violation type -> automatic | suggest | off (自动核查); a type not listed: suggest.",
+    )
+
+    def camera_policy(self, violation: str) -> CameraPolicy:
+        """What the camera's lifecycle events may do to a case of this type."""
+        return self.camera_verification.get(violation, CAMERA_POLICY_UNLISTED)
 
     notifications: Notifications = Field(default_factory=Notifications)
     open311: Open311Config = Field(default_factory=Open311Config)

@@ -6,14 +6,14 @@ citizen's Open311 request. Both enter as suspected cases waiting for review."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from vision.core.cases import CaseReport, PlateReading
+from vision.core.cases import CaseReport, EvidenceItem, PlateReading
 from vision.core.geometry import box_iou
 from vision.dispatch import models as m
 from vision.dispatch.accounts import ClientPrincipal
@@ -49,7 +49,7 @@ class CaseIntake:
         except KeyError as exc:
             raise InvalidInput(f"violation: {exc.args[0]}") from None
         with EvidenceBatch(self.ctx) as batch:
-            stored = self._stage_evidence(report, files, batch)
+            stored = stage_evidence(self.ctx, report.evidence, files, batch)
             try:
                 result, event = self._record(client, report, stored, ev_code.deadline_working_hours, key, batch)
             except IntegrityError:
@@ -230,32 +230,6 @@ class CaseIntake:
                 status=Status(occ.case.status),
             )
 
-    def _stage_evidence(self, report: CaseReport, files: Mapping[str, Upload], batch: EvidenceBatch) -> dict[str, str]:
-        """Checks every declared file against its part and stages it (before the transaction:
-        no lock is held while it is copied and hashed); returns name -> sha256."""
-        max_bytes = self.ctx.settings.max_evidence_bytes
-        declared = [e.name for e in report.evidence]
-        if len(set(declared)) != len(declared):
-            raise InvalidInput("evidence: names must be unique")
-        extra = sorted(set(files) - set(declared))
-        if extra:
-            raise InvalidInput(f"evidence: file part(s) {extra} are not declared in case.evidence")
-        stored: dict[str, str] = {}
-        for item in report.evidence:
-            up = files.get(item.name)
-            if up is None:
-                raise InvalidInput(f"evidence '{item.name}': file part missing")
-            if item.size_bytes > max_bytes:
-                raise InvalidInput(f"evidence '{item.name}': larger than {max_bytes} bytes")
-            if not content_matches(item.content_type, up.head()):
-                raise InvalidInput(f"evidence '{item.name}': content is not {item.content_type}")
-            try:
-                f = batch.stage(up.stream, max_bytes, item.sha256, item.size_bytes)
-            except StorageError as exc:
-                raise InvalidInput(f"evidence '{item.name}': {exc}") from None
-            stored[item.name] = f.sha256
-        return stored
-
     def _find_open_case(self, s: Session, report: CaseReport) -> m.Case | None:
         """The open case this report joins: same site, camera and type, within the
         occurrence window, and the same thing (locked for the transaction). The same
@@ -341,6 +315,41 @@ class CaseIntake:
             case_id = case.id
         self.ctx.notifier.publish(event)
         return case_id
+
+
+def stage_evidence(
+    ctx: ServiceContext,
+    declared: Sequence[EvidenceItem],
+    files: Mapping[str, Upload],
+    batch: EvidenceBatch,
+    part: str = "case",
+) -> dict[str, str]:
+    """Checks every declared file (of a case report, or of a camera event: `part` names the
+    JSON part in messages) against its file part and stages it, before the transaction: no
+    lock is held while it is copied and hashed. Returns name -> sha256; InvalidInput names
+    the file that is missing, undeclared, too large or not what it says."""
+    max_bytes = ctx.settings.max_evidence_bytes
+    names = [e.name for e in declared]
+    if len(set(names)) != len(names):
+        raise InvalidInput("evidence: names must be unique")
+    extra = sorted(set(files) - set(names))
+    if extra:
+        raise InvalidInput(f"evidence: file part(s) {extra} are not declared in {part}.evidence")
+    stored: dict[str, str] = {}
+    for item in declared:
+        up = files.get(item.name)
+        if up is None:
+            raise InvalidInput(f"evidence '{item.name}': file part missing")
+        if item.size_bytes > max_bytes:
+            raise InvalidInput(f"evidence '{item.name}': larger than {max_bytes} bytes")
+        if not content_matches(item.content_type, up.head()):
+            raise InvalidInput(f"evidence '{item.name}': content is not {item.content_type}")
+        try:
+            f = batch.stage(up.stream, max_bytes, item.sha256, item.size_bytes)
+        except StorageError as exc:
+            raise InvalidInput(f"evidence '{item.name}': {exc}") from None
+        stored[item.name] = f.sha256
+    return stored
 
 
 def _set_plate(case: m.Case, plate: PlateReading) -> None:

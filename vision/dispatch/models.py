@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from vision.core.cases import (
@@ -137,12 +137,23 @@ class Case(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 自动核查: what the camera last saw of the violation (present | cleared, when it saw it), and
+    # what that did to the case: gone before dispatch (自行消失), verified by the camera, or a
+    # verification the camera suggests and a person confirms
+    camera_state: Mapped[str | None] = mapped_column(String(16))
+    camera_state_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cleared_itself_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    camera_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    camera_suggests_verify: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     occurrences: Mapped[list[Occurrence]] = relationship(
         back_populates="case", order_by="Occurrence.id", cascade="all, delete-orphan"
     )
     evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id", cascade="all, delete-orphan")
     transitions: Mapped[list[Transition]] = relationship(order_by="Transition.id", cascade="all, delete-orphan")
+    camera_events: Mapped[list[CameraEvent]] = relationship(
+        order_by="CameraEvent.id", cascade="all, delete-orphan", overlaps="evidence"
+    )
 
     __table_args__ = (Index("ix_cases_merge", "camera_id", "violation", "status"),)
 
@@ -172,13 +183,30 @@ class Evidence(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     occurrence_id: Mapped[int | None] = mapped_column(ForeignKey("occurrences.id", ondelete="CASCADE"))
-    stage: Mapped[str] = mapped_column(String(16))  # report | after
+    stage: Mapped[str] = mapped_column(String(16))  # report | after | camera (a camera event's proof)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("case_events.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     content_type: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CameraEvent(Base):
+    """What the camera saw of a case's violation after reporting it (vision.core.cases.CaseLifecycle):
+    cleared or resumed, with the snapshot of the place; once per idempotency key."""
+
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(36), unique=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # cleared | resumed
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))  # what it did to the case (schemas.LifecycleOutcome)
+    evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id", overlaps="evidence")
 
 
 class Transition(Base):

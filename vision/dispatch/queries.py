@@ -17,6 +17,8 @@ from vision.dispatch.accounts import OperatorPrincipal
 from vision.dispatch.context import ServiceContext
 from vision.dispatch.errors import InvalidInput, NotFound
 from vision.dispatch.schemas import (
+    CameraCounts,
+    CameraEventPublic,
     CaseDetail,
     CaseList,
     CaseRecord,
@@ -27,7 +29,7 @@ from vision.dispatch.schemas import (
     TransitionPublic,
 )
 from vision.dispatch.storage import StorageError
-from vision.dispatch.workflow import CONFIRMED, FINAL, ON_THE_CLOCK, Status, available_actions
+from vision.dispatch.workflow import CONFIRMED, FINAL, ON_THE_CLOCK, Action, Status, available_actions
 
 
 class Deadlined(Protocol):
@@ -69,6 +71,24 @@ def _record(case: m.Case, now: datetime) -> CaseRecord:
     return CaseRecord(**_columns(case, CaseRecord.model_fields, now))
 
 
+def _evidence(ev: m.Evidence) -> EvidencePublic:
+    return EvidencePublic(
+        **{k: getattr(ev, k) for k in EvidencePublic.model_fields if k != "url"}, url=evidence_url(ev)
+    )
+
+
+def _camera_event(event: m.CameraEvent) -> CameraEventPublic:
+    return CameraEventPublic(
+        id=event.id,
+        idempotency_key=event.idempotency_key,
+        kind=event.kind,  # written from CaseLifecycle.kind only
+        observed_at=event.observed_at,
+        received_at=event.received_at,
+        outcome=event.outcome,  # written from LifecycleOutcome only
+        evidence=[_evidence(e) for e in event.evidence],
+    )
+
+
 def _detail(case: m.Case, now: datetime, operator: OperatorPrincipal | None) -> CaseDetail:
     """Needs the case's occurrences, evidence and transitions loaded."""
     data = _columns(case, CaseSummary.model_fields, now)
@@ -81,17 +101,21 @@ def _detail(case: m.Case, now: datetime, operator: OperatorPrincipal | None) -> 
         handled_at=case.handled_at,
         closed_at=case.closed_at,
         occurrences=[OccurrencePublic.model_validate(o) for o in case.occurrences],
-        evidence=[
-            EvidencePublic(**{k: getattr(e, k) for k in EvidencePublic.model_fields if k != "url"}, url=evidence_url(e))
-            for e in case.evidence
-        ],
+        # the camera's snapshots are its events' proof, not the report's evidence
+        evidence=[_evidence(e) for e in case.evidence if e.stage != "camera"],
         transitions=[TransitionPublic.model_validate(t) for t in case.transitions],
+        camera_events=[_camera_event(e) for e in case.camera_events],
         available_actions=available_actions(Status(case.status), operator.role) if operator else [],
     )
     return CaseDetail(**data)
 
 
-_TIMELINE = (selectinload(m.Case.occurrences), selectinload(m.Case.evidence), selectinload(m.Case.transitions))
+_TIMELINE = (
+    selectinload(m.Case.occurrences),
+    selectinload(m.Case.evidence),
+    selectinload(m.Case.transitions),
+    selectinload(m.Case.camera_events).selectinload(m.CameraEvent.evidence),
+)
 
 
 class CaseQueries:
@@ -113,11 +137,13 @@ class CaseQueries:
         search: str | None = None,
         oldest_first: bool = False,
         plate: str | None = None,
+        camera_state: str | None = None,
     ) -> CaseList:
         """Cases newest first (or oldest first: the review queue serves who waited longest);
         `since` inclusive, `until` exclusive, on the creation time. `search` finds a case id,
         text in the address or the camera id, or (part of) a plate; `plate` only (part of)
-        a plate. Plates are compared normalised, so 苏E·12345 and 苏e12345 find 苏E12345."""
+        a plate. Plates are compared normalised, so 苏E·12345 and 苏e12345 find 苏E12345.
+        `camera_state`: what the camera last saw (present | cleared; 自动核查)."""
         now = self.ctx.clock()
         q = select(m.Case)
         if status:
@@ -146,6 +172,8 @@ class CaseQueries:
             if plate_part is None:
                 raise InvalidInput("plate: not (part of) a plate: province, letters and digits")
             q = q.where(m.Case.plate_text.contains(plate_part, autoescape=True))
+        if camera_state:
+            q = q.where(m.Case.camera_state == camera_state)
         if since:
             q = q.where(m.Case.created_at >= since)
         if until:
@@ -233,6 +261,23 @@ class CaseQueries:
                 .order_by(m.Case.id)
             )
             return [_detail(c, now, None) for c in cases]
+
+    def camera_counts(self) -> CameraCounts:
+        """自动核查 in numbers: verifications and reopenings by the camera (its audited
+        transitions), and cases whose violation cleared by itself before dispatch."""
+        by_camera = (
+            select(m.Transition.action, func.count())
+            .where(m.Transition.actor_kind == "camera")
+            .group_by(m.Transition.action)
+        )
+        with self.ctx.read() as s:
+            counts = {str(action): int(n) for action, n in s.execute(by_camera)}
+            cleared = s.scalar(select(func.count()).where(m.Case.cleared_itself_at.is_not(None))) or 0
+        return CameraCounts(
+            verified=counts.get(Action.VERIFY.value, 0),
+            cleared_itself=int(cleared),
+            reopened=counts.get(Action.REOPEN.value, 0),
+        )
 
     def _records(self, q: Select[Any]) -> list[CaseRecord]:
         now = self.ctx.clock()

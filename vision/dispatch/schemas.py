@@ -3,6 +3,7 @@ can never reach a response."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -21,8 +22,15 @@ _IN = ConfigDict(extra="forbid", allow_inf_nan=False)
 CaseSource = Literal["edge", "open311"]  # an edge box's report or a citizen's Open311 request
 ClientKind = Literal["device", "open311"]  # machine credentials: an edge box or an Open311 client
 TokenKind = Literal["api", "session"]  # operator credentials: API bearer token or UI session cookie
-EvidenceStage = Literal["report", "after"]  # from the edge box, or the photo taken after handling
-ActorKind = Literal["operator", "device", "open311", "system"]  # who made an audited change
+# from the edge box's report, the photo taken after handling, or a camera event's snapshot (自动核查)
+EvidenceStage = Literal["report", "after", "camera"]
+# who made an audited change; "camera": the camera's own verify or reopen (自动核查)
+ActorKind = Literal["operator", "device", "open311", "system", "camera"]
+CameraState = Literal["present", "cleared"]  # what the camera last saw of a case's violation
+# What a camera event did to its case: verified it, suggested verifying it, marked it gone by
+# itself (自行消失, before dispatch), reopened it; cleared while dispatched, waiting for the
+# department's handling; recorded only (policy off, or nothing to do); older than the state known.
+LifecycleOutcome = Literal["verified", "suggested", "cleared_itself", "reopened", "pending", "recorded", "stale"]
 
 
 class _Out(BaseModel):
@@ -32,7 +40,9 @@ class _Out(BaseModel):
 class EvidencePublic(_Out):
     id: int
     occurrence_id: int | None
-    stage: EvidenceStage = Field(description="'report' (from the edge box) or 'after' (handling photo).")
+    stage: EvidenceStage = Field(
+        description="'report' (from the edge box), 'after' (handling photo) or 'camera' (a camera event's snapshot)."
+    )
     name: str
     kind: str
     content_type: str
@@ -62,6 +72,18 @@ class TransitionPublic(_Out):
     at: datetime
     reason: str | None
     details: dict[str, Any]
+
+
+class CameraEventPublic(BaseModel):
+    """One lifecycle event of the camera (cleared / resumed) with its snapshot: the camera's proof."""
+
+    id: int
+    idempotency_key: str
+    kind: Literal["cleared", "resumed"]
+    observed_at: datetime
+    received_at: datetime
+    outcome: LifecycleOutcome
+    evidence: list[EvidencePublic]
 
 
 class CaseSummary(_Out):
@@ -98,6 +120,15 @@ class CaseSummary(_Out):
     reject_reason: str | None
     created_at: datetime
     updated_at: datetime
+    camera_state: CameraState | None = Field(default=None, description="What the camera last saw (自动核查).")
+    camera_state_at: datetime | None = None
+    cleared_itself_at: datetime | None = Field(
+        default=None, description="Set when the violation cleared before dispatch (自行消失)."
+    )
+    camera_verified_at: datetime | None = Field(default=None, description="Set when the camera verified the case.")
+    camera_suggests_verify: bool = Field(
+        default=False, description="The camera saw a handled case's violation cleared: a person may verify."
+    )
 
 
 class CaseDetail(CaseSummary):
@@ -111,6 +142,7 @@ class CaseDetail(CaseSummary):
     occurrences: list[OccurrencePublic]
     evidence: list[EvidencePublic]
     transitions: list[TransitionPublic]
+    camera_events: list[CameraEventPublic] = Field(default_factory=list, description="自动核查: the camera's events.")
     available_actions: list[Action] = Field(default_factory=list, description="For the calling operator.")
 
 
@@ -136,6 +168,23 @@ class IntakeResult(BaseModel):
     created: bool = Field(description="True for a new case; False for a replay or a merged occurrence.")
     merged: bool = Field(description="True when the report joined an open case as another occurrence.")
     status: Status
+
+
+class LifecycleResult(BaseModel):
+    event_id: int
+    case_id: int
+    idempotency_key: str
+    outcome: LifecycleOutcome
+
+
+@dataclass(frozen=True)
+class CameraCounts:
+    """自动核查 in the statistics: cases the camera verified, that cleared by themselves
+    before dispatch, and that the camera reopened."""
+
+    verified: int = 0
+    cleared_itself: int = 0
+    reopened: int = 0
 
 
 class TransitionRequest(BaseModel):

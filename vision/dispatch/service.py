@@ -4,6 +4,7 @@ without HTTP. It holds no logic of its own; it composes the parts that do:
 
     accounts.py     operators, machine clients, login/logout, token checks
     intake.py       edge-box reports (evidence, replay, merge) and Open311 requests
+    lifecycle.py    the camera's cleared / resumed events of a case (自动核查)
     transitions.py  the workflow actions and their audit records
     queries.py      reading cases as the plain shapes of schemas.py
     collector.py    stale staged uploads and evidence files no row names
@@ -26,6 +27,7 @@ from vision.dispatch.config import DispatchConfig, load_dispatch_config
 from vision.dispatch.context import ServiceContext
 from vision.dispatch.db import make_engine, migrate, session_factory
 from vision.dispatch.intake import CaseIntake
+from vision.dispatch.lifecycle import CameraLifecycle
 from vision.dispatch.notify import Notifier
 from vision.dispatch.queries import CaseQueries, Deadlined, is_overdue
 from vision.dispatch.settings import Settings
@@ -67,6 +69,7 @@ class DispatchService:
         self.accounts = Accounts(self.ctx)
         self.queries = CaseQueries(self.ctx)
         self.case_intake = CaseIntake(self.ctx)
+        self.camera_lifecycle = CameraLifecycle(self.ctx)
         self.transitions = Transitions(self.ctx, self.queries)
         self._forward_operations()
 
@@ -153,6 +156,7 @@ class DispatchService:
         # reports from edge boxes and Open311 clients
         self.intake = intake.intake
         self.create_citizen_request = intake.create_citizen_request
+        self.record_lifecycle = self.camera_lifecycle.record
         # the workflow
         self.transition = transitions.transition
         # reading
@@ -163,6 +167,7 @@ class DispatchService:
         self.cases_by_ids = queries.cases_by_ids
         self.find_cases = queries.find_cases
         self.reviewed_cases = queries.reviewed_cases
+        self.camera_counts = queries.camera_counts
 
     def is_overdue(self, case: Deadlined, now: datetime | None = None) -> bool:
         return is_overdue(case, now or self.clock())

@@ -19,6 +19,7 @@ from typing import Any
 
 from vision.dispatch.i18n import gettext as _
 from vision.dispatch.i18n import localized
+from vision.dispatch.schemas import CameraCounts
 from vision.dispatch.service import DispatchService
 from vision.dispatch.workflow import CONFIRMED, Status
 
@@ -48,6 +49,7 @@ class Stats:
     handled_late: Counter[str] = field(default_factory=Counter)
     handled_on_time: Counter[str] = field(default_factory=Counter)
     by_status: Counter[str] = field(default_factory=Counter)
+    camera: CameraCounts = field(default_factory=CameraCounts)  # 自动核查
 
 
 def compute(service: DispatchService, days: int = 14) -> Stats:
@@ -75,6 +77,7 @@ def compute(service: DispatchService, days: int = 14) -> Stats:
             st.overdue_now[case.violation] += 1
         if case.handled_at and case.deadline_at:
             (st.handled_late if case.handled_at > case.deadline_at else st.handled_on_time)[case.violation] += 1
+    st.camera = service.camera_counts()
     st.per_day = dict(per_day)
     st.precision = [RulePrecision(r, a, b) for r, (a, b) in sorted(rules.items())]
     return st

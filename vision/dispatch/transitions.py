@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from vision.dispatch import models as m
 from vision.dispatch.accounts import OperatorPrincipal
+from vision.dispatch.config import DispatchConfig
 from vision.dispatch.context import ServiceContext
 from vision.dispatch.deadlines import add_working_hours
 from vision.dispatch.errors import InvalidInput, NotFound
@@ -19,7 +23,7 @@ from vision.dispatch.schemas import ActorKind, CaseDetail
 from vision.dispatch.staging import EvidenceBatch
 from vision.dispatch.storage import StagedFile, StorageError
 from vision.dispatch.uploads import Upload, sniff_image
-from vision.dispatch.workflow import REASON_REQUIRED, Action, Status, plan
+from vision.dispatch.workflow import REASON_REQUIRED, Action, Status, plan, plan_by_camera
 
 # What an audit record says happened: a workflow action, a case's first report, or a report joining it.
 AuditAction = Action | Literal["report", "recur"]
@@ -60,6 +64,87 @@ def audit(
     )
 
 
+def _state_event(case: m.Case, action: Action, source: Status, actor: str) -> CaseEvent:
+    """The notification of one change of a case's state (after the commit)."""
+    return CaseEvent(
+        "state",
+        case.id,
+        case.status,
+        case.violation,
+        case.camera_id,
+        action=action.value,
+        from_status=source.value,
+        actor=actor,
+        department=case.department,
+        plate=case.plate_text,
+        plate_colour=case.plate_colour,
+    )
+
+
+# ------------------------------------------------------------ 自动核查: the camera's own steps
+def camera_step(
+    config: DispatchConfig,
+    s: Session,
+    case: m.Case,
+    action: Action,
+    now: datetime,
+    reason: str,
+    details: dict[str, Any],
+) -> CaseEvent:
+    """The camera verifies or reopens `case` (locked in `s`): the same state machine and audit
+    trail as an operator's action, the camera (its id, actor kind 'camera') as the actor. A
+    reopened case is dispatched again with a new deadline counted from now."""
+    step = plan_by_camera(action, Status(case.status))
+    details = dict(details)
+    if action is Action.VERIFY:
+        case.camera_verified_at = now
+    elif action is Action.REOPEN:
+        case.deadline_at = add_working_hours(now, case.deadline_working_hours, config.working_time)
+        case.handled_at = None  # the department handles it again; stats compare that to the new deadline
+        case.closed_at = None
+        case.camera_verified_at = None
+        details.update(deadline_at=case.deadline_at.isoformat(), department=case.department)
+    case.status = step.target.value
+    case.updated_at = now
+    case.status_notes = reason if action is Action.REOPEN else None
+    case.camera_suggests_verify = False
+    actor = case.camera_id or "camera"
+    s.add(audit(case.id, action, step.source, step.target, actor, "camera", now, reason=reason, details=details))
+    return _state_event(case, action, step.source, actor)
+
+
+def verify_if_cleared(config: DispatchConfig, s: Session, case: m.Case, now: datetime) -> list[CaseEvent]:
+    """Right after handling: when the camera's latest word is that the violation cleared, seen
+    after the case was (last) dispatched, the camera verifies it (policy automatic) or suggests
+    that a person does (suggest). The latest such event is named as the proof."""
+    policy = config.camera_policy(case.violation)
+    if policy == "off" or case.camera_state != "cleared" or case.camera_state_at is None:
+        return []
+    dispatched = s.scalar(
+        select(func.max(m.Transition.at)).where(
+            m.Transition.case_id == case.id,
+            m.Transition.to_status == Status.DISPATCHED.value,
+            m.Transition.from_status != Status.DISPATCHED.value,
+        )
+    )
+    if dispatched is None or case.camera_state_at < dispatched:
+        return []
+    if policy == "suggest":
+        case.camera_suggests_verify = True
+        return []
+    proof = s.scalars(
+        select(m.CameraEvent)
+        .where(m.CameraEvent.case_id == case.id, m.CameraEvent.kind == "cleared")
+        .order_by(m.CameraEvent.observed_at.desc(), m.CameraEvent.id.desc())
+        .limit(1)
+    ).first()
+    key = proof.idempotency_key if proof else None
+    details: dict[str, Any] = {"event": key, "event_kind": "cleared", "after": "handle"}
+    if proof is not None:
+        details["evidence"] = [e.id for e in proof.evidence]
+    return [camera_step(config, s, case, Action.VERIFY, now, f"camera event {key}: violation cleared", details)]
+
+
 class Transitions:
     def __init__(self, ctx: ServiceContext, queries: CaseQueries) -> None:
         self.ctx = ctx
@@ -89,8 +174,9 @@ class Transitions:
             # staged before the transaction (no lock held while it is copied); a refusal is
             # raised in the transaction, after the permission and state checks, as before
             photo = self._stage_after_photo(after_photo, batch) if action is Action.HANDLE else None
-            event = self._apply(operator, case_id, action, reason, department, extend_hours, photo, batch, now)
-        self.ctx.notifier.publish(event)
+            events = self._apply(operator, case_id, action, reason, department, extend_hours, photo, batch, now)
+        for event in events:
+            self.ctx.notifier.publish(event)
         return self.queries.get_case(case_id, operator)
 
     def _apply(
@@ -104,9 +190,10 @@ class Transitions:
         photo: StagedPhoto | InvalidInput | None,
         batch: EvidenceBatch,
         now: datetime,
-    ) -> CaseEvent:
+    ) -> list[CaseEvent]:
         """The transaction of one action: checks, bookkeeping, audit record; the after photo's
-        file is committed with its row."""
+        file is committed with its row. Handling a case whose violation the camera has seen
+        cleared since dispatch is followed by the camera's verification (自动核查)."""
         with self.ctx.write() as s:
             case = s.get(m.Case, case_id, with_for_update=True)
             if case is None:
@@ -140,6 +227,7 @@ class Transitions:
             case.status = step.target.value
             case.updated_at = now
             case.status_notes = reason if action in NOTED else None
+            case.camera_suggests_verify = False  # a suggestion is for a handled case: any action ends it
             s.add(
                 audit(
                     case.id,
@@ -153,20 +241,11 @@ class Transitions:
                     details=details,
                 )
             )
+            events = [_state_event(case, action, step.source, operator.username)]
+            if action is Action.HANDLE:
+                events += verify_if_cleared(self.ctx.config, s, case, now)
             batch.commit(s)
-            return CaseEvent(
-                "state",
-                case.id,
-                case.status,
-                case.violation,
-                case.camera_id,
-                action=action.value,
-                from_status=step.source.value,
-                actor=operator.username,
-                department=case.department,
-                plate=case.plate_text,
-                plate_colour=case.plate_colour,
-            )
+            return events
 
     def _department(self, case: m.Case, requested: str | None) -> str:
         """The department to dispatch to: the one asked for, else the case's, else the configured assignment."""

@@ -30,6 +30,7 @@ class Action(StrEnum):
     HANDLE = "handle"
     VERIFY = "verify"
     CLOSE = "close"
+    REOPEN = "reopen"  # 重新派遣: the camera saw the violation come back after verification
 
 
 class Role(StrEnum):
@@ -57,6 +58,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.HANDLE: "处置 Handled",
     Action.VERIFY: "核查 Verify",
     Action.CLOSE: "结案 Close",
+    Action.REOPEN: "重新派遣 Reopen",
 }
 
 # (action, from) -> to
@@ -71,6 +73,9 @@ TRANSITIONS: dict[tuple[Action, Status], Status] = {
     (Action.HANDLE, Status.DISPATCHED): Status.HANDLED,
     (Action.VERIFY, Status.HANDLED): Status.VERIFIED,
     (Action.CLOSE, Status.VERIFIED): Status.CLOSED,
+    # the violation came back (the camera saw it resume): the department deals with it again
+    (Action.REOPEN, Status.VERIFIED): Status.DISPATCHED,
+    (Action.REOPEN, Status.CLOSED): Status.DISPATCHED,
 }
 
 PERMISSIONS: dict[Action, frozenset[Role]] = {
@@ -82,7 +87,12 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.HANDLE: frozenset({Role.DISPATCHER, Role.ADMIN}),
     Action.VERIFY: frozenset({Role.REVIEWER, Role.ADMIN}),
     Action.CLOSE: frozenset({Role.REVIEWER, Role.DISPATCHER, Role.ADMIN}),
+    Action.REOPEN: frozenset(),  # the camera's alone (plan_by_camera): no operator reopens a case
 }
+
+# What the camera may do to a case on its own (自动核查): verify a handled case whose
+# violation it saw cleared, reopen a verified or closed one whose violation came back.
+CAMERA_ACTIONS = frozenset({Action.VERIFY, Action.REOPEN})
 
 # Actions that must say why (audited reason).
 REASON_REQUIRED = frozenset({Action.REJECT, Action.SEND_BACK, Action.EXTEND})
@@ -119,6 +129,16 @@ def plan(action: Action, status: Status, role: Role) -> Step:
     """The step `action` takes from `status` for `role`, or the reason it is refused."""
     if role not in PERMISSIONS[action]:
         raise NotPermitted(f"role '{role}' may not {action}")
+    target = TRANSITIONS.get((action, status))
+    if target is None:
+        raise IllegalTransition(f"cannot {action} a case that is {status}")
+    return Step(action, status, target)
+
+
+def plan_by_camera(action: Action, status: Status) -> Step:
+    """The step the camera's own `action` takes from `status`, or the reason it is refused."""
+    if action not in CAMERA_ACTIONS:
+        raise NotPermitted(f"the camera may not {action}")
     target = TRANSITIONS.get((action, status))
     if target is None:
         raise IllegalTransition(f"cannot {action} a case that is {status}")

@@ -26,6 +26,7 @@ OPEN311_PREFIX = "/open311/"
 # (method, path) of the routes that take files; every other body is a form or JSON.
 UPLOAD_ROUTES = (
     ("POST", re.compile(r"/api/v1/cases/?")),  # a case report with its evidence
+    ("POST", re.compile(r"/api/v1/lifecycle/?")),  # a camera event with its snapshot
     ("POST", re.compile(r"/api/v1/cases/[^/]+/handle/?")),  # the after photo
     ("POST", re.compile(r"/ui/cases/[^/]+/action/?")),  # the UI's handle form, with its after photo
 )

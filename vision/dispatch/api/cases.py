@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from vision.core.cases import NO_NUL_PATTERN, CaseReport, in_timestamp_range
+from vision.core.cases import NO_NUL_PATTERN, CaseLifecycle, CaseReport, in_timestamp_range
 from vision.dispatch.api.deps import CredentialFirst, Device, ReadOperator, ServiceDep, WriteOperator
-from vision.dispatch.schemas import CaseDetail, CaseList, ErrorResponse, IntakeResult, TransitionRequest
+from vision.dispatch.schemas import (
+    CaseDetail,
+    CaseList,
+    ErrorResponse,
+    IntakeResult,
+    LifecycleResult,
+    TransitionRequest,
+)
 from vision.dispatch.service import Upload
 from vision.dispatch.uploads import CASE_JSON_MAX_CHARS
 from vision.dispatch.workflow import Action, Status
+
+M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=CredentialFirst)
 
@@ -53,30 +62,70 @@ async def post_case(
     device: Device,
     case: Annotated[str, Form(description="CaseReport JSON", max_length=CASE_JSON_MAX_CHARS)],
 ) -> IntakeResult:
+    report = _parsed(CaseReport, case, "case")
+    files = await _file_parts(request, "case")
+    result = await run_in_threadpool(service.intake, device, report, files)
+    if not result.created:
+        response.status_code = 200
+    return result
+
+
+@router.post(
+    "/lifecycle",
+    status_code=201,
+    response_model=LifecycleResult,
+    responses={
+        200: {"model": LifecycleResult, "description": "Replay of a known event idempotency key."},
+        404: {"model": ErrorResponse, "description": "No case has `event.case_key` yet: retry later."},
+        **{k: v for k, v in ERRORS.items() if k != 404},
+    },
+    summary="Post what the camera saw of a case's violation later: cleared or resumed (自动核查)",
+    description="multipart/form-data: part `event` is a `vision.core.cases.CaseLifecycle` as JSON; one file part "
+    "per `event.evidence[].name` (the cleared place's snapshot), whose SHA-256 and size must match. 404 only when "
+    "no case or occurrence has `event.case_key`; 409 when the case is of another site or camera.",
+)
+async def post_lifecycle(
+    request: Request,
+    response: Response,
+    service: ServiceDep,
+    device: Device,
+    event: Annotated[str, Form(description="CaseLifecycle JSON", max_length=CASE_JSON_MAX_CHARS)],
+) -> LifecycleResult:
+    parsed = _parsed(CaseLifecycle, event, "event")
+    files = await _file_parts(request, "event")
+    result, created = await run_in_threadpool(service.record_lifecycle, device, parsed, files)
+    if not created:
+        response.status_code = 200
+    return result
+
+
+def _parsed(model: type[M], text: str, part: str) -> M:
+    """The JSON part `part` as `model`; a 422 naming the part's fields when it is not one."""
     try:
-        report = CaseReport.model_validate_json(case)
+        return model.model_validate_json(text)
     except ValidationError as exc:
         raise HTTPException(
             422,
             [
-                {"loc": ["case", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                {"loc": [part, *e["loc"]], "msg": e["msg"], "type": e["type"]}
                 for e in exc.errors(include_url=False, include_context=False)
             ],
         ) from None
+
+
+async def _file_parts(request: Request, json_part: str) -> dict[str, Upload]:
+    """The evidence file parts of a multipart request (every part but the JSON one), by name."""
     form = await request.form()
     files: dict[str, Upload] = {}
     for name, value in form.multi_items():
-        if name == "case":
+        if name == json_part:
             continue
         if not isinstance(value, StarletteUpload):
             raise HTTPException(422, f"evidence '{name}': must be a file part")
         if name in files:
             raise HTTPException(422, f"evidence '{name}': sent twice")
         files[name] = Upload(value.file, value.content_type)
-    result = await run_in_threadpool(service.intake, device, report, files)
-    if not result.created:
-        response.status_code = 200
-    return result
+    return files
 
 
 @router.get("/cases", response_model=CaseList, responses=ERRORS, summary="List cases, newest first")
@@ -99,6 +148,9 @@ def list_cases(
         str | None,
         Query(max_length=32, pattern=NO_NUL_PATTERN, description="(Part of) a plate; 苏E·12345 = 苏e12345 = 苏E12345."),
     ] = None,
+    camera_state: Annotated[
+        Literal["present", "cleared"] | None, Query(description="What the camera last saw (自动核查).")
+    ] = None,
 ) -> CaseList:
     if (since and since.tzinfo is None) or (until and until.tzinfo is None):
         raise HTTPException(422, "since/until: must carry a time zone")
@@ -118,6 +170,7 @@ def list_cases(
         offset,
         search=q.strip() if q else None,
         plate=plate,
+        camera_state=camera_state,
     )
 
 

@@ -236,6 +236,8 @@ def _render(
         kind_word=lambda v: ui_text.word(ui_text.EVIDENCE_KIND, v),
         source_word=lambda v: ui_text.word(ui_text.SOURCE, v),
         plate_colour_word=lambda v: ui_text.word(ui_text.PLATE_COLOUR, v),
+        camera_event_word=lambda v: ui_text.word(ui_text.CAMERA_EVENT, v),
+        camera_outcome_word=lambda v: ui_text.word(ui_text.CAMERA_OUTCOME, v),
         # the types whose cases name a vehicle: "no plate read" is news there, not elsewhere
         names_vehicle=lambda violation: violation in service.config.merge_by_plate,
     )

@@ -26,6 +26,7 @@ ACTION = {
     "verify": N_("Verify"),
     "close": N_("Close"),
     "merge": N_("Merged"),
+    "reopen": N_("Reopen"),
 }
 
 ROLE = {
@@ -39,6 +40,19 @@ ACTOR_KIND = {
     "device": N_("camera"),
     "open311": N_("Open311 client"),
     "system": N_("system"),
+    "camera": N_("camera (automatic)"),
+}
+
+# 自动核查: what the camera saw, and what that did to the case
+CAMERA_EVENT = {"cleared": N_("Violation cleared"), "resumed": N_("Violation seen again")}
+CAMERA_OUTCOME = {
+    "verified": N_("verified by the camera"),
+    "suggested": N_("verification suggested"),
+    "cleared_itself": N_("gone by itself"),
+    "reopened": N_("case reopened"),
+    "pending": N_("waiting for handling"),
+    "recorded": N_("recorded"),
+    "stale": N_("older than the state known"),
 }
 
 EVIDENCE_KIND = {

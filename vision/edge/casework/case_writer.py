@@ -18,6 +18,10 @@ not fit are dropped (after the outbox made what room it could), a clip that
 does not fit is dropped, and a case the outbox cannot take at all (not even
 its row) is held here and offered again every `RETRY_FULL_S` seconds, so a
 case that was opened is never lost while the daemon runs.
+
+What the camera sees of the violation afterwards (`lifecycle`: cleared, with a
+snapshot of the empty place, or resumed) takes the same thread, so it is
+always queued after its case was opened; the outbox sends it after the case.
 """
 
 from __future__ import annotations
@@ -26,17 +30,25 @@ import logging
 import queue
 import shutil
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from vision.core.cases import CaseReport
+from vision.core.cases import CaseLifecycle, CaseReport, LifecycleKind
 from vision.core.evidence_files import EvidenceFile
 from vision.core.taxonomy import Taxonomy
 from vision.edge.casework.case_builder import build_case
-from vision.edge.casework.evidence import BufferedFrame, ClipInfo, write_clip_file, write_images
+from vision.edge.casework.evidence import (
+    BufferedFrame,
+    ClipInfo,
+    write_clip_file,
+    write_images,
+    write_lifecycle_images,
+)
 from vision.edge.casework.plate_step import PlateStep
 from vision.edge.config import CameraConfig, SiteConfig
 from vision.edge.delivery.outbox import Outbox, OutboxFullError, is_disk_full
@@ -86,6 +98,27 @@ class _Held:
 
 
 @dataclass(frozen=True)
+class _Lifecycle:
+    """The violation cleared or resumed; `image` is the frame that showed it."""
+
+    camera: CameraConfig
+    violation: Violation
+    kind: LifecycleKind
+    image: np.ndarray
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
+class _HeldEvent:
+    """A lifecycle event the outbox could not take (disk full), offered again later."""
+
+    event: CaseLifecycle
+    files: list[EvidenceFile]
+    rule: str
+    violation_type: str
+
+
+@dataclass(frozen=True)
 class _Finish:
     camera: CameraConfig
     violation: Violation
@@ -103,6 +136,7 @@ class CaseWriter:
         on_queued: Callable[[QueuedCase], None] | None = None,
         on_error: Callable[[CameraConfig, Violation], None] | None = None,
         plates: PlateStep | None = None,
+        on_lifecycle: Callable[[CaseLifecycle], None] | None = None,
     ):
         self.site = site
         self.plates = plates  # reads a truck's plate before its stills are written
@@ -110,10 +144,12 @@ class CaseWriter:
         self.outbox = outbox
         self.on_queued = on_queued
         self.on_error = on_error
-        self._jobs: queue.Queue[_Opened | _Finish | None] = queue.Queue()
+        self.on_lifecycle = on_lifecycle  # a lifecycle event is in the outbox
+        self._jobs: queue.Queue[_Opened | _Finish | _Lifecycle | None] = queue.Queue()
         self._started: dict[str, _Started] = {}  # key -> what `opened` wrote
         self._failed_opens: dict[str, _Opened] = {}  # key -> opening that failed (disk full?), retried at finish
         self._held: dict[str, _Held] = {}  # key -> finished case the full disk could not take yet
+        self._held_events: dict[str, _HeldEvent] = {}  # key -> lifecycle event the full disk could not take yet
         self._thread = threading.Thread(target=self._run, name="case-writer", daemon=True)
 
     # --- the detection loop's side -------------------------------------------------------------
@@ -132,14 +168,22 @@ class CaseWriter:
         """The clip window is buffered: encode it and queue the case."""
         self._jobs.put(_Finish(camera, violation, clip_frames, clip_fps))
 
+    def lifecycle(
+        self, camera: CameraConfig, violation: Violation, kind: LifecycleKind, image: np.ndarray, observed_at: datetime
+    ) -> None:
+        """The violation of an opened case cleared (absent for `clear_after_s`) or resumed: tell the
+        center, with the frame that shows it (自动核查)."""
+        self._jobs.put(_Lifecycle(camera, violation, kind, image, observed_at))
+
     @property
     def backlog(self) -> int:
         return self._jobs.qsize()
 
     @property
     def held(self) -> int:
-        """Cases finished but not queued yet because the disk is full (offered again every `RETRY_FULL_S`)."""
-        return len(self._held)
+        """Cases (and lifecycle events) finished but not queued yet because the disk is full (offered again
+        every `RETRY_FULL_S`)."""
+        return len(self._held) + len(self._held_events)
 
     def stop(self) -> None:
         """Write everything handed over so far, then end the thread."""
@@ -151,7 +195,8 @@ class CaseWriter:
     def _run(self) -> None:
         while True:
             try:
-                job = self._jobs.get(timeout=RETRY_FULL_S if self._held or self.outbox.unrecovered else None)
+                waiting = self._held or self._held_events or self.outbox.unrecovered
+                job = self._jobs.get(timeout=RETRY_FULL_S if waiting else None)
             except queue.Empty:
                 self._retry_held()
                 continue
@@ -159,11 +204,17 @@ class CaseWriter:
                 self._retry_held()
                 break
             self._handle(job)
-            if self._held:
+            if self._held or self._held_events:
                 self._retry_held()
 
-    def _handle(self, job: _Opened | _Finish) -> None:
+    def _handle(self, job: _Opened | _Finish | _Lifecycle) -> None:
         key = str(job.violation.id)
+        if isinstance(job, _Lifecycle):
+            try:
+                self._lifecycle(job)
+            except Exception:  # noqa: BLE001 - one bad event must not stop the cases
+                log.exception("camera %s: could not queue the %s event of violation %s", job.camera.id, job.kind, key)
+            return
         if isinstance(job, _Opened):
             try:
                 self._open(key, job)
@@ -250,6 +301,55 @@ class CaseWriter:
         files = [*started.files, clip_file] if clip_file is not None else started.files
         self._queue(_Held(job.camera, job.violation, started.case, files, clip))
 
+    def _lifecycle(self, job: _Lifecycle) -> None:
+        # the same event (violation, kind, moment) always has the same key: a replay, never a second event
+        key = uuid.uuid5(job.violation.id, f"{job.kind}@{job.observed_at.isoformat()}")
+        directory = self.outbox.staging(str(key))
+        try:
+            files = write_lifecycle_images(
+                job.violation, job.image, job.camera.zones, self.site.evidence, directory, job.kind
+            )
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            self.outbox.note_disk_full(exc)
+            _remove_files(directory)
+            self.outbox.evidence_dropped += 1
+            log.warning(
+                "camera %s: disk full; the %s event of %s goes without its snapshot", job.camera.id, job.kind, key
+            )
+            files = []
+        event = CaseLifecycle(
+            idempotency_key=key,
+            case_key=job.violation.id,
+            site_id=self.site.site_id,
+            camera_id=job.camera.id,
+            kind=job.kind,
+            observed_at=job.observed_at.astimezone(UTC),
+        )  # its evidence list is written by the outbox from the files it keeps
+        self._queue_event(_HeldEvent(event, files, job.violation.rule, job.violation.violation_type))
+
+    def _queue_event(self, held: _HeldEvent) -> bool:
+        key = str(held.event.idempotency_key)
+        try:
+            self.outbox.put_lifecycle(held.event, held.files, rule=held.rule, violation=held.violation_type)
+        except OutboxFullError as exc:
+            if key not in self._held_events:
+                log.error("disk full; the %s event %s is held and queued once it fits (%s)", held.event.kind, key, exc)
+            self._held_events[key] = held
+            return False
+        self._held_events.pop(key, None)
+        log.info(
+            "camera %s: %s event of case %s queued (%s)",
+            held.event.camera_id,
+            held.event.kind,
+            held.event.case_key,
+            ", ".join(f.name for f in held.files) or "no snapshot",
+        )
+        if self.on_lifecycle is not None:
+            self.on_lifecycle(held.event)
+        return True
+
     def _queue(self, case: _Held) -> bool:
         """Put a finished case in the outbox; held for a later try when not even its record fits."""
         key = str(case.case.idempotency_key)
@@ -276,7 +376,10 @@ class CaseWriter:
             self.outbox.retry_unrecovered()
             for case in list(self._held.values()):
                 if not self._queue(case):
-                    break  # still full: the rest waits for the next round
+                    return  # still full: the rest waits for the next round
+            for event in list(self._held_events.values()):
+                if not self._queue_event(event):
+                    return
         except Exception:  # noqa: BLE001 - the writer thread must outlive a bad round
             log.exception("could not retry the cases held for disk space")
 

@@ -246,6 +246,39 @@ def write_images(
     return files
 
 
+def write_lifecycle_images(
+    violation: Violation,
+    image: np.ndarray,
+    zones: list[ZoneConfig],
+    config: EvidenceConfig,
+    directory: Path,
+    kind: str,
+) -> list[EvidenceFile]:
+    """The place as the camera sees it when the violation cleared or resumed: the clean frame, and
+    one with the rule's zone and where the violation stood (the proof a reviewer compares with the
+    case's snapshot), fsynced."""
+    directory.mkdir(parents=True, exist_ok=True)
+    marked = image.copy()
+    shown = [z for z in zones if z.name == violation.zone] or list(zones)
+    from vision.edge.casework.annotate import FrameAnnotator
+
+    FrameAnnotator().draw_zones(marked, shown)
+    colour = (0, 200, 0) if kind == "cleared" else (0, 0, 255)
+    _, thick = label_size(marked.shape[0])
+    x1, y1, x2, y2 = (int(round(v)) for v in violation.box_px)
+    cv2.rectangle(marked, (x1, y1), (x2, y2), colour, max(2, thick))
+    stills: list[tuple[str, EvidenceKind, np.ndarray]] = [
+        (f"{kind}.jpg", "snapshot", image),
+        (f"{kind}_annotated.jpg", "annotated", marked),
+    ]
+    files = []
+    for name, evidence_kind, still in stills:
+        path = directory / name
+        _write(path, _jpeg(still, config.jpeg_quality))
+        files.append(EvidenceFile.of(name, evidence_kind, "image/jpeg", path))
+    return files
+
+
 def _crop_kind(key: str) -> EvidenceKind:
     """A `Violation.crops` key as the evidence kind it names (the case schema knows no other)."""
     for kind in CROP_KINDS:

@@ -28,6 +28,7 @@ from typing import Any
 
 import supervision as sv
 
+from vision.core.cases import CaseLifecycle
 from vision.edge.casework.case_writer import CaseWriter, QueuedCase
 from vision.edge.config import CameraConfig, SiteConfig
 from vision.edge.daemon.detectors import (
@@ -114,6 +115,7 @@ class SiteRunner:
             on_queued=self._queued,
             on_error=self._case_failed,
             plates=open_site_plates(site),
+            on_lifecycle=self._lifecycle_queued,
         )
         self.sender = None
         if site.dispatch is not None:
@@ -272,11 +274,13 @@ class SiteRunner:
 
     def _on_event(self, pipe: CameraPipeline, ev: RuleEvent, frame: FrameLike) -> None:
         """The one place a rule event (one the verifier let through) is acted on: counted, logged,
-        and an opened violation becomes a case."""
+        an opened violation becomes a case, and its clearing or resumption follows the case to the
+        center with the frame that shows it (自动核查)."""
         v = ev.violation
         self.summary.events[ev.kind] += 1
         if ev.kind != "opened":
             log.info("camera %s: %s violation %s %s", pipe.camera.id, v.rule, v.id, ev.kind)
+            self.writer.lifecycle(pipe.camera, v, ev.kind, frame.image.copy(), frame.captured_at)
             return
         log.info(
             "camera %s: %s violation %s opened (%s, %d object(s), dwell %.0f s)",
@@ -317,6 +321,12 @@ class SiteRunner:
             ", ".join(f.name for f in queued.files),
             f", clip {queued.clip.duration_s:.1f} s" if queued.clip else "",
         )
+        if self.sender is not None:
+            self.sender.wake()
+
+    def _lifecycle_queued(self, event: CaseLifecycle) -> None:
+        """On the case-writer thread: a cleared/resumed event is in the outbox."""
+        self.metrics.lifecycle.labels(event.camera_id, event.kind).inc()
         if self.sender is not None:
             self.sender.wake()
 

@@ -57,6 +57,12 @@ class SiteMetrics:
             ["camera", "rule", "violation"],
             registry=self.registry,
         )
+        self.lifecycle = Counter(
+            "streetvision_lifecycle_events",
+            "Cleared/resumed events of cases queued in the outbox (for the center's automatic verification).",
+            ["camera", "kind"],
+            registry=self.registry,
+        )
         self.case_errors = Counter(
             "streetvision_case_errors", "Violations whose case could not be built.", registry=self.registry
         )

@@ -28,6 +28,12 @@ by pruning, and `put` then queues the case with the evidence that fits (the
 clip first goes), down to the bare case record. Only when not even that fits
 does it raise `OutboxFullError`; the caller keeps the case and tries again.
 `disk()` tells `/metrics` and `/healthz` where the disk stands.
+
+The same queue carries what the camera later sees of a case (`put_lifecycle`:
+the violation cleared or resumed, with a snapshot; 自动核查 at the center).
+Such a row `follows` its case and is only due once that case is sent, so the
+center never hears of a case's end before the case; when its case is refused
+for good, so is the row.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, TypeVar
 
-from vision.core.cases import CaseReport, EvidenceItem
+from vision.core.cases import CaseLifecycle, CaseReport, EvidenceItem
 from vision.core.evidence_files import EvidenceFile
 
 log = logging.getLogger(__name__)
@@ -59,6 +65,7 @@ __all__ = [
     "OutboxFile",
     "OutboxRecord",
     "CaseState",
+    "ItemKind",
     "STATES",
     "DB_FILE",
     "DiskState",
@@ -69,11 +76,12 @@ __all__ = [
 ]
 
 CaseState = Literal["queued", "sent", "failed"]
+ItemKind = Literal["case", "lifecycle"]  # a CaseReport, or a CaseLifecycle event that follows one
 DiskLevel = Literal["ok", "low", "full"]  # free space above the floor / below it / the last write failed for space
 DEFAULT_MIN_FREE_BYTES = 64 << 20
 _T = TypeVar("_T")
 STATES: tuple[CaseState, ...] = ("queued", "sent", "failed")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the `kind` and `follows` columns (lifecycle events)
 DB_FILE = "outbox.sqlite3"  # inside the outbox directory, beside evidence/
 
 _SCHEMA = """
@@ -92,9 +100,12 @@ CREATE TABLE IF NOT EXISTS cases (
     last_status INTEGER,
     last_error TEXT,
     sent_at TEXT,
-    remote_id TEXT
+    remote_id TEXT,
+    kind TEXT NOT NULL DEFAULT 'case' CHECK (kind IN ('case', 'lifecycle')),
+    follows TEXT
 );
 CREATE INDEX IF NOT EXISTS cases_due ON cases (state, next_attempt_at, seq);
+CREATE INDEX IF NOT EXISTS cases_follows ON cases (follows);
 CREATE TABLE IF NOT EXISTS evidence (
     idempotency_key TEXT NOT NULL REFERENCES cases (idempotency_key),
     name TEXT NOT NULL,
@@ -107,6 +118,19 @@ CREATE TABLE IF NOT EXISTS evidence (
     PRIMARY KEY (idempotency_key, name)
 );
 """
+
+_MIGRATE_1_TO_2 = f"""
+BEGIN IMMEDIATE;
+ALTER TABLE cases ADD COLUMN kind TEXT NOT NULL DEFAULT 'case' CHECK (kind IN ('case', 'lifecycle'));
+ALTER TABLE cases ADD COLUMN follows TEXT;
+PRAGMA user_version={SCHEMA_VERSION};
+COMMIT;
+"""
+
+# A queued row the sender may take: a case, or a lifecycle event whose case has been delivered.
+_READY = (
+    "(kind = 'case' OR EXISTS (SELECT 1 FROM cases c WHERE c.idempotency_key = cases.follows AND c.state = 'sent'))"
+)
 
 
 def _now_iso() -> str:
@@ -188,9 +212,13 @@ class OutboxItem:
     files: list[OutboxFile]
     attempts: int
     seq: int
+    kind: ItemKind = "case"  # "lifecycle": `case_json` is a CaseLifecycle event
 
     def report(self) -> CaseReport:
         return CaseReport.model_validate_json(self.case_json)
+
+    def lifecycle(self) -> CaseLifecycle:
+        return CaseLifecycle.model_validate_json(self.case_json)
 
 
 @dataclass(frozen=True)
@@ -208,10 +236,24 @@ class OutboxRecord:
     created_at: str
     sent_at: str | None
     remote_id: str | None  # the dispatch center's case id, once delivered
+    kind: ItemKind = "case"
+    follows: str | None = None  # a lifecycle event's case
 
 
 # The fields `cases()` (and `outbox status --json`) show of a record.
-_STATUS_FIELDS = ("key", "state", "attempts", "last_status", "last_error", "camera_id", "rule", "created_at", "sent_at")
+_STATUS_FIELDS = (
+    "key",
+    "kind",
+    "state",
+    "attempts",
+    "last_status",
+    "last_error",
+    "camera_id",
+    "rule",
+    "created_at",
+    "sent_at",
+    "follows",
+)
 
 
 class Outbox:
@@ -242,8 +284,11 @@ class Outbox:
         self._closed = False
         self.db_path = self.directory / DB_FILE
         self._conn: sqlite3.Connection | None = self._connect()
-        self._db.executescript(_SCHEMA)
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 1:  # an outbox of the build before lifecycle events: two columns more, rows kept
+            self._db.executescript(_MIGRATE_1_TO_2)
+            version = SCHEMA_VERSION
+        self._db.executescript(_SCHEMA)
         if version == 0:
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
@@ -283,6 +328,21 @@ class Outbox:
         return path
 
     def put(self, case: CaseReport, files: Sequence[EvidenceFile]) -> str:
+        return self._put(case, files, rule=case.rule, violation=case.violation)
+
+    def put_lifecycle(self, event: CaseLifecycle, files: Sequence[EvidenceFile], *, rule: str, violation: str) -> str:
+        """Queue what the camera saw of a case after it (cleared, resumed), like `put`; it is sent only
+        once its case (`event.case_key`) has been delivered. The same event again (its key is made of
+        the violation, kind and moment) is already queued: a no-op."""
+        key = str(event.idempotency_key)
+        if self.record(key) is not None:
+            shutil.rmtree(self.staging_dir / key, ignore_errors=True)
+            return key
+        return self._put(event, files, rule=rule, violation=violation)
+
+    def _put(
+        self, case: CaseReport | CaseLifecycle, files: Sequence[EvidenceFile], *, rule: str, violation: str
+    ) -> str:
         """Queue a case durably. `files` are evidence files (objects with name, kind, content_type,
         path, sha256, size_bytes) already written, normally under `staging(key)`.
 
@@ -303,7 +363,7 @@ class Outbox:
         _fsync_dir(self.evidence_dir)
         while True:
             try:
-                self._insert(case, kept)
+                self._insert(case, kept, rule, violation)
                 break
             except OutboxFullError:
                 if not kept:
@@ -313,15 +373,18 @@ class Outbox:
                 with contextlib.suppress(OSError):
                     os.unlink(dropped.path)
                 self.evidence_dropped += 1
-                log.warning("outbox: disk full; case %s is queued without its %s", key, dropped.name)
+                log.warning("outbox: disk full; %s is queued without its %s", key, dropped.name)
         for leftover in (self.staging_dir / key, self.pending_dir / key):  # only after the row is committed
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
         self.enforce_disk_bound()
         return key
 
-    def _insert(self, case: CaseReport, files: Sequence[EvidenceFile]) -> None:
+    def _insert(
+        self, case: CaseReport | CaseLifecycle, files: Sequence[EvidenceFile], rule: str, violation: str
+    ) -> None:
         key = str(case.idempotency_key)
+        kind, follows = ("lifecycle", str(case.case_key)) if isinstance(case, CaseLifecycle) else ("case", None)
         rows = [(key, f.name, f.kind, f.content_type, f.sha256, f.size_bytes, str(f.path)) for f in files]
         items = [EvidenceItem(name=r[1], kind=r[2], content_type=r[3], sha256=r[4], size_bytes=r[5]) for r in rows]
         case = case.model_copy(update={"evidence": items})
@@ -330,8 +393,9 @@ class Outbox:
         def insert(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO cases (idempotency_key, camera_id, rule, violation, case_json, state, attempts,"
-                " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
-                (key, case.camera_id, case.rule, case.violation, case.model_dump_json(), time.time(), now, now),
+                " next_attempt_at, created_at, updated_at, kind, follows)"
+                " VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)",
+                (key, case.camera_id, rule, violation, case.model_dump_json(), time.time(), now, now, kind, follows),
             )
             db.executemany(
                 "INSERT INTO evidence (idempotency_key, name, kind, content_type, sha256, size_bytes, path)"
@@ -426,21 +490,22 @@ class Outbox:
 
     # --- the sender's side -------------------------------------------------------------------------
     def next_due(self, now: float | None = None) -> OutboxItem | None:
-        """The oldest queued case whose next attempt is due, as it is to be sent."""
+        """The oldest queued item whose next attempt is due (a lifecycle event only once its case is
+        sent), as it is to be sent."""
         now = time.time() if now is None else now
         return self._item(
-            "SELECT seq, idempotency_key, case_json, attempts FROM cases"
-            " WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY seq LIMIT 1",
+            "SELECT seq, idempotency_key, case_json, attempts, kind FROM cases"
+            f" WHERE state = 'queued' AND next_attempt_at <= ? AND {_READY} ORDER BY seq LIMIT 1",
             (now,),
         )
 
     def _item(self, sql: str, args: tuple[object, ...]) -> OutboxItem | None:
-        """The case the query selects (seq, key, case_json, attempts) with its evidence files still on disk."""
+        """The item the query selects (seq, key, case_json, attempts, kind) with its evidence files still on disk."""
         with self._lock:
             row = self._db.execute(sql, args).fetchone()
             if row is None:
                 return None
-            seq, key, case_json, attempts = row
+            seq, key, case_json, attempts, kind = row
             ev = self._db.execute(
                 "SELECT name, content_type, path FROM evidence WHERE idempotency_key = ? AND pruned_at IS NULL",
                 (key,),
@@ -451,13 +516,15 @@ class Outbox:
         if len(present) != len(case.get("evidence", [])):
             case["evidence"] = [e for e in case["evidence"] if e["name"] in present]
             case_json = json.dumps(case, ensure_ascii=False)
-        return OutboxItem(key, case_json, files, attempts, seq)
+        return OutboxItem(key, case_json, files, attempts, seq, kind)
 
     def next_attempt_in(self, now: float | None = None) -> float | None:
         """Seconds until the next queued case is due (0 if one is due now), None if none queued."""
         now = time.time() if now is None else now
         with self._lock:
-            row = self._db.execute("SELECT MIN(next_attempt_at) FROM cases WHERE state = 'queued'").fetchone()
+            row = self._db.execute(
+                f"SELECT MIN(next_attempt_at) FROM cases WHERE state = 'queued' AND {_READY}"
+            ).fetchone()
         return None if row[0] is None else max(0.0, row[0] - now)
 
     def mark_sent(self, key: str, status: int, remote_id: str | None) -> None:
@@ -480,13 +547,22 @@ class Outbox:
         )
 
     def mark_failed(self, key: str, status: int | None, error: str) -> None:
-        self._write(
-            lambda db: db.execute(
+        """Refused for good; the lifecycle events that follow a refused case can never be placed, so
+        they fail with it (`requeue_failed` brings both back)."""
+        now = _now_iso()
+
+        def fail(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE cases SET state = 'failed', attempts = attempts + 1, last_status = ?, last_error = ?,"
                 " updated_at = ? WHERE idempotency_key = ?",
-                (status, error[:1000], _now_iso(), key),
+                (status, error[:1000], now, key),
             )
-        )
+            db.execute(
+                "UPDATE cases SET state = 'failed', last_error = ?, updated_at = ? WHERE follows = ? AND state = 'queued'",
+                (f"its case {key} was refused", now, key),
+            )
+
+        self._write(fail)
 
     def requeue_failed(self) -> int:
         """Put permanently failed cases back in the queue (after fixing the cause, e.g. a token)."""
@@ -529,7 +605,7 @@ class Outbox:
     def _records(self, where: str, args: tuple[object, ...]) -> list[OutboxRecord]:
         sql = (
             "SELECT idempotency_key, state, camera_id, rule, violation, attempts, last_status, last_error,"
-            " created_at, sent_at, remote_id FROM cases"
+            " created_at, sent_at, remote_id, kind, follows FROM cases"
         )
         with self._lock:
             rows = self._db.execute(sql + where + " ORDER BY seq", args).fetchall()
@@ -538,7 +614,7 @@ class Outbox:
     def get(self, key: str) -> OutboxItem | None:
         """The case with this idempotency key as the sender would post it now (whatever its state)."""
         return self._item(
-            "SELECT seq, idempotency_key, case_json, attempts FROM cases WHERE idempotency_key = ?", (key,)
+            "SELECT seq, idempotency_key, case_json, attempts, kind FROM cases WHERE idempotency_key = ?", (key,)
         )
 
     def cases(self, state: CaseState | None = None) -> list[dict[str, object]]:

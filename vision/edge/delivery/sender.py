@@ -6,6 +6,10 @@ file part per evidence item, `Authorization: Bearer <token>`. 201 (new) and
 errors, timeouts, 5xx, 408 and 429 are retried with exponential backoff and
 jitter; any other 4xx is permanent: the case is marked failed (kept, logged
 loudly, counted) so one bad case never blocks the queue.
+
+What the camera sees of a case afterwards (cleared, resumed) goes the same
+way to `POST {url}/api/v1/lifecycle`, part `event` (CaseLifecycle JSON), with
+the same answers; the outbox offers it only after its case was delivered.
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ class Sender:
     ):
         self.outbox = outbox
         self.endpoint = url.rstrip("/") + "/api/v1/cases"
+        self.lifecycle_endpoint = url.rstrip("/") + "/api/v1/lifecycle"
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.rng = rng or random.Random()
@@ -137,9 +142,10 @@ class Sender:
 
     # --- one attempt --------------------------------------------------------------------------------
     def send(self, item: OutboxItem) -> SendOutcome:
-        """Try one case once and record the outcome (and any error) in the outbox."""
+        """Try one case (or lifecycle event) once and record the outcome (and any error) in the outbox."""
+        endpoint, part = (self.lifecycle_endpoint, "event") if item.kind == "lifecycle" else (self.endpoint, "case")
         with contextlib.ExitStack() as stack:
-            parts: list[_Part] = [("case", (None, item.case_json.encode("utf-8"), "application/json"))]
+            parts: list[_Part] = [(part, (None, item.case_json.encode("utf-8"), "application/json"))]
             try:
                 for f in item.files:
                     fh = stack.enter_context(open(f.path, "rb"))
@@ -147,7 +153,7 @@ class Sender:
             except OSError as exc:  # pruned between listing and opening: send what is left next time
                 return self._retry(item, f"evidence file vanished: {exc}", None)
             try:
-                resp = self._client.post(self.endpoint, files=parts)
+                resp = self._client.post(endpoint, files=parts)
             except httpx.TransportError as exc:
                 return self._retry(item, f"{type(exc).__name__}: {exc}", None)
         status = resp.status_code
@@ -164,7 +170,11 @@ class Sender:
             self.outbox.mark_sent(item.key, status, remote_id)
             self.stats.add(sent=1, replays=int(status == 200))
             log.info(
-                "case %s delivered (%s, dispatch id %s)", item.key, "replay" if status == 200 else "new", remote_id
+                "%s %s delivered (%s, dispatch case %s)",
+                "case" if item.kind == "case" else "lifecycle event",
+                item.key,
+                "replay" if status == 200 else "new",
+                remote_id,
             )
             return "sent"
         detail = resp.text[:300]
