@@ -20,7 +20,7 @@ from vision.dispatch.accounts import ClientPrincipal
 from vision.dispatch.context import ServiceContext
 from vision.dispatch.errors import Conflict, InvalidInput, NotPermitted
 from vision.dispatch.notify import CaseEvent
-from vision.dispatch.schemas import IntakeResult
+from vision.dispatch.schemas import EvidenceStage, IntakeResult
 from vision.dispatch.staging import EvidenceBatch
 from vision.dispatch.storage import StorageError
 from vision.dispatch.transitions import audit
@@ -123,20 +123,7 @@ class CaseIntake:
             )
             s.add(occ)
             s.flush()
-            for item in report.evidence:
-                s.add(
-                    m.Evidence(
-                        case_id=case.id,
-                        occurrence_id=occ.id,
-                        stage="report",
-                        name=item.name,
-                        kind=item.kind,
-                        content_type=item.content_type,
-                        sha256=stored[item.name],
-                        size_bytes=item.size_bytes,
-                        created_at=now,
-                    )
-                )
+            s.add_all(evidence_rows(report.evidence, stored, case.id, "report", now, occurrence_id=occ.id))
             batch.commit(s)
             result = IntakeResult(
                 case_id=case.id, occurrence_id=occ.id, created=not merged, merged=merged, status=Status(case.status)
@@ -350,6 +337,35 @@ def stage_evidence(
             raise InvalidInput(f"evidence '{item.name}': {exc}") from None
         stored[item.name] = f.sha256
     return stored
+
+
+def evidence_rows(
+    declared: Sequence[EvidenceItem],
+    stored: Mapping[str, str],
+    case_id: int,
+    stage: EvidenceStage,
+    now: datetime,
+    *,
+    occurrence_id: int | None = None,
+    event_id: int | None = None,
+) -> list[m.Evidence]:
+    """The evidence rows of files `stage_evidence` stored (name -> sha256), of a report's
+    occurrence or of a camera event."""
+    return [
+        m.Evidence(
+            case_id=case_id,
+            occurrence_id=occurrence_id,
+            event_id=event_id,
+            stage=stage,
+            name=item.name,
+            kind=item.kind,
+            content_type=item.content_type,
+            sha256=stored[item.name],
+            size_bytes=item.size_bytes,
+            created_at=now,
+        )
+        for item in declared
+    ]
 
 
 def _set_plate(case: m.Case, plate: PlateReading) -> None:

@@ -25,7 +25,7 @@ from vision.dispatch import models as m
 from vision.dispatch.accounts import ClientPrincipal
 from vision.dispatch.context import ServiceContext
 from vision.dispatch.errors import Conflict, NotFound, NotPermitted
-from vision.dispatch.intake import stage_evidence
+from vision.dispatch.intake import evidence_rows, stage_evidence
 from vision.dispatch.notify import CaseEvent
 from vision.dispatch.schemas import LifecycleOutcome, LifecycleResult
 from vision.dispatch.staging import EvidenceBatch
@@ -123,22 +123,8 @@ class CameraLifecycle:
             )
             s.add(row)
             s.flush()
-            proof = []
-            for item in event.evidence:
-                ev = m.Evidence(
-                    case_id=case.id,
-                    occurrence_id=None,
-                    event_id=row.id,
-                    stage="camera",
-                    name=item.name,
-                    kind=item.kind,
-                    content_type=item.content_type,
-                    sha256=stored[item.name],
-                    size_bytes=item.size_bytes,
-                    created_at=now,
-                )
-                s.add(ev)
-                proof.append(ev)
+            proof = evidence_rows(event.evidence, stored, case.id, "camera", now, event_id=row.id)
+            s.add_all(proof)
             s.flush()
             outcome, notices = self._apply(s, case, event, key, [e.id for e in proof], now)
             row.outcome = outcome
