@@ -238,7 +238,7 @@ def test_queue_at_volume_in_chinese_keyboard_bulk_and_english(server, page, snap
     assert page.eval_on_selector("#plate .plate", "e => getComputedStyle(e).backgroundColor") == "rgb(29, 78, 216)"
     assert "蓝牌" in page.inner_text("#plate-meta") and "0.91" in page.inner_text("#plate-meta")
     assert _latin(page) == []
-    for path in ("/ui/cases", "/ui/stats", "/ui/cases/99999"):
+    for path in ("/ui/cases", "/ui/stats", "/ui/map", "/ui/cases/99999"):
         page.goto(url + path)
         assert _latin(page) == [], path
 
@@ -264,3 +264,84 @@ def test_api_docs_render_offline_in_chromium(server, page) -> None:
     page.wait_for_selector(".opblock-summary-path")  # the operations, read from /openapi.json
     assert page.locator(".opblock").count() > 10
     assert hosts == {"127.0.0.1"}, hosts
+
+
+def _log_in(page, url: str, user: str) -> None:
+    page.goto(url + "/ui/login")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_selector("#nav-cases")
+
+
+def test_department_handles_its_own_case_and_sees_the_urge(server, page, snapshot_jpeg: bytes, tmp_path) -> None:
+    """督办 by the administrator in the UI; the sanitation office's account logs in, finds only
+    its own dispatched case on its workspace (urged, marked), handles it with a photo; another
+    department's case is not found; the statistics show the department's score; all in Chinese."""
+    url, token = server
+    ev = {"snapshot.jpg": ("snapshot", "image/jpeg", snapshot_jpeg)}
+    ids = []
+    for camera, violation in (("cam-01", "exposed_garbage"), ("cam-02", "street_vending")):
+        report = case_report(ev, camera_id=camera, violation=violation)
+        r = httpx.post(url + "/api/v1/cases", headers={"Authorization": f"Bearer {token}"}, **multipart(report, ev))
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["case_id"])
+    ours, theirs = ids
+    login = httpx.post(url + "/api/v1/auth/login", json={"username": "chief", "password": PASSWORD})
+    admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    for cid in ids:
+        for body in ({"action": "accept"}, {"action": "dispatch"}):
+            assert httpx.post(f"{url}/api/v1/cases/{cid}/transitions", json=body, headers=admin).status_code == 200
+    r = httpx.post(
+        url + "/api/v1/operators",
+        headers=admin,
+        json={"username": "huanwei", "password": PASSWORD, "role": "department", "department": "sanitation"},
+    )
+    assert r.status_code == 201, r.text
+
+    _log_in(page, url, "chief")
+    page.goto(f"{url}/ui/cases/{ours}")
+    page.fill("#urge-note", "居民多次投诉")
+    page.click("button[data-action=urge]")
+    page.wait_for_selector("#urged-tag")
+    assert "督办" in page.inner_text("#urged-tag") and "居民多次投诉" in page.inner_text("#urged")
+    assert page.get_attribute("#case-status", "data-status") == "dispatched"
+    assert _latin(page) == []
+    page.click("form.logout button")
+    page.wait_for_url(url + "/ui/login")
+
+    _log_in(page, url, "huanwei")
+    assert page.url == url + "/ui/workspace"
+    assert page.inner_text("#nav-workspace") == "我的案件" and page.locator("#nav-stats").count() == 0
+    rows = page.eval_on_selector_all("#workspace tbody tr[data-case]", "els => els.map(e => +e.dataset.case)")
+    assert rows == [ours]
+    assert "督办" in page.inner_text(f"#row-{ours} .tag.urged") and "环卫所" in page.inner_text("#workspace-department")
+    assert _latin(page) == []
+    page.goto(url + "/ui/cases")
+    assert page.locator(f"#row-{theirs}").count() == 0 and page.locator(f"#row-{ours}").count() == 1
+    page.goto(f"{url}/ui/cases/{theirs}")
+    assert "不存在" in page.inner_text("main")
+    page.goto(f"{url}/ui/cases/{ours}")
+    assert page.is_visible("#urged") and _latin(page) == []
+    assert page.eval_on_selector_all("#actions button", "els => els.map(e => e.dataset.action)") == ["handle"]
+    photo = tmp_path / "after.jpg"
+    photo.write_bytes(make_jpeg(seed=12))
+    page.set_input_files("#after-photo", str(photo))
+    page.click("button[data-action=handle]")
+    page.wait_for_selector("#case-status[data-status=handled]")
+    page.wait_for_function("document.querySelector('img.stage-after').naturalWidth > 0")
+    assert page.locator("#actions form").count() == 0
+    last = page.eval_on_selector_all("#timeline li", "els => els.map(e => e.dataset.action)")
+    assert last[-2:] == ["urge", "handle"] and "huanwei" in page.inner_text("#timeline li:last-child")
+    page.goto(url + "/ui/workspace")
+    page.wait_for_selector("#workspace-empty")
+    page.click("form.logout button")
+    page.wait_for_url(url + "/ui/login")
+
+    _log_in(page, url, "chief")
+    page.goto(url + "/ui/stats")
+    row = "#department-scores tr[data-department=sanitation]"
+    assert page.inner_text(f"{row} td.handled") == "1" and page.inner_text(f"{row} td.on-time") == "100%"
+    assert page.inner_text(f"{row} td.urged") == "1"
+    page.wait_for_function("document.getElementById('plot-departments').naturalWidth > 0")
+    assert _latin(page) == []

@@ -102,6 +102,8 @@ def configured(tmp_path: Path, policy: dict[str, str]) -> Path:
 
     data = yaml.safe_load(DEFAULT_DISPATCH_CONFIG.read_text(encoding="utf-8"))
     data["camera_verification"] = policy
+    if data.get("map", {}).get("grids"):  # a path relative to the config file: name the shipped one
+        data["map"]["grids"] = str(DEFAULT_DISPATCH_CONFIG.parent / data["map"]["grids"])
     path = tmp_path / "dispatch.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path

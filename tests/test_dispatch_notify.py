@@ -31,6 +31,8 @@ def _config(tmp_path: Path, mqtt_port: int | None, webhook: str | None) -> Path:
         },
         "webhooks": [{"url": webhook, "secret": "s3cret"}] if webhook else [],
     }
+    if data.get("map", {}).get("grids"):  # a path relative to the config file: name the shipped one
+        data["map"]["grids"] = str(CONFIG.parent / data["map"]["grids"])
     path = tmp_path / "dispatch.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path

@@ -12,6 +12,7 @@ import yaml
 from vision.dispatch.config import ConfigError, DispatchConfig, WorkingTime, load_dispatch_config
 from vision.dispatch.deadlines import add_working_hours
 from vision.dispatch.workflow import (
+    ONLY_FROM,
     PERMISSIONS,
     TRANSITIONS,
     Action,
@@ -43,7 +44,7 @@ def test_happy_path_for_admin(action: Action, source: Status, target: Status) ->
 @pytest.mark.parametrize("status", list(Status))
 @pytest.mark.parametrize("role", list(Role))
 def test_every_combination_is_allowed_or_refused_for_a_reason(action: Action, status: Status, role: Role) -> None:
-    allowed_role = role in PERMISSIONS[action]
+    allowed_role = role in PERMISSIONS[action] and status in ONLY_FROM.get((action, role), {status})
     target = TRANSITIONS.get((action, status))
     if not allowed_role:
         with pytest.raises(NotPermitted):
@@ -63,8 +64,21 @@ def test_final_states_have_no_way_out(status: Status) -> None:
 def test_roles_see_their_own_actions() -> None:
     assert available_actions(Status.SUSPECTED, Role.REVIEWER) == [Action.ACCEPT, Action.REJECT]
     assert available_actions(Status.SUSPECTED, Role.DISPATCHER) == []
-    assert available_actions(Status.DISPATCHED, Role.DISPATCHER) == [Action.SEND_BACK, Action.EXTEND, Action.HANDLE]
+    assert available_actions(Status.DISPATCHED, Role.DISPATCHER) == [
+        Action.SEND_BACK,
+        Action.EXTEND,
+        Action.HANDLE,
+        Action.PARK,
+    ]
     assert available_actions(Status.HANDLED, Role.REVIEWER) == [Action.SEND_BACK, Action.VERIFY]
+    assert available_actions(Status.DISPATCHED, Role.REVIEWER) == [Action.SEND_BACK, Action.URGE]
+    # the department handles; the field inspector verifies or sends back a handled case, nothing else
+    assert available_actions(Status.DISPATCHED, Role.DEPARTMENT) == [Action.HANDLE]
+    assert available_actions(Status.HANDLED, Role.DEPARTMENT) == []
+    assert available_actions(Status.HANDLED, Role.INSPECTOR) == [Action.SEND_BACK, Action.VERIFY]
+    assert available_actions(Status.DISPATCHED, Role.INSPECTOR) == []
+    assert available_actions(Status.PARKED, Role.DISPATCHER) == [Action.UNPARK]
+    assert available_actions(Status.PARKED, Role.DEPARTMENT) == []
 
 
 CAL = WorkingTime(

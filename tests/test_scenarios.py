@@ -161,6 +161,9 @@ def _case(violation: str, t: float, box=(0.42, 0.72, 0.48, 0.79), rule: str = "r
         ([_case("street_vending", 16)], 0, 0, 1, [0, 1]),  # wrong type
         ([_case("muddy_truck", 15, box=(0.6, 0.3, 0.8, 0.6))], 1, 0, 0, [0]),  # moving: time only
         ([_case("muddy_truck", 40, box=(0.6, 0.3, 0.8, 0.6))], 0, 0, 1, [0, 1]),  # long gone
+        ([_case("muddy_truck", 20, box=(0.6, 0.3, 0.8, 0.6))], 1, 0, 0, [0]),  # just after it left (k of n)
+        # opened 8 s after the truck left: another vehicle (a clean truck behind it), not a late hit
+        ([_case("muddy_truck", 27, box=(0.6, 0.3, 0.8, 0.6))], 0, 0, 1, [0, 1]),
     ],
 )
 def test_score_matches_cases_to_scripted_violations(cases, hits, duplicates, false, missed) -> None:

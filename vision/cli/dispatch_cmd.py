@@ -57,7 +57,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     user = dsub.add_parser("add-user", help="add an operator (password from --password-env, or prompted)")
     _common(user)
     user.add_argument("username")
-    user.add_argument("--role", choices=["reviewer", "dispatcher", "admin"], default="reviewer")
+    user.add_argument(
+        "--role", choices=["reviewer", "dispatcher", "admin", "department", "inspector"], default="reviewer"
+    )
+    user.add_argument(
+        "--department",
+        default=None,
+        metavar="ID",
+        help="for --role department: the configured department (configs/dispatch.yaml) it handles cases for",
+    )
     user.add_argument("--display-name", default=None)
     user.add_argument(
         "--password-env", default=None, metavar="VAR", help="read the password from this environment variable"
@@ -222,10 +230,11 @@ def _add_user(args: argparse.Namespace) -> int:
         return 1
     service = _service(args)
     try:
-        uid = service.create_operator(args.username, password, args.role, args.display_name)
+        uid = service.create_operator(args.username, password, args.role, args.display_name, args.department)
     finally:
         service.close()
-    print(f"operator {args.username} ({args.role}) created with id {uid}")
+    bound = f", department {args.department}" if args.department else ""
+    print(f"operator {args.username} ({args.role}{bound}) created with id {uid}")
     return 0
 
 

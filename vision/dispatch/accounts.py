@@ -18,7 +18,7 @@ from vision.dispatch.errors import Conflict, InvalidInput, NotFound, Unauthorize
 from vision.dispatch.schemas import ClientKind, OperatorPublic, TokenKind
 from vision.dispatch.security import burn_time, hash_password, new_token, token_hash, verify_password
 from vision.dispatch.throttle import LoginThrottle
-from vision.dispatch.workflow import Role
+from vision.dispatch.workflow import DEPARTMENT_BOUND, DEPARTMENT_VISIBLE, Role, Status
 
 MIN_PASSWORD_LENGTH = 8
 # Token prefixes, so a credential that shows up in a log says what it is.
@@ -33,6 +33,16 @@ class OperatorPrincipal:
     username: str
     role: Role
     token_kind: TokenKind
+    department: str | None = None  # a department account's (Role.DEPARTMENT) department
+
+    def sees(self, department: str | None, status: str | None = None) -> bool:
+        """Whether a case of `department` (in `status`, when given) is visible to this operator:
+        a department account sees its own department's cases once dispatched to it, and no
+        other (another's is "not found", not "forbidden": it does not learn the case exists)."""
+        if self.role not in DEPARTMENT_BOUND:
+            return True
+        own = department is not None and department == self.department
+        return own and (status is None or Status(status) in DEPARTMENT_VISIBLE)
 
 
 @dataclass(frozen=True)
@@ -71,13 +81,37 @@ class Accounts:
         self.throttle = throttle or LoginThrottle()
 
     # ---------------------------------------------------------------- operators
-    def create_operator(self, username: str, password: str, role: Role | str, display_name: str | None = None) -> int:
-        role = Role(role)
+    def create_operator(
+        self,
+        username: str,
+        password: str,
+        role: Role | str,
+        display_name: str | None = None,
+        department: str | None = None,
+    ) -> int:
+        """A new operator; a department account (Role.DEPARTMENT) names one of the configured
+        departments, and only it does."""
+        try:
+            role = Role(role)
+        except ValueError:
+            raise InvalidInput(f"role: unknown role '{role}' (one of {', '.join(Role)})") from None
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidInput(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+        if role in DEPARTMENT_BOUND:
+            known = self.ctx.config.department_ids()
+            if not department:
+                raise InvalidInput(f"department: a {role} account needs one (one of {', '.join(known)})")
+            if department not in known:
+                raise InvalidInput(f"department: unknown department '{department}' (one of {', '.join(known)})")
+        elif department:
+            raise InvalidInput(f"department: only a {Role.DEPARTMENT} account is bound to a department")
         with self.ctx.write() as s:
             op = m.Operator(
-                username=username, password_hash=hash_password(password), role=role.value, display_name=display_name
+                username=username,
+                password_hash=hash_password(password),
+                role=role.value,
+                display_name=display_name,
+                department=department,
             )
             s.add(op)
             try:
@@ -182,7 +216,8 @@ class Accounts:
             if row is None or row.expires_at <= self.ctx.clock() or not row.operator.active:
                 return None
             kind: TokenKind = "session" if row.kind == "session" else "api"
-            return OperatorPrincipal(row.operator.id, row.operator.username, Role(row.operator.role), kind)
+            op = row.operator
+            return OperatorPrincipal(op.id, op.username, Role(op.role), kind, op.department)
 
     # ------------------------------------------------------------------ clients
     def create_client(

@@ -15,12 +15,18 @@ def _service(settings: Settings) -> DispatchService:
 
 
 def create_operator(
-    settings: Settings, username: str, password: str, role: Role | str = Role.ADMIN, display_name: str | None = None
+    settings: Settings,
+    username: str,
+    password: str,
+    role: Role | str = Role.ADMIN,
+    display_name: str | None = None,
+    department: str | None = None,
 ) -> int:
-    """Adds an operator (migrating the database first if needed); returns its id."""
+    """Adds an operator (migrating the database first if needed); returns its id. A department
+    account (role 'department') names its configured department."""
     service = _service(settings)
     try:
-        return service.create_operator(username, password, role, display_name)
+        return service.create_operator(username, password, role, display_name, department)
     finally:
         service.close()
 

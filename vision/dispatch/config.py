@@ -136,6 +136,44 @@ class Open311Config(_Strict):
     publish: Open311Publish = Field(default_factory=Open311Publish)
 
 
+# The operator map (/ui/map): a tile URL of the city's own tile server and which datum its
+# tiles are drawn in; by default no base tiles at all (the map works offline: points over
+# the grid outlines). See docs/DISPATCH.md, "The map".
+TILE_URL_PATTERN = r"^(https?://[^\s'\"<>]+|/[^\s'\"<>]*)$"
+DEFAULT_MAP_MAX_POINTS = 2000  # a month of a district (~25,000 cases a year) shows whole
+
+
+class MapConfig(_Strict):
+    tiles: str | None = Field(
+        default=None,
+        pattern=TILE_URL_PATTERN,
+        description="Tile URL template ({z}/{x}/{y}, {s} for subdomains), http(s) or a path on this "
+        "server; null: no base map.",
+    )
+    subdomains: str = Field(default="", pattern=r"^[A-Za-z0-9]*$", description="Letters {s} takes, e.g. 1234.")
+    attribution: str = Field(default="", max_length=300, description="Shown on the map (plain text).")
+    datum: Literal["WGS84", "GCJ-02"] = Field(
+        default="WGS84", description="The datum the tiles are drawn in (AutoNavi, Tencent: GCJ-02)."
+    )
+    max_zoom: int = Field(default=19, ge=1, le=22)
+    grids: Path | None = Field(
+        default=None, description="GeoJSON (WGS84) of the unit grid outlines; relative to this file."
+    )
+    center: tuple[float, float] | None = Field(
+        default=None, description="[lat, lon] (WGS84) shown when there is nothing to fit; default: fit the points."
+    )
+    zoom: int = Field(default=15, ge=1, le=22)
+    max_points: int = Field(default=DEFAULT_MAP_MAX_POINTS, ge=1, le=50_000)
+
+    @model_validator(mode="after")
+    def _tile_template(self) -> MapConfig:
+        if self.tiles is not None and not all(k in self.tiles for k in ("{z}", "{x}", "{y}")):
+            raise ValueError("map.tiles: a URL template with {z}, {x} and {y}")
+        if self.tiles is not None and "{s}" in self.tiles and not self.subdomains:
+            raise ValueError("map.subdomains: the letters {s} stands for (the tile URL has {s})")
+        return self
+
+
 class DispatchConfig(_Strict):
     departments: list[Department] = Field(min_length=1)
     assignment: list[AssignmentRule] = Field(default_factory=list)
@@ -166,6 +204,7 @@ class DispatchConfig(_Strict):
 
     notifications: Notifications = Field(default_factory=Notifications)
     open311: Open311Config = Field(default_factory=Open311Config)
+    map: MapConfig = Field(default_factory=MapConfig)
 
     @model_validator(mode="after")
     def _departments_known(self) -> DispatchConfig:
@@ -204,11 +243,33 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used; the message names file and field."""
 
 
+def check_grids(path: Path) -> Path:
+    """The grid outline file, read once here so a wrong one stops the start, not the map page."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"map.grids: cannot read {path} ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigError(f"map.grids: {path} is not JSON: {exc}") from None
+    if (
+        not isinstance(data, dict)
+        or data.get("type") != "FeatureCollection"
+        or not isinstance(data.get("features"), list)
+    ):
+        raise ConfigError(f"map.grids: {path} is not a GeoJSON FeatureCollection")
+    return path
+
+
 def load_dispatch_config(path: Path | str | None = None) -> DispatchConfig:
     path = Path(path) if path else DEFAULT_DISPATCH_CONFIG
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return DispatchConfig.model_validate(data)
+        config = DispatchConfig.model_validate(data)
+        if config.map.grids is not None:  # relative to the file that names it
+            config.map.grids = check_grids(path.parent / config.map.grids)
+        return config
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

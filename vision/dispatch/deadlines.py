@@ -36,3 +36,28 @@ def add_working_hours(start: datetime, hours: float, cal: WorkingTime) -> dateti
                 remaining -= span
         day += timedelta(days=1)
     raise ValueError("deadline lies more than ten years ahead")
+
+
+def working_hours_between(start: datetime, end: datetime, cal: WorkingTime) -> float:
+    """The working hours from `start` to `end` (0 when `end` is not later): what a parked
+    case's deadline had left, and how long a department took to handle a case."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be timezone-aware")
+    if end <= start:
+        return 0.0
+    tz = cal.zone()
+    days = {WEEKDAYS.index(d) for d in cal.weekdays}
+    ranges = cal.minute_ranges()
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    total = timedelta(0)
+    day = a.date()
+    while day <= b.date():
+        if day.weekday() in days:
+            midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
+            for lo, hi in ranges:
+                begin = max(midnight + timedelta(minutes=lo), a)
+                stop = min(midnight + timedelta(minutes=hi), b)
+                if stop > begin:
+                    total += stop - begin
+        day += timedelta(days=1)
+    return total.total_seconds() / 3600

@@ -5,10 +5,23 @@ which the report schema enforces, so a report that validates also fits."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, false
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from vision.core.cases import (
@@ -61,6 +74,8 @@ class Operator(Base):
     display_name: Mapped[str | None] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
+    # a department account's department (Role.DEPARTMENT): it sees and handles that one's cases only
+    department: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -145,6 +160,17 @@ class Case(Base):
     cleared_itself_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     camera_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     camera_suggests_verify: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # 挂账: parked from which state, when, why, until when it is expected to be handled, and the
+    # working hours its deadline had left (given back when it is un-parked)
+    parked_from: Mapped[str | None] = mapped_column(String(16))
+    parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    parked_until: Mapped[date | None] = mapped_column(Date)
+    park_reason: Mapped[str | None] = mapped_column(String(500))
+    parked_hours_left: Mapped[float | None] = mapped_column(Float)
+    # 督办: how often a supervisor urged the case, the latest time and note
+    urge_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    urged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    urge_note: Mapped[str | None] = mapped_column(String(500))
 
     occurrences: Mapped[list[Occurrence]] = relationship(
         back_populates="case", order_by="Occurrence.id", cascade="all, delete-orphan"

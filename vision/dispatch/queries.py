@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +30,16 @@ from vision.dispatch.schemas import (
     TransitionPublic,
 )
 from vision.dispatch.storage import StorageError
-from vision.dispatch.workflow import CONFIRMED, FINAL, ON_THE_CLOCK, Action, Status, available_actions
+from vision.dispatch.workflow import (
+    CONFIRMED,
+    DEPARTMENT_BOUND,
+    DEPARTMENT_VISIBLE,
+    FINAL,
+    ON_THE_CLOCK,
+    Action,
+    Status,
+    available_actions,
+)
 
 
 class Deadlined(Protocol):
@@ -40,6 +50,19 @@ class Deadlined(Protocol):
 
     @property
     def deadline_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audited action as the statistics read it."""
+
+    case_id: int
+    action: Action
+    from_status: str | None
+    to_status: str
+    at: datetime
+    actor: str
+    details: dict[str, Any]
 
 
 def is_overdue(case: Deadlined, now: datetime) -> bool:
@@ -138,14 +161,21 @@ class CaseQueries:
         oldest_first: bool = False,
         plate: str | None = None,
         camera_state: str | None = None,
+        viewer: OperatorPrincipal | None = None,
+        deadline_first: bool = False,
     ) -> CaseList:
         """Cases newest first (or oldest first: the review queue serves who waited longest);
         `since` inclusive, `until` exclusive, on the creation time. `search` finds a case id,
         text in the address or the camera id, or (part of) a plate; `plate` only (part of)
         a plate. Plates are compared normalised, so 苏E·12345 and 苏e12345 find 苏E12345.
-        `camera_state`: what the camera last saw (present | cleared; 自动核查)."""
+        `camera_state`: what the camera last saw (present | cleared; 自动核查). A department
+        `viewer` gets its own department's cases only; `deadline_first` orders by deadline
+        (the soonest first, cases without one last: a department's workspace)."""
         now = self.ctx.clock()
         q = select(m.Case)
+        if viewer is not None and viewer.role in DEPARTMENT_BOUND:
+            visible = [st.value for st in DEPARTMENT_VISIBLE]
+            q = q.where(m.Case.department == viewer.department, m.Case.status.in_(visible))
         if status:
             q = q.where(m.Case.status.in_(status))
         if violation:
@@ -183,7 +213,11 @@ class CaseQueries:
             q = q.where(late if overdue else ~late | m.Case.deadline_at.is_(None))
         with self.ctx.read() as s:
             total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
-            order = (m.Case.created_at, m.Case.id) if oldest_first else (m.Case.created_at.desc(), m.Case.id.desc())
+            order: tuple[Any, ...] = (
+                (m.Case.created_at, m.Case.id) if oldest_first else (m.Case.created_at.desc(), m.Case.id.desc())
+            )
+            if deadline_first:
+                order = (m.Case.deadline_at.is_(None), m.Case.deadline_at, m.Case.id)
             rows = s.scalars(q.order_by(*order).limit(limit).offset(offset))
             items = [_summary(c, now) for c in rows]
         return CaseList(total=total, items=items)
@@ -200,16 +234,23 @@ class CaseQueries:
         now = self.ctx.clock()
         with self.ctx.read() as s:
             case = s.get(m.Case, case_id, options=list(_TIMELINE))
-            if case is None:
+            if case is None or (operator is not None and not operator.sees(case.department, case.status)):
                 raise NotFound(f"case {case_id} does not exist")
             return _detail(case, now, operator)
 
-    def evidence_file(self, case_id: int, evidence_id: int) -> tuple[Path, str]:
-        """Path and content type of one evidence file of a case (checked to be inside the store)."""
+    def evidence_file(
+        self, case_id: int, evidence_id: int, viewer: OperatorPrincipal | None = None
+    ) -> tuple[Path, str]:
+        """Path and content type of one evidence file of a case (checked to be inside the store);
+        a department `viewer` gets its own department's files only."""
         with self.ctx.read() as s:
             ev = s.get(m.Evidence, evidence_id)
             if ev is None or ev.case_id != case_id:
                 raise NotFound("evidence not found")
+            if viewer is not None:
+                case = s.get(m.Case, case_id)
+                if case is None or not viewer.sees(case.department, case.status):
+                    raise NotFound("evidence not found")
             try:
                 return self.ctx.store.open_path(ev.sha256), ev.content_type
             except StorageError as exc:
@@ -278,6 +319,22 @@ class CaseQueries:
             cleared_itself=int(cleared),
             reopened=counts.get(Action.REOPEN.value, 0),
         )
+
+    def audit_events(self, actions: list[Action]) -> list[AuditEvent]:
+        """The audited operator and camera actions of the given kinds, oldest first (the
+        department scores are computed from the history, not from a case's latest state)."""
+        q = (
+            select(m.Transition)
+            .where(m.Transition.action.in_([a.value for a in actions]))
+            .order_by(m.Transition.at, m.Transition.id)
+        )
+        with self.ctx.read() as s:
+            return [
+                AuditEvent(
+                    t.case_id, Action(t.action), t.from_status, t.to_status, t.at, t.actor, dict(t.details or {})
+                )
+                for t in s.scalars(q)
+            ]
 
     def _records(self, q: Select[Any]) -> list[CaseRecord]:
         now = self.ctx.clock()

@@ -4,7 +4,7 @@ can never reach a response."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,8 +22,9 @@ _IN = ConfigDict(extra="forbid", allow_inf_nan=False)
 CaseSource = Literal["edge", "open311"]  # an edge box's report or a citizen's Open311 request
 ClientKind = Literal["device", "open311"]  # machine credentials: an edge box or an Open311 client
 TokenKind = Literal["api", "session"]  # operator credentials: API bearer token or UI session cookie
-# from the edge box's report, the photo taken after handling, or a camera event's snapshot (自动核查)
-EvidenceStage = Literal["report", "after", "camera"]
+# from the edge box's report, the photo taken after handling, a camera event's snapshot (自动核查),
+# or the field inspector's photo of the verified site
+EvidenceStage = Literal["report", "after", "camera", "verify"]
 # who made an audited change; "camera": the camera's own verify or reopen (自动核查)
 ActorKind = Literal["operator", "device", "open311", "system", "camera"]
 CameraState = Literal["present", "cleared"]  # what the camera last saw of a case's violation
@@ -41,7 +42,8 @@ class EvidencePublic(_Out):
     id: int
     occurrence_id: int | None
     stage: EvidenceStage = Field(
-        description="'report' (from the edge box), 'after' (handling photo) or 'camera' (a camera event's snapshot)."
+        description="'report' (from the edge box), 'after' (handling photo), 'camera' (a camera event's snapshot) or "
+        "'verify' (the inspector's photo)."
     )
     name: str
     kind: str
@@ -129,6 +131,13 @@ class CaseSummary(_Out):
     camera_suggests_verify: bool = Field(
         default=False, description="The camera saw a handled case's violation cleared: a person may verify."
     )
+    parked_from: Status | None = Field(default=None, description="挂账: the state a parked case returns to.")
+    parked_at: datetime | None = None
+    parked_until: date | None = Field(default=None, description="挂账: the date handling is expected by.")
+    park_reason: str | None = None
+    urge_count: int = Field(default=0, description="督办: how often a supervisor urged the case.")
+    urged_at: datetime | None = None
+    urge_note: str | None = None
 
 
 class CaseDetail(CaseSummary):
@@ -193,6 +202,7 @@ class TransitionRequest(BaseModel):
     reason: Text | None = Field(default=None, max_length=500)
     department: Text | None = Field(default=None, max_length=32, description="For dispatch; default from assignment.")
     extend_hours: float | None = Field(default=None, gt=0, le=2000, description="For extend: working hours added.")
+    parked_until: date | None = Field(default=None, description="For park (挂账): the date handling is expected by.")
 
 
 class LoginRequest(BaseModel):
@@ -214,6 +224,9 @@ class OperatorCreate(BaseModel):
     password: Text = Field(min_length=8, max_length=256)
     role: Role
     display_name: Text | None = Field(default=None, max_length=128)
+    department: Text | None = Field(
+        default=None, max_length=32, description="For role 'department': the configured department it handles for."
+    )
 
 
 class OperatorPublic(_Out):
@@ -222,6 +235,7 @@ class OperatorPublic(_Out):
     display_name: str | None
     role: Role
     active: bool
+    department: str | None = None
 
 
 class ClientCreate(BaseModel):

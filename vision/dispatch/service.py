@@ -168,6 +168,7 @@ class DispatchService:
         self.find_cases = queries.find_cases
         self.reviewed_cases = queries.reviewed_cases
         self.camera_counts = queries.camera_counts
+        self.audit_events = queries.audit_events
 
     def is_overdue(self, case: Deadlined, now: datetime | None = None) -> bool:
         return is_overdue(case, now or self.clock())

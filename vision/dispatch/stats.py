@@ -17,11 +17,14 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from vision.dispatch.config import WorkingTime
+from vision.dispatch.deadlines import working_hours_between
 from vision.dispatch.i18n import gettext as _
 from vision.dispatch.i18n import localized
+from vision.dispatch.queries import AuditEvent
 from vision.dispatch.schemas import CameraCounts
 from vision.dispatch.service import DispatchService
-from vision.dispatch.workflow import CONFIRMED, Status
+from vision.dispatch.workflow import CONFIRMED, Action, Status
 
 CJK_FONTS = ["Noto Sans CJK SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Source Han Sans SC"]
 log = logging.getLogger(__name__)
@@ -50,6 +53,90 @@ class Stats:
     handled_on_time: Counter[str] = field(default_factory=Counter)
     by_status: Counter[str] = field(default_factory=Counter)
     camera: CameraCounts = field(default_factory=CameraCounts)  # 自动核查
+    scores: list[DepartmentWeek] = field(default_factory=list)  # 部门考核, newest week first
+    parked: int = 0  # 挂账 now
+    urges: int = 0  # 督办 in all
+    department_names: dict[str, str] = field(default_factory=dict)  # in the locale of the request
+
+
+@dataclass
+class DepartmentWeek:
+    """One department's score for the cases dispatched to it in one ISO week (the week of
+    the dispatch): how many, how many handled and of those how many before the working-hour
+    deadline, sent back after handling (返工), the working hours dispatch→handled (parked
+    time left out), and how many of them a supervisor urged (督办)."""
+
+    department: str
+    week: str  # ISO week, e.g. 2026-W48, in the city's zone
+    dispatched: int = 0
+    handled: int = 0
+    on_time: int = 0
+    reworked: int = 0
+    handling_hours: float = 0.0
+    urged: int = 0
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time / self.handled if self.handled else None
+
+    @property
+    def rework_rate(self) -> float | None:
+        return self.reworked / self.handled if self.handled else None
+
+    @property
+    def avg_handling_hours(self) -> float | None:
+        return self.handling_hours / self.handled if self.handled else None
+
+
+SCORED = [Action.DISPATCH, Action.HANDLE, Action.SEND_BACK, Action.URGE, Action.PARK, Action.UNPARK]
+
+
+def department_scores(events: list[AuditEvent], cal: WorkingTime) -> list[DepartmentWeek]:
+    """Department scores from the audit history (see DepartmentWeek), newest week first, then
+    by department. Each dispatch opens an episode of its case that the next dispatch of the
+    case ends; within it the first handling counts (on time as the handling's audit record
+    says), a send-back of the handled case counts as rework, any urge as urged."""
+    tz = cal.zone()
+    by_case: dict[int, list[AuditEvent]] = defaultdict(list)
+    for ev in events:
+        by_case[ev.case_id].append(ev)
+    rows: dict[tuple[str, str], DepartmentWeek] = {}
+    for history in by_case.values():
+        starts = [i for i, ev in enumerate(history) if ev.action is Action.DISPATCH]
+        for n, i in enumerate(starts):
+            start = history[i]
+            dept = str(start.details.get("department") or "")
+            if not dept:
+                continue
+            year, week, _ = start.at.astimezone(tz).isocalendar()
+            key = (f"{year}-W{week:02d}", dept)
+            row = rows.setdefault(key, DepartmentWeek(dept, key[0]))
+            row.dispatched += 1
+            end = starts[n + 1] if n + 1 < len(starts) else len(history)
+            handled_at: datetime | None = None
+            parked_at: datetime | None = None
+            parked_hours = 0.0
+            urged = False
+            reworked = False
+            for ev in history[i + 1 : end]:
+                if ev.action is Action.URGE:
+                    urged = True
+                elif ev.action is Action.PARK and handled_at is None:
+                    parked_at = ev.at
+                elif ev.action is Action.UNPARK and parked_at is not None and handled_at is None:
+                    parked_hours += working_hours_between(parked_at, ev.at, cal)
+                    parked_at = None
+                elif ev.action is Action.HANDLE and handled_at is None:
+                    handled_at = ev.at
+                    row.handled += 1
+                    row.on_time += bool(ev.details.get("on_time", True))
+                    row.handling_hours += max(0.0, working_hours_between(start.at, ev.at, cal) - parked_hours)
+                elif ev.action is Action.SEND_BACK and ev.from_status == Status.HANDLED.value:
+                    reworked = True
+            row.reworked += reworked and handled_at is not None
+            row.urged += urged
+    by_department = sorted(rows.values(), key=lambda r: r.department)
+    return sorted(by_department, key=lambda r: r.week, reverse=True)
 
 
 def compute(service: DispatchService, days: int = 14) -> Stats:
@@ -78,6 +165,11 @@ def compute(service: DispatchService, days: int = 14) -> Stats:
         if case.handled_at and case.deadline_at:
             (st.handled_late if case.handled_at > case.deadline_at else st.handled_on_time)[case.violation] += 1
     st.camera = service.camera_counts()
+    st.parked = st.by_status.get(Status.PARKED.value, 0)
+    events = service.audit_events(SCORED)
+    st.urges = sum(1 for ev in events if ev.action is Action.URGE)
+    st.scores = department_scores(events, service.config.working_time)
+    st.department_names = {d.id: localized(d.name, d.name_en) or d.id for d in service.config.departments}
     st.per_day = dict(per_day)
     st.precision = [RulePrecision(r, a, b) for r, (a, b) in sorted(rules.items())]
     return st
@@ -209,4 +301,29 @@ def plot_overdue(ax: Any, st: Stats, names: Names) -> None:
         _nothing(ax, _("no deadlines yet"))
 
 
-PLOTS = {"cases_per_day": plot_cases_per_day, "precision": plot_precision, "overdue": plot_overdue}
+@_plot
+def plot_departments(ax: Any, st: Stats, names: Names) -> None:  # noqa: ARG001 # departments are named by the config
+    ax.set_title(_("On-time rate per department per week"))
+    weeks = sorted({r.week for r in st.scores})[-8:]
+    depts = sorted({r.department for r in st.scores if r.week in weeks})
+    rated = [r for r in st.scores if r.week in weeks and r.on_time_rate is not None]
+    if rated:
+        x = list(range(len(weeks)))
+        for dept in depts:
+            by_week = {r.week: 100 * (r.on_time_rate or 0) for r in rated if r.department == dept}
+            ys = [by_week.get(w, float("nan")) for w in weeks]  # a gap where nothing was handled
+            ax.plot(x, ys, marker="o", label=st.department_names.get(dept, dept))
+        ax.set_xticks(x, weeks, fontsize=7)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel(_("on time (%)"))
+        ax.legend(fontsize=7)
+    else:
+        _nothing(ax, _("no handled cases yet"))
+
+
+PLOTS = {
+    "cases_per_day": plot_cases_per_day,
+    "precision": plot_precision,
+    "overdue": plot_overdue,
+    "departments": plot_departments,
+}

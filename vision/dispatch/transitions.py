@@ -5,7 +5,7 @@ photo), and the audit record every change of a case leaves behind."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -15,7 +15,7 @@ from vision.dispatch import models as m
 from vision.dispatch.accounts import OperatorPrincipal
 from vision.dispatch.config import DispatchConfig
 from vision.dispatch.context import ServiceContext
-from vision.dispatch.deadlines import add_working_hours
+from vision.dispatch.deadlines import add_working_hours, working_hours_between
 from vision.dispatch.errors import InvalidInput, NotFound
 from vision.dispatch.notify import CaseEvent
 from vision.dispatch.queries import CaseQueries
@@ -23,12 +23,16 @@ from vision.dispatch.schemas import ActorKind, CaseDetail
 from vision.dispatch.staging import EvidenceBatch
 from vision.dispatch.storage import StagedFile, StorageError
 from vision.dispatch.uploads import Upload, sniff_image
-from vision.dispatch.workflow import REASON_REQUIRED, Action, Status, plan, plan_by_camera
+from vision.dispatch.workflow import REASON_REQUIRED, Action, Role, Status, Step, plan, plan_by_camera
 
 # What an audit record says happened: a workflow action, a case's first report, or a report joining it.
 AuditAction = Action | Literal["report", "recur"]
 # The actions whose reason is kept on the case as its current status note.
-NOTED = frozenset({Action.REJECT, Action.SEND_BACK, Action.EXTEND})
+NOTED = frozenset({Action.REJECT, Action.SEND_BACK, Action.EXTEND, Action.PARK})
+# The actions that take a photo of the site: the department's after photo (required) and the
+# field inspector's photo of a verified site (required of the inspector, optional otherwise).
+PHOTO_STAGE: dict[Action, str] = {Action.HANDLE: "after", Action.VERIFY: "verify"}
+PARK_UNTIL_MAX_DAYS = 3660  # an expected date ten years ahead at most: a typo, not a plan
 
 
 @dataclass(frozen=True)
@@ -159,9 +163,11 @@ class Transitions:
         department: str | None = None,
         extend_hours: float | None = None,
         after_photo: Upload | None = None,
+        parked_until: date | None = None,
     ) -> CaseDetail:
         """Applies one workflow action; the permission and state checks, the audit
-        record and the deadline bookkeeping all happen here."""
+        record and the deadline bookkeeping all happen here. `after_photo` is the photo
+        of the site: after handling (HANDLE) or at verification (VERIFY)."""
         try:
             action = Action(action)
         except ValueError:
@@ -173,8 +179,10 @@ class Transitions:
         with EvidenceBatch(self.ctx) as batch:
             # staged before the transaction (no lock held while it is copied); a refusal is
             # raised in the transaction, after the permission and state checks, as before
-            photo = self._stage_after_photo(after_photo, batch) if action is Action.HANDLE else None
-            events = self._apply(operator, case_id, action, reason, department, extend_hours, photo, batch, now)
+            photo = self._stage_after_photo(after_photo, batch) if action in PHOTO_STAGE else None
+            events = self._apply(
+                operator, case_id, action, reason, department, extend_hours, photo, batch, now, parked_until
+            )
         for event in events:
             self.ctx.notifier.publish(event)
         return self.queries.get_case(case_id, operator)
@@ -190,13 +198,14 @@ class Transitions:
         photo: StagedPhoto | InvalidInput | None,
         batch: EvidenceBatch,
         now: datetime,
+        parked_until: date | None = None,
     ) -> list[CaseEvent]:
         """The transaction of one action: checks, bookkeeping, audit record; the after photo's
         file is committed with its row. Handling a case whose violation the camera has seen
         cleared since dispatch is followed by the camera's verification (自动核查)."""
         with self.ctx.write() as s:
             case = s.get(m.Case, case_id, with_for_update=True)
-            if case is None:
+            if case is None or not operator.sees(case.department, case.status):
                 raise NotFound(f"case {case_id} does not exist")
             step = plan(action, Status(case.status), operator.role)
             details: dict[str, Any] = {}
@@ -220,13 +229,28 @@ class Transitions:
                 s.add(self._after_photo(case, photo, now))
                 case.handled_at = now
                 details["on_time"] = case.deadline_at is None or now <= case.deadline_at
+            elif action is Action.VERIFY:
+                if photo is not None or operator.role is Role.INSPECTOR:  # in the field: the photo is the proof
+                    evidence = self._after_photo(case, photo, now, Action.VERIFY)
+                    s.add(evidence)
+            elif action is Action.PARK:
+                details.update(self._park(case, parked_until, reason, now))
+            elif action is Action.UNPARK:
+                step = Step(action, step.source, Status(case.parked_from or step.target))
+                details.update(self._unpark(case, now))
+            elif action is Action.URGE:
+                case.urge_count = (case.urge_count or 0) + 1
+                case.urged_at = now
+                case.urge_note = reason
+                details["urge_count"] = case.urge_count
             elif action is Action.SEND_BACK and step.target is Status.ACCEPTED:
                 details["from_department"] = case.department
             elif action is Action.CLOSE:
                 case.closed_at = now
             case.status = step.target.value
             case.updated_at = now
-            case.status_notes = reason if action in NOTED else None
+            if action is not Action.URGE:  # an urge is a flag beside the state, not a new status note
+                case.status_notes = reason if action in NOTED else None
             case.camera_suggests_verify = False  # a suggestion is for a handled case: any action ends it
             s.add(
                 audit(
@@ -246,6 +270,33 @@ class Transitions:
                 events += verify_if_cleared(self.ctx.config, s, case, now)
             batch.commit(s)
             return events
+
+    def _park(self, case: m.Case, until: date | None, reason: str | None, now: datetime) -> dict[str, Any]:
+        """挂账: the case leaves the deadline clock; the working hours its deadline had left are kept."""
+        if until is None:
+            raise InvalidInput("parked_until: the date handling is expected by is required to park")
+        today = now.astimezone(self.ctx.config.working_time.zone()).date()
+        if until < today or until > today + timedelta(days=PARK_UNTIL_MAX_DAYS):
+            raise InvalidInput("parked_until: a date from today up to ten years ahead")
+        left = None
+        if case.deadline_at is not None:
+            left = working_hours_between(now, case.deadline_at, self.ctx.config.working_time)
+        case.parked_from = case.status
+        case.parked_at = now
+        case.parked_until = until
+        case.park_reason = reason
+        case.parked_hours_left = left
+        return {"parked_from": case.status, "parked_until": until.isoformat(), "hours_left": left}
+
+    def _unpark(self, case: m.Case, now: datetime) -> dict[str, Any]:
+        """Back on the clock: the deadline is the hours it had left when parked, counted from now."""
+        details: dict[str, Any] = {"parked_since": case.parked_at.isoformat() if case.parked_at else None}
+        if case.parked_hours_left is not None:
+            case.deadline_at = add_working_hours(now, case.parked_hours_left, self.ctx.config.working_time)
+            details["deadline_at"] = case.deadline_at.isoformat()
+        case.parked_from = case.parked_at = case.parked_until = case.park_reason = None
+        case.parked_hours_left = None
+        return details
 
     def _department(self, case: m.Case, requested: str | None) -> str:
         """The department to dispatch to: the one asked for, else the case's, else the configured assignment."""
@@ -267,17 +318,22 @@ class Transitions:
         except StorageError as exc:
             return InvalidInput(f"after_photo: {exc}")
 
-    def _after_photo(self, case: m.Case, photo: StagedPhoto | InvalidInput | None, now: datetime) -> m.Evidence:
-        """The 'after' evidence row of the handled site's photo (handling needs one)."""
+    def _after_photo(
+        self, case: m.Case, photo: StagedPhoto | InvalidInput | None, now: datetime, action: Action = Action.HANDLE
+    ) -> m.Evidence:
+        """The evidence row of the site's photo: 'after' handling, or 'verify' (the inspector's)."""
         if photo is None:
-            raise InvalidInput("after_photo: a photo of the handled site is required")
+            raise InvalidInput(
+                f"after_photo: a photo of the {'handled' if action is Action.HANDLE else 'verified'} site is required"
+            )
         if isinstance(photo, InvalidInput):
             raise photo
+        stage = PHOTO_STAGE[action]
         return m.Evidence(
             case_id=case.id,
             occurrence_id=None,
-            stage="after",
-            name="after_photo",
+            stage=stage,
+            name=f"{stage}_photo",
             kind="snapshot",
             content_type=photo.content_type,
             sha256=photo.file.sha256,

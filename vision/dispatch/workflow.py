@@ -19,6 +19,7 @@ class Status(StrEnum):
     VERIFIED = "verified"  # 核查
     CLOSED = "closed"  # 结案
     REJECTED = "rejected"  # 误报
+    PARKED = "parked"  # 挂账: cannot be handled within any extension (major works); off the deadline clock
 
 
 class Action(StrEnum):
@@ -31,12 +32,17 @@ class Action(StrEnum):
     VERIFY = "verify"
     CLOSE = "close"
     REOPEN = "reopen"  # 重新派遣: the camera saw the violation come back after verification
+    PARK = "park"  # 挂账
+    UNPARK = "unpark"  # 取消挂账: back to the state it was parked from
+    URGE = "urge"  # 督办: a supervisor presses the department; the status stays
 
 
 class Role(StrEnum):
     REVIEWER = "reviewer"  # 坐席/监督员: reviews AI reports, verifies, closes
     DISPATCHER = "dispatcher"  # 派遣员: dispatches, sends back, extends, records handling
     ADMIN = "admin"  # everything, plus users and devices
+    DEPARTMENT = "department"  # 处置部门: one department's account; sees and handles its own cases only
+    INSPECTOR = "inspector"  # 核查员 in the field: verifies handled cases with a photo, or sends them back
 
 
 STATUS_LABELS: dict[Status, str] = {
@@ -47,6 +53,7 @@ STATUS_LABELS: dict[Status, str] = {
     Status.VERIFIED: "核查 verified",
     Status.CLOSED: "结案 closed",
     Status.REJECTED: "误报 rejected",
+    Status.PARKED: "挂账 parked",
 }
 
 ACTION_LABELS: dict[Action, str] = {
@@ -59,6 +66,9 @@ ACTION_LABELS: dict[Action, str] = {
     Action.VERIFY: "核查 Verify",
     Action.CLOSE: "结案 Close",
     Action.REOPEN: "重新派遣 Reopen",
+    Action.PARK: "挂账 Park",
+    Action.UNPARK: "取消挂账 Unpark",
+    Action.URGE: "督办 Urge",
 }
 
 # (action, from) -> to
@@ -76,34 +86,59 @@ TRANSITIONS: dict[tuple[Action, Status], Status] = {
     # the violation came back (the camera saw it resume): the department deals with it again
     (Action.REOPEN, Status.VERIFIED): Status.DISPATCHED,
     (Action.REOPEN, Status.CLOSED): Status.DISPATCHED,
+    # 挂账: off the clock until un-parked; UNPARK returns to the state it came from (the case's
+    # `parked_from`, ACCEPTED or DISPATCHED), the table names the usual one
+    (Action.PARK, Status.ACCEPTED): Status.PARKED,
+    (Action.PARK, Status.DISPATCHED): Status.PARKED,
+    (Action.UNPARK, Status.PARKED): Status.DISPATCHED,
+    # 督办: a flag and an audited event, not a state: the case stays where it is
+    (Action.URGE, Status.ACCEPTED): Status.ACCEPTED,
+    (Action.URGE, Status.DISPATCHED): Status.DISPATCHED,
 }
 
 PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.ACCEPT: frozenset({Role.REVIEWER, Role.ADMIN}),
     Action.REJECT: frozenset({Role.REVIEWER, Role.ADMIN}),
     Action.DISPATCH: frozenset({Role.DISPATCHER, Role.ADMIN}),
-    Action.SEND_BACK: frozenset({Role.DISPATCHER, Role.REVIEWER, Role.ADMIN}),
+    Action.SEND_BACK: frozenset({Role.DISPATCHER, Role.REVIEWER, Role.INSPECTOR, Role.ADMIN}),
     Action.EXTEND: frozenset({Role.DISPATCHER, Role.ADMIN}),
-    Action.HANDLE: frozenset({Role.DISPATCHER, Role.ADMIN}),
-    Action.VERIFY: frozenset({Role.REVIEWER, Role.ADMIN}),
+    # the department records its own handling; the dispatcher keeps it for handling reported by phone
+    Action.HANDLE: frozenset({Role.DEPARTMENT, Role.DISPATCHER, Role.ADMIN}),
+    Action.VERIFY: frozenset({Role.REVIEWER, Role.INSPECTOR, Role.ADMIN}),
     Action.CLOSE: frozenset({Role.REVIEWER, Role.DISPATCHER, Role.ADMIN}),
     Action.REOPEN: frozenset(),  # the camera's alone (plan_by_camera): no operator reopens a case
+    Action.PARK: frozenset({Role.DISPATCHER, Role.ADMIN}),
+    Action.UNPARK: frozenset({Role.DISPATCHER, Role.ADMIN}),
+    Action.URGE: frozenset({Role.REVIEWER, Role.ADMIN}),  # the command center's supervisors
 }
+
+# Roles that may take an action only from some states: the field inspector sends back a
+# handled case whose problem is still there, never a dispatched one (wrong department).
+ONLY_FROM: dict[tuple[Action, Role], frozenset[Status]] = {
+    (Action.SEND_BACK, Role.INSPECTOR): frozenset({Status.HANDLED}),
+}
+
+# Roles bound to one department: they see and act on that department's cases only, and only
+# once dispatched to it (a suspected or accepted case names the department it would go to).
+DEPARTMENT_BOUND = frozenset({Role.DEPARTMENT})
+DEPARTMENT_VISIBLE = frozenset({Status.DISPATCHED, Status.HANDLED, Status.VERIFIED, Status.CLOSED, Status.PARKED})
 
 # What the camera may do to a case on its own (自动核查): verify a handled case whose
 # violation it saw cleared, reopen a verified or closed one whose violation came back.
 CAMERA_ACTIONS = frozenset({Action.VERIFY, Action.REOPEN})
 
 # Actions that must say why (audited reason).
-REASON_REQUIRED = frozenset({Action.REJECT, Action.SEND_BACK, Action.EXTEND})
+REASON_REQUIRED = frozenset({Action.REJECT, Action.SEND_BACK, Action.EXTEND, Action.PARK, Action.URGE})
 
 # Open for occurrence merging: a new report of the same thing joins these.
-MERGEABLE = frozenset({Status.SUSPECTED, Status.ACCEPTED, Status.DISPATCHED, Status.HANDLED})
+MERGEABLE = frozenset({Status.SUSPECTED, Status.ACCEPTED, Status.DISPATCHED, Status.HANDLED, Status.PARKED})
 # The deadline clock runs in these states (the department has not reported back yet).
 ON_THE_CLOCK = frozenset({Status.ACCEPTED, Status.DISPATCHED})
 FINAL = frozenset({Status.CLOSED, Status.REJECTED})
 # Accepted (立案) and every state after it: review found the AI report right.
-CONFIRMED = frozenset({Status.ACCEPTED, Status.DISPATCHED, Status.HANDLED, Status.VERIFIED, Status.CLOSED})
+CONFIRMED = frozenset(
+    {Status.ACCEPTED, Status.DISPATCHED, Status.HANDLED, Status.VERIFIED, Status.CLOSED, Status.PARKED}
+)
 
 
 class WorkflowError(Exception):
@@ -125,10 +160,20 @@ class Step:
     target: Status
 
 
+def permitted(action: Action, status: Status, role: Role) -> bool:
+    """Whether `role` may take `action` at all, and from `status` (ONLY_FROM)."""
+    if role not in PERMISSIONS[action]:
+        return False
+    only = ONLY_FROM.get((action, role))
+    return only is None or status in only
+
+
 def plan(action: Action, status: Status, role: Role) -> Step:
     """The step `action` takes from `status` for `role`, or the reason it is refused."""
-    if role not in PERMISSIONS[action]:
-        raise NotPermitted(f"role '{role}' may not {action}")
+    if not permitted(action, status, role):
+        raise NotPermitted(
+            f"role '{role}' may not {action}" + (f" a {status} case" if role in PERMISSIONS[action] else "")
+        )
     target = TRANSITIONS.get((action, status))
     if target is None:
         raise IllegalTransition(f"cannot {action} a case that is {status}")
@@ -147,4 +192,4 @@ def plan_by_camera(action: Action, status: Status) -> Step:
 
 def available_actions(status: Status, role: Role) -> list[Action]:
     """Actions `role` can take on a case in `status`, in workflow order (for the UI)."""
-    return [a for a in Action if (a, status) in TRANSITIONS and role in PERMISSIONS[a]]
+    return [a for a in Action if (a, status) in TRANSITIONS and permitted(a, status, role)]

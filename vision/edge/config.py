@@ -452,6 +452,13 @@ class VerifierConfig(StrictModel):
     name_min_score: float = Field(
         default=0.5, ge=0, le=1, description="Classifier probability a named box needs to become a detection."
     )
+    name_moving: bool = Field(
+        default=False,
+        description="Name with the classifier the regions moving near a site exit that no detector boxed (a truck "
+        "too small or of a style the detector never saw): a truck or muddy-truck name becomes a detection for the "
+        "truck rule (vision/edge/detection/moving_objects.py). Off by default: it finds far trucks no detector "
+        "boxes, but the classifier also calls some clean trucks muddy (docs/PERFORMANCE.md).",
+    )
 
 
 class PlatesConfig(StrictModel):

@@ -66,6 +66,9 @@ def _overlaps(a: tuple[float, ...], b: list[float], margin: float = BOX_MARGIN) 
     return a[0] <= b[2] + margin and b[0] - margin <= a[2] and a[1] <= b[3] + margin and b[1] - margin <= a[3]
 
 
+MOVING_GRACE_S = 2.0  # a moving vehicle's case may open this long after it was last visible (sampling, k of n)
+
+
 def _matches(case: SeenCase, event: TruthEvent, grace_s: float) -> bool:
     if event.violation != case.violation or event.visible_s is None:
         return False
@@ -73,10 +76,12 @@ def _matches(case: SeenCase, event: TruthEvent, grace_s: float) -> bool:
     end = event.last_visible_s if event.last_visible_s is not None else float("inf")
     if event.end_s is None:
         end = float("inf")  # stays to the end of the video
+    if event.kind in MOVING_KINDS:
+        # a vehicle's case opens while it is in view: one opened seconds after it left is another vehicle's
+        # (a clean truck that followed it), not a late hit
+        return start - 1.0 <= case.detected_s <= end + min(grace_s, MOVING_GRACE_S)
     if not (start - 1.0 <= case.detected_s <= end + grace_s):
         return False
-    if event.kind in MOVING_KINDS:
-        return True
     return any(_overlaps(case.bbox, box) for box in event.boxes_rel)
 
 

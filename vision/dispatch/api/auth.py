@@ -77,15 +77,24 @@ def logout(
 
 @router.get("/me", response_model=OperatorPublic, responses=ERRORS)
 def me(op: ReadOperator) -> OperatorPublic:
-    return OperatorPublic(id=op.id, username=op.username, display_name=None, role=op.role, active=True)
+    return OperatorPublic(
+        id=op.id, username=op.username, display_name=None, role=op.role, active=True, department=op.department
+    )
 
 
 @router.post(
     "/operators", status_code=201, response_model=OperatorPublic, responses=ERRORS, summary="Add an operator (admin)"
 )
 def add_operator(body: OperatorCreate, service: ServiceDep, _admin: AdminOperator) -> OperatorPublic:
-    oid = service.create_operator(body.username, body.password, body.role, body.display_name)
-    return OperatorPublic(id=oid, username=body.username, display_name=body.display_name, role=body.role, active=True)
+    oid = service.create_operator(body.username, body.password, body.role, body.display_name, body.department)
+    return OperatorPublic(
+        id=oid,
+        username=body.username,
+        display_name=body.display_name,
+        role=body.role,
+        active=True,
+        department=body.department,
+    )
 
 
 @router.get("/operators", response_model=list[OperatorPublic], responses=ERRORS)

@@ -131,7 +131,7 @@ async def _file_parts(request: Request, json_part: str) -> dict[str, Upload]:
 @router.get("/cases", response_model=CaseList, responses=ERRORS, summary="List cases, newest first")
 def list_cases(
     service: ServiceDep,
-    _op: ReadOperator,
+    op: ReadOperator,
     status: Annotated[list[Status] | None, Query()] = None,
     violation: Annotated[str | None, Query(max_length=32, pattern=NO_NUL_PATTERN)] = None,
     camera_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL_PATTERN)] = None,
@@ -171,6 +171,7 @@ def list_cases(
         search=q.strip() if q else None,
         plate=plate,
         camera_state=camera_state,
+        viewer=op,  # a department account lists its own department's cases only
     )
 
 
@@ -188,7 +189,9 @@ def get_case(case_id: DbId, service: ServiceDep, op: ReadOperator) -> CaseDetail
 def transition(case_id: DbId, body: TransitionRequest, service: ServiceDep, op: WriteOperator) -> CaseDetail:
     if body.action is Action.HANDLE:
         raise HTTPException(422, "action 'handle' needs an after photo: POST /api/v1/cases/{id}/handle")
-    return service.transition(op, case_id, body.action, body.reason, body.department, body.extend_hours)
+    return service.transition(
+        op, case_id, body.action, body.reason, body.department, body.extend_hours, parked_until=body.parked_until
+    )
 
 
 @router.post(
@@ -207,14 +210,31 @@ def handle(
     return service.transition(op, case_id, Action.HANDLE, reason=reason, after_photo=Upload(after_photo.file))
 
 
+@router.post(
+    "/cases/{case_id}/verify",
+    response_model=CaseDetail,
+    responses=ERRORS,
+    summary="Verify (核查) a handled case with a photo of the site (required of a field inspector)",
+)
+def verify(
+    case_id: DbId,
+    service: ServiceDep,
+    op: WriteOperator,
+    photo: Annotated[UploadFile | None, File(description="JPEG or PNG of the site at verification")] = None,
+    reason: Annotated[str | None, Form(max_length=500, pattern=NO_NUL_PATTERN)] = None,
+) -> CaseDetail:
+    upload = Upload(photo.file) if photo is not None else None
+    return service.transition(op, case_id, Action.VERIFY, reason=reason, after_photo=upload)
+
+
 @router.get(
     "/cases/{case_id}/evidence/{evidence_id}",
     response_class=FileResponse,
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "video/mp4": {}}}, **ERRORS},
     summary="An evidence file (snapshot, clip, after photo)",
 )
-def evidence(case_id: DbId, evidence_id: DbId, service: ServiceDep, _op: ReadOperator) -> FileResponse:
-    path, ctype = service.evidence_file(case_id, evidence_id)
+def evidence(case_id: DbId, evidence_id: DbId, service: ServiceDep, op: ReadOperator) -> FileResponse:
+    path, ctype = service.evidence_file(case_id, evidence_id, op)
     return FileResponse(
         path, media_type=ctype, headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
     )

@@ -21,14 +21,14 @@ from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Path, Quer
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import Field
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vision.core.cases import NO_NUL_PATTERN
-from vision.dispatch import PACKAGE_DIR, i18n, stats
+from vision.dispatch import PACKAGE_DIR, i18n, mapview, stats
 from vision.dispatch.api import ui_text
 from vision.dispatch.api.deps import (
     SESSION_COOKIE,
@@ -44,7 +44,7 @@ from vision.dispatch.schemas import CaseDetail
 from vision.dispatch.security import csrf_token
 from vision.dispatch.service import DispatchService, OperatorPrincipal, Upload
 from vision.dispatch.throttle import TooManyAttempts
-from vision.dispatch.workflow import IllegalTransition, NotPermitted, Status, WorkflowError
+from vision.dispatch.workflow import DEPARTMENT_BOUND, IllegalTransition, NotPermitted, Role, Status, WorkflowError
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=CredentialFirst)
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
@@ -143,7 +143,9 @@ def install(app: FastAPI) -> None:
 
 
 def _is_ui(request: Request) -> bool:
-    return request.url.path == "/ui" or request.url.path.startswith("/ui/")
+    """A page of the UI (its errors are HTML pages); its JSON (the map's GeoJSON) answers JSON errors."""
+    path = request.url.path
+    return (path == "/ui" or path.startswith("/ui/")) and not path.endswith(".geojson")
 
 
 ERROR_TITLES = {
@@ -234,6 +236,7 @@ def _render(
         role_word=lambda v: ui_text.word(ui_text.ROLE, v),
         actor_word=lambda v: ui_text.word(ui_text.ACTOR_KIND, v),
         kind_word=lambda v: ui_text.word(ui_text.EVIDENCE_KIND, v),
+        stage_word=lambda v: ui_text.word(ui_text.PHOTO_STAGE, v),
         source_word=lambda v: ui_text.word(ui_text.SOURCE, v),
         plate_colour_word=lambda v: ui_text.word(ui_text.PLATE_COLOUR, v),
         camera_event_word=lambda v: ui_text.word(ui_text.CAMERA_EVENT, v),
@@ -365,7 +368,9 @@ class CaseFilter:
         until = datetime.combine(d2 + timedelta(days=1), time(), tz) if d2 and d2 < date.max else None
         return since, until, bad
 
-    def listing(self, service: DispatchService, statuses: list[str] | None, **kwargs: Any) -> tuple[Any, list[str]]:
+    def listing(
+        self, service: DispatchService, statuses: list[str] | None, viewer: OperatorPrincipal, **kwargs: Any
+    ) -> tuple[Any, list[str]]:
         since, until, bad = self.dates(service.config.working_time.zone())
         wanted = [self.status] if self.status in {s.value for s in Status} else statuses
         listing = service.list_cases(
@@ -378,6 +383,7 @@ class CaseFilter:
             overdue=True if self.overdue else None,
             since=since,
             until=until,
+            viewer=viewer,  # a department account: its own department's cases only
             **kwargs,
         )
         return listing, bad
@@ -439,10 +445,15 @@ def queue(
     done: int = 0,
     failed: int = 0,
 ) -> Response:
-    """AI reports waiting for review, who waited longest first, a page at a time."""
+    """AI reports waiting for review, who waited longest first, a page at a time. A department
+    or a field inspector reviews no AI reports: their start page is their workspace."""
+    if sess.operator.role in WORKSPACE_STATUSES:
+        return RedirectResponse("/ui/workspace", status_code=303)
     flt = replace(flt, status="")
     offset = (page - 1) * QUEUE_PAGE
-    listing, bad = flt.listing(service, [Status.SUSPECTED.value], limit=QUEUE_PAGE, offset=offset, oldest_first=True)
+    listing, bad = flt.listing(
+        service, [Status.SUSPECTED.value], sess.operator, limit=QUEUE_PAGE, offset=offset, oldest_first=True
+    )
     cards = []
     for c in listing.items:
         case = service.get_case(c.id, sess.operator)
@@ -463,7 +474,7 @@ def queue(
 
 @router.get("/cases", response_class=HTMLResponse)
 def cases(request: Request, service: ServiceDep, sess: PageSession, flt: Filter, page: Page = 1) -> Response:
-    listing, bad = flt.listing(service, None, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
+    listing, bad = flt.listing(service, None, sess.operator, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE)
     return _render(
         request,
         "cases.html",
@@ -476,6 +487,45 @@ def cases(request: Request, service: ServiceDep, sess: PageSession, flt: Filter,
     )
 
 
+# What a department's and a field inspector's workspace lists: the department's dispatched
+# cases (and its parked ones, apart), the handled cases waiting for verification in the field.
+WORKSPACE_STATUSES: dict[Role, list[str]] = {
+    Role.DEPARTMENT: [Status.DISPATCHED.value],
+    Role.INSPECTOR: [Status.HANDLED.value],
+}
+
+
+@router.get("/workspace", response_class=HTMLResponse)
+def workspace(request: Request, service: ServiceDep, sess: PageSession, page: Page = 1) -> Response:
+    """A department's cases to handle (or an inspector's to verify), the soonest deadline first,
+    the overdue and the urged (督办) marked; a department also sees its parked (挂账) cases."""
+    role = sess.operator.role
+    statuses = WORKSPACE_STATUSES.get(role, [Status.DISPATCHED.value])
+    listing = service.list_cases(
+        status=statuses,
+        limit=LIST_PAGE,
+        offset=(page - 1) * LIST_PAGE,
+        viewer=sess.operator,
+        deadline_first=role is not Role.INSPECTOR,
+        oldest_first=role is Role.INSPECTOR,
+    )
+    parked = (
+        service.list_cases(status=[Status.PARKED.value], limit=LIST_PAGE, viewer=sess.operator, deadline_first=True)
+        if role is not Role.INSPECTOR
+        else None
+    )
+    return _render(
+        request,
+        "workspace.html",
+        sess,
+        cases=listing.items,
+        parked=parked.items if parked else [],
+        pages=_pages(listing.total, page, LIST_PAGE),
+        verifying=role is Role.INSPECTOR,
+        flt=CaseFilter(),
+    )
+
+
 # ------------------------------------------------------------ one case
 ERROR_MESSAGES = {
     "not_permitted": i18n.N_("Your role may not do this."),
@@ -484,6 +534,7 @@ ERROR_MESSAGES = {
     "department": i18n.N_("Unknown department."),
     "after_photo": i18n.N_("A photo of the handled site is required (JPEG or PNG)."),
     "extend_hours": i18n.N_("Extension: a number of working hours between 0 and 2000."),
+    "parked_until": i18n.N_("Parking needs the date handling is expected by, from today up to ten years ahead."),
     "invalid": i18n.N_("The input was not accepted."),
 }
 
@@ -533,6 +584,7 @@ async def case_action(
     reason: Annotated[str | None, Form(max_length=500)] = None,
     department: Annotated[str | None, Form(max_length=32)] = None,
     extend_hours: Annotated[str | None, Form(max_length=16)] = None,
+    parked_until: Annotated[str | None, Form(max_length=16)] = None,
     back: Annotated[str | None, Form(max_length=500)] = None,
     after_photo: UploadFile | None = None,
 ) -> Response:
@@ -546,10 +598,16 @@ async def case_action(
             hours = -1.0
         if not 0 < hours <= 2000:
             return RedirectResponse(f"/ui/cases/{case_id}?error=extend_hours", 303)
+    until = None
+    if parked_until:
+        try:
+            until = date.fromisoformat(parked_until)
+        except ValueError:
+            return RedirectResponse(f"/ui/cases/{case_id}?error=parked_until", 303)
     photo = Upload(after_photo.file) if after_photo is not None and after_photo.filename else None
     try:
         await run_in_threadpool(
-            service.transition, sess.operator, case_id, action, reason, department or None, hours, photo
+            service.transition, sess.operator, case_id, action, reason, department or None, hours, photo, until
         )
     except WorkflowError as exc:
         if status_of(exc) == 404:
@@ -588,14 +646,22 @@ def bulk_review(
 
 
 # ------------------------------------------------------------ statistics, export
+def _not_for_departments(sess: UiSession) -> None:
+    """The statistics and the label export cover every department's cases: not a department's to read."""
+    if sess.operator.role in DEPARTMENT_BOUND:
+        raise HTTPException(403, "not for a department account")
+
+
 @router.get("/stats", response_class=HTMLResponse)
 def stats_page(request: Request, service: ServiceDep, sess: PageSession) -> Response:
+    _not_for_departments(sess)
     st = stats.compute(service)
     return _render(request, "stats.html", sess, st=st, plots=list(stats.PLOTS))
 
 
 @router.get("/stats/{name}.png")
-def stats_plot(request: Request, name: str, service: ServiceDep, _sess: AssetSession) -> Response:
+def stats_plot(request: Request, name: str, service: ServiceDep, sess: AssetSession) -> Response:
+    _not_for_departments(sess)
     if name not in stats.PLOTS:
         raise HTTPException(404, "no such plot")
     with i18n.using(i18n.pick_locale(request.cookies.get(i18n.LANG_COOKIE))):
@@ -604,8 +670,9 @@ def stats_plot(request: Request, name: str, service: ServiceDep, _sess: AssetSes
 
 
 @router.get("/export.zip")
-def export_zip(service: ServiceDep, _sess: PageSession) -> Response:
+def export_zip(service: ServiceDep, sess: PageSession) -> Response:
     """The label export (same as `streetvision dispatch export-labels`) as a download."""
+    _not_for_departments(sess)
     tmp = FsPath(tempfile.mkdtemp(prefix="sv-export-"))
     export_labels(service, tmp / "labels")
     archive = shutil.make_archive(str(tmp / "streetvision-labels"), "zip", tmp / "labels")
@@ -615,3 +682,62 @@ def export_zip(service: ServiceDep, _sess: PageSession) -> Response:
         filename="streetvision-labels.zip",
         background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True),
     )
+
+
+# ------------------------------------------------------------ the map
+@router.get("/map", response_class=HTMLResponse)
+def map_page(request: Request, service: ServiceDep, sess: PageSession, flt: Filter) -> Response:
+    """Cases and cameras over the unit grids (Leaflet, served from the package; base tiles only
+    from the city's own tile server, `map` in configs/dispatch.yaml). The points come from
+    /ui/map.geojson with the same filter; a date that does not parse is shown and ignored, as
+    on the case list."""
+    _since, _until, bad = flt.dates(service.config.working_time.zone())
+    data_flt = replace(flt, since="" if "since" in bad else flt.since, until="" if "until" in bad else flt.until)
+    cfg = service.config.map
+    csp = mapview.csp_with_images(service.settings.content_security_policy, mapview.tile_sources(cfg))
+    return _render(
+        request,
+        "map.html",
+        sess,
+        headers={"Content-Security-Policy": csp} if csp else None,
+        flt=flt,
+        bad_fields=bad,
+        choices=_filter_choices(service),
+        data_url="/ui/map.geojson" + (f"?{data_flt.query()}" if data_flt.query() else ""),
+        map_cfg=cfg,
+        status_colours={s.value: mapview.status_colour(s.value) for s in Status},
+        type_colours=mapview.type_colours(service.taxonomy.violations),
+    )
+
+
+@router.get("/map.geojson")
+def map_data(request: Request, service: ServiceDep, sess: AssetSession, flt: Filter) -> Response:
+    """The map's points as a GeoJSON FeatureCollection (cases newest first up to `map.max_points`,
+    cameras, grid outlines) in the tiles' datum; 422 for a filter that does not parse."""
+    tz = service.config.working_time.zone()
+    since, until, bad = flt.dates(tz)
+    if flt.status and flt.status not in {s.value for s in Status}:
+        bad.append("status")
+    if since and until and since >= until:
+        bad.append("until")
+    if bad:
+        raise HTTPException(422, f"not valid: {', '.join(bad)}")
+    cfg = service.config.map
+
+    def local(dt: datetime | None) -> str:
+        return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M") if dt else "—"
+
+    def type_label(case: Any) -> str:
+        ev = service.taxonomy.violations.get(case.violation)
+        return (i18n.localized(ev.name, ev.name_en) if ev else None) or case.event_name
+
+    words = mapview.Words(type_label, lambda v: ui_text.word(ui_text.STATUS, v), local)
+    with i18n.using(i18n.pick_locale(request.cookies.get(i18n.LANG_COOKIE))):
+        listing, _bad = flt.listing(service, None, sess.operator, limit=cfg.max_points)
+        colours = mapview.type_colours(service.taxonomy.violations)
+        cases = mapview.case_features(listing.items, cfg.datum, colours, words)
+        with service.ctx.read() as session:
+            cameras = mapview.camera_features(session, cfg.datum, local, sess.operator.sees)
+        grids = mapview.grid_features(cfg.grids, cfg.datum)
+        body = mapview.collection(cases, cameras, grids, listing.total, cfg.max_points)
+    return JSONResponse(body, media_type="application/geo+json", headers={"Cache-Control": "no-store"})

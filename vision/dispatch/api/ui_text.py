@@ -13,6 +13,7 @@ STATUS = {
     "verified": N_("Verified"),
     "closed": N_("Closed"),
     "rejected": N_("False alarm"),
+    "parked": N_("Parked"),
 }
 
 ACTION = {
@@ -27,12 +28,17 @@ ACTION = {
     "close": N_("Close"),
     "merge": N_("Merged"),
     "reopen": N_("Reopen"),
+    "park": N_("Park"),
+    "unpark": N_("Unpark"),
+    "urge": N_("Urge"),
 }
 
 ROLE = {
     "reviewer": N_("Reviewer"),
     "dispatcher": N_("Dispatcher"),
     "admin": N_("Administrator"),
+    "department": N_("Handling department"),
+    "inspector": N_("Field inspector"),
 }
 
 ACTOR_KIND = {
@@ -62,6 +68,9 @@ EVIDENCE_KIND = {
     "vehicle_crop": N_("Vehicle close-up"),
     "plate_crop": N_("Plate close-up"),
 }
+
+# The photos people take of the site: after handling, at verification in the field.
+PHOTO_STAGE = {"after": N_("After handling"), "verify": N_("At verification")}
 
 SOURCE = {"edge": N_("Camera"), "open311": N_("Citizen report")}
 

@@ -265,8 +265,9 @@ class SiteRunner:
         names = dets.data.get("class_name")
         if names is not None:
             self.summary.detections.update(str(n) for n in names)
-            if pipe.followed_moving(dets):
-                self._keep_looking(frame.camera_id, pipe)
+        # what the rules saw (a truck only the moving-region path found counts too)
+        if pipe.followed_moving(obs.detections):
+            self._keep_looking(frame, pipe)
         for ev in events:
             self._on_event(pipe, ev, frame)
         if self.on_observation is not None:
@@ -295,10 +296,13 @@ class SiteRunner:
         name, version = self.models.provenance(v.classes)
         self.writer.opened(pipe.camera, v, frame.image.copy(), name, version)  # stills now, durable before the clip
 
-    def _keep_looking(self, camera_id: str, pipe: CameraPipeline) -> None:
-        """A followed object (a truck) is in view: full rate on a motion-gated camera, and a fresh look by
-        every model that holds detections between looks (Frigate too keeps detecting where objects are)."""
+    def _keep_looking(self, frame: FrameLike, pipe: CameraPipeline) -> None:
+        """A followed object (a truck) is in view: full rate on a motion-gated camera, every sampled frame
+        detected, and a fresh look by every model that holds detections between looks (Frigate too keeps
+        detecting where objects are)."""
+        camera_id = frame.camera_id
         self.feeds.hold_open(camera_id, FOLLOW_HOLD_S)
+        pipe.full_rate_until(frame.t_s + FOLLOW_HOLD_S)
         for route in self.models.routes:
             if route.every_s and any(route.serves(c) for c in pipe.follow_looks):
                 route.forget(camera_id)

@@ -31,6 +31,7 @@ from vision.edge.verify.classifier import CropVerdict
 from vision.edge.verify.verifier import Verifier
 
 if TYPE_CHECKING:
+    from vision.edge.detection.moving_objects import MovingVehicles
     from vision.edge.detection.proposal_naming import ProposalNamer
     from vision.edge.detection.static_candidates import StaticCandidates
     from vision.edge.tracking import CameraTracker
@@ -102,9 +103,11 @@ class CameraPipeline:
         self._followed: np.ndarray = np.empty((0, 4))  # boxes of followed objects at the last look that had any
         self.static = self._static_candidates()
         self.namer = self._proposal_namer()
+        self.moving = self._moving_vehicles()
         self._exit_mask: tuple[tuple[int, int], np.ndarray] | None = None
         self._watch: tuple[tuple[int, int], np.ndarray] | None = None
         self._next_detect_t: float | None = None
+        self._full_rate_until_t: float | None = None
         self.frames = 0
         self.processed = 0
         self.last_t: float | None = None
@@ -132,7 +135,9 @@ class CameraPipeline:
             nxt = (frame.t_s if self._next_detect_t is None else self._next_detect_t) + interval
             self._next_detect_t = nxt if nxt > frame.t_s else frame.t_s + interval
             return True
-        return False
+        # a truck moving near an exit: every sampled frame is looked at, so its track holds between looks
+        # (a small truck moves further than its own length between two looks at 1-2 fps)
+        return self._full_rate_until_t is not None and frame.t_s <= self._full_rate_until_t
 
     def process(self, frame: FrameLike, detections: sv.Detections) -> tuple[Observation, list[RuleEvent]]:
         """A due frame's detections -> tracks -> rule events, those the verifier drops held back."""
@@ -143,6 +148,10 @@ class CameraPipeline:
             )
             if len(named):
                 detections = merge_detections([detections, named])
+        if self.moving is not None:
+            moving = self.moving.update(frame.image, frame.t_s, detections, self._vehicle_mask(w, h))
+            if len(moving):
+                detections = merge_detections([detections, moving])
         if self.static is not None:
             extra = self.static.update(frame.image, frame.t_s, detections, self._watch_mask(w, h))
             if len(extra):
@@ -167,11 +176,18 @@ class CameraPipeline:
         names = detections.data.get("class_name")
         if not self.follow_classes or names is None or len(detections) == 0:
             return False
-        boxes = detections.xyxy[np.isin(np.asarray(names, dtype=object), list(self.follow_classes))]
+        followed = np.isin(np.asarray(names, dtype=object), list(self.follow_classes))
+        if detections.confidence is not None:  # a faint box flickering between looks is not a truck driving in
+            followed &= np.asarray(detections.confidence) >= self.site.tracker.activation_confidence
+        boxes = detections.xyxy[followed]
         if len(boxes) == 0:
             return False
         previous, self._followed = self._followed, boxes
         return len(previous) == 0 or bool((box_iou(boxes, previous).max(axis=1) < FOLLOW_STILL_IOU).any())
+
+    def full_rate_until(self, t_s: float) -> None:
+        """Look at every sampled frame until stream time `t_s` (a followed truck is moving)."""
+        self._full_rate_until_t = max(t_s, self._full_rate_until_t or t_s)
 
     # --- clips ------------------------------------------------------------------------------------
     def await_clip(self, violation: Violation) -> None:
@@ -229,6 +245,21 @@ class CameraPipeline:
 
         return ProposalNamer(
             _CurrentClassifier(self.verifier), wanted, name_vehicles=name_vehicles, min_score=cfg.name_min_score
+        )
+
+    def _moving_vehicles(self) -> MovingVehicles | None:
+        cfg = self.site.verifier
+        if cfg is None or not cfg.name_moving or self.verifier is None:
+            return None
+        if not any(self.site.rule(n).type == "muddy_truck" for n in self.camera.rules):
+            return None
+        from vision.edge.detection.moving_objects import MovingObjectFinder, MovingVehicles
+
+        return MovingVehicles(
+            MovingObjectFinder(),
+            _CurrentClassifier(self.verifier),
+            min_score=cfg.name_min_score,
+            covered_min_confidence=self.site.tracker.activation_confidence,
         )
 
     def _vehicle_mask(self, width: int, height: int) -> np.ndarray:

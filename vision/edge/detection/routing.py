@@ -173,7 +173,7 @@ class RoutedDetections:
 
 
 # Objects that move through the scene: a zoomed look's boxes of them are not held until the next one.
-MOVERS = ("person", "car", "truck", "bus")
+MOVERS = ("person", "car", "truck", "bus", "muddy_truck")
 ENSEMBLE_IOU = 0.5  # boxes of one class from two models overlapping this much are one object
 
 
