@@ -83,6 +83,14 @@ def process_cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def cpu_ms(call: object) -> float:
+    """CPU milliseconds of this process (every thread) while `call()` runs."""
+    assert callable(call)
+    t0 = time.process_time()
+    call()
+    return (time.process_time() - t0) * 1000
+
+
 def pid_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) of another process, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -16,25 +16,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_frames, print_machine  # noqa: E402  (benchmarks/ is not a package)
+from common import cpu_ms, load_frames, print_machine  # noqa: E402  (benchmarks/ is not a package)
 
 from vision.edge.detection import open_detector  # noqa: E402
 from vision.edge.detection.moving_objects import MovingObjectFinder  # noqa: E402
 from vision.edge.verify.classifier import load_classifier  # noqa: E402
-
-
-def _cpu_ms(call: object) -> float:
-    assert callable(call)
-    t0 = time.process_time()
-    call()
-    return (time.process_time() - t0) * 1000
 
 
 def main() -> None:
@@ -52,9 +44,9 @@ def main() -> None:
         classifier.classify(frames[i], box)
     detect_ms, finder_ms, crop_ms = [], [], []
     for i, frame in enumerate(frames):
-        detect_ms.append(_cpu_ms(lambda frame=frame: detector.detect(frame)))
-        finder_ms.append(_cpu_ms(lambda frame=frame, i=i: finder.update(frame, i * 0.2)))
-        crop_ms.append(_cpu_ms(lambda frame=frame: classifier.classify(frame, box)))
+        detect_ms.append(cpu_ms(lambda frame=frame: detector.detect(frame)))
+        finder_ms.append(cpu_ms(lambda frame=frame, i=i: finder.update(frame, i * 0.2)))
+        crop_ms.append(cpu_ms(lambda frame=frame: classifier.classify(frame, box)))
     base = statistics.median(detect_ms)
     print(f"baseline: coco-city, one detect on a 1920x1080 frame: {base:.1f} ms CPU (median of {len(detect_ms)})")
     print(f"{'':34s} {'ms CPU':>8s} {'ratio':>7s}")

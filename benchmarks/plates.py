@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_frames, print_machine  # noqa: E402  (benchmarks/ is not a package)
+from common import cpu_ms, load_frames, print_machine  # noqa: E402  (benchmarks/ is not a package)
 
 from vision.edge.detection import open_detector  # noqa: E402
 from vision.edge.plates import PlateRecognizer  # noqa: E402
@@ -33,13 +32,6 @@ from vision.training.plates.evaluate import score_sample  # noqa: E402
 from vision.training.plates.testset import make_track  # noqa: E402
 
 CROPS_PER_TRUCK = 3
-
-
-def _cpu_ms(call: object) -> float:
-    assert callable(call)
-    t0 = time.process_time()
-    call()
-    return (time.process_time() - t0) * 1000
 
 
 def main() -> None:
@@ -64,11 +56,11 @@ def main() -> None:
     track_exact: dict[str, list[bool]] = defaultdict(list)
     for i in range(max(len(tracks), len(frames))):
         if i < len(frames):
-            detect_ms.append(_cpu_ms(lambda i=i: detector.detect(frames[i])))
+            detect_ms.append(cpu_ms(lambda i=i: detector.detect(frames[i])))
         if i < len(tracks):
             images = [s.image for s in tracks[i]]
             best: list[object] = []
-            truck_ms.append(_cpu_ms(lambda images=images, best=best: best.append(recognizer.read_track(images))))
+            truck_ms.append(cpu_ms(lambda images=images, best=best: best.append(recognizer.read_track(images))))
             style = tracks[i][0].style
             for sample in tracks[i]:
                 rows_by_style[style].append(score_sample(recognizer, sample))

@@ -47,6 +47,30 @@ def make_detections(
     )
 
 
+def named_detections(xyxy: np.ndarray, labels: Sequence[str], scores: Sequence[float]) -> sv.Detections:
+    """Boxes the crop classifier named, as detections of those names (class ids over the names present)."""
+    if len(labels) == 0:
+        return empty_detections()
+    vocabulary = sorted(set(labels))
+    return make_detections(
+        np.asarray(xyxy, dtype=np.float32).reshape(-1, 4),
+        np.asarray(scores, dtype=np.float32),
+        np.asarray([vocabulary.index(label) for label in labels]),
+        vocabulary,
+    )
+
+
+def boxes_touching(xyxy: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per box: any set pixel of `mask` (a full-frame bool array) under it."""
+    h, w = mask.shape
+    out = np.zeros(len(xyxy), dtype=bool)
+    for n, (x1, y1, x2, y2) in enumerate(xyxy):
+        a, b = int(np.clip(x1, 0, w)), int(np.clip(np.ceil(x2), 0, w))
+        c, d = int(np.clip(y1, 0, h)), int(np.clip(np.ceil(y2), 0, h))
+        out[n] = b > a and d > c and bool(mask[c:d, a:b].any())
+    return out
+
+
 def select_detections(dets: sv.Detections, index: np.ndarray) -> sv.Detections:
     """`dets[index]` for a boolean mask or index array, typed as detections (supervision's
     `__getitem__` also answers a data key with that column)."""

@@ -36,7 +36,7 @@ import numpy as np
 import supervision as sv
 
 from vision.core.geometry import box_iou
-from vision.edge.detection.base import CropNamer, empty_detections, make_detections
+from vision.edge.detection.base import CropNamer, boxes_touching, empty_detections, named_detections
 
 __all__ = ["MovingObjectFinder", "MovingVehicles", "VEHICLE_NAMES"]
 
@@ -120,7 +120,7 @@ class MovingObjectFinder:
             if not self.min_area <= frac <= self.max_area:
                 continue
             box = (x * sx, y * sy, (x + bw) * sx, (y + bh) * sy)
-            if mask is not None and not _touches(box, mask):
+            if mask is not None and not boxes_touching(np.asarray([box]), mask)[0]:
                 continue
             regions.append(MovingRegion(box, frac))
         regions.sort(key=lambda r: -r.area_frac)
@@ -172,31 +172,13 @@ class MovingVehicles:
             return empty_detections()
         verdicts = self.classifier.classify(image, boxes)
         self.crops += len(boxes)
-        keep: list[tuple[int, str, float]] = []
-        for i, v in enumerate(verdicts):
+        for v in verdicts:
             self.named[v.label] = self.named.get(v.label, 0) + 1
-            if v.label in VEHICLE_NAMES and v.score >= self.min_score:
-                keep.append((i, v.label, float(v.score)))
-        if not keep:
-            return empty_detections()
-        vocabulary = sorted({label for _, label, _ in keep})
-        return make_detections(
-            boxes[[i for i, _, _ in keep]].astype(np.float32),
-            np.asarray([s for _, _, s in keep], dtype=np.float32),
-            np.asarray([vocabulary.index(label) for _, label, _ in keep]),
-            vocabulary,
-        )
+        keep = [i for i, v in enumerate(verdicts) if v.label in VEHICLE_NAMES and v.score >= self.min_score]
+        return named_detections(boxes[keep], [verdicts[i].label for i in keep], [verdicts[i].score for i in keep])
 
     def state_size(self) -> int:
         return self.finder.state_size()
 
     def reset(self) -> None:
         self.finder.reset()
-
-
-def _touches(box: tuple[float, float, float, float], mask: np.ndarray) -> bool:
-    h, w = mask.shape
-    x1, y1, x2, y2 = box
-    a, b = int(np.clip(x1, 0, w)), int(np.clip(math.ceil(x2), 0, w))
-    c, d = int(np.clip(y1, 0, h)), int(np.clip(math.ceil(y2), 0, h))
-    return b > a and d > c and bool(mask[c:d, a:b].any())

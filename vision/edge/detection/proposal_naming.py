@@ -24,7 +24,7 @@ import numpy as np
 import supervision as sv
 
 from vision.core.geometry import box_iou
-from vision.edge.detection.base import CropNamer, empty_detections, make_detections
+from vision.edge.detection.base import CropNamer, boxes_touching, empty_detections, named_detections
 
 __all__ = ["ProposalNamer", "KNOWN_CLASSES", "VEHICLE_CLASSES"]
 
@@ -86,7 +86,7 @@ class ProposalNamer:
         if self.wanted and stationary_mask is not None:
             candidates |= other & _foot_in(xyxy, stationary_mask)
         if self.name_vehicles and vehicle_mask is not None:
-            candidates |= np.isin(names, list(VEHICLE_CLASSES)) & _touches(xyxy, vehicle_mask)
+            candidates |= np.isin(names, list(VEHICLE_CLASSES)) & boxes_touching(xyxy, vehicle_mask)
         idx = np.flatnonzero(candidates)
         if len(idx) == 0:
             return empty_detections()
@@ -114,15 +114,7 @@ class ProposalNamer:
                     keep.append((i, label, score))
             elif label in self.wanted:
                 keep.append((i, label, score))
-        if not keep:
-            return empty_detections()
-        vocabulary = sorted({label for _, label, _ in keep})
-        return make_detections(
-            xyxy[[i for i, _, _ in keep]].astype(np.float32),
-            np.asarray([s for _, _, s in keep], dtype=np.float32),
-            np.asarray([vocabulary.index(label) for _, label, _ in keep]),
-            vocabulary,
-        )
+        return named_detections(xyxy[[i for i, _, _ in keep]], [lab for _, lab, _ in keep], [s for _, _, s in keep])
 
     def _reuse(self, box: np.ndarray) -> _Named | None:
         if not self._named:
@@ -151,14 +143,3 @@ def _foot_in(xyxy: np.ndarray, mask: np.ndarray) -> np.ndarray:
     ys = np.clip(xyxy[:, 3].astype(int), 0, h - 1)
     inside: np.ndarray = mask[ys, xs]
     return inside
-
-
-def _touches(xyxy: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Any mask pixel under the box (a vehicle approaching or on the exit)."""
-    h, w = mask.shape
-    out = np.zeros(len(xyxy), dtype=bool)
-    for n, (x1, y1, x2, y2) in enumerate(xyxy):
-        a, b = int(np.clip(x1, 0, w)), int(np.clip(np.ceil(x2), 0, w))
-        c, d = int(np.clip(y1, 0, h)), int(np.clip(np.ceil(y2), 0, h))
-        out[n] = b > a and d > c and bool(mask[c:d, a:b].any())
-    return out

@@ -20,7 +20,7 @@ import supervision as sv
 
 from vision.core.geometry import box_ios
 from vision.edge.config import StaticObjectFinderConfig
-from vision.edge.detection.base import CropNamer, empty_detections, make_detections
+from vision.edge.detection.base import CropNamer, named_detections
 from vision.edge.detection.static_objects import StaticObjectFinder
 
 __all__ = ["StaticCandidates", "watch_mask_for"]
@@ -80,16 +80,8 @@ class StaticCandidates:
             for i, verdict in zip(todo, self.classifier.classify(image, boxes[todo]), strict=True):
                 self.names[regions[i].id] = _Named(verdict.label, verdict.score, t_s)
         keep = [i for i, r in enumerate(regions) if not covered[i] and self._emits(r.id)]
-        if not keep:
-            return empty_detections()
-        labels = [self.names[regions[i].id].label for i in keep]
-        vocabulary = sorted(set(labels))
-        return make_detections(
-            boxes[keep].astype(np.float32),
-            np.asarray([self.names[regions[i].id].score for i in keep], dtype=np.float32),
-            np.asarray([vocabulary.index(lab) for lab in labels]),
-            vocabulary,
-        )
+        named = [self.names[regions[i].id] for i in keep]
+        return named_detections(boxes[keep], [n.label for n in named], [n.score for n in named])
 
     def _stale(self, rid: int, t_s: float) -> bool:
         named = self.names.get(rid)
