@@ -8,13 +8,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The execution option that marks a connection's transactions as a writing unit of work.
 UNIT_OPTION = "streetvision_unit"
 WRITE_UNIT = "write"
+# The PostgreSQL advisory lock (hashed like the intake's) that serialises migrations of one database.
+MIGRATION_LOCK = "streetvision/migrate"
 
 
 def make_engine(url: str) -> Engine:
@@ -67,6 +69,21 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Brings the schema to `revision`; safe to run from several workers (Alembic version table)."""
+    """Brings the schema to `revision`; safe to run from several workers and nodes at once.
+    On SQLite a migration is one IMMEDIATE transaction, so the second waits and then finds
+    the schema up to date. On PostgreSQL two nodes starting together would both create the
+    tables (one failing on a duplicate); an advisory lock held on a connection of its own
+    around the upgrade lets one migrate while the others wait, and then find nothing to do."""
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    command.upgrade(alembic_config(for_writes(engine)), revision)
+    config = alembic_config(for_writes(engine))
+    if engine.dialect.name != "postgresql":
+        command.upgrade(config, revision)
+        return
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(hashtextextended(:k, 0))"), {"k": MIGRATION_LOCK})
+        lock.commit()  # a session lock: held until unlocked, not a transaction left open
+        try:
+            command.upgrade(config, revision)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), {"k": MIGRATION_LOCK})
+            lock.commit()
