@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from vision.edge.casework.annotate import FrameAnnotator
     from vision.edge.casework.video_writer import Mp4Writer
     from vision.edge.config import TrackerConfig, ZoneConfig
+    from vision.edge.detection import Runtime
     from vision.edge.streams import Frame
     from vision.edge.streams.decoders import DecodeMode
 
@@ -47,6 +48,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="stop after N processed frames")
     p.add_argument("--sample-fps", type=float, default=None, help="process at most this many frames per stream second")
     p.add_argument("--min-confidence", type=float, default=None, help="drop detections below this score")
+    p.add_argument(
+        "--runtime",
+        choices=["onnxruntime", "openvino"],
+        default=None,
+        help="what runs the ONNX model on the CPU (default: --config's detector.runtime, else onnxruntime)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per frame on stdout")
     p.add_argument(
         "--save",
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     source, sample_fps = args.source, args.sample_fps
     decode: DecodeMode = "all"
     model, min_conf = args.model, args.min_confidence
+    runtime: Runtime = args.runtime or "onnxruntime"
     tracker_cfg: TrackerConfig | None = None
     camera_id = "cli"
     if args.config:
@@ -118,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         sample_fps = sample_fps or cam.sampling.detect_fps
         model = model or site.detector.model
         min_conf = min_conf if min_conf is not None else site.detector.min_confidence
+        runtime = args.runtime or site.detector.runtime
         tracker_cfg = site.tracker
     if not source:
         print("detect: give a SOURCE or --config", file=sys.stderr)
@@ -134,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
     try:
-        detector = open_detector(model or "coco-nanodet", min_confidence=0.3 if min_conf is None else min_conf)
+        detector = open_detector(
+            model or "coco-nanodet", min_confidence=0.3 if min_conf is None else min_conf, runtime=runtime, workers=1
+        )
     except DetectorError as err:
         print(f"detect: {err}", file=sys.stderr)
         return 1
@@ -191,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
     totals = ", ".join(f"{k}: {v}" for k, v in counts.most_common()) or "none"
     print(
         f"{processed} frame(s) in {elapsed:.1f} s ({processed / elapsed if elapsed else 0:.1f} fps; "
-        f"detect+track {1000 * infer_s / max(processed, 1):.0f} ms/frame) with {detector.name} {detector.version}; "
+        f"detect+track {1000 * infer_s / max(processed, 1):.0f} ms/frame) with {detector.name} {detector.version} "
+        f"on {runtime}; "
         f"detections by class: {totals}"
         + (f"; annotated {'still' if save_still else 'video'}: {args.save}" if args.save else ""),
         file=sys.stderr,

@@ -24,6 +24,13 @@ def model_classes(model: str) -> list[str]:
 def check_site_files(site: SiteConfig) -> list[tuple[str, str]]:
     """(field path, message) for every problem; empty when the site can run."""
     problems: list[tuple[str, str]] = []
+    if site.detector.runtime == "openvino":
+        import importlib.util
+
+        if importlib.util.find_spec("openvino") is None:
+            problems.append(
+                ("detector.runtime", "'openvino' is not installed on this box: pip install 'streetvision[openvino]'")
+            )
     served: dict[str, str] = {}  # class -> model serving it
     multi = site.detector.models is not None
     for i, route in enumerate(site.detector.routes):

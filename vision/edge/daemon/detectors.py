@@ -60,7 +60,13 @@ def open_route_detector(site: SiteConfig, route: ModelRouteConfig, plan: WorkerP
     """The detector of one `detector.models` route (loaded and sha256-checked by its card)."""
     from vision.edge.detection import open_detector
 
-    return open_detector(route.model, min_confidence=route_min_confidence(site, route), threads=plan.threads)
+    return open_detector(
+        route.model,
+        min_confidence=route_min_confidence(site, route),
+        threads=plan.threads,
+        runtime=site.detector.runtime,
+        workers=plan.workers,
+    )
 
 
 def open_site_detectors(site: SiteConfig, plan: WorkerPlan | None = None) -> list[Detector]:

@@ -1,10 +1,11 @@
-"""Pieces every backend shares: the output container, NMS, ORT sessions, the crop namer's interface."""
+"""Pieces every backend shares: the output container, NMS, model sessions (ONNX Runtime or
+OpenVINO), the crop namer's interface."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, get_args
 
 import cv2
 import numpy as np
@@ -16,6 +17,40 @@ if TYPE_CHECKING:
 
 class DetectorError(RuntimeError):
     """A model that cannot be loaded or run, with a message saying which and why."""
+
+
+# What runs a detector's ONNX model on the box's CPU (`detector.runtime`, docs/EDGE_HARDWARE.md).
+Runtime = Literal["onnxruntime", "openvino"]
+RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
+
+
+class TensorInfo(Protocol):
+    """An input or output of a model: its name and shape (a str or None for a dynamic dimension)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def shape(self) -> Sequence[int | str | None]: ...
+
+
+class ModelMetadata(Protocol):
+    @property
+    def custom_metadata_map(self) -> Mapping[str, str]:
+        """The ONNX file's metadata properties (ultralytics stores `names` and `imgsz` there)."""
+
+
+class ModelSession(Protocol):
+    """What the detectors call of a loaded model: ONNX Runtime's `InferenceSession` has it, and
+    so has the OpenVINO adapter (`vision.edge.detection.openvino_runtime.OpenVinoSession`)."""
+
+    def get_inputs(self) -> Sequence[TensorInfo]: ...
+
+    def get_outputs(self) -> Sequence[TensorInfo]: ...
+
+    def get_modelmeta(self) -> ModelMetadata: ...
+
+    def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, np.ndarray]) -> list[np.ndarray]: ...
 
 
 class CropName(Protocol):
@@ -110,3 +145,19 @@ def ort_session(path: Path | str, threads: int = 0) -> ort.InferenceSession:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for bad files
         raise DetectorError(f"cannot load ONNX model {path}: {exc}") from None
+
+
+def detector_session(
+    path: Path | str, threads: int = 0, runtime: Runtime = "onnxruntime", workers: int = 0
+) -> ModelSession:
+    """A detector's ONNX model on the chosen runtime. `threads`: threads of one inference (0 = automatic);
+    `workers`: inferences run at the same time from different threads (OpenVINO prepares one stream for
+    each; ONNX Runtime needs nothing; 0 = guess from the cores)."""
+    if runtime == "openvino":
+        from vision.edge.detection.openvino_runtime import OpenVinoSession
+
+        return OpenVinoSession(path, threads, workers)
+    if runtime != "onnxruntime":
+        raise DetectorError(f"unknown detector runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
+    session: ModelSession = ort_session(path, threads)
+    return session

@@ -1,4 +1,4 @@
-"""NanoDet (COCO-80, 416x416) on ONNX Runtime: the pretrained base model.
+"""NanoDet (COCO-80, 416x416) on ONNX Runtime or OpenVINO: the pretrained base model.
 
 Facts of this export (shared/data/README.md): BGR input, plain resize,
 per-channel mean/std; per stride (32, 16, 8) a [1, N, 80] score map with the
@@ -18,7 +18,14 @@ import numpy as np
 import supervision as sv
 
 from vision.core.model_registry import ModelCard
-from vision.edge.detection.base import DetectorError, classwise_nms, empty_detections, make_detections, ort_session
+from vision.edge.detection.base import (
+    DetectorError,
+    Runtime,
+    classwise_nms,
+    detector_session,
+    empty_detections,
+    make_detections,
+)
 
 STRIDES = (8, 16, 32)
 REG_BINS = 11
@@ -38,16 +45,26 @@ class NanoDetDetector:
     """NanoDet with one class head (COCO) or several on the same network (COCO + the
     city head of `vision.training.city_head`): one forward pass serves every head."""
 
-    thread_safe = True  # read-only anchors and constants; ORT sessions allow concurrent runs
+    thread_safe = True  # read-only anchors and constants; both runtimes' sessions allow concurrent runs
 
-    def __init__(self, card: ModelCard, *, min_confidence: float = 0.3, nms_iou: float = 0.6, threads: int = 0):
+    def __init__(
+        self,
+        card: ModelCard,
+        *,
+        min_confidence: float = 0.3,
+        nms_iou: float = 0.6,
+        threads: int = 0,
+        runtime: Runtime = "onnxruntime",
+        workers: int = 0,
+    ):
         self.card = card
         self.name = card.name
         self.version = card.version
         self.class_names = list(card.classes)
         self.min_confidence = min_confidence
         self.nms_iou = nms_iou
-        self.session = ort_session(card.path, threads)
+        self.runtime = runtime
+        self.session = detector_session(card.path, threads, runtime, workers)
         self.input_name = self.session.get_inputs()[0].name
         self.in_w, self.in_h = card.input.width, card.input.height
         std = np.asarray(card.input.std, dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Ultralytics-exported YOLO detectors on ONNX Runtime, without torch.
+"""Ultralytics-exported YOLO detectors on ONNX Runtime (or OpenVINO), without torch.
 
 The export stores `names` and `imgsz` in the ONNX metadata and gives one
 output (batch, 4 + classes, anchors): centre x, centre y, width, height in
@@ -15,7 +15,14 @@ import numpy as np
 import supervision as sv
 
 from vision.core.model_registry import ModelCard
-from vision.edge.detection.base import DetectorError, classwise_nms, empty_detections, make_detections, ort_session
+from vision.edge.detection.base import (
+    DetectorError,
+    Runtime,
+    classwise_nms,
+    detector_session,
+    empty_detections,
+    make_detections,
+)
 
 PAD_VALUE = 114
 
@@ -33,7 +40,7 @@ def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, f
 
 
 class YoloOnnxDetector:
-    thread_safe = True  # no per-call state on the object; ORT sessions allow concurrent runs
+    thread_safe = True  # no per-call state on the object; both runtimes' sessions allow concurrent runs
 
     def __init__(
         self,
@@ -43,9 +50,12 @@ class YoloOnnxDetector:
         min_confidence: float = 0.3,
         nms_iou: float = 0.5,
         threads: int = 0,
+        runtime: Runtime = "onnxruntime",
+        workers: int = 0,
     ):
         self.path = Path(path)
-        self.session = ort_session(self.path, threads)
+        self.runtime = runtime
+        self.session = detector_session(self.path, threads, runtime, workers)
         meta = self.session.get_modelmeta().custom_metadata_map
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
