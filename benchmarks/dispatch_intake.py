@@ -1,16 +1,18 @@
 """Dispatch-center intake: cases per second, each with evidence, on PostgreSQL.
 
-    .venv/bin/python benchmarks/dispatch_intake.py [--cases 300] [--concurrency 8] [--workers 1]
+    .venv/bin/python benchmarks/dispatch_intake.py [--cases 300] [--concurrency 8] [--workers 1,2,4]
     .venv/bin/python benchmarks/dispatch_intake.py --quick
 
 Starts a private PostgreSQL 15 cluster (initdb + pg_ctl on 127.0.0.1, a free port, a temp
-dir; durable defaults: fsync and synchronous_commit on), registers one edge device, runs
-`streetvision dispatch serve --db postgresql+psycopg://...` as a subprocess, and posts
+dir; durable defaults: fsync and synchronous_commit on), and for each `--workers` count a
+fresh database, one edge device and `streetvision dispatch serve --db postgresql+psycopg://...
+--workers N` as a subprocess, and posts
 `--cases` distinct CaseReports (one camera id each, so none merge) from `--concurrency`
 client threads over HTTP, each with a 1920x1080 JPEG snapshot of the footage and a
 5 s 640x360 H.264 MP4 clip, as an edge box sends them. Reports cases/s, request latency
 p50/p95, and the CPU of the server, PostgreSQL and the client (the client shares the
-machine, so a dedicated server would do at least as well).
+machine, so a dedicated server would do at least as well); with several worker counts, each
+one's cases/s as a ratio to the first, measured in the same run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -102,6 +105,14 @@ class Postgres:
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True) as c:
             c.execute("CREATE DATABASE sv_bench")
         self.url = f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/sv_bench"
+
+    def fresh(self, name: str) -> str:
+        """A new empty database on the cluster; its URL."""
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True) as c:
+            c.execute(f"CREATE DATABASE {name}")
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{name}"
 
     def pids(self) -> list[int]:
         import psutil
@@ -205,48 +216,27 @@ def case_report(i: int, ev: dict[str, tuple[str, str, bytes]]) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=300)
-    ap.add_argument("--concurrency", type=int, default=8, help="client threads posting at once")
-    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    if args.quick:
-        args.cases, args.concurrency = 30, 4
+def measure(pg: Postgres, workers: int, args: argparse.Namespace, ev: dict[str, tuple[str, str, bytes]]) -> dict:
+    """One server with `workers` processes on a fresh database of `pg`: the intake figures."""
     import httpx
 
     from vision.dispatch.server import free_port, wait_healthy
     from vision.dispatch.service import DispatchService
     from vision.dispatch.settings import Settings
 
-    ev = evidence()
-    pg = Postgres()
     data_dir = Path(tempfile.mkdtemp(prefix="sv-bench-dispatch-"))
+    db_url = pg.fresh(f"sv_bench_w{workers}")
     server = None
     try:
-        settings = Settings(data_dir=data_dir, db_url=pg.url)
+        settings = Settings(data_dir=data_dir, db_url=db_url)
         service = DispatchService.from_settings(settings)  # migrates the schema
         _, token = service.create_client("bench-edge", "device", "site-a")
         service.close()
         port = free_port()
-        log = open(BENCH_DIR / "dispatch-server.log", "wb")  # noqa: SIM115 (the server keeps it until exit)
+        log = open(BENCH_DIR / f"dispatch-server-w{workers}.log", "wb")  # noqa: SIM115 (the server keeps it until exit)
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vision",
-                "dispatch",
-                "serve",
-                "--db",
-                pg.url,
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-            ],
+            [sys.executable, "-m", "vision", "dispatch", "serve", "--db", db_url, "--data-dir", str(data_dir)]
+            + ["--port", str(port), "--workers", str(workers)],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -267,43 +257,81 @@ def main() -> None:
             resp = client.post("/api/v1/cases", files=files)
             return resp.status_code, time.perf_counter() - t0
 
-        with ThreadPoolExecutor(args.concurrency) as pool:  # warm-up: connections, first queries
-            list(pool.map(post, range(args.concurrency)))
-        print_machine()
-        sizes = {n: len(d) for n, (_k, _c, d) in ev.items()}
-        print(
-            f"PostgreSQL 15 (durable defaults), server workers={args.workers}, client threads={args.concurrency}, "
-            f"evidence per case: {sizes} bytes"
-        )
+        with ThreadPoolExecutor(args.concurrency) as pool:  # warm-up: connections, first queries, every worker
+            list(pool.map(post, range(4 * args.concurrency)))
         server_pids, pg_pids = [server.pid], pg.pids()
         s0, p0 = tree_cpu_s(server_pids), tree_cpu_s(pg_pids)
         clock = CpuClock().start()
+        first = 4 * args.concurrency
         with ThreadPoolExecutor(args.concurrency) as pool:
-            results = list(pool.map(post, range(args.concurrency, args.concurrency + args.cases)))
+            results = list(pool.map(post, range(first, first + args.cases)))
         client_cpu, wall = clock.read()
         server_cpu, pg_cpu = tree_cpu_s(server_pids) - s0, tree_cpu_s(pg_pids) - p0
         codes = {c: sum(1 for code, _ in results if code == c) for c in sorted({c for c, _ in results})}
         lat = sorted(t for _, t in results)
         created = codes.get(201, 0)
-        print(f"\ncases posted {len(results)}, HTTP status counts {codes}")
-        print(f"intake            {created / wall:8.1f} cases/s with evidence ({created} created in {wall:.1f} s)")
-        print(
-            f"latency           p50 {1000 * statistics.median(lat):.0f} ms, p95 {1000 * lat[int(0.95 * (len(lat) - 1))]:.0f} ms"
-        )
-        print(
-            f"CPU per case      server {1000 * server_cpu / max(created, 1):.1f} ms, PostgreSQL "
-            f"{1000 * pg_cpu / max(created, 1):.1f} ms, client {1000 * client_cpu / max(created, 1):.1f} ms"
-        )
-        print(f"per day at this rate: {created / wall * 86400:,.0f} cases")
+        return {
+            "workers": workers,
+            "codes": codes,
+            "rate": created / wall,
+            "wall": wall,
+            "created": created,
+            "p50": 1000 * statistics.median(lat),
+            "p95": 1000 * lat[int(0.95 * (len(lat) - 1))],
+            "server_ms": 1000 * server_cpu / max(created, 1),
+            "pg_ms": 1000 * pg_cpu / max(created, 1),
+            "client_ms": 1000 * client_cpu / max(created, 1),
+        }
     finally:
         if server is not None and server.poll() is None:
-            server.terminate()
+            os.killpg(server.pid, signal.SIGTERM)
             try:
-                server.wait(10)
+                server.wait(15)
             except subprocess.TimeoutExpired:
-                server.kill()
-        pg.stop()
+                os.killpg(server.pid, signal.SIGKILL)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=300)
+    ap.add_argument("--concurrency", type=int, default=8, help="client threads posting at once")
+    ap.add_argument(
+        "--workers", default="1", help="uvicorn worker processes of the server; several (1,2,4): one run each"
+    )
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.cases, args.concurrency = 30, 4
+    counts = [int(w) for w in str(args.workers).split(",") if w.strip()]
+    ev = evidence()
+    pg = Postgres()
+    try:
+        print_machine()
+        sizes = {n: len(d) for n, (_k, _c, d) in ev.items()}
+        print(
+            f"PostgreSQL 15 (durable defaults), client threads={args.concurrency}, {args.cases} cases per run, "
+            f"evidence per case: {sizes} bytes"
+        )
+        runs = []
+        for workers in counts:
+            r = measure(pg, workers, args, ev)
+            runs.append(r)
+            print(
+                f"\nworkers={workers}: HTTP status counts {r['codes']}\n"
+                f"intake            {r['rate']:8.1f} cases/s with evidence ({r['created']} created in {r['wall']:.1f} s)\n"
+                f"latency           p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms\n"
+                f"CPU per case      server {r['server_ms']:.1f} ms, PostgreSQL {r['pg_ms']:.1f} ms, "
+                f"client {r['client_ms']:.1f} ms\n"
+                f"per day at this rate: {r['rate'] * 86400:,.0f} cases; load average {os.getloadavg()[0]:.2f}"
+            )
+        if len(runs) > 1:
+            base = runs[0]["rate"]
+            print("\nworkers  cases/s  ratio to workers=" + str(runs[0]["workers"]))
+            for r in runs:
+                print(f"{r['workers']:7d}  {r['rate']:7.1f}  {r['rate'] / base:5.2f}")
+    finally:
+        pg.stop()
 
 
 if __name__ == "__main__":

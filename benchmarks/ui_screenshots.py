@@ -256,7 +256,60 @@ def seed(center: Center, n_cases: int = 48, seed_value: int = 7) -> list[int]:
             if days >= 4 and fate > 0.25:
                 act(cid, t_v + timedelta(hours=1), "close")
     center.clock_offset[0] = timedelta(0)
+    heartbeats(center, snapshots)
     return ids
+
+
+def heartbeats(center: Center, pictures: list[bytes]) -> None:
+    """Each site's box reports its cameras with their pictures; cam-04 has been offline for an
+    hour (a maintenance alert), the rest are watching."""
+    import httpx
+
+    started = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    with httpx.Client(base_url=center.url, timeout=60) as http:
+        for offline in (True, False):  # an hour ago cam-04 went offline; now the boxes report again
+            center.clock_offset[0] = -timedelta(hours=1) if offline else timedelta(0)
+            for site in sorted({c.site for c in CAMERAS}):
+                cams = [c for c in CAMERAS if c.site == site]
+                body = {
+                    "site_id": site,
+                    "sent_at": datetime.now(UTC).isoformat(),
+                    "started_at": started,
+                    "software_version": "0.1.0",
+                    "config_sha256": hashlib.sha256(site.encode()).hexdigest(),
+                    "disk_free_bytes": 41_300_000_000 if site == "demo-site" else 2_100_000_000,
+                    "disk_level": "ok",
+                    "queue_depth": 0 if site == "demo-site" else 4,
+                    "models": [
+                        {"name": "coco-city", "version": "1.1.0", "sha256": hashlib.sha256(b"coco-city").hexdigest()},
+                        {"name": "crop-verifier", "version": "1.2.0", "sha256": hashlib.sha256(b"crop").hexdigest()},
+                    ],
+                    "cameras": [
+                        {
+                            "camera_id": c.camera_id,
+                            "state": "offline" if c.camera_id == "cam-04" else "online",
+                            "fps": 0.0 if c.camera_id == "cam-04" else 2.0,
+                            "decode_errors": 0,
+                            "reconnects": 41 if c.camera_id == "cam-04" else 0,
+                            "last_error": "RTSP: connection refused" if c.camera_id == "cam-04" else None,
+                        }
+                        for c in cams
+                    ],
+                }
+                files = [("heartbeat", (None, json.dumps(body), None))]
+                files += [
+                    (f"frame:{c.camera_id}", (f"{c.camera_id}.jpg", pictures[i % len(pictures)], "image/jpeg"))
+                    for i, c in enumerate(cams)
+                    if c.camera_id != "cam-04"
+                ]
+                r = http.post(
+                    "/api/v1/heartbeats", files=files, headers={"Authorization": f"Bearer {center.device_tokens[site]}"}
+                )
+                r.raise_for_status()
+            if offline:
+                center.clock_offset[0] = -timedelta(minutes=50)
+                center.service.check_fleet()
+    center.clock_offset[0] = timedelta(0)
 
 
 def _save_png(png: bytes, path: Path) -> Path:
@@ -311,8 +364,8 @@ def _stats_ready(page: Any) -> None:
 
 
 def take_screenshots(out: Path, n_cases: int = 48, chromium: str = CHROMIUM) -> list[Path]:
-    """Seeds a fresh center and writes queue.png, case.png, cases.png, map.png, stats.png
-    (and workspace.png where the department role exists) to `out`; returns the paths."""
+    """Seeds a fresh center and writes queue.png, case.png, cases.png, map.png, stats.png,
+    fleet.png (and workspace.png where the department role exists) to `out`; returns the paths."""
     from playwright.sync_api import sync_playwright
 
     written: list[Path] = []
@@ -334,6 +387,7 @@ def take_screenshots(out: Path, n_cases: int = 48, chromium: str = CHROMIUM) -> 
             written.append(_shoot(page, url + "/ui/cases", out / "cases.png"))
             written.append(_shoot(page, url + "/ui/map", out / "map.png", _map_ready, full=True))
             written.append(_shoot(page, url + "/ui/stats", out / "stats.png", _stats_ready, full=True))
+            written.append(_shoot(page, url + "/ui/fleet", out / "fleet.png", full=True))
             if center.department_user:
                 dept = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai").new_page()
                 dept.on("request", lambda req: hosts.add(req.url.split("/")[2].split(":")[0]))

@@ -156,3 +156,39 @@ def test_cli_schema_is_json_schema():
     schema = json.loads(res.stdout)
     assert schema["additionalProperties"] is False
     assert "cameras" in schema["properties"] and "ZoneConfig" in schema["$defs"]
+
+
+def _with(**sections):
+    data = copy.deepcopy(VALID)
+    data.update(sections)
+    return data
+
+
+DISPATCH = {"url": "http://127.0.0.1:8000", "token": "t"}
+
+
+@pytest.mark.parametrize(
+    "data, field, words",
+    [
+        (_with(dispatch=DISPATCH, model_updates={}), "model_updates", "trusted_keys"),
+        (
+            _with(dispatch=DISPATCH, model_updates={"trusted_keys": ["bm90LWEta2V5"]}),
+            "model_updates.trusted_keys",
+            "32",
+        ),
+        (_with(model_updates={"require_signature": False}), "", "needs a dispatch section"),
+        (_with(dispatch={**DISPATCH, "heartbeat_s": -1}), "dispatch.heartbeat_s", "greater than or equal to 0"),
+    ],
+)
+def test_fleet_settings_are_checked_and_named(data, field, words):
+    errors = errors_of(data)
+    assert any(loc.startswith(field) and words in msg for loc, msg in errors), errors
+
+
+def test_model_updates_with_a_trusted_key_load(tmp_path):
+    from vision.core.signing import generate_key
+
+    key = generate_key(tmp_path / "k")
+    site = parse_site(_with(dispatch=DISPATCH, model_updates={"trusted_keys": [key], "check_every_s": 5}))
+    assert site.model_updates is not None and site.model_updates.trusted_keys == [key]
+    assert site.model_names() == ["coco-nanodet"]

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "vision.cli.config_cmd",
     "vision.cli.detect_cmd",
     "vision.cli.dispatch_cmd",
+    "vision.cli.models_cmd",
     "vision.cli.run_cmd",
     "vision.cli.outbox_cmd",
     "vision.cli.bench_cmd",

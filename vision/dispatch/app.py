@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError
 
 from vision.dispatch import PACKAGE_DIR
-from vision.dispatch.api import auth, body_limit, cases, errors, headers, open311, ui
+from vision.dispatch.api import auth, body_limit, cases, errors, fleet, headers, models, open311, ui
 from vision.dispatch.api.headers import DOCS_STATIC
 from vision.dispatch.collector import Periodic
 from vision.dispatch.service import DispatchService
@@ -23,7 +23,8 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
     """An app over `service`, or over a new service built from `settings` (migrating
     the database first). The app closes a service it built itself on shutdown. While it
     runs, evidence nobody will come back for is collected: at start, then every
-    `settings.collect_interval_s`."""
+    `settings.collect_interval_s`; silent edge boxes and cameras are looked for every
+    `fleet.check_every_s` (maintenance alerts)."""
     own = service is None
     if service is None:
         service = DispatchService.from_settings(settings or Settings.from_env())
@@ -31,9 +32,11 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         collector = Periodic(service.collect_evidence, service.settings.collect_interval_s).start()
+        fleet = Periodic(service.check_fleet, service.config.fleet.check_every_s, name="fleet-check").start()
         try:
             yield
         finally:
+            fleet.stop()
             collector.stop()
             if own:
                 service.close()
@@ -55,6 +58,8 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
     headers.install(app, service.settings)
     ui.install(app)
     app.include_router(cases.router)
+    app.include_router(fleet.router)
+    app.include_router(models.router)
     app.include_router(auth.router)
     app.include_router(open311.router)
     app.include_router(ui.router)

@@ -174,6 +174,25 @@ class MapConfig(_Strict):
         return self
 
 
+class FleetConfig(_Strict):
+    """Fleet health: when silence becomes a maintenance alert (a case of its own type, dispatched
+    to `maintenance_department`), closed by itself when the box or camera is back."""
+
+    box_silent_after_s: float = Field(
+        default=120, gt=0, description="A box with no heartbeat this long is silent: one alert for the box."
+    )
+    camera_offline_after_s: float = Field(
+        default=300, gt=0, description="A camera its box reports offline this long: an alert for the camera."
+    )
+    maintenance_department: str | None = Field(
+        default=None, description="Who gets the alerts; default: default_department."
+    )
+    alert_deadline_working_hours: float = Field(default=8, gt=0, le=1000)
+    check_every_s: float = Field(
+        default=15, gt=0, description="How often the center looks for silent boxes and cameras."
+    )
+
+
 class DispatchConfig(_Strict):
     departments: list[Department] = Field(min_length=1)
     assignment: list[AssignmentRule] = Field(default_factory=list)
@@ -205,6 +224,11 @@ class DispatchConfig(_Strict):
     notifications: Notifications = Field(default_factory=Notifications)
     open311: Open311Config = Field(default_factory=Open311Config)
     map: MapConfig = Field(default_factory=MapConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
+
+    @property
+    def maintenance_department(self) -> str:
+        return self.fleet.maintenance_department or self.default_department
 
     @model_validator(mode="after")
     def _departments_known(self) -> DispatchConfig:
@@ -216,6 +240,8 @@ class DispatchConfig(_Strict):
         for i, rule in enumerate(self.assignment):
             if rule.department not in known:
                 raise ValueError(f"assignment[{i}].department: unknown department '{rule.department}'")
+        if self.fleet.maintenance_department is not None and self.fleet.maintenance_department not in known:
+            raise ValueError(f"fleet.maintenance_department: unknown department '{self.fleet.maintenance_department}'")
         return self
 
     def department_for(self, violation: str | None, grid_code: str | None) -> str:

@@ -5,7 +5,7 @@ Source strings (msgids) are English, in templates (`{% trans %}`, `_()`) and Pyt
 `locale/zh_CN/LC_MESSAGES/messages.po`; it is compiled in memory on first use, so
 no compiled `.mo` sits in git to drift from its source. Refreshing the catalogue
 after adding strings: `pybabel extract -F vision/dispatch/locale/babel.cfg -k N_
--o /tmp/messages.pot vision/dispatch && pybabel update -i /tmp/messages.pot -d
+-o /tmp/messages.pot . && pybabel update -i /tmp/messages.pot -d
 vision/dispatch/locale`; `tests/test_dispatch_i18n.py` fails while a marked string
 has no translation.
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     Float,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
     text,
 )
@@ -249,3 +251,96 @@ class Transition(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str | None] = mapped_column(String(500))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EdgeBox(Base):
+    """The latest heartbeat of one edge box (vision.core.fleet.Heartbeat), by its site id;
+    `alert_case_id` is the open maintenance alert of a box gone silent."""
+
+    __tablename__ = "edge_boxes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(ID_MAX), unique=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    software_version: Mapped[str] = mapped_column(String(32))
+    config_sha256: Mapped[str] = mapped_column(String(64))
+    disk_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    disk_level: Mapped[str] = mapped_column(String(8))
+    queue_depth: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    models: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    silent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    alert_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+
+class EdgeCamera(Base):
+    """One camera of a box as its latest heartbeat told; `offline_since` while it is not online
+    (or its box is silent), `alert_case_id` its open maintenance alert."""
+
+    __tablename__ = "edge_cameras"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(ID_MAX))
+    camera_id: Mapped[str] = mapped_column(String(ID_MAX))
+    state: Mapped[str] = mapped_column(String(16))  # online | offline | starting (vision.core.fleet.CameraLink)
+    fps: Mapped[float] = mapped_column(Float, default=0.0)
+    decode_errors: Mapped[int] = mapped_column(Integer, default=0)
+    reconnects: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(256))
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the heartbeat that told this
+    last_frame_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offline_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    frame_sha256: Mapped[str | None] = mapped_column(String(64))  # its latest picture, in the evidence store
+    frame_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    alert_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+
+    __table_args__ = (UniqueConstraint("site_id", "camera_id", name="uq_edge_cameras_site_camera"),)
+
+
+class CameraOutage(Base):
+    """A time a camera was not watching (offline, or its box silent): the statistics leave it out
+    instead of counting it as time without violations."""
+
+    __tablename__ = "camera_outages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(ID_MAX))
+    camera_id: Mapped[str] = mapped_column(String(ID_MAX))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cause: Mapped[str] = mapped_column(String(16))  # camera (the box said offline) | box (the box fell silent)
+
+    __table_args__ = (Index("ix_camera_outages_camera", "site_id", "camera_id", "ended_at"),)
+
+
+class ModelVersion(Base):
+    """A model version uploaded for roll-out: its card and model file, both in the evidence store
+    by content (the card names the file and its sha256), and the card's signature if it has one."""
+
+    __tablename__ = "model_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(MODEL_NAME_MAX))
+    version: Mapped[str] = mapped_column(String(MODEL_VERSION_MAX))
+    file_name: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))  # of the model file
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    card_sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(128))  # base64 Ed25519 of the card's bytes
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_versions_name_version"),)
+
+
+class ModelRollout(Base):
+    """One decision of which version of a model the boxes run: every box, or only the `canary`
+    sites (the others keep the version rolled out before). The latest row of a name holds."""
+
+    __tablename__ = "model_rollouts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(MODEL_NAME_MAX), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    canary: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(500))

@@ -256,11 +256,16 @@ class CaseQueries:
             except StorageError as exc:
                 raise NotFound(str(exc)) from None
 
-    def cases_by_ids(self, ids: list[int], statuses: list[str] | None = None) -> list[CaseRecord]:
-        """The cases among `ids` that exist (and are in one of `statuses`, if given), by id."""
+    def cases_by_ids(
+        self, ids: list[int], statuses: list[str] | None = None, sources: list[CaseSource] | None = None
+    ) -> list[CaseRecord]:
+        """The cases among `ids` that exist (and are in one of `statuses`, from one of `sources`,
+        if given), by id."""
         q = select(m.Case).where(m.Case.id.in_(ids))
         if statuses is not None:
             q = q.where(m.Case.status.in_(statuses))
+        if sources is not None:
+            q = q.where(m.Case.source.in_(sources))
         return self._records(q.order_by(m.Case.id))
 
     def find_cases(
@@ -271,11 +276,14 @@ class CaseQueries:
         final: bool | None = None,
         limit: int | None = None,
         statuses: list[str] | None = None,
+        sources: list[CaseSource] | None = None,
     ) -> list[CaseRecord]:
         """Cases newest first, created within [created_from, created_to] (both inclusive),
-        of the given violation types, final (结案/误报) or not, in one of `statuses`;
-        no filter: every case."""
+        of the given violation types, final (结案/误报) or not, in one of `statuses`, from one
+        of `sources`; no filter: every case."""
         q = select(m.Case)
+        if sources is not None:
+            q = q.where(m.Case.source.in_(sources))
         if statuses is not None:
             q = q.where(m.Case.status.in_(statuses))
         if created_from is not None:

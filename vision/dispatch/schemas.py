@@ -19,7 +19,9 @@ from vision.dispatch.workflow import Action, Role, Status
 _IN = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 # The closed vocabularies the tables hold as strings.
-CaseSource = Literal["edge", "open311"]  # an edge box's report or a citizen's Open311 request
+CaseSource = Literal[
+    "edge", "open311", "fleet"
+]  # an edge box's report, a citizen's Open311 request, a maintenance alert
 ClientKind = Literal["device", "open311"]  # machine credentials: an edge box or an Open311 client
 TokenKind = Literal["api", "session"]  # operator credentials: API bearer token or UI session cookie
 # from the edge box's report, the photo taken after handling, a camera event's snapshot (自动核查),
@@ -260,3 +262,78 @@ class DepartmentPublic(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+class FleetCameraOut(BaseModel):
+    camera_id: str
+    state: str = Field(description="What its box last said: online | offline | starting.")
+    watching: bool = Field(description="False while it is offline or its box is silent.")
+    fps: float
+    decode_errors: int
+    reconnects: int
+    last_error: str | None
+    last_frame_at: datetime | None
+    offline_since: datetime | None
+    frame_at: datetime | None = Field(description="When its latest picture arrived (GET .../frame.jpg).")
+    alert_case_id: int | None
+
+
+class FleetBoxOut(BaseModel):
+    site_id: str
+    online: bool = Field(description="A heartbeat arrived within fleet.box_silent_after_s.")
+    last_seen_at: datetime
+    started_at: datetime
+    software_version: str
+    config_sha256: str
+    disk_free_bytes: int | None
+    disk_level: str
+    queue_depth: int
+    failed: int
+    models: list[dict[str, Any]]
+    alert_case_id: int | None
+    cameras: list[FleetCameraOut]
+
+
+class FleetList(BaseModel):
+    boxes: list[FleetBoxOut]
+    cameras_total: int
+    cameras_watching: int
+
+    @classmethod
+    def of(cls, boxes: list[Any], now: datetime, silent_after_s: float) -> FleetList:
+        """From vision.dispatch.fleet.FleetBox rows."""
+        out = [
+            FleetBoxOut(
+                site_id=b.site_id,
+                online=not b.silent and (now - b.last_seen_at).total_seconds() <= silent_after_s,
+                last_seen_at=b.last_seen_at,
+                started_at=b.started_at,
+                software_version=b.software_version,
+                config_sha256=b.config_sha256,
+                disk_free_bytes=b.disk_free_bytes,
+                disk_level=b.disk_level,
+                queue_depth=b.queue_depth,
+                failed=b.failed,
+                models=b.models,
+                alert_case_id=b.alert_case_id,
+                cameras=[
+                    FleetCameraOut(
+                        camera_id=c.camera_id,
+                        state=c.state,
+                        watching=c.watching,
+                        fps=c.fps,
+                        decode_errors=c.decode_errors,
+                        reconnects=c.reconnects,
+                        last_error=c.last_error,
+                        last_frame_at=c.last_frame_at,
+                        offline_since=c.offline_since,
+                        frame_at=c.frame_at,
+                        alert_case_id=c.alert_case_id,
+                    )
+                    for c in b.cameras
+                ],
+            )
+            for b in boxes
+        ]
+        cams = [c for b in out for c in b.cameras]
+        return cls(boxes=out, cameras_total=len(cams), cameras_watching=sum(c.watching for c in cams))

@@ -5,6 +5,8 @@ without HTTP. It holds no logic of its own; it composes the parts that do:
     accounts.py     operators, machine clients, login/logout, token checks
     intake.py       edge-box reports (evidence, replay, merge) and Open311 requests
     lifecycle.py    the camera's cleared / resumed events of a case (自动核查)
+    fleet.py        edge boxes' heartbeats, cameras offline, maintenance alerts
+    rollouts.py     model versions uploaded, rolled out to the boxes (or a canary list) and back
     transitions.py  the workflow actions and their audit records
     queries.py      reading cases as the plain shapes of schemas.py
     collector.py    stale staged uploads and evidence files no row names
@@ -26,10 +28,12 @@ from vision.dispatch.collector import Collected, collect_evidence
 from vision.dispatch.config import DispatchConfig, load_dispatch_config
 from vision.dispatch.context import ServiceContext
 from vision.dispatch.db import make_engine, migrate, session_factory
+from vision.dispatch.fleet import Fleet
 from vision.dispatch.intake import CaseIntake
 from vision.dispatch.lifecycle import CameraLifecycle
 from vision.dispatch.notify import Notifier
 from vision.dispatch.queries import CaseQueries, Deadlined, is_overdue
+from vision.dispatch.rollouts import ModelRollouts
 from vision.dispatch.settings import Settings
 from vision.dispatch.storage import EvidenceStore
 from vision.dispatch.transitions import Transitions
@@ -70,6 +74,8 @@ class DispatchService:
         self.queries = CaseQueries(self.ctx)
         self.case_intake = CaseIntake(self.ctx)
         self.camera_lifecycle = CameraLifecycle(self.ctx)
+        self.fleet = Fleet(self.ctx)
+        self.model_rollouts = ModelRollouts(self.ctx)
         self.transitions = Transitions(self.ctx, self.queries)
         self._forward_operations()
 
@@ -157,6 +163,19 @@ class DispatchService:
         self.intake = intake.intake
         self.create_citizen_request = intake.create_citizen_request
         self.record_lifecycle = self.camera_lifecycle.record
+        # fleet health
+        self.record_heartbeat = self.fleet.record
+        self.check_fleet = self.fleet.check
+        self.fleet_boxes = self.fleet.boxes
+        self.camera_frame = self.fleet.frame_sha256
+        self.offline_hours = self.fleet.offline_hours
+        # model roll-out
+        self.upload_model = self.model_rollouts.upload
+        self.rollout_model = self.model_rollouts.rollout
+        self.rollback_model = self.model_rollouts.rollback
+        self.assigned_models = self.model_rollouts.assigned
+        self.model_versions = self.model_rollouts.versions
+        self.model_file = self.model_rollouts.file
         # the workflow
         self.transition = transitions.transition
         # reading

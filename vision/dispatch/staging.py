@@ -38,11 +38,15 @@ def lock_contents(s: Session, shas: Iterable[str]) -> None:
 
 
 def named_contents(s: Session, shas: Iterable[str]) -> set[str]:
-    """Those of `shas` that an evidence row names."""
+    """Those of `shas` that an evidence row, a camera's latest picture (fleet) or a model version
+    (its file or its card) names."""
     wanted = sorted(set(shas))
     if not wanted:
         return set()
-    return set(s.scalars(select(m.Evidence.sha256).where(m.Evidence.sha256.in_(wanted)).distinct()))
+    named: set[str] = set()
+    for column in (m.Evidence.sha256, m.EdgeCamera.frame_sha256, m.ModelVersion.sha256, m.ModelVersion.card_sha256):
+        named |= {sha for sha in s.scalars(select(column).where(column.in_(wanted)).distinct()) if sha}
+    return named
 
 
 def remove_unnamed(ctx: ServiceContext, shas: Iterable[str]) -> int:

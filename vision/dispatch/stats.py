@@ -57,6 +57,28 @@ class Stats:
     parked: int = 0  # 挂账 now
     urges: int = 0  # 督办 in all
     department_names: dict[str, str] = field(default_factory=dict)  # in the locale of the request
+    cameras: list[CameraWatch] = field(default_factory=list)  # what each camera found, and when it was not looking
+
+
+@dataclass
+class CameraWatch:
+    """One camera over the statistics' days: its cases, and the hours it was not watching
+    (offline, or its box silent: vision.dispatch.fleet). `hours` is the part of the period
+    the center knew the camera; None for a camera whose box sends no heartbeats, whose
+    watching is unknown. A camera with no case that was not watching has found nothing in
+    those hours, not "no violations"."""
+
+    site_id: str
+    camera_id: str
+    cases: int
+    hours: float | None
+    offline_hours: float
+
+    @property
+    def watching_share(self) -> float | None:
+        if not self.hours:
+            return None
+        return max(0.0, self.hours - self.offline_hours) / self.hours
 
 
 @dataclass
@@ -148,9 +170,16 @@ def compute(service: DispatchService, days: int = 14) -> Stats:
     per_day: dict[str, list[int]] = defaultdict(lambda: [0] * days)
     rules: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     st = Stats(day_list, {}, [])
+    found: Counter[tuple[str, str]] = Counter()
     for case in sorted(service.find_cases(), key=lambda c: c.id):  # oldest first, as `by_status` lists states
         st.by_status[case.status.value] += 1
+        if service.is_overdue(case, now):
+            st.overdue_now[case.violation] += 1
+        if case.source == "fleet":  # a maintenance alert: not a violation, nor the AI's work
+            continue
         created = case.created_at
+        if created >= start and case.site_id and case.camera_id:
+            found[(case.site_id, case.camera_id)] += 1
         if created >= start:
             idx = (created.astimezone(tz).date() - day_list[0]).days
             if 0 <= idx < days:
@@ -160,8 +189,6 @@ def compute(service: DispatchService, days: int = 14) -> Stats:
             rules[rule][0] += 1
         elif case.status is Status.REJECTED:
             rules[rule][1] += 1
-        if service.is_overdue(case, now):
-            st.overdue_now[case.violation] += 1
         if case.handled_at and case.deadline_at:
             (st.handled_late if case.handled_at > case.deadline_at else st.handled_on_time)[case.violation] += 1
     st.camera = service.camera_counts()
@@ -170,9 +197,28 @@ def compute(service: DispatchService, days: int = 14) -> Stats:
     st.urges = sum(1 for ev in events if ev.action is Action.URGE)
     st.scores = department_scores(events, service.config.working_time)
     st.department_names = {d.id: localized(d.name, d.name_en) or d.id for d in service.config.departments}
+    st.cameras = camera_watch(service, found, start, now)
     st.per_day = dict(per_day)
     st.precision = [RulePrecision(r, a, b) for r, (a, b) in sorted(rules.items())]
     return st
+
+
+def camera_watch(
+    service: DispatchService, found: Counter[tuple[str, str]], start: datetime, now: datetime
+) -> list[CameraWatch]:
+    """Every camera that reported a case or a heartbeat, with its hours not watching since `start`;
+    those that watched least first."""
+    offline = service.offline_hours(start, now)
+    known: dict[tuple[str, str], float | None] = {}
+    for box in service.fleet_boxes():
+        hours = max(0.0, (now - max(start, box.first_seen_at)).total_seconds() / 3600)
+        for cam in box.cameras:
+            known[(box.site_id, cam.camera_id)] = hours
+    rows = [
+        CameraWatch(site, cam, found.get((site, cam), 0), known.get((site, cam)), offline.get((site, cam), 0.0))
+        for site, cam in sorted(set(known) | set(found))
+    ]
+    return sorted(rows, key=lambda r: 1.0 if r.watching_share is None else r.watching_share)
 
 
 @dataclass(frozen=True)

@@ -417,6 +417,12 @@ class DetectorConfig(StrictModel):
         description="Frames detected at the same time (each with its own threads); 0 = automatic: "
         "one per core when the site has several cameras, else one.",
     )
+    runtime: Literal["onnxruntime", "openvino"] = Field(
+        default="onnxruntime",
+        description="What runs the detectors' ONNX models on this box's CPU: 'onnxruntime' (built in) or "
+        "'openvino' (Intel's runtime; needs the openvino extra). Same detections; pick the faster one per "
+        "box with benchmarks/inference_runtimes.py (docs/EDGE_HARDWARE.md).",
+    )
 
     @model_validator(mode="after")
     def _model_or_models(self) -> DetectorConfig:
@@ -610,6 +616,17 @@ class DispatchConfig(StrictModel):
     timeout_s: float = Field(default=10.0, gt=0, description="Per request (connect, read, write).")
     backoff_initial_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=300.0, gt=0)
+    heartbeat_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds between heartbeats to the center (cameras, disk, queue, models; fleet health); 0: none.",
+    )
+    frame_every_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds between the cameras' latest pictures sent with a heartbeat (the fleet page, the"
+        " zone editor); 0: never.",
+    )
 
     @model_validator(mode="after")
     def _one_token_source(self) -> DispatchConfig:
@@ -617,6 +634,42 @@ class DispatchConfig(StrictModel):
             raise ValueError("give either token or token_env, not both")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        return self
+
+
+class ModelUpdatesConfig(StrictModel):
+    """New model versions from the dispatch center (`streetvision dispatch models rollout`): the
+    box asks which versions it should run, downloads what it lacks, checks each file's sha256
+    and the card's Ed25519 signature against `trusted_keys`, and hands it to the daemon's hot
+    reload. A version that fails a check is refused and the running one stays."""
+
+    check_every_s: float = Field(default=60.0, gt=0, description="Seconds between two questions to the center.")
+    trusted_keys: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Public Ed25519 keys (base64, from `streetvision models keygen`) whose signature a model"
+        " card must carry.",
+    )
+    require_signature: bool = Field(
+        default=True, description="Refuse a version whose card no trusted key signed (false: sha256 checks only)."
+    )
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _keys(cls, keys: list[str]) -> list[str]:
+        from vision.core.signing import SignatureError, check_public_key
+
+        for i, key in enumerate(keys):
+            try:
+                check_public_key(key)
+            except SignatureError as exc:
+                raise ValueError(f"trusted_keys[{i}]: {exc}") from None
+        return keys
+
+    @model_validator(mode="after")
+    def _signed_or_said_so(self) -> ModelUpdatesConfig:
+        if self.require_signature and not self.trusted_keys:
+            raise ValueError("give trusted_keys, or set require_signature: false to accept unsigned models")
         return self
 
 
@@ -674,6 +727,9 @@ class SiteConfig(StrictModel):
     cameras: list[CameraConfig] = Field(min_length=1)
     rules: list[RuleConfig] = Field(default_factory=list)
     dispatch: DispatchConfig | None = Field(default=None, description="Without it, cases are queued but not sent.")
+    model_updates: ModelUpdatesConfig | None = Field(
+        default=None, description="Model versions rolled out from the dispatch center; needs `dispatch`."
+    )
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -687,7 +743,19 @@ class SiteConfig(StrictModel):
         _check_rule_zone_kinds(self)
         if self.static_objects is not None and self.static_objects.enabled and self.verifier is None:
             raise ValueError("static_objects: needs a verifier section (its crop classifier names the regions)")
+        if self.model_updates is not None and self.dispatch is None:
+            raise ValueError("model_updates: needs a dispatch section (the center the versions come from)")
         return self
+
+    def model_names(self) -> list[str]:
+        """The models under models/ this site runs (its detectors and its verifier's classifier)."""
+        if self.detector.models:
+            names = [m.model for m in self.detector.models]
+        else:
+            names = [self.detector.model or DEFAULT_MODEL]
+        if self.verifier is not None:
+            names.append(self.verifier.model)
+        return list(dict.fromkeys(names))
 
     def rule(self, name: str) -> RuleConfig:
         return next(r for r in self.rules if r.rule_name == name)

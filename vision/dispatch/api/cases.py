@@ -62,8 +62,8 @@ async def post_case(
     device: Device,
     case: Annotated[str, Form(description="CaseReport JSON", max_length=CASE_JSON_MAX_CHARS)],
 ) -> IntakeResult:
-    report = _parsed(CaseReport, case, "case")
-    files = await _file_parts(request, "case")
+    report = parsed(CaseReport, case, "case")
+    files = await file_parts(request, "case")
     result = await run_in_threadpool(service.intake, device, report, files)
     if not result.created:
         response.status_code = 200
@@ -91,15 +91,15 @@ async def post_lifecycle(
     device: Device,
     event: Annotated[str, Form(description="CaseLifecycle JSON", max_length=CASE_JSON_MAX_CHARS)],
 ) -> LifecycleResult:
-    parsed = _parsed(CaseLifecycle, event, "event")
-    files = await _file_parts(request, "event")
-    result, created = await run_in_threadpool(service.record_lifecycle, device, parsed, files)
+    lifecycle = parsed(CaseLifecycle, event, "event")
+    files = await file_parts(request, "event")
+    result, created = await run_in_threadpool(service.record_lifecycle, device, lifecycle, files)
     if not created:
         response.status_code = 200
     return result
 
 
-def _parsed(model: type[M], text: str, part: str) -> M:
+def parsed(model: type[M], text: str, part: str) -> M:
     """The JSON part `part` as `model`; a 422 naming the part's fields when it is not one."""
     try:
         return model.model_validate_json(text)
@@ -113,7 +113,7 @@ def _parsed(model: type[M], text: str, part: str) -> M:
         ) from None
 
 
-async def _file_parts(request: Request, json_part: str) -> dict[str, Upload]:
+async def file_parts(request: Request, json_part: str) -> dict[str, Upload]:
     """The evidence file parts of a multipart request (every part but the JSON one), by name."""
     form = await request.form()
     files: dict[str, Upload] = {}

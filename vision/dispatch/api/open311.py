@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from vision.core.cases import ADDRESS_MAX, in_timestamp_range
 from vision.core.plates import PlateColour
 from vision.dispatch.api.deps import ServiceDep
-from vision.dispatch.schemas import CaseRecord
+from vision.dispatch.schemas import CaseRecord, CaseSource
 from vision.dispatch.service import DispatchService
 from vision.dispatch.workflow import FINAL, STATUS_LABELS, Status
 
@@ -132,6 +132,10 @@ def _service_name(service: DispatchService, code: str) -> str:
     return f"{ev.name} {ev.name_en}" if ev else code
 
 
+# What the public may see: violations, never the center's own maintenance alerts.
+PUBLIC_SOURCES: list[CaseSource] = ["edge", "open311"]
+
+
 def _published_statuses(service: DispatchService) -> list[str]:
     """The case states the city publishes (configs/dispatch.yaml `open311.publish`)."""
     return [st.value for st in service.config.open311.publish.statuses]
@@ -229,7 +233,10 @@ def get_requests(
             return error(400, "service_request_id: comma-separated integers expected")
         if len(ids) > 1000 or any(i < 1 or i > 2**31 - 1 for i in ids):
             return error(400, "service_request_id: at most 1000 ids in range")
-        return [to_request(service, c).model_dump() for c in service.cases_by_ids(ids, _published_statuses(service))]
+        return [
+            to_request(service, c).model_dump()
+            for c in service.cases_by_ids(ids, _published_statuses(service), PUBLIC_SOURCES)
+        ]
     now = service.clock()
     try:
         given_start = _parse_date("start_date", start_date) if start_date else None
@@ -258,6 +265,7 @@ def get_requests(
         final=final,
         limit=MAX_RESULTS,
         statuses=_published_statuses(service),
+        sources=PUBLIC_SOURCES,
     )
     return [to_request(service, c).model_dump() for c in found]
 
@@ -271,7 +279,7 @@ def get_requests(
 def get_request(service_request_id: str, service: ServiceDep, jurisdiction_id: JurisdictionId = None) -> Any:  # noqa: ARG001 # one jurisdiction
     if not service_request_id.isdigit() or not (1 <= int(service_request_id) <= 2**31 - 1):
         return error(404, f"service request '{service_request_id}' not found")
-    cases = service.cases_by_ids([int(service_request_id)], _published_statuses(service))
+    cases = service.cases_by_ids([int(service_request_id)], _published_statuses(service), PUBLIC_SOURCES)
     if not cases:
         return error(404, f"service request '{service_request_id}' not found")
     return [to_request(service, cases[0]).model_dump()]

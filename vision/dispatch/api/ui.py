@@ -40,7 +40,8 @@ from vision.dispatch.api.deps import (
 )
 from vision.dispatch.api.errors import status_of
 from vision.dispatch.export import export_labels
-from vision.dispatch.schemas import CaseDetail
+from vision.dispatch.fleet import ALERT_NAMES, ALERT_VIOLATION
+from vision.dispatch.schemas import CaseDetail, FleetList
 from vision.dispatch.security import csrf_token
 from vision.dispatch.service import DispatchService, OperatorPrincipal, Upload
 from vision.dispatch.throttle import TooManyAttempts
@@ -203,6 +204,9 @@ def _render(
     def event_label(case: Any) -> str:
         """A case's (or a violation type's) name from the taxonomy in the locale, else as the edge named it."""
         violation = case if isinstance(case, str) else case.violation
+        if violation == ALERT_VIOLATION:  # a maintenance alert: of a box, or of one camera
+            kind = "box" if isinstance(case, str) or not case.camera_id else "camera"
+            return i18n.gettext(ALERT_NAMES[kind][1])
         ev = service.taxonomy.violations.get(violation)
         named = i18n.localized(ev.name, ev.name_en) if ev else None
         return named or (violation if isinstance(case, str) else case.event_name)
@@ -240,6 +244,8 @@ def _render(
         source_word=lambda v: ui_text.word(ui_text.SOURCE, v),
         plate_colour_word=lambda v: ui_text.word(ui_text.PLATE_COLOUR, v),
         camera_event_word=lambda v: ui_text.word(ui_text.CAMERA_EVENT, v),
+        camera_link_word=lambda v: ui_text.word(ui_text.CAMERA_LINK, v),
+        disk_level_word=lambda v: ui_text.word(ui_text.DISK_LEVEL, v),
         camera_outcome_word=lambda v: ui_text.word(ui_text.CAMERA_OUTCOME, v),
         # the types whose cases name a vehicle: "no plate read" is news there, not elsewhere
         names_vehicle=lambda violation: violation in service.config.merge_by_plate,
@@ -682,6 +688,28 @@ def export_zip(service: ServiceDep, sess: PageSession) -> Response:
         filename="streetvision-labels.zip",
         background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True),
     )
+
+
+# ------------------------------------------------------------ the fleet
+@router.get("/fleet", response_class=HTMLResponse)
+def fleet_page(request: Request, service: ServiceDep, sess: PageSession) -> Response:
+    """Every edge box and camera as their latest heartbeats tell, what is offline first."""
+    fleet = FleetList.of(service.fleet_boxes(), service.clock(), service.config.fleet.box_silent_after_s)
+    fleet.boxes.sort(key=lambda b: (b.online, all(c.watching for c in b.cameras), b.site_id))
+    return _render(request, "fleet.html", sess, fleet=fleet, now=service.clock(), cfg=service.config.fleet)
+
+
+@router.get("/fleet/{site_id}/{camera_id}/frame.jpg")
+def fleet_frame(site_id: str, camera_id: str, service: ServiceDep, sess: AssetSession) -> Response:  # noqa: ARG001 # any operator
+    """A camera's latest picture, as its box sent it with a heartbeat."""
+    sha = service.camera_frame(site_id, camera_id)
+    if sha is None:
+        raise HTTPException(404, "no picture of this camera")
+    try:
+        path = service.store.open_path(sha)
+    except ValueError:
+        raise HTTPException(404, "no picture of this camera")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 # ------------------------------------------------------------ the map

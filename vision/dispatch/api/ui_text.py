@@ -72,7 +72,11 @@ EVIDENCE_KIND = {
 # The photos people take of the site: after handling, at verification in the field.
 PHOTO_STAGE = {"after": N_("After handling"), "verify": N_("At verification")}
 
-SOURCE = {"edge": N_("Camera"), "open311": N_("Citizen report")}
+SOURCE = {"edge": N_("Camera"), "open311": N_("Citizen report"), "fleet": N_("Maintenance alert")}
+
+# What an edge box says of one of its cameras (vision.core.fleet.CameraLink), and of itself.
+CAMERA_LINK = {"online": N_("Online"), "offline": N_("Offline"), "starting": N_("Starting")}
+DISK_LEVEL = {"ok": N_("ok"), "low": N_("low"), "full": N_("full"), "unknown": N_("unknown")}
 
 # A plate's background colour, as people name plates (蓝牌, 黄牌: lorries, 绿牌: new energy).
 PLATE_COLOUR = {

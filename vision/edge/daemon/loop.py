@@ -8,6 +8,9 @@
          writes its snapshots at once (durable), its clip from the camera's frame ring
          when the clip window is recorded -> CaseReport -> outbox (durable)
       -> sender thread -> dispatch center
+    beside it, a heartbeat thread tells the center how the box and its cameras stand
+    (fleet_report.py, delivery/heartbeat.py), and an updater installs the model versions
+    the center rolls out to this box (delivery/model_updates.py -> rollout.py)
 
 Between two batches the loop rolls out new model versions (rollout.py); `/healthz` and
 `/metrics` are served while it runs (health.py, metrics.py). Stopping (SIGTERM, SIGINT,
@@ -23,12 +26,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import supervision as sv
 
 from vision.core.cases import CaseLifecycle
+from vision.core.fleet import Heartbeat
+from vision.core.model_registry import models_dir
 from vision.edge.casework.case_writer import CaseWriter, QueuedCase
 from vision.edge.config import CameraConfig, SiteConfig
 from vision.edge.daemon.detectors import (
@@ -40,12 +47,15 @@ from vision.edge.daemon.detectors import (
     open_site_verifier,
     pool_workers,
 )
+from vision.edge.daemon.fleet_report import config_sha256, heartbeat_of
 from vision.edge.daemon.frames import CameraFeeds
 from vision.edge.daemon.health import HealthServer, health_report
 from vision.edge.daemon.metrics import ScrapedParts, SiteMetrics
 from vision.edge.daemon.pipeline import CameraPipeline, FrameLike
 from vision.edge.daemon.rollout import ModelRollout
 from vision.edge.daemon.summary import RunSummary
+from vision.edge.delivery.heartbeat import HeartbeatSender
+from vision.edge.delivery.model_updates import ModelUpdater
 from vision.edge.delivery.outbox import Outbox
 from vision.edge.detection.pool import plan_workers
 from vision.edge.detection.routing import RoutedDetections
@@ -118,10 +128,35 @@ class SiteRunner:
             on_lifecycle=self._lifecycle_queued,
         )
         self.sender = None
+        self.heartbeats: HeartbeatSender | None = None
+        self.model_updates: ModelUpdater | None = None
+        self.latest_images: dict[str, np.ndarray] = {}  # each camera's newest sampled frame (the heartbeat's picture)
+        self.started_at = datetime.now(UTC)
+        self._config_hash = config_sha256(site)
         if site.dispatch is not None:
-            from vision.edge.delivery.sender import Sender
+            from vision.edge.delivery.sender import Sender, device_headers, device_token
 
             self.sender = Sender.from_config(self.outbox, site.dispatch, site.site_id)
+            if site.dispatch.heartbeat_s > 0:
+                self.heartbeats = HeartbeatSender(
+                    site.dispatch.url,
+                    device_headers(device_token(site.dispatch), site.dispatch.device_id or site.site_id),
+                    self._heartbeat,
+                    interval_s=site.dispatch.heartbeat_s,
+                    frame_every_s=site.dispatch.frame_every_s,
+                    timeout_s=site.dispatch.timeout_s,
+                )
+            if site.model_updates is not None:
+                self.model_updates = ModelUpdater(
+                    site.dispatch.url,
+                    device_headers(device_token(site.dispatch), site.dispatch.device_id or site.site_id),
+                    models_dir(),
+                    site.model_names(),
+                    trusted_keys=site.model_updates.trusted_keys,
+                    require_signature=site.model_updates.require_signature,
+                    on_installed=self.request_reload,
+                    interval_s=site.model_updates.check_every_s,
+                )
         else:
             log.warning("no dispatch section in the site config: cases are queued in %s but not sent", site.outbox.path)
         sample_fps = {cam_id: pipe.sample_fps for cam_id, pipe in self.pipelines.items()}
@@ -164,6 +199,10 @@ class SiteRunner:
         """Load the site's models again before the next batch (SIGHUP); streams keep running."""
         self.rollout.request()
 
+    def _heartbeat(self, with_frames: bool) -> tuple[Heartbeat, dict[str, bytes]]:
+        """The heartbeat to the center now (the heartbeat thread asks)."""
+        return heartbeat_of(self, self.site, self.started_at, self._config_hash, self.latest_images, with_frames)
+
     def health(self) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) of /healthz."""
         return health_report(self)
@@ -189,6 +228,10 @@ class SiteRunner:
         if self.sender is not None:
             self.sender.start()
             self.sender.wake()  # resume what a previous run left queued (recovered pending cases too)
+        if self.heartbeats is not None:
+            self.heartbeats.start()
+        if self.model_updates is not None:
+            self.model_updates.start()
         try:
             self._loop(self.feeds.batches(stop, deadline))
         finally:
@@ -206,6 +249,10 @@ class SiteRunner:
         return self.summary
 
     def _shutdown(self) -> None:
+        if self.heartbeats is not None:
+            self.heartbeats.stop()
+        if self.model_updates is not None:
+            self.model_updates.stop()
         self.feeds.stop()
         for pipe in self.pipelines.values():
             for violation in pipe.clips_ready(flush=True):  # finish cases still waiting for the end of their clip
@@ -233,6 +280,8 @@ class SiteRunner:
     def _loop(self, batches: Iterator[list[Frame]]) -> None:
         for batch in batches:
             self._beat()
+            for f in batch:
+                self.latest_images[f.camera_id] = f.image
             self.summary.model_reloads += self.rollout.check()
             due = [f for f in batch if self.pipelines[f.camera_id].add_frame(f)]
             self.summary.frames += len(batch)

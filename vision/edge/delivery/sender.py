@@ -28,7 +28,7 @@ from vision.edge.delivery.outbox import Outbox, OutboxFullError, OutboxItem
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DispatchSettings", "Sender", "SenderStats", "SendOutcome"]
+__all__ = ["DispatchSettings", "Sender", "SenderStats", "SendOutcome", "device_headers", "device_token"]
 
 RETRYABLE_4XX = {408, 429}
 
@@ -88,6 +88,29 @@ class DispatchSettings(Protocol):
     def backoff_max_s(self) -> float: ...
 
 
+def device_token(dispatch: DispatchSettings) -> str | None:
+    """The box's token: from the environment variable `token_env` when the site names one."""
+    import os
+
+    if not dispatch.token_env:
+        return dispatch.token
+    token = os.environ.get(dispatch.token_env)
+    if not token:
+        # every case would come back 401 and be marked failed: refuse to start instead
+        raise ValueError(f"dispatch.token_env: environment variable {dispatch.token_env} is not set")
+    return token
+
+
+def device_headers(token: str | None, device_id: str | None) -> dict[str, str]:
+    """The headers every request of the box carries (cases, events, heartbeats)."""
+    headers = {"User-Agent": "streetvision-edge"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if device_id:
+        headers["X-Device-Id"] = device_id
+    return headers
+
+
 class Sender:
     def __init__(
         self,
@@ -109,12 +132,9 @@ class Sender:
         self.backoff_max_s = backoff_max_s
         self.rng = rng or random.Random()
         self.stats = SenderStats()
-        headers = {"User-Agent": "streetvision-edge"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if device_id:
-            headers["X-Device-Id"] = device_id
-        self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout_s), transport=transport)
+        self._client = httpx.Client(
+            headers=device_headers(token, device_id), timeout=httpx.Timeout(timeout_s), transport=transport
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,18 +142,10 @@ class Sender:
     @classmethod
     def from_config(cls, outbox: Outbox, dispatch: DispatchSettings, site_id: str) -> Sender:
         """A sender for the site's `dispatch` section; the token from `token_env` when the site names one."""
-        import os
-
-        token = dispatch.token
-        if dispatch.token_env:
-            token = os.environ.get(dispatch.token_env)
-            if not token:
-                # every case would come back 401 and be marked failed: refuse to start instead
-                raise ValueError(f"dispatch.token_env: environment variable {dispatch.token_env} is not set")
         return cls(
             outbox,
             dispatch.url,
-            token,
+            device_token(dispatch),
             timeout_s=dispatch.timeout_s,
             backoff_initial_s=dispatch.backoff_initial_s,
             backoff_max_s=dispatch.backoff_max_s,
