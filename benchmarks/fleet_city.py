@@ -122,6 +122,7 @@ class Box(threading.Thread):
         self.offline = n < plan.offline_boxes
         self.silent = plan.offline_boxes <= n < plan.offline_boxes + plan.silent_boxes
         self.cases_sent = 0
+        self.last_beat = time.time()
 
     def run(self) -> None:
         """Cases in this thread, heartbeats in another: as on a real box, a slow case post does not
@@ -130,6 +131,10 @@ class Box(threading.Thread):
         beats.start()
         p = self.plan
         end = self.t0 + p.duration_s
+        if p.burst_every_s <= 0:  # heartbeats only
+            beats.join()
+            self.client.close()
+            return
         next_burst = time.monotonic() + self.rng.expovariate(1 / p.burst_every_s)
         while time.monotonic() < end:
             time.sleep(max(0.0, min(next_burst, end) - time.monotonic()))
@@ -153,9 +158,10 @@ class Box(threading.Thread):
             key = (self.site, None)
             if self.silent and middle:
                 with self.out.lock:
-                    self.out.offline_at.setdefault(key, time.time())
+                    self.out.offline_at.setdefault(key, self.last_beat)  # silent since its last beat
             else:
                 self.beat(middle)
+                self.last_beat = time.time()
                 if self.silent and key in self.out.offline_at:
                     with self.out.lock:
                         self.out.back_at.setdefault(key, time.time())
@@ -194,7 +200,7 @@ class Box(threading.Thread):
             if self.offline:
                 for c in self.cameras[:2]:
                     key = (self.site, c)
-                    if middle:
+                    if middle:  # from the heartbeat that told the center
                         self.out.offline_at.setdefault(key, time.time())
                     elif key in self.out.offline_at:
                         self.out.back_at.setdefault(key, time.time())
@@ -284,6 +290,34 @@ def verify(db_url: str, out: Outcome) -> Verdict:
     return Verdict(stored=len(stored), lost=lost, duplicated=duplicated, alerts=alerts)
 
 
+@dataclass
+class Footprint:
+    """What the run left on disk: rows and bytes per table (indexes and TOAST included), evidence files."""
+
+    tables: list[tuple[str, int, int]]  # (table, rows, bytes)
+    database_bytes: int
+    evidence_files: int
+    evidence_bytes: int
+
+
+def footprint(db_url: str, data_dir: Path) -> Footprint:
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(db_url)
+    tables = []
+    with engine.connect() as c:
+        for name in inspect(c).get_table_names():
+            rows = c.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
+            size = c.execute(text("SELECT pg_total_relation_size(:t)"), {"t": name}).scalar_one()
+            tables.append((name, int(rows), int(size)))
+        database = c.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+    engine.dispose()
+    files = [f for f in data_dir.rglob("*") if f.is_file()]  # evidence, camera pictures, staging leftovers
+    return Footprint(
+        sorted(tables, key=lambda t: -t[2]), int(database), len(files), sum(f.stat().st_size for f in files)
+    )
+
+
 def main() -> None:
     sys.path.insert(0, str(REPO / "benchmarks"))
     sys.path.insert(0, str(REPO))
@@ -296,9 +330,16 @@ def main() -> None:
     ap.add_argument("--heartbeat-s", type=float, default=10.0)
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--burst-every-s", type=float, default=20.0, help="mean s between a box's bursts; 0: no cases")
     ap.add_argument("--quick", action="store_true", help="10 boxes, 1 minute, heartbeats every 2 s")
     args = ap.parse_args()
-    plan = Plan(boxes=args.boxes, cameras=args.cameras, heartbeat_s=args.heartbeat_s, duration_s=args.minutes * 60)
+    plan = Plan(
+        boxes=args.boxes,
+        cameras=args.cameras,
+        heartbeat_s=args.heartbeat_s,
+        duration_s=args.minutes * 60,
+        burst_every_s=args.burst_every_s,
+    )
     if args.quick:
         plan = Plan(boxes=10, cameras=10, heartbeat_s=2.0, duration_s=60, burst_every_s=5)
     limits = FleetLimits.for_plan(plan)
@@ -311,6 +352,7 @@ def main() -> None:
             out = run_city(url, tokens, plan)
             cpu = (tree_cpu_s([center.server.pid]) - server0, tree_cpu_s(pg.pids()) - pg0)
             verdict = verify(pg.url, out)
+            disk = footprint(pg.url, center.tmp / "data")
     finally:
         pg.stop()
     report(plan, args.workers, out, verdict, limits)
@@ -320,6 +362,14 @@ def main() -> None:
         f"({100 * (cpu[0] + cpu[1]) / out.wall_s:.0f} % of one core) for {len(out.case_latency_s)} case posts "
         f"and {heartbeats} heartbeats"
     )
+    print(
+        f"on disk: PostgreSQL database {disk.database_bytes / 1e6:.1f} MB, evidence {disk.evidence_files} files "
+        f"{disk.evidence_bytes / 1e6:.1f} MB ({disk.evidence_bytes / max(1, verdict.stored) / 1e3:.0f} KB per stored case)"
+    )
+    print("  table                      rows        bytes")
+    for name, rows, size in disk.tables:
+        if rows:
+            print(f"  {name:<24} {rows:>6} {size / 1e3:>10.0f} KB")
 
 
 @dataclass(frozen=True)
@@ -411,7 +461,7 @@ def report(plan: Plan, workers: int, out: Outcome, v: Verdict, limits: FleetLimi
     print(
         f"cases: {len(out.delivered)} delivered ({len(lat)} posts, resends included), {v.stored} stored, "
         f"{v.lost} lost, {v.duplicated} duplicated; {len(out.delivered) / out.wall_s:.1f} cases/s; "
-        f"intake p50 {q(lat, 0.5):.0f} ms, p95 {q(lat, 0.95):.0f} ms"
+        + (f"intake p50 {q(lat, 0.5):.0f} ms, p95 {q(lat, 0.95):.0f} ms" if lat else "none posted (--burst-every-s 0)")
     )
     print(f"heartbeats: {len(hb)}, {len(hb) / out.wall_s:.1f}/s, p50 {q(hb, 0.5):.0f} ms, p95 {q(hb, 0.95):.0f} ms")
     print(
@@ -420,7 +470,8 @@ def report(plan: Plan, workers: int, out: Outcome, v: Verdict, limits: FleetLimi
     )
     for key, (opened, closed) in sorted(v.alerts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         print(
-            f"  {key[0]} {key[1] or '(the box)'}: opened {opened:.1f} s after, closed {closed:.1f} s after it was back"
+            f"  {key[0]} {key[1] or '(the box)'}: opened {opened:.1f} s after, closed "
+            + ("with the heartbeat that said it was back" if closed < 0.5 else f"{closed:.1f} s after it was back")
             if opened is not None and closed is not None
             else f"  {key}: opened {opened}, closed {closed}"
         )

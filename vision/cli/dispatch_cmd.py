@@ -116,6 +116,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exp.add_argument("out", help="output directory (images/, labels/, manifest.jsonl, data.yaml)")
     exp.set_defaults(handler=_export)
 
+    expire = dsub.add_parser(
+        "expire-evidence",
+        help="delete the evidence files of finished cases past the config's retention times now "
+        "(the server does it hourly); the cases and their history stay",
+    )
+    _common(expire)
+    expire.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    expire.set_defaults(handler=_expire)
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     from vision.dispatch.settings import Settings, parse_cookie_secure
@@ -317,4 +326,26 @@ def _export(args: argparse.Namespace) -> int:
     )
     for cid, why in summary.skipped:
         print(f"  case {cid}: {why}", file=sys.stderr)
+    return 0
+
+
+@_guard
+def _expire(args: argparse.Namespace) -> int:
+    service = _service(args)
+    try:
+        policy = service.config.retention
+        expired = service.expire_evidence(dry_run=args.dry_run)
+        collected = None if args.dry_run else service.collect_evidence()
+    finally:
+        service.close()
+    keep = ", ".join(
+        f"{what} {'for ever' if days is None else f'{days:g} days'}"
+        for what, days in (("clips", policy.clip_days), ("images", policy.image_days))
+    )
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"retention ({keep} after a case is closed or rejected): {verb} {expired.files} evidence file(s) "
+        f"of {expired.cases} case(s), {expired.bytes / 1e6:.1f} MB"
+        + (f"; {collected.orphans} file(s) no case names removed from disk" if collected else "")
+    )
     return 0

@@ -22,8 +22,8 @@ from vision.dispatch.settings import Settings
 def create_app(settings: Settings | None = None, service: DispatchService | None = None) -> FastAPI:
     """An app over `service`, or over a new service built from `settings` (migrating
     the database first). The app closes a service it built itself on shutdown. While it
-    runs, evidence nobody will come back for is collected: at start, then every
-    `settings.collect_interval_s`; silent edge boxes and cameras are looked for every
+    runs, evidence past its retention time and files nobody will come back for are removed: at
+    start, then every `settings.collect_interval_s`; silent edge boxes and cameras are looked for every
     `fleet.check_every_s` (maintenance alerts)."""
     own = service is None
     if service is None:
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        collector = Periodic(service.collect_evidence, service.settings.collect_interval_s).start()
+        collector = Periodic(service.keep_house, service.settings.collect_interval_s).start()
         fleet = Periodic(service.check_fleet, service.config.fleet.check_every_s, name="fleet-check").start()
         try:
             yield

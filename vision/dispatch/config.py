@@ -193,6 +193,16 @@ class FleetConfig(_Strict):
     )
 
 
+class RetentionConfig(_Strict):
+    """How long the evidence files of finished cases (结案, 误报) are kept, in days from when the case
+    finished; null keeps them for ever. The case, its history and its decisions are never deleted."""
+
+    clip_days: float | None = Field(default=180, gt=0, description="Video clips.")
+    image_days: float | None = Field(
+        default=1095, gt=0, description="Snapshots, crops and the photos of the site (labelled frames for training)."
+    )
+
+
 class DispatchConfig(_Strict):
     departments: list[Department] = Field(min_length=1)
     assignment: list[AssignmentRule] = Field(default_factory=list)
@@ -225,6 +235,7 @@ class DispatchConfig(_Strict):
     open311: Open311Config = Field(default_factory=Open311Config)
     map: MapConfig = Field(default_factory=MapConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     @property
     def maintenance_department(self) -> str:

@@ -9,6 +9,7 @@ without HTTP. It holds no logic of its own; it composes the parts that do:
     rollouts.py     model versions uploaded, rolled out to the boxes (or a canary list) and back
     transitions.py  the workflow actions and their audit records
     queries.py      reading cases as the plain shapes of schemas.py
+    retention.py    evidence of finished cases deleted after the configured days (the record stays)
     collector.py    stale staged uploads and evidence files no row names
 
 Errors (errors.py): NotFound (404), Unauthorized (401), NotPermitted (403),
@@ -33,6 +34,7 @@ from vision.dispatch.intake import CaseIntake
 from vision.dispatch.lifecycle import CameraLifecycle
 from vision.dispatch.notify import Notifier
 from vision.dispatch.queries import CaseQueries, Deadlined, is_overdue
+from vision.dispatch.retention import Expired, expire_evidence
 from vision.dispatch.rollouts import ModelRollouts
 from vision.dispatch.settings import Settings
 from vision.dispatch.storage import EvidenceStore
@@ -142,6 +144,15 @@ class DispatchService:
         """Removes staged uploads a crash left behind and evidence files no row names, once
         older than `settings.evidence_grace_s` (the server runs it at start and on a schedule)."""
         return collect_evidence(self.ctx, self.settings.evidence_grace_s, now)
+
+    def expire_evidence(self, dry_run: bool = False) -> Expired:
+        """Deletes the evidence of finished cases past `retention` (the files go with the next collection)."""
+        return expire_evidence(self.ctx, dry_run)
+
+    def keep_house(self) -> None:
+        """The server's periodic clean-up: evidence past its retention time, then the files no row names."""
+        self.expire_evidence()
+        self.collect_evidence()
 
     # ------------------------------------------------------------ the facade
     # Each operation is its part's own method, so it has one signature and one docstring.

@@ -25,8 +25,9 @@ from vision.dispatch.storage import StagedFile, StorageError
 from vision.dispatch.uploads import Upload, sniff_image
 from vision.dispatch.workflow import REASON_REQUIRED, Action, Role, Status, Step, plan, plan_by_camera
 
-# What an audit record says happened: a workflow action, a case's first report, or a report joining it.
-AuditAction = Action | Literal["report", "recur"]
+# What an audit record says happened: a workflow action, a case's first report, a report joining it,
+# or its evidence files deleted after the retention time (retention.py).
+AuditAction = Action | Literal["report", "recur", "expire"]
 # The actions whose reason is kept on the case as its current status note.
 NOTED = frozenset({Action.REJECT, Action.SEND_BACK, Action.EXTEND, Action.PARK})
 # The actions that take a photo of the site: the department's after photo (required) and the

@@ -31,6 +31,7 @@ ACTION = {
     "park": N_("Park"),
     "unpark": N_("Unpark"),
     "urge": N_("Urge"),
+    "expire": N_("Evidence expired"),
 }
 
 ROLE = {
