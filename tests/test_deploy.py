@@ -3,7 +3,8 @@
 checkout's venv, since verify checks that ExecStart's program exists) and its command lines
 parse with the real `streetvision` parser; the edge health check restarts on a stalled or
 silent /healthz only (real HTTP servers on 127.0.0.1); nginx accepts the proxy config, whose
-body limit is the center's."""
+body limit is the center's, and when running it proxies to a node but answers /metrics only
+to the monitoring host."""
 
 from __future__ import annotations
 
@@ -242,7 +243,17 @@ def test_nginx_body_limit_is_the_centers() -> None:
     assert int(size) == math.ceil(Settings().body_limit_bytes / (1 << 20))
 
 
-def test_nginx_accepts_the_config(tmp_path: Path) -> None:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _local_nginx(tmp_path: Path, upstream_port: int | None = None) -> tuple[Path, int]:
+    """The shipped proxy config made runnable here: a throw-away certificate, 127.0.0.1 and a
+    free port instead of 443 (no root needed), Debian's nginx.conf reduced to what the snippet
+    needs around it; with `upstream_port`, every node replaced by one server on 127.0.0.1.
+    Returns the main config file and the port it listens on."""
     assert NGINX.exists(), "nginx missing (Debian package nginx)"
     openssl = shutil.which("openssl")
     assert openssl, "openssl missing"
@@ -256,25 +267,76 @@ def test_nginx_accepts_the_config(tmp_path: Path) -> None:
     )
     text = NGINX_CONF.read_text()
     assert "/etc/ssl/streetvision/dispatch.crt" in text and "/etc/ssl/streetvision/dispatch.key" in text
-    # nginx -t binds what it listens on: a free port on 127.0.0.1 instead of 443 (no root needed)
     assert re.search(r"^\s*listen 443 ssl;", text, re.M)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     text = re.sub(r"^(\s*)listen 443 ssl;", rf"\1listen 127.0.0.1:{port} ssl;", text, flags=re.M)
     text = text.replace("/etc/ssl/streetvision/dispatch.crt", str(crt))
+    text = text.replace("/etc/ssl/streetvision/dispatch.key", str(key))
+    if upstream_port is not None:
+        text, n = re.subn(r"^\s*server 10\.0\.0\.\d+:\d+ .*;\n", "", text, flags=re.M)
+        assert n >= 2
+        text = text.replace(
+            "upstream streetvision_dispatch {",
+            f"upstream streetvision_dispatch {{\n    server 127.0.0.1:{upstream_port};",
+        )
     site = tmp_path / "streetvision.conf"
-    site.write_text(text.replace("/etc/ssl/streetvision/dispatch.key", str(key)))
-    main = tmp_path / "nginx.conf"  # Debian's nginx.conf reduced to what the snippet needs around it
+    site.write_text(text)
+    main = tmp_path / "nginx.conf"
     main.write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
         f"http {{\n    access_log off;\n    include {site};\n}}\n"
     )
-    r = subprocess.run(
-        [str(NGINX), "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(main)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return main, port
+
+
+def _nginx_args(tmp_path: Path, main: Path) -> list[str]:
+    return [str(NGINX), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(main)]
+
+
+def test_nginx_accepts_the_config(tmp_path: Path) -> None:
+    main, _port = _local_nginx(tmp_path)
+    r = subprocess.run([*_nginx_args(tmp_path, main), "-t"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "test is successful" in r.stderr and "[warn]" not in r.stderr, r.stderr
+
+
+class _Node(http.server.BaseHTTPRequestHandler):
+    """A center node as far as the proxy can tell: 200 and the path for every GET."""
+
+    def do_GET(self) -> None:
+        body = self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_nginx_lets_only_the_monitoring_host_read_metrics(tmp_path: Path) -> None:
+    import httpx
+
+    node = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Node)
+    threading.Thread(target=node.serve_forever, daemon=True).start()
+    main, port = _local_nginx(tmp_path, upstream_port=node.server_address[1])
+    main.write_text("daemon off;\n" + main.read_text())
+    proxy = subprocess.Popen([*_nginx_args(tmp_path, main)], stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=False, timeout=5) as client:
+            for _ in range(100):  # until nginx listens
+                try:
+                    healthz = client.get("/healthz")
+                    break
+                except httpx.ConnectError:
+                    assert proxy.poll() is None, proxy.stderr.read() if proxy.stderr else ""
+                    threading.Event().wait(0.05)
+            else:
+                pytest.fail("nginx did not start")
+            assert (healthz.status_code, healthz.text) == (200, "/healthz")  # proxied to the node
+            assert client.get("/api/v1/fleet").status_code == 200
+            assert client.get("/metrics").status_code == 403  # 127.0.0.1 is not the monitoring host
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        node.shutdown()
