@@ -32,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -266,6 +268,9 @@ def heartbeats(center: Center, pictures: list[bytes]) -> None:
     import httpx
 
     started = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    # every camera shows the demo site's zones (configs/site-demo.yaml) on its picture
+    demo = yaml.safe_load((REPO / "configs" / "site-demo.yaml").read_text(encoding="utf-8"))
+    zones = [{"name": z["name"], "kind": z["kind"], "points": z["polygon"]} for z in demo["cameras"][0]["zones"]]
     with httpx.Client(base_url=center.url, timeout=60) as http:
         for offline in (True, False):  # an hour ago cam-04 went offline; now the boxes report again
             center.clock_offset[0] = -timedelta(hours=1) if offline else timedelta(0)
@@ -292,6 +297,7 @@ def heartbeats(center: Center, pictures: list[bytes]) -> None:
                             "decode_errors": 0,
                             "reconnects": 41 if c.camera_id == "cam-04" else 0,
                             "last_error": "RTSP: connection refused" if c.camera_id == "cam-04" else None,
+                            "zones": zones,
                         }
                         for c in cams
                     ],
@@ -365,7 +371,7 @@ def _stats_ready(page: Any) -> None:
 
 def take_screenshots(out: Path, n_cases: int = 48, chromium: str = CHROMIUM) -> list[Path]:
     """Seeds a fresh center and writes queue.png, case.png, cases.png, map.png, stats.png,
-    fleet.png (and workspace.png where the department role exists) to `out`; returns the paths."""
+    fleet.png, camera.png (and workspace.png where the department role exists) to `out`; returns the paths."""
     from playwright.sync_api import sync_playwright
 
     written: list[Path] = []
@@ -388,6 +394,8 @@ def take_screenshots(out: Path, n_cases: int = 48, chromium: str = CHROMIUM) -> 
             written.append(_shoot(page, url + "/ui/map", out / "map.png", _map_ready, full=True))
             written.append(_shoot(page, url + "/ui/stats", out / "stats.png", _stats_ready, full=True))
             written.append(_shoot(page, url + "/ui/fleet", out / "fleet.png", full=True))
+            live = next(c for c in CAMERAS if c.camera_id != "cam-04")
+            written.append(_shoot(page, f"{url}/ui/fleet/{live.site}/{live.camera_id}", out / "camera.png", full=True))
             if center.department_user:
                 dept = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai").new_page()
                 dept.on("request", lambda req: hosts.add(req.url.split("/")[2].split(":")[0]))

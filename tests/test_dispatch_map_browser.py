@@ -139,7 +139,7 @@ def test_screenshot_command_writes_its_pngs(tmp_path: Path) -> None:
     spec.loader.exec_module(shots)
     written = shots.take_screenshots(tmp_path / "ui", n_cases=12)
     names = {p.name for p in written}
-    assert {"queue.png", "case.png", "cases.png", "map.png", "stats.png", "fleet.png"} <= names
+    assert {"queue.png", "case.png", "cases.png", "map.png", "stats.png", "fleet.png", "camera.png"} <= names
     for path in written:
         data = path.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < len(data) <= shots.MAX_PNG_BYTES, (path, len(data))

@@ -44,6 +44,12 @@ def heartbeat(site: str = "site-a", cameras: dict[str, str] | None = None, **ext
     }
 
 
+def with_zones(body: dict[str, Any], zones: list[dict[str, Any]], camera: int = 0) -> dict[str, Any]:
+    """The heartbeat with `zones` on its `camera`-th camera."""
+    body["cameras"][camera]["zones"] = zones
+    return body
+
+
 def beat(d: Dispatch, body: dict[str, Any] | str, frames: dict[str, bytes] | None = None, **kw: Any) -> Any:
     parts: list[tuple[str, tuple[str | None, Any, str | None]]] = [
         ("heartbeat", (None, body if isinstance(body, str) else json.dumps(body), None))
@@ -121,6 +127,14 @@ def test_a_heartbeat_is_kept_with_its_cameras_and_pictures(dispatch: Dispatch) -
         (heartbeat(), {"cam-01": b"GIF89a not a jpeg"}, 422, "not a JPEG"),
         (heartbeat(site="site-b"), None, 403, "site-a"),
         (heartbeat(cameras={"c\x00": "online"}), None, 422, "NUL"),
+        (
+            with_zones(heartbeat(), [{"name": "z", "kind": "no_vending", "points": [[0.1, 0.1], [1.5, 0.2]]}]),
+            None,
+            422,
+            "points",
+        ),
+        (with_zones(heartbeat(), [{"name": "z", "kind": "no_vending", "points": [[0.1, 0.1]]}]), None, 422, "points"),
+        (with_zones(heartbeat(), [{"name": "z", "kind": "no_vending", "points": [[0, 0]] * 65}]), None, 422, "points"),
     ],
 )
 def test_a_bad_heartbeat_is_refused_with_a_4xx_that_says_why(
@@ -252,6 +266,34 @@ def test_the_fleet_page_speaks_chinese(dispatch: Dispatch) -> None:
     page = ui(dispatch, "/ui/fleet")
     assert page.status_code == 200
     assert "离线" in page.text and "在线" in page.text and 'src="/ui/fleet/site-a/cam-01/frame.jpg"' in page.text
+
+
+ZONES = [
+    {"name": "plaza-south", "kind": "no_vending", "points": [[0.05, 0.6], [0.5, 0.55], [0.55, 0.95], [0.1, 0.98]]},
+    {"name": "gate", "kind": "site_exit", "points": [[0.6, 0.9], [0.95, 0.85]]},
+]
+
+
+def test_a_cameras_zones_are_drawn_on_its_picture(dispatch: Dispatch) -> None:
+    assert beat(dispatch, with_zones(heartbeat(), ZONES), {"cam-01": PICTURE}).status_code == 200
+    cams = {c["camera_id"]: c for c in fleet(dispatch)["boxes"][0]["cameras"]}
+    assert cams["cam-01"]["zones"] == ZONES and cams["cam-02"]["zones"] == []
+    dispatch.client.cookies.set("sv_lang", "zh-CN")
+    page = ui(dispatch, "/ui/fleet").text
+    assert 'href="/ui/fleet/site-a/cam-01"' in page  # the thumbnail opens the camera's page
+    assert '<polygon class="zone kind-no_vending" points="0.05,0.6 0.5,0.55 0.55,0.95 0.1,0.98"' in page
+    assert '<polyline class="zone kind-site_exit" points="0.6,0.9 0.95,0.85"' in page
+    camera = ui(dispatch, "/ui/fleet/site-a/cam-01")
+    assert camera.status_code == 200
+    assert "禁止摆摊区" in camera.text and "工地出口" in camera.text and "plaza-south" in camera.text
+    assert '<polygon class="zone kind-no_vending"' in camera.text
+    assert "[0.600, 0.900] [0.950, 0.850]" in camera.text
+    # the box's next heartbeat tells the zones it has now: the center forgets the old ones
+    assert beat(dispatch, with_zones(heartbeat(), ZONES[1:])).status_code == 200
+    assert "plaza-south" not in ui(dispatch, "/ui/fleet/site-a/cam-01").text
+    # a camera the center has not heard of, and one without a picture
+    assert ui(dispatch, "/ui/fleet/site-a/cam-99").status_code == 404
+    assert "尚未发来此摄像头的画面" in ui(dispatch, "/ui/fleet/site-a/cam-02").text
 
 
 def _a_case(d: Dispatch, camera: str) -> tuple[int, str]:

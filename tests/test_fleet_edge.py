@@ -155,6 +155,12 @@ def test_the_center_sees_the_box_its_cameras_and_alerts_on_a_dead_camera_and_a_k
         assert box["disk_free_bytes"] > 0 and box["disk_level"] in ("ok", "low")
         cams = {c["camera_id"]: c for c in box["cameras"]}
         assert cams["cam-dead"]["state"] != "online" and not cams["cam-dead"]["watching"]
+        # the zones of the site file, so the center can draw them on the picture
+        live = site.cameras[0]
+        assert [(z["name"], z["kind"], z["points"]) for z in cams[live.id]["zones"]] == [
+            (z.name, z.kind, [list(p) for p in z.polygon]) for z in live.zones
+        ]
+        assert live.zones and cams["cam-dead"]["zones"] == cams[live.id]["zones"]  # a copy of the same camera
 
         # the live camera's picture, as the box sent it: a JPEG FRAME_WIDTH wide
         login = httpx.Client(base_url=url, timeout=10)

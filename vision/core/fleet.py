@@ -30,6 +30,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+RelPoint = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
+MAX_ZONES_PER_CAMERA: Final = 32
+MAX_ZONE_POINTS: Final = 64
+
+
+class ZoneOutline(_Strict):
+    """A zone of the camera as the box's site config has it (0-1 image coordinates, x right,
+    y down; a site exit may be a line of two points), so the center can draw it on the
+    camera's picture."""
+
+    name: Text = Field(min_length=1, max_length=64)
+    kind: Text = Field(min_length=1, max_length=32)
+    points: list[RelPoint] = Field(min_length=2, max_length=MAX_ZONE_POINTS)
+
+
 class CameraHeartbeat(_Strict):
     """How one camera's stream stands on the box right now."""
 
@@ -40,6 +55,7 @@ class CameraHeartbeat(_Strict):
     reconnects: int = Field(ge=0, le=2**31 - 1)
     last_frame_at: Timestamp | None = None
     last_error: Text | None = Field(default=None, max_length=REASON_MAX)
+    zones: list[ZoneOutline] = Field(default_factory=list, max_length=MAX_ZONES_PER_CAMERA)
 
 
 class ModelInUse(_Strict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +69,7 @@ class FleetCamera:
     offline_since: datetime | None
     frame_at: datetime | None
     alert_case_id: int | None
+    zones: list[dict[str, Any]]
 
     @property
     def watching(self) -> bool:
@@ -176,6 +178,7 @@ class Fleet:
                 row.last_error = cam.last_error
                 row.reported_at = now
                 row.last_frame_at = cam.last_frame_at
+                row.zones = [z.model_dump(mode="json") for z in cam.zones]
                 if cam.camera_id in pictures:
                     row.frame_sha256, row.frame_at = pictures[cam.camera_id], now
                 if cam.state == "online":
@@ -359,6 +362,7 @@ class Fleet:
                         c.offline_since,
                         c.frame_at if c.frame_sha256 else None,
                         c.alert_case_id,
+                        list(c.zones or []),
                     )
                 )
             return [

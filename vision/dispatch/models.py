@@ -294,6 +294,8 @@ class EdgeCamera(Base):
     frame_sha256: Mapped[str | None] = mapped_column(String(64))  # its latest picture, in the evidence store
     frame_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     alert_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # its zones as the box's site config has them (vision.core.fleet.ZoneOutline), drawn on the picture
+    zones: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     __table_args__ = (UniqueConstraint("site_id", "camera_id", name="uq_edge_cameras_site_camera"),)
 

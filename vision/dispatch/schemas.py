@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vision.core.cases import ID_MAX, Text
+from vision.core.fleet import ZoneOutline
 from vision.core.plates import PlateColour
 from vision.dispatch.workflow import Action, Role, Status
 
@@ -276,6 +277,7 @@ class FleetCameraOut(BaseModel):
     offline_since: datetime | None
     frame_at: datetime | None = Field(description="When its latest picture arrived (GET .../frame.jpg).")
     alert_case_id: int | None
+    zones: list[ZoneOutline] = Field(description="Its zones as the box's site config has them (0-1 coordinates).")
 
 
 class FleetBoxOut(BaseModel):
@@ -329,6 +331,7 @@ class FleetList(BaseModel):
                         offline_since=c.offline_since,
                         frame_at=c.frame_at,
                         alert_case_id=c.alert_case_id,
+                        zones=[ZoneOutline.model_validate(z) for z in c.zones],
                     )
                     for c in b.cameras
                 ],

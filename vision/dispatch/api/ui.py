@@ -246,6 +246,7 @@ def _render(
         camera_event_word=lambda v: ui_text.word(ui_text.CAMERA_EVENT, v),
         camera_link_word=lambda v: ui_text.word(ui_text.CAMERA_LINK, v),
         disk_level_word=lambda v: ui_text.word(ui_text.DISK_LEVEL, v),
+        zone_kind_word=lambda v: ui_text.word(ui_text.ZONE_KIND, v),
         camera_outcome_word=lambda v: ui_text.word(ui_text.CAMERA_OUTCOME, v),
         # the types whose cases name a vehicle: "no plate read" is news there, not elsewhere
         names_vehicle=lambda violation: violation in service.config.merge_by_plate,
@@ -697,6 +698,18 @@ def fleet_page(request: Request, service: ServiceDep, sess: PageSession) -> Resp
     fleet = FleetList.of(service.fleet_boxes(), service.clock(), service.config.fleet.box_silent_after_s)
     fleet.boxes.sort(key=lambda b: (b.online, all(c.watching for c in b.cameras), b.site_id))
     return _render(request, "fleet.html", sess, fleet=fleet, now=service.clock(), cfg=service.config.fleet)
+
+
+@router.get("/fleet/{site_id}/{camera_id}", response_class=HTMLResponse)
+def fleet_camera_page(
+    request: Request, site_id: str, camera_id: str, service: ServiceDep, sess: PageSession
+) -> Response:
+    """One camera's latest picture, large, with the zones its box watches drawn on it."""
+    fleet = FleetList.of(service.fleet_boxes(), service.clock(), service.config.fleet.box_silent_after_s)
+    cam = next((c for b in fleet.boxes if b.site_id == site_id for c in b.cameras if c.camera_id == camera_id), None)
+    if cam is None:
+        raise HTTPException(404, "no such camera")
+    return _render(request, "fleet_camera.html", sess, site_id=site_id, cam=cam)
 
 
 @router.get("/fleet/{site_id}/{camera_id}/frame.jpg")

@@ -77,6 +77,14 @@ SOURCE = {"edge": N_("Camera"), "open311": N_("Citizen report"), "fleet": N_("Ma
 
 # What an edge box says of one of its cameras (vision.core.fleet.CameraLink), and of itself.
 CAMERA_LINK = {"online": N_("Online"), "offline": N_("Offline"), "starting": N_("Starting")}
+# What a zone of a camera watches (vision.edge.config.ZoneKind).
+ZONE_KIND = {
+    "no_vending": N_("No vending"),
+    "no_parking": N_("No parking"),
+    "bike_bay": N_("Bike parking bay"),
+    "garbage_watch": N_("Garbage watch"),
+    "site_exit": N_("Site exit"),
+}
 DISK_LEVEL = {"ok": N_("ok"), "low": N_("low"), "full": N_("full"), "unknown": N_("unknown")}
 
 # A plate's background colour, as people name plates (蓝牌, 黄牌: lorries, 绿牌: new energy).

@@ -19,7 +19,15 @@ import cv2
 import numpy as np
 import yaml
 
-from vision.core.fleet import FRAME_MAX_BYTES, CameraHeartbeat, Heartbeat, ModelInUse
+from vision.core.fleet import (
+    FRAME_MAX_BYTES,
+    MAX_ZONE_POINTS,
+    MAX_ZONES_PER_CAMERA,
+    CameraHeartbeat,
+    Heartbeat,
+    ModelInUse,
+    ZoneOutline,
+)
 from vision.core.model_registry import models_dir
 from vision.edge.config import SiteConfig
 from vision.edge.daemon.health import RunningSite
@@ -83,9 +91,16 @@ def heartbeat_of(
 ) -> tuple[Heartbeat, dict[str, bytes]]:
     cameras = []
     for cam in site.cameras:
+        zones = [  # what the center can draw; a site file beyond its limits is not the heartbeat's business
+            ZoneOutline(name=z.name, kind=z.kind, points=[(x, y) for x, y in z.polygon])
+            for z in cam.zones[:MAX_ZONES_PER_CAMERA]
+            if len(z.polygon) <= MAX_ZONE_POINTS
+        ]
         reader = site.readers.get(cam.id)
         if reader is None:
-            cameras.append(CameraHeartbeat(camera_id=cam.id, state="starting", fps=0, decode_errors=0, reconnects=0))
+            cameras.append(
+                CameraHeartbeat(camera_id=cam.id, state="starting", fps=0, decode_errors=0, reconnects=0, zones=zones)
+            )
             continue
         st = reader.status()
         state = "online" if st.online else ("starting" if st.state == "starting" else "offline")
@@ -98,6 +113,7 @@ def heartbeat_of(
                 reconnects=min(st.reconnects, 2**31 - 1),
                 last_frame_at=st.last_frame_at,
                 last_error=(st.last_error or "")[:256] or None,
+                zones=zones,
             )
         )
     counts = {} if site.outbox.closed else site.outbox.counts()

@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("frame_sha256", sa.String(length=64), nullable=True),
         sa.Column("frame_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("alert_case_id", sa.Integer(), nullable=True),
+        sa.Column("zones", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["alert_case_id"], ["cases.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("site_id", "camera_id", name="uq_edge_cameras_site_camera"),
