@@ -322,3 +322,56 @@ def test_a_center_back_from_an_outage_listens_before_calling_boxes_silent(dispat
     assert restarted.check().boxes_silent == 0
     later(dispatch, SILENT_S + 1)
     assert restarted.check().boxes_silent == 1
+
+
+# ------------------------------------------------------------ zones drawn at the center
+def _check_zones(d: Dispatch, zones: Any, user: str = "admin", csrf: bool = True) -> Any:
+    """Zones posted by the camera page's editor form, as `user`."""
+    page = ui(d, "/ui/fleet/site-a/cam-01", user)
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    data = {"zones": zones if isinstance(zones, str) else json.dumps(zones)}
+    if csrf and token:
+        data["csrf"] = token.group(1)
+    return d.client.post("/ui/fleet/site-a/cam-01/zones", data=data)
+
+
+def test_zones_drawn_at_the_center_are_checked_as_the_box_checks_a_site_file(dispatch: Dispatch) -> None:
+    import yaml
+
+    from vision.edge.config import SiteConfig
+
+    assert beat(dispatch, heartbeat(), {"cam-01": PICTURE}).status_code == 200
+    dispatch.client.cookies.set("sv_lang", "zh-CN")
+    demo = yaml.safe_load(Path("configs/site-demo.yaml").read_text(encoding="utf-8"))
+    own = demo["cameras"][0]["zones"]  # the demo camera's zones, the plaza moved a little
+    drawn = [{"name": z["name"], "kind": z["kind"], "points": z["polygon"]} for z in own]
+    drawn[0]["points"] = [[round(x * 0.9, 4), round(y * 0.95, 4)] for x, y in drawn[0]["points"]]
+    r = _check_zones(dispatch, drawn)
+    assert r.status_code == 200, r.text
+    (text,) = re.findall(r'<pre id="zones-yaml" translate="no">(.*?)</pre>', r.text, re.S)
+    import html
+
+    zones = yaml.safe_load(html.unescape(text))["zones"]
+    assert [z["name"] for z in zones] == [z["name"] for z in own]
+    assert zones[0]["polygon"] == [[round(x * 0.9, 3), round(y * 0.95, 3)] for x, y in own[0]["polygon"]]
+    demo["cameras"][0]["zones"] = zones  # the box's own checks take it
+    assert SiteConfig.model_validate(demo).cameras[0].zones[0].polygon[1] == tuple(zones[0]["polygon"][1])
+
+    bowtie = [{"name": "stall", "kind": "no_vending", "points": [[0.1, 0.1], [0.5, 0.5], [0.5, 0.1], [0.1, 0.5]]}]
+    r = _check_zones(dispatch, bowtie + [{"name": "stall", "kind": "site_exit", "points": [[0.2, 0.9], [0.8, 0.9]]}])
+    assert r.status_code == 422
+    assert "边相交" in r.text and "有两个区域同名" in r.text and 'id="zone-ok"' not in r.text
+    assert 'points="0.1,0.1 0.5,0.5 0.5,0.1 0.1,0.5"' in r.text  # the draft is drawn again to fix it
+    for bad, says in [
+        ("{not json", "not JSON"),
+        ([{"name": "a", "kind": "no_vending", "points": [[0.1, 0.1], [0.2, 0.2]]}], "至少需要 3 个点"),
+        ([{"name": "a", "kind": "moat", "points": [[0.1, 0.1], [0.2, 0.2], [0.1, 0.3]]}], "未知的区域类型"),
+        ([{"name": "-a", "kind": "no_vending", "points": [[0.1, 0.1], [0.2, 0.2], [0.1, 0.3]]}], "名称只能用"),
+        ([{"name": "a", "kind": "no_vending", "points": [[0.1, 0.1], [1.2, 0.2], [0.1, 0.3]]}], "points"),
+    ]:
+        r = _check_zones(dispatch, bad)
+        assert r.status_code == 422 and says in r.text, (bad, r.text[-2000:])
+    # only an administrator, and only from the page's own form
+    assert 'id="zone-editor"' not in ui(dispatch, "/ui/fleet/site-a/cam-01", "reviewer").text
+    assert _check_zones(dispatch, drawn, user="reviewer").status_code == 403
+    assert _check_zones(dispatch, drawn, csrf=False).status_code == 403

@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vision.core.cases import CLASS_NAME_MAX, ID_MAX, Location, Text
 from vision.core.cases import ViolationType as ViolationType  # re-exported: scenario scripts name it from here
-from vision.core.geometry import segments_intersect
+from vision.core.zone_shapes import NAME_PATTERN, ZoneKind, zone_shape_problem
 
 # What ends up in a case report keeps to the limits the dispatch center enforces
 # (vision.core.cases), so `config check` refuses a config whose every case the center
 # would refuse; a camera's `location` is the report's own `Location` model.
-_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{ID_MAX - 1}}}$"
+_ID_PATTERN = NAME_PATTERN
 CameraId = Annotated[str, Field(pattern=_ID_PATTERN)]
 ZoneName = Annotated[str, Field(pattern=_ID_PATTERN)]
 RuleName = Annotated[Text, Field(min_length=1, max_length=ID_MAX)]
@@ -32,7 +32,6 @@ RelPoint = tuple[
     Annotated[float, Field(ge=0.0, le=1.0)],
 ]
 
-ZoneKind = Literal["no_vending", "no_parking", "bike_bay", "garbage_watch", "site_exit"]
 Anchor = Literal["bottom_center", "center", "top_center"]
 
 
@@ -90,13 +89,6 @@ class SamplingConfig(StrictModel):
         return self
 
 
-def _polygon_area(points: list[tuple[float, float]]) -> float:
-    area = 0.0
-    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True):
-        area += x1 * y2 - x2 * y1
-    return abs(area) / 2.0
-
-
 class ZoneConfig(StrictModel):
     """A region of the image in relative 0-1 coordinates (x right, y down).
 
@@ -109,26 +101,9 @@ class ZoneConfig(StrictModel):
 
     @model_validator(mode="after")
     def _valid_shape(self) -> ZoneConfig:
-        pts = [(x, y) for x, y in self.polygon]
-        if self.kind == "site_exit" and len(pts) == 2:
-            if pts[0] == pts[1]:
-                raise ValueError("polygon: a line needs two distinct points")
-            return self
-        if len(pts) < 3:
-            raise ValueError(
-                f"polygon: needs at least 3 points, got {len(pts)}"
-                + (" (a site_exit may also be a line of 2 points)" if self.kind != "site_exit" else "")
-            )
-        n = len(pts)
-        edges = [(pts[i], pts[(i + 1) % n]) for i in range(n)]
-        for i in range(n):
-            for j in range(i + 1, n):
-                if j == i + 1 or (i == 0 and j == n - 1):
-                    continue  # neighbouring edges share a vertex
-                if segments_intersect([edges[i][0]], [edges[i][1]], edges[j][0], edges[j][1])[0]:
-                    raise ValueError(f"polygon: edges {i} and {j} cross (self-intersecting polygon)")
-        if _polygon_area(pts) < 1e-6:
-            raise ValueError("polygon: has zero area (points are collinear or repeated)")
+        problem = zone_shape_problem(self.kind, [(x, y) for x, y in self.polygon])
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

@@ -41,11 +41,12 @@ from vision.dispatch.api.deps import (
 from vision.dispatch.api.errors import status_of
 from vision.dispatch.export import export_labels
 from vision.dispatch.fleet import ALERT_NAMES, ALERT_VIOLATION
-from vision.dispatch.schemas import CaseDetail, FleetList
+from vision.dispatch.schemas import CaseDetail, FleetCameraOut, FleetList
 from vision.dispatch.security import csrf_token
 from vision.dispatch.service import DispatchService, OperatorPrincipal, Upload
 from vision.dispatch.throttle import TooManyAttempts
 from vision.dispatch.workflow import DEPARTMENT_BOUND, IllegalTransition, NotPermitted, Role, Status, WorkflowError
+from vision.dispatch.zone_drafts import DRAFT_MAX_CHARS, check_draft
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=CredentialFirst)
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
@@ -247,6 +248,8 @@ def _render(
         camera_link_word=lambda v: ui_text.word(ui_text.CAMERA_LINK, v),
         disk_level_word=lambda v: ui_text.word(ui_text.DISK_LEVEL, v),
         zone_kind_word=lambda v: ui_text.word(ui_text.ZONE_KIND, v),
+        zone_problem=ui_text.zone_problem,
+        zone_kinds=list(ui_text.ZONE_KIND),
         camera_outcome_word=lambda v: ui_text.word(ui_text.CAMERA_OUTCOME, v),
         # the types whose cases name a vehicle: "no plate read" is news there, not elsewhere
         names_vehicle=lambda violation: violation in service.config.merge_by_plate,
@@ -700,16 +703,53 @@ def fleet_page(request: Request, service: ServiceDep, sess: PageSession) -> Resp
     return _render(request, "fleet.html", sess, fleet=fleet, now=service.clock(), cfg=service.config.fleet)
 
 
-@router.get("/fleet/{site_id}/{camera_id}", response_class=HTMLResponse)
-def fleet_camera_page(
-    request: Request, site_id: str, camera_id: str, service: ServiceDep, sess: PageSession
-) -> Response:
-    """One camera's latest picture, large, with the zones its box watches drawn on it."""
+def _fleet_camera(service: DispatchService, site_id: str, camera_id: str) -> FleetCameraOut:
     fleet = FleetList.of(service.fleet_boxes(), service.clock(), service.config.fleet.box_silent_after_s)
     cam = next((c for b in fleet.boxes if b.site_id == site_id for c in b.cameras if c.camera_id == camera_id), None)
     if cam is None:
         raise HTTPException(404, "no such camera")
-    return _render(request, "fleet_camera.html", sess, site_id=site_id, cam=cam)
+    return cam
+
+
+@router.get("/fleet/{site_id}/{camera_id}", response_class=HTMLResponse)
+def fleet_camera_page(
+    request: Request, site_id: str, camera_id: str, service: ServiceDep, sess: PageSession
+) -> Response:
+    """One camera's latest picture, large, with the zones its box watches drawn on it; an
+    administrator can draw zones on it and get them checked as the site file's YAML."""
+    cam = _fleet_camera(service, site_id, camera_id)
+    zones = [z.model_dump(mode="json") for z in cam.zones]
+    return _render(request, "fleet_camera.html", sess, site_id=site_id, cam=cam, draft=zones, checked=None)
+
+
+@router.post("/fleet/{site_id}/{camera_id}/zones", response_class=HTMLResponse)
+def fleet_camera_zones(
+    request: Request,
+    site_id: str,
+    camera_id: str,
+    service: ServiceDep,
+    sess: PageSession,
+    zones: Annotated[str, Form(max_length=DRAFT_MAX_CHARS)] = "[]",
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Zones drawn in the editor, checked as `config check` checks a site file: the page again
+    with every problem, or with the camera's `zones:` as YAML for the box's site file (422 / 200)."""
+    if not sess.csrf_ok(csrf):
+        raise HTTPException(403, "form expired: reload the page")
+    if sess.operator.role != Role.ADMIN:
+        raise HTTPException(403, "only an administrator edits zones")
+    cam = _fleet_camera(service, site_id, camera_id)
+    checked = check_draft(zones)
+    return _render(
+        request,
+        "fleet_camera.html",
+        sess,
+        status_code=422 if checked.problems else 200,
+        site_id=site_id,
+        cam=cam,
+        draft=checked.zones,
+        checked=checked,
+    )
 
 
 @router.get("/fleet/{site_id}/{camera_id}/frame.jpg")

@@ -85,6 +85,17 @@ ZONE_KIND = {
     "garbage_watch": N_("Garbage watch"),
     "site_exit": N_("Site exit"),
 }
+# What is wrong with a zone drawn in the editor (vision.core.zone_shapes, the draft's checks):
+# a known problem in the operator's language, anything else as the check said it.
+ZONE_PROBLEM = {
+    "needs at least 3 points": N_("a zone needs at least 3 points (a site exit may be a line of 2)"),
+    "self-intersecting": N_("its edges cross: click the points in order around the area"),
+    "zero area": N_("it has no area: the points are in a line or repeated"),
+    "two distinct points": N_("the two points of the line are the same"),
+    "two zones have this name": N_("two zones have this name"),
+    "should match pattern": N_("names use letters, digits, _ . - and start with a letter or digit"),
+    "Input should be": N_("unknown kind of zone"),
+}
 DISK_LEVEL = {"ok": N_("ok"), "low": N_("low"), "full": N_("full"), "unknown": N_("unknown")}
 
 # A plate's background colour, as people name plates (蓝牌, 黄牌: lorries, 绿牌: new energy).
@@ -109,3 +120,11 @@ def word(table: dict[str, str], value: str | None) -> str:
     if value is None:
         return "—"
     return gettext(table[value]) if value in table else value
+
+
+def zone_problem(message: str) -> str:
+    """A zone draft's problem in the operator's language where it is a known one."""
+    for key, msgid in ZONE_PROBLEM.items():
+        if key in message:
+            return gettext(msgid)
+    return message

@@ -1,0 +1,126 @@
+"""The zone editor in headless Chromium (issue 15 item 3, the part built): an administrator
+draws a zone by clicking on a camera's picture, the center checks it as the box's
+`config check` would and gives the camera's `zones:` as YAML that the box's own site schema
+takes; a zone the box would refuse is shown with why, in Chinese."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.support_dispatch import PASSWORD, make_jpeg
+from tests.test_dispatch_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.slow  # a headless Chromium session
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def center(tmp_path: Path, fast_passwords: None) -> Iterator[str]:
+    """A center whose box site-a has told it about cam-01, with a picture."""
+    from vision.dispatch import bootstrap
+    from vision.dispatch.server import DispatchServer
+    from vision.dispatch.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    bootstrap.create_admin(settings, "chief", PASSWORD)
+    token = bootstrap.create_device(settings, "edge-01", "site-a")
+    now = datetime.now(UTC).isoformat()
+    beat = {
+        "site_id": "site-a",
+        "sent_at": now,
+        "started_at": now,
+        "software_version": "0.1.0",
+        "config_sha256": "a" * 64,
+        "queue_depth": 0,
+        "cameras": [{"camera_id": "cam-01", "state": "online", "fps": 2.0, "decode_errors": 0, "reconnects": 0}],
+    }
+    with DispatchServer(settings) as srv:
+        r = httpx.post(
+            srv.url + "/api/v1/heartbeats",
+            headers={"Authorization": f"Bearer {token}"},
+            files=[
+                ("heartbeat", (None, json.dumps(beat), None)),
+                ("frame:cam-01", ("cam-01.jpg", make_jpeg(640, 360, seed=3), "image/jpeg")),
+            ],
+        )
+        assert r.status_code == 200, r.text
+        yield srv.url
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian chromium missing (.ci/apt-packages.txt)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        pg = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 1000}).new_page()
+        pg.set_default_timeout(15_000)
+        yield pg
+        browser.close()
+
+
+def _click_at(page: Any, points: list[tuple[float, float]]) -> None:
+    """Clicks on the picture at these fractions of its width and height."""
+    page.wait_for_function("document.querySelector('#camera-picture img').naturalWidth > 0")
+    picture = page.locator("#camera-picture svg.zones")
+    picture.scroll_into_view_if_needed()
+    box = picture.bounding_box()
+    for x, y in points:
+        page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
+
+
+def test_a_zone_drawn_on_the_picture_becomes_yaml_the_box_takes(center: str, page: Any) -> None:
+    from vision.edge.config import SiteConfig
+
+    page.goto(center + "/ui/login")
+    page.fill("#username", "chief")
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(center + "/ui/")
+    page.goto(center + "/ui/fleet/site-a/cam-01")
+    assert page.locator("#zone-editor h2").inner_text() == "绘制监控区域"
+
+    page.click("#zone-new")
+    page.fill("#zone-name", "new-stall")
+    page.select_option("#zone-kind", "no_vending")
+    corners = [(0.2, 0.25), (0.6, 0.25), (0.6, 0.7), (0.2, 0.7)]
+    _click_at(page, corners)
+    assert page.locator('#camera-picture polygon.zone.selected[data-zone="new-stall"]').count() == 1, (
+        page.locator("#zones-json").input_value(),
+        page.locator("#camera-picture svg.zones").inner_html(),
+    )
+    page.click("#zone-new")  # and an exit line of two points
+    page.fill("#zone-name", "gate")
+    page.select_option("#zone-kind", "site_exit")
+    _click_at(page, [(0.7, 0.9), (0.95, 0.8)])
+    page.click("#zones-check")
+    page.wait_for_selector("#zones-yaml")
+    zones = yaml.safe_load(html.unescape(page.locator("#zones-yaml").inner_text()))["zones"]
+    assert [(z["name"], z["kind"]) for z in zones] == [("new-stall", "no_vending"), ("gate", "site_exit")]
+    for (x, y), (gx, gy) in zip(corners, zones[0]["polygon"], strict=True):
+        assert abs(gx - x) < 0.01 and abs(gy - y) < 0.01, zones[0]["polygon"]
+    # what the box's own schema says of the demo site with these zones on its camera
+    site = yaml.safe_load((REPO / "configs" / "site-demo.yaml").read_text(encoding="utf-8"))
+    site["cameras"][0]["zones"] += zones
+    assert [z.name for z in SiteConfig.model_validate(site).cameras[0].zones][-2:] == ["new-stall", "gate"]
+
+    # the drawing is still there after the check; a zone of two points is refused, with why
+    page.select_option("#zone-pick", "0")
+    page.click("#zone-undo")
+    page.click("#zone-undo")
+    page.click("#zones-check")
+    page.wait_for_selector("#zone-problems")
+    problems = page.locator("#zone-problems").inner_text()
+    assert "new-stall" in problems and "区域至少需要 3 个点" in problems
+    assert page.locator("#zones-yaml").count() == 0

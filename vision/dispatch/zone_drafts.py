@@ -1,0 +1,101 @@
+"""Zones drawn on a camera's picture in the web UI, checked as the box's `config check` checks
+them (vision.core.zone_shapes) and written out as the YAML of the camera's `zones:` in its
+site file. Nothing is sent to the box: an administrator puts the YAML in the site file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vision.core.fleet import MAX_ZONE_POINTS, MAX_ZONES_PER_CAMERA, RelPoint
+from vision.core.zone_shapes import NAME_PATTERN, ZoneKind, zone_shape_problem
+
+DRAFT_MAX_CHARS = 64 << 10
+
+
+class ZoneDraft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    kind: ZoneKind
+    points: list[RelPoint] = Field(min_length=1, max_length=MAX_ZONE_POINTS)
+
+    @model_validator(mode="after")
+    def _shape(self) -> ZoneDraft:
+        problem = zone_shape_problem(self.kind, self.points)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+@dataclass(frozen=True)
+class DraftProblem:
+    """One thing wrong with a draft: which zone (its position and name, when known) and why."""
+
+    index: int | None
+    name: str | None
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckedDraft:
+    zones: list[dict[str, Any]]  # as drawn (for the editor to show again), valid or not
+    problems: list[DraftProblem]
+    yaml: str | None  # the site file's `zones:` when there is no problem
+
+
+def check_draft(text: str) -> CheckedDraft:
+    """The zones of the editor's JSON, with every problem found (not only the first)."""
+    if len(text) > DRAFT_MAX_CHARS:
+        return CheckedDraft([], [DraftProblem(None, None, "zones", f"more than {DRAFT_MAX_CHARS} characters")], None)
+    try:
+        raw = json.loads(text or "[]")
+    except ValueError as exc:
+        return CheckedDraft([], [DraftProblem(None, None, "zones", f"not JSON: {exc}")], None)
+    if not isinstance(raw, list) or not all(isinstance(z, dict) for z in raw):
+        return CheckedDraft([], [DraftProblem(None, None, "zones", "a list of zones")], None)
+    problems: list[DraftProblem] = []
+    if len(raw) > MAX_ZONES_PER_CAMERA:
+        problems.append(DraftProblem(None, None, "zones", f"at most {MAX_ZONES_PER_CAMERA} zones"))
+    good: list[ZoneDraft] = []
+    for i, z in enumerate(raw[:MAX_ZONES_PER_CAMERA]):
+        name = z.get("name") if isinstance(z.get("name"), str) else None
+        try:
+            good.append(ZoneDraft.model_validate(z))
+        except ValidationError as exc:
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "polygon"
+                problems.append(DraftProblem(i, name, where, err["msg"].removeprefix("Value error, ")))
+    seen: set[str] = set()
+    for i, z in enumerate(raw[:MAX_ZONES_PER_CAMERA]):
+        name = z.get("name")
+        if isinstance(name, str) and name in seen:
+            problems.append(DraftProblem(i, name, "name", "two zones have this name"))
+        seen.add(str(name))
+    shown = [
+        {"name": str(z.get("name", "")), "kind": str(z.get("kind", "")), "points": _points(z.get("points"))}
+        for z in raw[:MAX_ZONES_PER_CAMERA]
+    ]
+    if problems:
+        return CheckedDraft(shown, problems, None)
+    site_zones = [
+        {"name": z.name, "kind": z.kind, "polygon": [[round(x, 3), round(y, 3)] for x, y in z.points]} for z in good
+    ]
+    text_yaml = yaml.safe_dump({"zones": site_zones}, default_flow_style=None, sort_keys=False, allow_unicode=True)
+    return CheckedDraft(shown, [], text_yaml)
+
+
+def _points(value: Any) -> list[list[float]]:
+    """The points of a zone as drawn, for showing it again; what is not a pair of numbers is left out."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for p in value[:MAX_ZONE_POINTS]:
+        if isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(v, int | float) for v in p):
+            out.append([float(p[0]), float(p[1])])
+    return out
