@@ -11,11 +11,9 @@ verifies the case by camera. A third start changes nothing."""
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.support_daemon import daemon_processes
 from tests.support_dispatch import PASSWORD, make_jpeg
 from vision.dispatch.app import create_app
 from vision.dispatch.server import DispatchServer, free_port
@@ -182,26 +181,8 @@ def _center_rows(tmp: Path, cid: int) -> tuple[int, int, dict[str, str]]:
 
 @pytest.fixture
 def daemons() -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(site: Path, token: str, *args: str) -> subprocess.Popen[str]:
-        env = {**os.environ, TOKEN_ENV: token, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vision", "run", "--config", str(site), *args],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=20)
+    with daemon_processes() as start:
+        yield lambda site, token, *args: start(site, {TOKEN_ENV: token}, *args)
 
 
 @pytest.mark.timeout(240)

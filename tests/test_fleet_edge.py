@@ -7,10 +7,8 @@ the box, killed -9, becomes one too. Started again, the box's alert closes by it
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.support_daemon import daemon_processes
 from tests.support_dispatch import PASSWORD, free_port
 from vision.core.model_registry import load_card
 from vision.dispatch.app import create_app
@@ -86,26 +85,8 @@ def _until(what: str, check: Callable[[], Any], timeout: float, proc: subprocess
 
 @pytest.fixture
 def daemons() -> Iterator[Callable[[Path, str], subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(site: Path, token: str) -> subprocess.Popen[str]:
-        env = {**os.environ, TOKEN_ENV: token, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vision", "run", "--config", str(site), "--loop"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=20)
+    with daemon_processes() as start:
+        yield lambda site, token: start(site, {TOKEN_ENV: token}, "--loop")
 
 
 @pytest.mark.timeout(240)

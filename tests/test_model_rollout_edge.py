@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.support_daemon import daemon_processes
 from tests.support_dispatch import free_port
 from vision.core.signing import generate_key, sign
 from vision.dispatch.app import create_app
@@ -63,27 +63,8 @@ def upload(service: DispatchService, directory: Path) -> str:
 
 @pytest.fixture
 def daemon() -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-
-    def start(site: Path, token: str, models: Path) -> subprocess.Popen[str]:
-        env = {**os.environ, TOKEN_ENV: token, "STREETVISION_MODELS": str(models), "PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = str(REPO)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vision", "run", "--config", str(site), "--loop"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=20)
+    with daemon_processes() as start:
+        yield lambda site, token, models: start(site, {TOKEN_ENV: token, "STREETVISION_MODELS": str(models)}, "--loop")
 
 
 @pytest.mark.timeout(300)
