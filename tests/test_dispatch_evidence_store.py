@@ -210,3 +210,34 @@ def test_collection_spares_whatever_is_younger_than_the_grace_period(
     collected = dispatch.service.collect_evidence(now=time.time() - 3 * HOUR)  # as if three hours ago
     assert (collected.stale_uploads, collected.orphans) == (0, 0)
     assert all(path.exists() for path in files.values())
+
+
+def test_on_postgresql_every_content_of_a_batch_is_locked_until_its_transaction_ends(pg_server: Any) -> None:
+    """The advisory locks that keep the collector from deleting a file between another request's
+    move and its commit: all of a batch's contents, taken in one statement, held to the end."""
+    from sqlalchemy import create_engine, text
+
+    from vision.dispatch.staging import lock_contents
+
+    url = pg_server.fresh_database()
+    engine = create_engine(url)
+    shas = [_sha(b"one"), _sha(b"two"), _sha(b"three")]
+
+    def free(sha: str) -> bool:
+        with engine.connect() as other:
+            return bool(
+                other.execute(
+                    text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"evidence/{sha}"}
+                ).scalar_one()
+            )
+
+    try:
+        with Session(engine) as s:
+            lock_contents(s, shas[:2] + shas[:1])  # a repeated content is locked once
+            assert not free(shas[0]) and not free(shas[1])
+            assert free(shas[2])
+            s.rollback()
+        assert free(shas[0]) and free(shas[1])
+    finally:
+        engine.dispose()
+        pg_server.drop(url)

@@ -33,8 +33,15 @@ def lock_contents(s: Session, shas: Iterable[str]) -> None:
     SQLite: nothing to do (a writing unit holds the database's write lock)."""
     if s.get_bind().dialect.name != "postgresql":
         return
-    for sha in sorted(set(shas)):  # one order everywhere: no deadlock between two batches
-        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"evidence/{sha}"})
+    keys = [f"evidence/{sha}" for sha in sorted(set(shas))]
+    if keys:  # one statement, the locks taken in one order everywhere: no deadlock between two batches
+        s.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
+                "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS ordered"
+            ),
+            {"keys": keys},
+        )
 
 
 def named_contents(s: Session, shas: Iterable[str]) -> set[str]:
