@@ -16,6 +16,7 @@ from typing import Annotated, Final, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from vision.core.cases import ID_MAX, MODEL_NAME_MAX, MODEL_VERSION_MAX, REASON_MAX, Text, in_timestamp_range
+from vision.core.zone_shapes import RelPoint
 
 HEARTBEAT_SCHEMA_VERSION: Final = 1
 MAX_CAMERAS_PER_BOX: Final = 256
@@ -30,7 +31,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-RelPoint = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
 MAX_ZONES_PER_CAMERA: Final = 32
 MAX_ZONE_POINTS: Final = 64
 

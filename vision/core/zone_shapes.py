@@ -1,18 +1,25 @@
-"""What makes a zone drawable: one set of checks for the box's site file (`config check`) and
-the center's zone editor, so a zone the editor accepts is one the box accepts."""
+"""A camera's zone and what makes it drawable: one model for the box's site file (`config
+check`), its heartbeat and the center's zone editor, so a zone the editor accepts is one the
+box accepts."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vision.core.cases import ID_MAX
 from vision.core.geometry import segments_intersect
 
 ZoneKind = Literal["no_vending", "no_parking", "bike_bay", "garbage_watch", "site_exit"]
-ZONE_KINDS: tuple[str, ...] = get_args(ZoneKind)
 # zone (and camera) names: what the case reports and the center's ids allow
 NAME_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{ID_MAX - 1}}}$"
+ZoneName = Annotated[str, Field(pattern=NAME_PATTERN)]
+RelPoint = tuple[
+    Annotated[float, Field(ge=0.0, le=1.0)],
+    Annotated[float, Field(ge=0.0, le=1.0)],
+]
 
 
 def polygon_area(points: Sequence[tuple[float, float]]) -> float:
@@ -24,12 +31,10 @@ def polygon_area(points: Sequence[tuple[float, float]]) -> float:
 
 
 def zone_shape_problem(kind: str, points: Sequence[tuple[float, float]]) -> str | None:
-    """Why these points are not a zone of this kind (0-1 image coordinates), or None: a polygon
+    """Why these points (0-1 image coordinates) are not a zone of this kind, or None: a polygon
     of at least 3 points whose edges do not cross and whose area is not zero; a `site_exit` may
     also be a line of two distinct points."""
     pts = [(float(x), float(y)) for x, y in points]
-    if any(not (0.0 <= v <= 1.0) for p in pts for v in p):
-        return "polygon: points are fractions of the image, between 0 and 1"
     if kind == "site_exit" and len(pts) == 2:
         return "polygon: a line needs two distinct points" if pts[0] == pts[1] else None
     if len(pts) < 3:
@@ -47,3 +52,27 @@ def zone_shape_problem(kind: str, points: Sequence[tuple[float, float]]) -> str 
     if polygon_area(pts) < 1e-6:
         return "polygon: has zero area (points are collinear or repeated)"
     return None
+
+
+class ZoneConfig(BaseModel):
+    """A region of the image in relative 0-1 coordinates (x right, y down).
+
+    A `site_exit` zone may be a line of two points: trucks are counted when
+    their anchor crosses it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ZoneName
+    kind: ZoneKind
+    polygon: list[RelPoint] = Field(description="Vertices as [x, y] in 0-1 image coordinates.")
+
+    @model_validator(mode="after")
+    def _valid_shape(self) -> ZoneConfig:
+        problem = zone_shape_problem(self.kind, [(x, y) for x, y in self.polygon])
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def is_line(self) -> bool:
+        return len(self.polygon) == 2

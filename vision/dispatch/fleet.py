@@ -343,11 +343,14 @@ class Fleet:
         ]
 
     # ------------------------------------------------------------ reading
-    def boxes(self) -> list[FleetBox]:
-        """Every box with its cameras, by site id."""
+    def boxes(self, site_id: str | None = None) -> list[FleetBox]:
+        """Every box with its cameras, by site id; or only the box of `site_id`."""
+        cameras, boxes = select(m.EdgeCamera), select(m.EdgeBox)
+        if site_id is not None:
+            cameras, boxes = cameras.where(m.EdgeCamera.site_id == site_id), boxes.where(m.EdgeBox.site_id == site_id)
         with self.ctx.read() as s:
             cams: dict[str, list[FleetCamera]] = {}
-            for c in s.scalars(select(m.EdgeCamera).order_by(m.EdgeCamera.site_id, m.EdgeCamera.camera_id)):
+            for c in s.scalars(cameras.order_by(m.EdgeCamera.site_id, m.EdgeCamera.camera_id)):
                 cams.setdefault(c.site_id, []).append(
                     FleetCamera(
                         c.site_id,
@@ -382,7 +385,7 @@ class Fleet:
                     b.alert_case_id,
                     cams.get(b.site_id, []),
                 )
-                for b in s.scalars(select(m.EdgeBox).order_by(m.EdgeBox.site_id))
+                for b in s.scalars(boxes.order_by(m.EdgeBox.site_id))
             ]
 
     def frame_sha256(self, site_id: str, camera_id: str) -> str | None:

@@ -9,27 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
-from vision.core.fleet import MAX_ZONE_POINTS, MAX_ZONES_PER_CAMERA, RelPoint
-from vision.core.zone_shapes import NAME_PATTERN, ZoneKind, zone_shape_problem
+from vision.core.fleet import MAX_ZONE_POINTS, MAX_ZONES_PER_CAMERA
+from vision.core.zone_shapes import ZoneConfig
 
 DRAFT_MAX_CHARS = 64 << 10
-
-
-class ZoneDraft(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=NAME_PATTERN)
-    kind: ZoneKind
-    points: list[RelPoint] = Field(min_length=1, max_length=MAX_ZONE_POINTS)
-
-    @model_validator(mode="after")
-    def _shape(self) -> ZoneDraft:
-        problem = zone_shape_problem(self.kind, self.points)
-        if problem:
-            raise ValueError(problem)
-        return self
+DRAFT_FIELDS = {"name", "kind", "points"}  # a zone as the editor draws it (and the heartbeat carries it)
 
 
 @dataclass(frozen=True)
@@ -62,15 +48,25 @@ def check_draft(text: str) -> CheckedDraft:
     problems: list[DraftProblem] = []
     if len(raw) > MAX_ZONES_PER_CAMERA:
         problems.append(DraftProblem(None, None, "zones", f"at most {MAX_ZONES_PER_CAMERA} zones"))
-    good: list[ZoneDraft] = []
+    good: list[ZoneConfig] = []
     for i, z in enumerate(raw[:MAX_ZONES_PER_CAMERA]):
         name = z.get("name") if isinstance(z.get("name"), str) else None
-        try:
-            good.append(ZoneDraft.model_validate(z))
+        points = z.get("points")
+        if isinstance(points, list) and len(points) > MAX_ZONE_POINTS:
+            problems.append(DraftProblem(i, name, "points", f"at most {MAX_ZONE_POINTS} points"))
+            continue
+        unknown = sorted(set(z) - DRAFT_FIELDS)
+        if unknown:
+            problems.append(DraftProblem(i, name, unknown[0], "Extra inputs are not permitted"))
+            continue
+        try:  # the box's own zone model: the editor's `points` are its `polygon`
+            good.append(ZoneConfig.model_validate({("polygon" if k == "points" else k): v for k, v in z.items()}))
         except ValidationError as exc:
             for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "polygon"
-                problems.append(DraftProblem(i, name, where, err["msg"].removeprefix("Value error, ")))
+                loc = ["points" if p == "polygon" else str(p) for p in err["loc"] if not isinstance(p, int)]
+                problems.append(
+                    DraftProblem(i, name, ".".join(loc) or "polygon", err["msg"].removeprefix("Value error, "))
+                )
     seen: set[str] = set()
     for i, z in enumerate(raw[:MAX_ZONES_PER_CAMERA]):
         name = z.get("name")
@@ -84,7 +80,7 @@ def check_draft(text: str) -> CheckedDraft:
     if problems:
         return CheckedDraft(shown, problems, None)
     site_zones = [
-        {"name": z.name, "kind": z.kind, "polygon": [[round(x, 3), round(y, 3)] for x, y in z.points]} for z in good
+        {"name": z.name, "kind": z.kind, "polygon": [[round(x, 3), round(y, 3)] for x, y in z.polygon]} for z in good
     ]
     text_yaml = yaml.safe_dump({"zones": site_zones}, default_flow_style=None, sort_keys=False, allow_unicode=True)
     return CheckedDraft(shown, [], text_yaml)

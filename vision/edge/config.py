@@ -17,21 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vision.core.cases import CLASS_NAME_MAX, ID_MAX, Location, Text
 from vision.core.cases import ViolationType as ViolationType  # re-exported: scenario scripts name it from here
-from vision.core.zone_shapes import NAME_PATTERN, ZoneKind, zone_shape_problem
+
+# zones are the core's: the center's editor checks them with the same model (re-exported here)
+from vision.core.zone_shapes import NAME_PATTERN, ZoneKind, ZoneName
+from vision.core.zone_shapes import RelPoint as RelPoint
+from vision.core.zone_shapes import ZoneConfig as ZoneConfig
 
 # What ends up in a case report keeps to the limits the dispatch center enforces
 # (vision.core.cases), so `config check` refuses a config whose every case the center
 # would refuse; a camera's `location` is the report's own `Location` model.
-_ID_PATTERN = NAME_PATTERN
-CameraId = Annotated[str, Field(pattern=_ID_PATTERN)]
-ZoneName = Annotated[str, Field(pattern=_ID_PATTERN)]
+CameraId = Annotated[str, Field(pattern=NAME_PATTERN)]
 RuleName = Annotated[Text, Field(min_length=1, max_length=ID_MAX)]
 ClassName = Annotated[Text, Field(min_length=1, max_length=CLASS_NAME_MAX)]
-RelPoint = tuple[
-    Annotated[float, Field(ge=0.0, le=1.0)],
-    Annotated[float, Field(ge=0.0, le=1.0)],
-]
-
 Anchor = Literal["bottom_center", "center", "top_center"]
 
 
@@ -87,28 +84,6 @@ class SamplingConfig(StrictModel):
                 "a quiet camera looks less often than a busy one, not more"
             )
         return self
-
-
-class ZoneConfig(StrictModel):
-    """A region of the image in relative 0-1 coordinates (x right, y down).
-
-    A `site_exit` zone may be a line of two points: trucks are counted when
-    their anchor crosses it."""
-
-    name: ZoneName
-    kind: ZoneKind
-    polygon: list[RelPoint] = Field(description="Vertices as [x, y] in 0-1 image coordinates.")
-
-    @model_validator(mode="after")
-    def _valid_shape(self) -> ZoneConfig:
-        problem = zone_shape_problem(self.kind, [(x, y) for x, y in self.polygon])
-        if problem:
-            raise ValueError(problem)
-        return self
-
-    @property
-    def is_line(self) -> bool:
-        return len(self.polygon) == 2
 
 
 class RuleConfigBase(StrictModel):

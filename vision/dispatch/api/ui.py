@@ -704,7 +704,7 @@ def fleet_page(request: Request, service: ServiceDep, sess: PageSession) -> Resp
 
 
 def _fleet_camera(service: DispatchService, site_id: str, camera_id: str) -> FleetCameraOut:
-    fleet = FleetList.of(service.fleet_boxes(), service.clock(), service.config.fleet.box_silent_after_s)
+    fleet = FleetList.of(service.fleet_boxes(site_id), service.clock(), service.config.fleet.box_silent_after_s)
     cam = next((c for b in fleet.boxes if b.site_id == site_id for c in b.cameras if c.camera_id == camera_id), None)
     if cam is None:
         raise HTTPException(404, "no such camera")
