@@ -16,7 +16,7 @@ from typing import Annotated, Final, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from vision.core.cases import ID_MAX, MODEL_NAME_MAX, MODEL_VERSION_MAX, REASON_MAX, Text, in_timestamp_range
-from vision.core.zone_shapes import RelPoint
+from vision.core.zone_shapes import RelPoint, ZoneConfig
 
 HEARTBEAT_SCHEMA_VERSION: Final = 1
 MAX_CAMERAS_PER_BOX: Final = 256
@@ -56,6 +56,15 @@ class CameraHeartbeat(_Strict):
     last_frame_at: Timestamp | None = None
     last_error: Text | None = Field(default=None, max_length=REASON_MAX)
     zones: list[ZoneOutline] = Field(default_factory=list, max_length=MAX_ZONES_PER_CAMERA)
+    zone_version: int | None = Field(
+        default=None, ge=1, description="The center's zone version the camera runs; null: the site file's zones."
+    )
+    zone_refused: Text | None = Field(
+        default=None,
+        max_length=REASON_MAX,
+        description="Why the box refused the latest zone version the center published (it kept the zones it ran).",
+    )
+    zone_refused_version: int | None = Field(default=None, ge=1, description="The zone version it refused.")
 
 
 class ModelInUse(_Strict):
@@ -84,3 +93,15 @@ class HeartbeatAck(BaseModel):
     received_at: datetime
     cameras: int
     frames: int = Field(description="Camera pictures stored from this heartbeat.")
+
+
+class CameraZones(_Strict):
+    """A camera's zones as published at the center (`GET /api/v1/zones/assigned`, the latest
+    version of each camera of the asking box): the box puts them in place of the site file's
+    zones of that camera, if its own checks accept the site that makes."""
+
+    camera_id: Text = Field(min_length=1, max_length=ID_MAX)
+    version: int = Field(ge=1, le=2**31 - 1, description="Counts up per camera from 1.")
+    zones: list[ZoneConfig] = Field(max_length=MAX_ZONES_PER_CAMERA)
+    published_at: Timestamp
+    published_by: Text = Field(max_length=64)

@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DataError
 
 from vision.dispatch import PACKAGE_DIR
-from vision.dispatch.api import auth, body_limit, cases, errors, fleet, headers, models, open311, ui
+from vision.dispatch.api import auth, body_limit, cases, errors, fleet, headers, models, open311, ui, zones
 from vision.dispatch.api.headers import DOCS_STATIC
 from vision.dispatch.collector import Periodic
 from vision.dispatch.service import DispatchService
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, service: DispatchService | None
     app.include_router(cases.router)
     app.include_router(fleet.router)
     app.include_router(models.router)
+    app.include_router(zones.router)
     app.include_router(auth.router)
     app.include_router(open311.router)
     app.include_router(ui.router)

@@ -70,6 +70,9 @@ class FleetCamera:
     frame_at: datetime | None
     alert_case_id: int | None
     zones: list[dict[str, Any]]
+    zone_version: int | None = None  # the center's zone version its box runs (None: the site file's)
+    zone_refused_version: int | None = None
+    zone_refused: str | None = None  # why its box refused that version
 
     @property
     def watching(self) -> bool:
@@ -179,6 +182,8 @@ class Fleet:
                 row.reported_at = now
                 row.last_frame_at = cam.last_frame_at
                 row.zones = [z.model_dump(mode="json") for z in cam.zones]
+                row.zone_version = cam.zone_version
+                row.zone_refused_version, row.zone_refused = cam.zone_refused_version, cam.zone_refused
                 if cam.camera_id in pictures:
                     row.frame_sha256, row.frame_at = pictures[cam.camera_id], now
                 if cam.state == "online":
@@ -366,6 +371,9 @@ class Fleet:
                         c.frame_at if c.frame_sha256 else None,
                         c.alert_case_id,
                         list(c.zones or []),
+                        c.zone_version,
+                        c.zone_refused_version,
+                        c.zone_refused,
                     )
                 )
             return [

@@ -34,6 +34,7 @@ from vision.core.cases import (
     ID_MAX,
     MODEL_NAME_MAX,
     MODEL_VERSION_MAX,
+    REASON_MAX,
     TAXONOMY_EDITION_MAX,
 )
 from vision.core.plates import PLATE_TEXT_MAX
@@ -296,6 +297,10 @@ class EdgeCamera(Base):
     alert_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     # its zones as the box's site config has them (vision.core.fleet.ZoneOutline), drawn on the picture
     zones: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # the center's zone version it runs (null: its site file's), and the latest one it refused and why
+    zone_version: Mapped[int | None] = mapped_column(Integer)
+    zone_refused_version: Mapped[int | None] = mapped_column(Integer)
+    zone_refused: Mapped[str | None] = mapped_column(String(REASON_MAX))
 
     __table_args__ = (UniqueConstraint("site_id", "camera_id", name="uq_edge_cameras_site_camera"),)
 
@@ -346,3 +351,20 @@ class ModelRollout(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+class ZoneVersion(Base):
+    """A camera's zones as an administrator published them in the zone editor: the latest version
+    of a camera is what its box is told to run (vision.dispatch.zone_versions). Rows are never
+    changed or deleted: they are the history of who drew which zones when."""
+
+    __tablename__ = "zone_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(ID_MAX))
+    camera_id: Mapped[str] = mapped_column(String(ID_MAX))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per camera
+    zones: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # vision.core.zone_shapes.ZoneConfig, as dicts
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("site_id", "camera_id", "version", name="uq_zone_versions_site_camera_version"),)

@@ -278,6 +278,11 @@ class FleetCameraOut(BaseModel):
     frame_at: datetime | None = Field(description="When its latest picture arrived (GET .../frame.jpg).")
     alert_case_id: int | None
     zones: list[ZoneOutline] = Field(description="Its zones as the box's site config has them (0-1 coordinates).")
+    zone_version: int | None = Field(
+        default=None, description="The zone version published at the center that its box runs; null: the site file's."
+    )
+    zone_refused_version: int | None = Field(default=None, description="A published zone version its box refused.")
+    zone_refused: str | None = Field(default=None, description="Why its box refused that version.")
 
 
 class FleetBoxOut(BaseModel):
@@ -332,6 +337,9 @@ class FleetList(BaseModel):
                         frame_at=c.frame_at,
                         alert_case_id=c.alert_case_id,
                         zones=[ZoneOutline.model_validate(z) for z in c.zones],
+                        zone_version=c.zone_version,
+                        zone_refused_version=c.zone_refused_version,
+                        zone_refused=c.zone_refused,
                     )
                     for c in b.cameras
                 ],

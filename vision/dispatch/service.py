@@ -7,6 +7,7 @@ without HTTP. It holds no logic of its own; it composes the parts that do:
     lifecycle.py    the camera's cleared / resumed events of a case (自动核查)
     fleet.py        edge boxes' heartbeats, cameras offline, maintenance alerts
     rollouts.py     model versions uploaded, rolled out to the boxes (or a canary list) and back
+    zone_versions.py  each camera's zones published from the zone editor to its box, and their history
     transitions.py  the workflow actions and their audit records
     queries.py      reading cases as the plain shapes of schemas.py
     retention.py    evidence of finished cases deleted after the configured days (the record stays)
@@ -41,6 +42,7 @@ from vision.dispatch.storage import EvidenceStore
 from vision.dispatch.transitions import Transitions
 from vision.dispatch.uploads import Upload
 from vision.dispatch.workflow import FINAL, Status
+from vision.dispatch.zone_versions import ZoneVersions
 
 __all__ = [
     "ClientPrincipal",
@@ -78,6 +80,7 @@ class DispatchService:
         self.camera_lifecycle = CameraLifecycle(self.ctx)
         self.fleet = Fleet(self.ctx)
         self.model_rollouts = ModelRollouts(self.ctx)
+        self.zone_versions = ZoneVersions(self.ctx)
         self.transitions = Transitions(self.ctx, self.queries)
         self._forward_operations()
 
@@ -187,6 +190,10 @@ class DispatchService:
         self.assigned_models = self.model_rollouts.assigned
         self.model_versions = self.model_rollouts.versions
         self.model_file = self.model_rollouts.file
+        # zones published to the boxes
+        self.publish_zones = self.zone_versions.publish
+        self.latest_zones = self.zone_versions.latest
+        self.zone_history = self.zone_versions.history
         # the workflow
         self.transition = transitions.transition
         # reading

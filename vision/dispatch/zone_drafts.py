@@ -1,11 +1,12 @@
 """Zones drawn on a camera's picture in the web UI, checked as the box's `config check` checks
 them (vision.core.zone_shapes) and written out as the YAML of the camera's `zones:` in its
-site file. Nothing is sent to the box: an administrator puts the YAML in the site file."""
+site file, or published as the camera's next zone version, which its box picks up
+(zone_versions.py)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -33,6 +34,7 @@ class CheckedDraft:
     zones: list[dict[str, Any]]  # as drawn (for the editor to show again), valid or not
     problems: list[DraftProblem]
     yaml: str | None  # the site file's `zones:` when there is no problem
+    valid: list[ZoneConfig] = field(default_factory=list)  # the zones as the box reads them, when no problem
 
 
 def check_draft(text: str) -> CheckedDraft:
@@ -83,7 +85,7 @@ def check_draft(text: str) -> CheckedDraft:
         {"name": z.name, "kind": z.kind, "polygon": [[round(x, 3), round(y, 3)] for x, y in z.polygon]} for z in good
     ]
     text_yaml = yaml.safe_dump({"zones": site_zones}, default_flow_style=None, sort_keys=False, allow_unicode=True)
-    return CheckedDraft(shown, [], text_yaml)
+    return CheckedDraft(shown, [], text_yaml, good)
 
 
 def _points(value: Any) -> list[list[float]]:

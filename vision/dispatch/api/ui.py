@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path as FsPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,7 @@ from vision.dispatch.service import DispatchService, OperatorPrincipal, Upload
 from vision.dispatch.throttle import TooManyAttempts
 from vision.dispatch.workflow import DEPARTMENT_BOUND, IllegalTransition, NotPermitted, Role, Status, WorkflowError
 from vision.dispatch.zone_drafts import DRAFT_MAX_CHARS, check_draft
+from vision.dispatch.zone_versions import ZoneVersionInfo
 
 router = APIRouter(prefix="/ui", include_in_schema=False, route_class=CredentialFirst)
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
@@ -719,7 +720,22 @@ def fleet_camera_page(
     administrator can draw zones on it and get them checked as the site file's YAML."""
     cam = _fleet_camera(service, site_id, camera_id)
     zones = [z.model_dump(mode="json") for z in cam.zones]
-    return _render(request, "fleet_camera.html", sess, site_id=site_id, cam=cam, draft=zones, checked=None)
+    return _render(
+        request,
+        "fleet_camera.html",
+        sess,
+        site_id=site_id,
+        cam=cam,
+        draft=zones,
+        checked=None,
+        published=_published(service, site_id, camera_id),
+        just_published=None,
+    )
+
+
+def _published(service: DispatchService, site_id: str, camera_id: str) -> ZoneVersionInfo | None:
+    """The latest zone version published for the camera, if any."""
+    return next((v for v in service.latest_zones(site_id) if v.camera_id == camera_id), None)
 
 
 @router.post("/fleet/{site_id}/{camera_id}/zones", response_class=HTMLResponse)
@@ -731,24 +747,32 @@ def fleet_camera_zones(
     sess: PageSession,
     zones: Annotated[str, Form(max_length=DRAFT_MAX_CHARS)] = "[]",
     csrf: Annotated[str, Form(max_length=128)] = "",
+    action: Annotated[Literal["check", "publish"], Form()] = "check",
 ) -> Response:
     """Zones drawn in the editor, checked as `config check` checks a site file: the page again
-    with every problem, or with the camera's `zones:` as YAML for the box's site file (422 / 200)."""
+    with every problem, or with the camera's `zones:` as YAML for the box's site file (422 / 200).
+    With `action=publish`, zones that pass are stored as the camera's next zone version, which
+    its box picks up (201)."""
     if not sess.csrf_ok(csrf):
         raise HTTPException(403, "form expired: reload the page")
     if sess.operator.role != Role.ADMIN:
         raise HTTPException(403, "only an administrator edits zones")
     cam = _fleet_camera(service, site_id, camera_id)
     checked = check_draft(zones)
+    just_published = None
+    if action == "publish" and not checked.problems:
+        just_published = service.publish_zones(sess.operator.username, site_id, camera_id, checked.valid)
     return _render(
         request,
         "fleet_camera.html",
         sess,
-        status_code=422 if checked.problems else 200,
+        status_code=422 if checked.problems else 201 if just_published else 200,
         site_id=site_id,
         cam=cam,
         draft=checked.zones,
         checked=checked,
+        published=_published(service, site_id, camera_id),
+        just_published=just_published,
     )
 
 

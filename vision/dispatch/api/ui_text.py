@@ -95,6 +95,9 @@ ZONE_PROBLEM = {
     "two zones have this name": N_("two zones have this name"),
     "should match pattern": N_("names use letters, digits, _ . - and start with a letter or digit"),
     "Input should be": N_("unknown kind of zone"),
+    # what the box says when it refuses a published version (its site config's cross-checks)
+    "does not exist on camera": N_("a rule of the box watches a zone of a name these zones no longer have"),
+    "rule watches": N_("a rule of the box watches a zone of this name, but of another kind"),
 }
 DISK_LEVEL = {"ok": N_("ok"), "low": N_("low"), "full": N_("full"), "unknown": N_("unknown")}
 
