@@ -25,7 +25,7 @@ EXIT = {"name": "road-exit", "kind": "site_exit", "points": [[0.85, 0.3], [0.85,
 def assigned(d: Dispatch, token: str) -> list[dict[str, Any]]:
     r = d.client.get("/api/v1/zones/assigned", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text
-    return r.json()
+    return list(r.json())
 
 
 def publish_form(d: Dispatch, zones: Any, action: str = "publish", camera: str = "cam-01") -> Any:

@@ -623,6 +623,22 @@ class ModelUpdatesConfig(StrictModel):
         return self
 
 
+class ZoneUpdatesConfig(StrictModel):
+    """Zones drawn and published in the dispatch center's zone editor: every `check_every_s` the
+    box asks for the latest zone version of each of its cameras, puts those zones in place of the
+    site file's, and checks the site that makes as `streetvision config check` does. Accepted, it
+    is written to `path` (read over the site file at every start) and the daemon swaps the
+    cameras' rules at its next batch, streams running; refused, the running zones stay and the
+    heartbeat tells the center why."""
+
+    check_every_s: float = Field(default=60.0, gt=0, description="Seconds between two questions to the center.")
+    path: str | None = Field(
+        default=None,
+        description="File of the accepted zone versions (JSON, written atomically); default: zone-versions.json in"
+        " the outbox's directory.",
+    )
+
+
 class OutboxConfig(StrictModel):
     path: str = Field(default="var/outbox", description="Directory of the case queue (SQLite) and evidence files.")
     max_evidence_mb: float = Field(
@@ -680,6 +696,9 @@ class SiteConfig(StrictModel):
     model_updates: ModelUpdatesConfig | None = Field(
         default=None, description="Model versions rolled out from the dispatch center; needs `dispatch`."
     )
+    zone_updates: ZoneUpdatesConfig | None = Field(
+        default=None, description="Zones published from the dispatch center's zone editor; needs `dispatch`."
+    )
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -695,6 +714,8 @@ class SiteConfig(StrictModel):
             raise ValueError("static_objects: needs a verifier section (its crop classifier names the regions)")
         if self.model_updates is not None and self.dispatch is None:
             raise ValueError("model_updates: needs a dispatch section (the center the versions come from)")
+        if self.zone_updates is not None and self.dispatch is None:
+            raise ValueError("zone_updates: needs a dispatch section (the center the zones come from)")
         return self
 
     def model_names(self) -> list[str]:

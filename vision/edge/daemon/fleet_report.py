@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -31,10 +31,13 @@ from vision.core.fleet import (
 from vision.core.model_registry import models_dir
 from vision.edge.config import SiteConfig
 from vision.edge.daemon.health import RunningSite
+from vision.edge.daemon.zone_rollout import ZoneRefusal
 
 log = logging.getLogger("vision.edge.daemon")
 
 __all__ = ["FRAME_WIDTH", "config_sha256", "heartbeat_of", "frame_jpeg"]
+
+ZoneState = Callable[[str], tuple[int | None, ZoneRefusal | None]]
 
 FRAME_WIDTH = 640  # the picture sent to the center: enough to draw zones on, ~50 kB
 
@@ -88,7 +91,9 @@ def heartbeat_of(
     config_hash: str,
     latest: Mapping[str, np.ndarray],
     with_frames: bool,
+    zone_state: ZoneState | None = None,
 ) -> tuple[Heartbeat, dict[str, bytes]]:
+    """`zone_state`: camera id -> (the center's zone version it runs, the latest one it refused)."""
     cameras = []
     for cam in site.cameras:
         zones = [  # what the center can draw; a site file beyond its limits is not the heartbeat's business
@@ -96,10 +101,24 @@ def heartbeat_of(
             for z in cam.zones[:MAX_ZONES_PER_CAMERA]
             if len(z.polygon) <= MAX_ZONE_POINTS
         ]
+        version, refusal = zone_state(cam.id) if zone_state is not None else (None, None)
+        zone_fields: dict[str, Any] = {
+            "zone_version": version,
+            "zone_refused_version": refusal.version if refusal else None,
+            "zone_refused": refusal.reason if refusal else None,
+        }
         reader = site.readers.get(cam.id)
         if reader is None:
             cameras.append(
-                CameraHeartbeat(camera_id=cam.id, state="starting", fps=0, decode_errors=0, reconnects=0, zones=zones)
+                CameraHeartbeat(
+                    camera_id=cam.id,
+                    state="starting",
+                    fps=0,
+                    decode_errors=0,
+                    reconnects=0,
+                    zones=zones,
+                    **zone_fields,
+                )
             )
             continue
         st = reader.status()
@@ -114,6 +133,7 @@ def heartbeat_of(
                 last_frame_at=st.last_frame_at,
                 last_error=(st.last_error or "")[:256] or None,
                 zones=zones,
+                **zone_fields,
             )
         )
     counts = {} if site.outbox.closed else site.outbox.counts()

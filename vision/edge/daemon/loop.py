@@ -9,10 +9,12 @@
          when the clip window is recorded -> CaseReport -> outbox (durable)
       -> sender thread -> dispatch center
     beside it, a heartbeat thread tells the center how the box and its cameras stand
-    (fleet_report.py, delivery/heartbeat.py), and an updater installs the model versions
-    the center rolls out to this box (delivery/model_updates.py -> rollout.py)
+    (fleet_report.py, delivery/heartbeat.py), an updater installs the model versions
+    the center rolls out to this box (delivery/model_updates.py -> rollout.py), and another
+    takes the zones published for its cameras (delivery/zone_updates.py -> zone_rollout.py)
 
-Between two batches the loop rolls out new model versions (rollout.py); `/healthz` and
+Between two batches the loop rolls out new model versions (rollout.py) and swaps in the
+zones accepted from the center (zone_rollout.py); `/healthz` and
 `/metrics` are served while it runs (health.py, metrics.py). Stopping (SIGTERM, SIGINT,
 the stop event, a duration, every file source ended) finishes the cases waiting for
 their clip, lets the request in flight finish, and leaves everything unsent queued on
@@ -54,9 +56,11 @@ from vision.edge.daemon.metrics import ScrapedParts, SiteMetrics
 from vision.edge.daemon.pipeline import CameraPipeline, FrameLike
 from vision.edge.daemon.rollout import ModelRollout
 from vision.edge.daemon.summary import RunSummary
+from vision.edge.daemon.zone_rollout import ZoneRollout, override_path
 from vision.edge.delivery.heartbeat import HeartbeatSender
 from vision.edge.delivery.model_updates import ModelUpdater
 from vision.edge.delivery.outbox import Outbox
+from vision.edge.delivery.zone_updates import ZoneUpdater
 from vision.edge.detection.pool import plan_workers
 from vision.edge.detection.routing import RoutedDetections
 from vision.edge.rules import Observation, RuleEvent, Violation
@@ -93,6 +97,10 @@ class SiteRunner:
         (0: any free port), `outbox_dir` the outbox's path, `verifier` the site's verifier."""
         from vision.core.taxonomy import load_taxonomy
 
+        self.zone_rollout: ZoneRollout | None = None
+        if site.zone_updates is not None:  # the zone versions accepted before, over the site file
+            self.zone_rollout = ZoneRollout(site, override_path(site))
+            site = self.zone_rollout.site
         self.site = site
         self.live = live
         self.loop = loop
@@ -130,6 +138,7 @@ class SiteRunner:
         self.sender = None
         self.heartbeats: HeartbeatSender | None = None
         self.model_updates: ModelUpdater | None = None
+        self.zone_updates: ZoneUpdater | None = None
         self.latest_images: dict[str, np.ndarray] = {}  # each camera's newest sampled frame (the heartbeat's picture)
         self.started_at = datetime.now(UTC)
         self._config_hash = config_sha256(site)
@@ -156,6 +165,14 @@ class SiteRunner:
                     require_signature=site.model_updates.require_signature,
                     on_installed=self.request_reload,
                     interval_s=site.model_updates.check_every_s,
+                )
+            if site.zone_updates is not None and self.zone_rollout is not None:
+                self.zone_updates = ZoneUpdater(
+                    site.dispatch.url,
+                    device_headers(device_token(site.dispatch), site.dispatch.device_id or site.site_id),
+                    self.zone_rollout.offer,
+                    interval_s=site.zone_updates.check_every_s,
+                    timeout_s=site.dispatch.timeout_s,
                 )
         else:
             log.warning("no dispatch section in the site config: cases are queued in %s but not sent", site.outbox.path)
@@ -201,7 +218,10 @@ class SiteRunner:
 
     def _heartbeat(self, with_frames: bool) -> tuple[Heartbeat, dict[str, bytes]]:
         """The heartbeat to the center now (the heartbeat thread asks)."""
-        return heartbeat_of(self, self.site, self.started_at, self._config_hash, self.latest_images, with_frames)
+        zone_state = self.zone_rollout.state if self.zone_rollout is not None else None
+        return heartbeat_of(
+            self, self.site, self.started_at, self._config_hash, self.latest_images, with_frames, zone_state
+        )
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) of /healthz."""
@@ -232,6 +252,8 @@ class SiteRunner:
             self.heartbeats.start()
         if self.model_updates is not None:
             self.model_updates.start()
+        if self.zone_updates is not None:
+            self.zone_updates.start()
         try:
             self._loop(self.feeds.batches(stop, deadline))
         finally:
@@ -253,6 +275,8 @@ class SiteRunner:
             self.heartbeats.stop()
         if self.model_updates is not None:
             self.model_updates.stop()
+        if self.zone_updates is not None:
+            self.zone_updates.stop()
         self.feeds.stop()
         for pipe in self.pipelines.values():
             for violation in pipe.clips_ready(flush=True):  # finish cases still waiting for the end of their clip
@@ -283,6 +307,7 @@ class SiteRunner:
             for f in batch:
                 self.latest_images[f.camera_id] = f.image
             self.summary.model_reloads += self.rollout.check()
+            self._swap_zones()
             due = [f for f in batch if self.pipelines[f.camera_id].add_frame(f)]
             self.summary.frames += len(batch)
             if due:
@@ -305,6 +330,36 @@ class SiteRunner:
             for pipe in self.pipelines.values():
                 for violation in pipe.clips_ready():
                     self._finish(pipe, violation)
+
+    def _swap_zones(self) -> None:
+        """Zones the zone updater accepted (zone_rollout.py), swapped in between two batches: the
+        cameras whose zones changed get their new rules (pipeline.py `replace_zones`) and the
+        detectors their new zoom tiles; the camera readers never notice."""
+        if self.zone_rollout is None:
+            return
+        site = self.zone_rollout.take()
+        if site is None:
+            return
+        by_id = {c.id: c for c in site.cameras}
+        for camera_id, pipe in self.pipelines.items():
+            camera = by_id[camera_id]
+            if camera.zones == pipe.camera.zones:
+                continue
+            fresh = pipe.replace_zones(site, camera)
+            for route in self.models.routes:
+                if route.zoom_every_s is not None:  # the zoom tiles follow the zones
+                    route.zones[camera_id] = [z.polygon for z in camera.zones]
+                    route._tiles.clear()
+            self.summary.zone_reloads += 1
+            log.info(
+                "camera %s: zones reloaded (%s); rules started fresh: %s (streams kept running)",
+                camera_id,
+                ", ".join(z.name for z in camera.zones) or "no zones",
+                ", ".join(fresh) or "none",
+            )
+        self.site = site
+        self.cameras = [c for c in site.cameras if c.enabled]
+        self._config_hash = config_sha256(site)
 
     def _process(self, frame: FrameLike, dets: sv.Detections) -> None:
         pipe = self.pipelines[frame.camera_id]

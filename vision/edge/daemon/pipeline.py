@@ -22,6 +22,7 @@ import numpy as np
 import supervision as sv
 
 from vision.core.geometry import box_iou
+from vision.core.zone_shapes import ZoneConfig
 from vision.edge.casework.evidence import BufferedFrame, FrameRing, clip_window
 from vision.edge.config import CameraConfig, MuddyTruckRuleConfig, SiteConfig
 from vision.edge.daemon.verifier_gate import VerifierGate
@@ -188,6 +189,44 @@ class CameraPipeline:
     def full_rate_until(self, t_s: float) -> None:
         """Look at every sampled frame until stream time `t_s` (a followed truck is moving)."""
         self._full_rate_until_t = max(t_s, self._full_rate_until_t or t_s)
+
+    # --- zones from the center ----------------------------------------------------------------------
+    def replace_zones(self, site: SiteConfig, camera: CameraConfig) -> list[str]:
+        """Run the camera's zones as `camera` has them now (a zone version from the center), from the
+        next frame on; the tracker, the frame ring and the clips being recorded carry on.
+
+        A rule whose zones (those it names, else every zone of its kind) keep their names, kinds and
+        points keeps its engine and all it remembers: objects, dwell timers, open violations. A rule
+        watching a zone that changed starts fresh: its remembered places and dwell were measured
+        against the old outline, so an object already in the new zone opens its case after a full
+        dwell; its open violations get no cleared or resumed event from this box, and candidates the
+        verifier held back for it are dropped. Returns the names of the rules that started fresh."""
+
+        def watched(s: SiteConfig, c: CameraConfig, name: str) -> list[ZoneConfig]:
+            cfg = s.rule(name)
+            return (
+                [z for z in c.zones if z.name in cfg.zones]
+                if cfg.zones
+                else [z for z in c.zones if z.kind == cfg.zone_kind]
+            )
+
+        rules = CameraRules.for_site(site, camera)
+        fresh = []
+        previous = {rule.name: rule for rule in self.rules.rules}
+        for i, rule in enumerate(rules.rules):
+            kept = previous.get(rule.name)
+            if (
+                kept is not None
+                and self.site.rule(rule.name) == site.rule(rule.name)
+                and watched(self.site, self.camera, rule.name) == watched(site, camera, rule.name)
+            ):
+                rules.rules[i] = kept
+            else:
+                fresh.append(rule.name)
+        self.site, self.camera, self.rules = site, camera, rules
+        self.gate.held = {k: held for k, held in self.gate.held.items() if held[0].rule not in fresh}
+        self._exit_mask = self._watch = None  # both are drawn from the zones
+        return fresh
 
     # --- clips ------------------------------------------------------------------------------------
     def await_clip(self, violation: Violation) -> None:

@@ -18,3 +18,4 @@ class RunSummary:
     stopped_by: str = ""  # "stop", "duration" or "sources ended"
     outbox: dict[str, int] = field(default_factory=dict)  # case counts by state at the end
     model_reloads: int = 0  # model versions rolled out while running
+    zone_reloads: int = 0  # cameras whose zones a version from the center replaced while running

@@ -10,13 +10,13 @@ Failures are logged once per outage, not once per beat.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 
 import httpx
 
 from vision.core.fleet import FRAME_PART_PREFIX, Heartbeat
+from vision.edge.delivery.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ class HeartbeatSender:
         self._frames_at: float | None = None  # monotonic time the pictures last reached the center
         self._failing = False
         self._client = httpx.Client(headers=dict(headers), timeout=httpx.Timeout(timeout_s), transport=transport)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = Periodic("heartbeat", interval_s, self.beat, log)
 
     def beat(self) -> bool:
         """Send one heartbeat now; True when the center took it."""
@@ -84,20 +83,9 @@ class HeartbeatSender:
         return False
 
     def start(self) -> HeartbeatSender:
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-        self._thread.start()
+        self._thread.start()  # a broken snapshot is logged; it must not end the box's sign of life
         return self
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.beat()
-            except Exception:  # noqa: BLE001 - a broken snapshot must not end the box's sign of life
-                log.exception("heartbeat: could not build or send the heartbeat")
-            self._stop.wait(self.interval_s)
-
     def stop(self, timeout: float = 15.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._thread.stop(timeout)
         self._client.close()

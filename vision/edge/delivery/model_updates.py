@@ -20,7 +20,6 @@ import hashlib
 import logging
 import os
 import shutil
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import httpx
 import yaml
 
 from vision.core.signing import SIGNATURE_SUFFIX, SignatureError, verify
+from vision.edge.delivery.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,7 @@ class ModelUpdater:
         self.interval_s = interval_s
         self.stats = UpdateStats()
         self._client = httpx.Client(headers=dict(headers), timeout=httpx.Timeout(timeout_s))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = Periodic("model-updates", interval_s, self.check, log)
 
     # ------------------------------------------------------------ one check
     def check(self) -> list[str]:
@@ -185,22 +184,11 @@ class ModelUpdater:
 
     # ------------------------------------------------------------ the thread
     def start(self) -> ModelUpdater:
-        self._thread = threading.Thread(target=self._run, name="model-updates", daemon=True)
         self._thread.start()
         return self
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:  # noqa: BLE001 - a bad answer must not end the updates for good
-                log.exception("model updates: unexpected error")
-            self._stop.wait(self.interval_s)
-
     def stop(self, timeout: float = 15.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._thread.stop(timeout)
         self._client.close()
 
 
