@@ -1,7 +1,9 @@
 """The zone editor in headless Chromium (issue 15 item 3, the part built): an administrator
 draws a zone by clicking on a camera's picture, the center checks it as the box's
 `config check` would and gives the camera's `zones:` as YAML that the box's own site schema
-takes; a zone the box would refuse is shown with why, in Chinese."""
+takes; a zone the box would refuse is shown with why, in Chinese. Published, the zones are the
+camera's next zone version: the camera page shows it waiting for the box, and the box's device
+endpoint gives it."""
 
 from __future__ import annotations
 
@@ -124,3 +126,37 @@ def test_a_zone_drawn_on_the_picture_becomes_yaml_the_box_takes(center: str, pag
     problems = page.locator("#zone-problems").inner_text()
     assert "new-stall" in problems and "区域至少需要 3 个点" in problems
     assert page.locator("#zones-yaml").count() == 0
+
+
+def test_zones_drawn_and_published_become_a_version_the_box_is_given(center: str, page: Any, tmp_path: Path) -> None:
+    from vision.dispatch import bootstrap
+    from vision.dispatch.settings import Settings
+
+    box_token = bootstrap.create_device(Settings(data_dir=tmp_path / "data"), "edge-02", "site-a")
+    page.goto(center + "/ui/login")
+    page.fill("#username", "chief")
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(center + "/ui/")
+    page.goto(center + "/ui/fleet/site-a/cam-01")
+    assert "该摄像头尚未发布区域" in page.locator("#zone-version").inner_text()
+    page.click("#zone-new")
+    page.fill("#zone-name", "plaza")
+    page.select_option("#zone-kind", "no_vending")
+    corners = [(0.1, 0.3), (0.7, 0.3), (0.7, 0.6), (0.1, 0.6)]
+    _click_at(page, corners)
+    assert page.locator("#zones-publish").inner_text() == "发布到设备"
+    page.click("#zones-publish")
+    page.wait_for_selector("#zone-published")
+    assert "已发布为区域版本 1" in page.locator("#zone-published").inner_text()
+    state = page.locator("#zone-version").inner_text()
+    assert "区域版本 1，由 chief" in state and "等待设备应用" in state
+
+    page.goto(center + "/ui/fleet/site-a/cam-01")  # the version stays on the camera's page
+    assert "区域版本 1，由 chief" in page.locator("#zone-version").inner_text()
+    r = httpx.get(center + "/api/v1/zones/assigned", headers={"Authorization": f"Bearer {box_token}"})
+    assert r.status_code == 200, r.text
+    ((cam, version, zones),) = [(v["camera_id"], v["version"], v["zones"]) for v in r.json()]
+    assert (cam, version, [z["name"] for z in zones]) == ("cam-01", 1, ["plaza"])
+    for (x, y), (gx, gy) in zip(corners, zones[0]["polygon"], strict=True):
+        assert abs(gx - x) < 0.01 and abs(gy - y) < 0.01, zones[0]["polygon"]
