@@ -99,7 +99,7 @@ class SiteRunner:
 
         self.zone_rollout: ZoneRollout | None = None
         if site.zone_updates is not None:  # the zone versions accepted before, over the site file
-            self.zone_rollout = ZoneRollout(site, override_path(site))
+            self.zone_rollout = ZoneRollout(site, override_path(site, outbox_dir))
             site = self.zone_rollout.site
         self.site = site
         self.live = live

@@ -47,11 +47,12 @@ class ZoneRefusal:
     reason: str
 
 
-def override_path(site: SiteConfig) -> Path:
-    """Where the accepted zone versions of this site are kept on the box."""
+def override_path(site: SiteConfig, outbox_dir: Path | str | None = None) -> Path:
+    """Where the accepted zone versions of this site are kept on the box: `zone_updates.path`,
+    else beside the outbox's files (`outbox_dir` when the daemon was given another outbox)."""
     if site.zone_updates is not None and site.zone_updates.path:
         return Path(site.zone_updates.path)
-    return Path(site.outbox.path) / OVERRIDE_FILE
+    return Path(outbox_dir or site.outbox.path) / OVERRIDE_FILE
 
 
 def with_zones(site: SiteConfig, published: CameraZones) -> SiteConfig:
