@@ -158,3 +158,40 @@ def test_two_tracks_on_one_truck_make_one_case():
             image=img,
         )
     assert len(s.kinds("opened")) == 1
+
+
+def test_a_part_of_a_truck_boxed_as_a_vehicle_of_its_own_is_no_second_case():
+    """A detector boxes the truck's cab as a vehicle next to the whole truck (a third of its size, so
+    their IoU is low), the tracker follows both, and the cab's track fires first: one case. (The quick
+    suite's muddy truck did this with the far-trained crop verifier naming the cab's box.)"""
+    s = Script(truck_rules())
+    img = image()
+    for i in range(10):
+        y2 = 200.0 + i * 50
+        s.frame(
+            i * 0.2,
+            [
+                ("muddy_truck", (480.0, y2 - 120, 600.0, y2 - 10), 0.8, 1),  # the cab, ahead of the whole
+                ("muddy_truck", (300.0, y2 - 200, 600.0, y2), 0.6, 2),
+            ],
+            image=img,
+        )
+    assert len(s.kinds("opened")) == 1
+
+
+def test_two_trucks_side_by_side_are_two_cases():
+    """The containment test is for a box inside another one: two trucks driving out side by side,
+    neither inside the other, are two cases."""
+    s = Script(truck_rules())
+    img = image()
+    for i in range(10):
+        y2 = 200.0 + i * 50
+        s.frame(
+            i * 0.2,
+            [
+                ("muddy_truck", (100.0, y2 - 200, 400.0, y2), 0.8, 1),
+                ("muddy_truck", (420.0, y2 - 200, 720.0, y2), 0.8, 2),
+            ],
+            image=img,
+        )
+    assert len(s.kinds("opened")) == 2

@@ -27,6 +27,9 @@ from vision.edge.zones import LineCrossing, ZoneGeometry, anchor_points
 # Deliberately short: other trucks pass the same exit.
 RE_ID_WINDOW_S = 5.0
 RE_ID_IOU = 0.3
+# A box mostly inside that truck's box (or around it) is that truck too: a detector that boxed the
+# cab or the load as a vehicle of its own, next to the whole truck, gives a second track on one truck.
+RE_ID_CONTAINED = 0.7
 
 
 @dataclass(frozen=True)
@@ -169,13 +172,16 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
         return line
 
     def _is_refired(self, new: _Truck, t_s: float) -> bool:
-        """Is this new track a truck that already has its case?"""
+        """Is this new track a truck that already has its case (re-found, split, or part of it boxed)?"""
         for fired in self._recent_fired:
             gone_s = t_s - fired.last_seen_t
             if fired is new or gone_s > RE_ID_WINDOW_S:
                 continue
             predicted = fired.box + fired.velocity * gone_s
             if box_iou(new.box, predicted)[0, 0] >= RE_ID_IOU:
+                return True
+            inside = max(box_containment(new.box, predicted)[0, 0], box_containment(predicted, new.box)[0, 0])
+            if inside >= RE_ID_CONTAINED:
                 return True
         return False
 
