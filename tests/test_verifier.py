@@ -286,3 +286,85 @@ def test_real_photos_of_two_wheelers_are_found_by_the_bike_rules_path(photo, kin
         for i in found
     ]
     assert any(v.accepted for v in confirmed), confirmed
+
+
+# --- far objects: the head was trained on crops shrunk to a far camera's size (--far-fraction) ----------
+
+
+def _detected(photo: str, kinds: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    from vision.edge.detection import open_detector
+
+    image = cv2.imread(str(REPO / "datasets" / "photos" / photo))
+    assert image is not None
+    dets = open_detector("coco-nanodet", min_confidence=0.3).detect(image)
+    names = np.asarray(dets.data["class_name"], dtype=object)
+    boxes = np.asarray(dets.xyxy)[np.isin(names, list(kinds))]
+    assert len(boxes), f"no {kinds} in {photo}"
+    return image, boxes
+
+
+@pytest.mark.parametrize("height_px", [16, 20])
+@pytest.mark.parametrize(
+    "photo, kinds", [("leuven-parked-bicycles.jpg", {"bicycle"}), ("skimage-motorcycle-right.png", {"motorcycle"})]
+)
+def test_real_two_wheelers_seen_from_afar_are_still_confirmed(classifier, photo, kinds, height_px):
+    """Real photos the head never saw, shrunk until each two-wheeler is 16-20 px tall (a far camera's view):
+    every one is confirmed. The head trained without far crops (crop-verifier 1.0.0) named all five Leuven
+    bicycles background, car, truck or muddy_truck at these sizes."""
+    image, boxes = _detected(photo, kinds)
+    verifier = Verifier(classifier)
+    for box in boxes:
+        scale = height_px / float(box[3] - box[1])
+        far = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        verdict = verifier.check(violation("non_motor_parking", tuple(float(v) * scale for v in box)), far)
+        assert verdict.accepted, (box, verdict)
+
+
+@pytest.mark.parametrize("height_px", [12, 16, 20])
+def test_real_people_seen_from_afar_never_become_garbage(classifier, height_px):
+    """The other side of training on far crops: a blur of the right size must not be enough for garbage.
+    Real people of the bundled footage (boxed by the COCO model), shrunk to 12-20 px, with no person
+    box to veto them (the classifier alone decides)."""
+    from vision.edge.detection import open_detector
+
+    detector = open_detector("coco-nanodet", min_confidence=0.5)
+    cap = cv2.VideoCapture(str(FOOTAGE))
+    verifier = Verifier(classifier)
+    looked = 0
+    for pos in (100, 400, 700):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, pos)
+        ok, frame = cap.read()
+        assert ok
+        dets = detector.detect(frame)
+        people = np.asarray(dets.xyxy)[np.asarray(dets.data["class_name"], dtype=object) == "person"]
+        for box in people:
+            scale = height_px / float(box[3] - box[1])
+            far = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            verdict = verifier.check(violation("exposed_garbage", tuple(float(v) * scale for v in box)), far)
+            assert not verdict.accepted, (pos, box, verdict)
+            looked += 1
+    cap.release()
+    assert looked >= 10
+
+
+def test_far_crops_are_shrunk_to_a_far_objects_size_and_only_some():
+    from vision.training.crop_classifier import FAR_OBJECT_PX, _far
+
+    rng = np.random.default_rng(0)
+    crop = np.full((260, 180, 3), 128, np.uint8)  # an object 200 px tall inside a 0.15 context margin
+    heights = [_far(crop, rng, 1.0, 0.15).shape[0] / 1.3 for _ in range(50)]
+    assert FAR_OBJECT_PX[0] - 1 <= min(heights) and max(heights) <= FAR_OBJECT_PX[1] + 1
+    assert max(heights) - min(heights) > 10  # a range of sizes, not one
+    assert all(_far(crop, rng, 0.0, 0.15) is crop for _ in range(20))
+    tiny = np.full((8, 8, 3), 128, np.uint8)  # already far: left as it is
+    assert _far(tiny, rng, 1.0, 0.15) is tiny
+    shrunk = sum(_far(crop, rng, 0.35, 0.15) is not crop for _ in range(400))
+    assert 100 <= shrunk <= 180  # about 35 %
+
+
+def test_train_command_default_far_fraction_is_the_trainers():
+    from vision.cli import build_parser
+    from vision.training.crop_classifier import FAR_FRACTION
+
+    args = build_parser().parse_args(["train", "classifier"])
+    assert args.far_fraction == FAR_FRACTION

@@ -129,6 +129,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="synthetic crops per label on the training backgrounds; 0 = review crops only",
     )
+    c.add_argument(
+        "--far-fraction",
+        type=float,
+        default=0.35,
+        metavar="F",
+        help="share of crops shrunk to a far object's 10-40 px before training, so the head learns what far "
+        "stalls, bags, bikes and trucks look like once enlarged",
+    )
     c.add_argument("--out", default=None, help="output folder (default: models/NAME, where the daemon picks it up)")
     c.add_argument("--version", default=None, help="card version (default: 1.0.<unix time>)")
     c.add_argument(

@@ -78,15 +78,27 @@ class VerifierGate:
             )
             return True
         v.verification = verdict.as_dict()
-        if not verdict.accepted:
+        tallest = max((b[3] - b[1] for b in v.object_boxes_px or [v.box_px]), default=0.0)
+        if verdict.accepted:
+            log.debug(
+                "camera %s: %s candidate %s confirmed by the verifier (label %s, score %.2f, %.0f px tall)",
+                self.camera_id,
+                v.rule,
+                v.id,
+                verdict.label,
+                verdict.score,
+                tallest,
+            )
+        else:
             self.dropped[v.rule] += 1
             log.debug(
-                "camera %s: %s candidate %s dropped by the verifier: %s (label %s, score %.2f)",
+                "camera %s: %s candidate %s dropped by the verifier: %s (label %s, score %.2f, %.0f px tall)",
                 self.camera_id,
                 v.rule,
                 v.id,
                 verdict.reason,
                 verdict.label,
                 verdict.score,
+                tallest,
             )
         return verdict.accepted
