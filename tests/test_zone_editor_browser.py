@@ -18,8 +18,8 @@ import httpx
 import pytest
 import yaml
 
+from tests.support_browser import chromium_page, click_on_picture, log_in
 from tests.support_dispatch import PASSWORD, make_jpeg
-from tests.test_dispatch_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow  # a headless Chromium session
 
@@ -61,35 +61,14 @@ def center(tmp_path: Path, fast_passwords: None) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Debian chromium missing (.ci/apt-packages.txt)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        pg = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 1000}).new_page()
-        pg.set_default_timeout(15_000)
+    with chromium_page() as pg:
         yield pg
-        browser.close()
-
-
-def _click_at(page: Any, points: list[tuple[float, float]]) -> None:
-    """Clicks on the picture at these fractions of its width and height."""
-    page.wait_for_function("document.querySelector('#camera-picture img').naturalWidth > 0")
-    picture = page.locator("#camera-picture svg.zones")
-    picture.scroll_into_view_if_needed()
-    box = picture.bounding_box()
-    for x, y in points:
-        page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
 
 
 def test_a_zone_drawn_on_the_picture_becomes_yaml_the_box_takes(center: str, page: Any) -> None:
     from vision.edge.config import SiteConfig
 
-    page.goto(center + "/ui/login")
-    page.fill("#username", "chief")
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(center + "/ui/")
+    log_in(page, center, "chief", PASSWORD)
     page.goto(center + "/ui/fleet/site-a/cam-01")
     assert page.locator("#zone-editor h2").inner_text() == "绘制监控区域"
 
@@ -97,7 +76,7 @@ def test_a_zone_drawn_on_the_picture_becomes_yaml_the_box_takes(center: str, pag
     page.fill("#zone-name", "new-stall")
     page.select_option("#zone-kind", "no_vending")
     corners = [(0.2, 0.25), (0.6, 0.25), (0.6, 0.7), (0.2, 0.7)]
-    _click_at(page, corners)
+    click_on_picture(page, corners)
     assert page.locator('#camera-picture polygon.zone.selected[data-zone="new-stall"]').count() == 1, (
         page.locator("#zones-json").input_value(),
         page.locator("#camera-picture svg.zones").inner_html(),
@@ -105,7 +84,7 @@ def test_a_zone_drawn_on_the_picture_becomes_yaml_the_box_takes(center: str, pag
     page.click("#zone-new")  # and an exit line of two points
     page.fill("#zone-name", "gate")
     page.select_option("#zone-kind", "site_exit")
-    _click_at(page, [(0.7, 0.9), (0.95, 0.8)])
+    click_on_picture(page, [(0.7, 0.9), (0.95, 0.8)])
     page.click("#zones-check")
     page.wait_for_selector("#zones-yaml")
     zones = yaml.safe_load(html.unescape(page.locator("#zones-yaml").inner_text()))["zones"]
@@ -133,18 +112,14 @@ def test_zones_drawn_and_published_become_a_version_the_box_is_given(center: str
     from vision.dispatch.settings import Settings
 
     box_token = bootstrap.create_device(Settings(data_dir=tmp_path / "data"), "edge-02", "site-a")
-    page.goto(center + "/ui/login")
-    page.fill("#username", "chief")
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(center + "/ui/")
+    log_in(page, center, "chief", PASSWORD)
     page.goto(center + "/ui/fleet/site-a/cam-01")
     assert "该摄像头尚未发布区域" in page.locator("#zone-version").inner_text()
     page.click("#zone-new")
     page.fill("#zone-name", "plaza")
     page.select_option("#zone-kind", "no_vending")
     corners = [(0.1, 0.3), (0.7, 0.3), (0.7, 0.6), (0.1, 0.6)]
-    _click_at(page, corners)
+    click_on_picture(page, corners)
     assert page.locator("#zones-publish").inner_text() == "发布到设备"
     page.click("#zones-publish")
     page.wait_for_selector("#zone-published")
