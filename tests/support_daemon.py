@@ -4,11 +4,14 @@ output captured, killed when the test ends (whatever happened)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,3 +43,18 @@ def daemon_processes() -> Iterator[StartDaemon]:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate(timeout=20)
+
+
+def until(what: str, check: Callable[[], Any], timeout: float, proc: subprocess.Popen[str]) -> Any:
+    """What `check` gives once it is true, asked every 0.25 s; fails with the daemon's output when
+    it exits first or `timeout` seconds pass (then the daemon is stopped)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = check()
+        if got:
+            return got
+        if proc.poll() is not None:
+            raise AssertionError(f"the daemon exited before {what}:\n{proc.communicate(timeout=20)[0][-4000:]}")
+        time.sleep(0.25)
+    proc.send_signal(signal.SIGTERM)
+    raise AssertionError(f"no {what} after {timeout:.0f} s:\n{proc.communicate(timeout=60)[0][-4000:]}")

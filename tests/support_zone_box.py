@@ -6,10 +6,8 @@ daemon as a real process (`python -m vision run`), killed when the test ends."""
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -129,18 +127,3 @@ def box_daemons() -> Iterator[StartBox]:
     """Yields `start(site, token, *args)`: the daemon on `site` with its device token."""
     with daemon_processes() as start:
         yield lambda site, token, *args: start(site, {TOKEN_ENV: token}, *args)
-
-
-def until(what: str, check: Callable[[], Any], timeout: float, proc: subprocess.Popen[str]) -> Any:
-    """What `check` gives once it is true, asked every 0.25 s; fails with the daemon's output when
-    it exits first or `timeout` seconds pass (then the daemon is stopped)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = check()
-        if got:
-            return got
-        if proc.poll() is not None:
-            raise AssertionError(f"the daemon exited before {what}:\n{proc.communicate(timeout=20)[0][-4000:]}")
-        time.sleep(0.25)
-    proc.send_signal(signal.SIGTERM)
-    raise AssertionError(f"no {what} after {timeout:.0f} s:\n{proc.communicate(timeout=60)[0][-4000:]}")

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.support_daemon import daemon_processes
+from tests.support_daemon import daemon_processes, until
 from tests.support_dispatch import free_port
 from vision.core.signing import generate_key, sign
 from vision.dispatch.app import create_app
@@ -97,18 +97,6 @@ def test_a_canary_box_takes_a_signed_version_live_and_refuses_tampered_ones(
         (m,) = [m for m in boxes[0].models if m["name"] == MODEL]
         cam = boxes[0].cameras[0]
         return str(m["version"]), m.get("sha256"), {"state": cam.state, "last_frame_at": cam.last_frame_at}
-
-    def until(what: str, check: Callable[[], Any], timeout: float, proc: subprocess.Popen[str]) -> Any:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            got = check()
-            if got:
-                return got
-            if proc.poll() is not None:
-                raise AssertionError(f"the daemon exited before {what}:\n{proc.communicate(timeout=20)[0][-4000:]}")
-            time.sleep(0.25)
-        proc.send_signal(signal.SIGTERM)
-        raise AssertionError(f"no {what} after {timeout:.0f} s:\n{proc.communicate(timeout=60)[0][-4000:]}")
 
     with DispatchServer(app=create_app(service=service), port=port):
         # the version every box runs today, uploaded and rolled out to all: nothing for this box to do

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.support_browser import chromium_page, click_on_picture, log_in
+from tests.support_daemon import until
 from tests.support_dispatch import PASSWORD
-from tests.support_zone_box import CAMERA, NOWHERE, SITE, bag_center, bag_site, box_daemons, render_bag_scene, until
+from tests.support_zone_box import CAMERA, NOWHERE, SITE, bag_center, bag_site, box_daemons, render_bag_scene
 from vision.edge.daemon.fleet_report import FRAME_WIDTH
 
 pytestmark = pytest.mark.slow  # a real daemon, a real center and a headless Chromium

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support_zone_box import CAMERA, SITE, StartBox, bag_center, bag_site, box_daemons, render_bag_scene, until
+from tests.support_daemon import until
+from tests.support_zone_box import CAMERA, SITE, StartBox, bag_center, bag_site, box_daemons, render_bag_scene
 from vision.core.zone_shapes import ZoneConfig
 from vision.edge.daemon.zone_rollout import OVERRIDE_FILE
 
