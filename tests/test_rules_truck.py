@@ -141,57 +141,37 @@ def test_a_fired_truck_found_again_further_on_under_a_new_id_is_not_a_second_cas
     assert len(s.kinds("opened")) == 2
 
 
-def test_two_tracks_on_one_truck_make_one_case():
-    """The model boxes one truck twice (as "truck" and as "muddy_truck", slightly apart) and
-    the tracker follows both boxes under two ids, which cross the exit line one frame apart
-    (the demo's truck did this): one case, not two."""
+def cases_of_tracks(*tracks: tuple[float, float, float, float, float, int]) -> int:
+    """Muddy-truck boxes driving down together, one frame per 0.2 s, each given as (x1, top, x2,
+    bottom, confidence, track id) with top and bottom relative to the truck's foot line y2; the
+    cases they open."""
     s = Script(truck_rules())
     img = image()
     for i in range(10):
         y2 = 200.0 + i * 50
-        s.frame(
-            i * 0.2,
-            [
-                ("muddy_truck", (300.0, y2 - 200, 600.0, y2), 0.8, 1),
-                ("muddy_truck", (290.0, y2 - 240, 610.0, y2 - 45), 0.5, 2),
-            ],
-            image=img,
-        )
-    assert len(s.kinds("opened")) == 1
+        boxes = [
+            ("muddy_truck", (x1, y2 + top, x2, y2 + bottom), conf, tid) for x1, top, x2, bottom, conf, tid in tracks
+        ]
+        s.frame(i * 0.2, boxes, image=img)
+    return len(s.kinds("opened"))
+
+
+def test_two_tracks_on_one_truck_make_one_case():
+    """The model boxes one truck twice (as "truck" and as "muddy_truck", slightly apart) and
+    the tracker follows both boxes under two ids, which cross the exit line one frame apart
+    (the demo's truck did this): one case, not two."""
+    assert cases_of_tracks((300.0, -200, 600.0, 0, 0.8, 1), (290.0, -240, 610.0, -45, 0.5, 2)) == 1
 
 
 def test_a_part_of_a_truck_boxed_as_a_vehicle_of_its_own_is_no_second_case():
     """A detector boxes the truck's cab as a vehicle next to the whole truck (a third of its size, so
     their IoU is low), the tracker follows both, and the cab's track fires first: one case. (The quick
     suite's muddy truck did this with the far-trained crop verifier naming the cab's box.)"""
-    s = Script(truck_rules())
-    img = image()
-    for i in range(10):
-        y2 = 200.0 + i * 50
-        s.frame(
-            i * 0.2,
-            [
-                ("muddy_truck", (480.0, y2 - 120, 600.0, y2 - 10), 0.8, 1),  # the cab, ahead of the whole
-                ("muddy_truck", (300.0, y2 - 200, 600.0, y2), 0.6, 2),
-            ],
-            image=img,
-        )
-    assert len(s.kinds("opened")) == 1
+    cab, whole = (480.0, -120, 600.0, -10, 0.8, 1), (300.0, -200, 600.0, 0, 0.6, 2)
+    assert cases_of_tracks(cab, whole) == 1
 
 
 def test_two_trucks_side_by_side_are_two_cases():
     """The containment test is for a box inside another one: two trucks driving out side by side,
     neither inside the other, are two cases."""
-    s = Script(truck_rules())
-    img = image()
-    for i in range(10):
-        y2 = 200.0 + i * 50
-        s.frame(
-            i * 0.2,
-            [
-                ("muddy_truck", (100.0, y2 - 200, 400.0, y2), 0.8, 1),
-                ("muddy_truck", (420.0, y2 - 200, 720.0, y2), 0.8, 2),
-            ],
-            image=img,
-        )
-    assert len(s.kinds("opened")) == 2
+    assert cases_of_tracks((100.0, -200, 400.0, 0, 0.8, 1), (420.0, -200, 720.0, 0, 0.8, 2)) == 2
