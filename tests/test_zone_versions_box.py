@@ -79,6 +79,7 @@ def center(tmp_path: Path) -> Iterator[tuple[DispatchService, str, str]]:
             f"{server.url}/api/v1/heartbeats",
             files={"heartbeat": (None, hb.model_dump_json())},
             headers={"Authorization": f"Bearer {token}"},
+            timeout=30,  # the server's first request on a busy 2-core CI box took over httpx's default 5 s
         )
         assert r.status_code == 200, r.text
         yield service, server.url, token
