@@ -157,3 +157,49 @@ def test_real_bins_boxed_as_something_else_never_become_garbage_or_stalls():
         out = namer.update(frame, 0.0, detections([("fire hydrant", box, 0.4, -1)]), zone, None)
         assert len(out) == 0, (name, names_of(out), out.confidence)
         namer.reset()
+
+
+def test_a_weak_box_of_a_rules_class_is_lifted_only_when_the_classifier_agrees():
+    """A stall the detector scores under the rule's threshold gets a second opinion; a strong one is left alone."""
+    labeller = Labeller({10: ("vendor_stall", 0.95), 100: ("bin", 0.9), 200: ("vendor_stall", 0.99)})
+    namer = ProposalNamer(labeller, {"vendor_stall", "garbage"}, name_vehicles=False, weak_below={"vendor_stall": 0.35})
+    dets = detections(
+        [
+            ("vendor_stall", (10, 300, 90, 400), 0.28, -1),  # weak, and the classifier agrees: lifted
+            ("garbage", (100, 350, 140, 390), 0.25, -1),  # no threshold given for garbage: not looked at
+            ("vendor_stall", (200, 300, 280, 400), 0.6, -1),  # over the threshold already: not looked at
+        ]
+    )
+    out = namer.update(IMAGE, 0.0, dets, *masks())
+    assert names_of(out) == ["vendor_stall"]
+    assert out.xyxy.tolist() == [[10.0, 300.0, 90.0, 400.0]] and out.confidence.tolist() == [np.float32(0.95)]
+    assert [int(b[0]) for b in labeller.seen] == [10]
+
+    disagreeing = ProposalNamer(
+        Labeller({10: ("garbage", 0.99)}),
+        {"vendor_stall", "garbage"},
+        name_vehicles=False,
+        weak_below={"vendor_stall": 0.35},
+    )
+    out = disagreeing.update(IMAGE, 0.0, detections([("vendor_stall", (10, 300, 90, 400), 0.28, -1)]), *masks())
+    assert len(out) == 0  # a weak stall the classifier calls garbage is neither lifted nor renamed
+
+    outside = ProposalNamer(labeller, {"vendor_stall"}, name_vehicles=False, weak_below={"vendor_stall": 0.35})
+    out = outside.update(IMAGE, 0.0, detections([("vendor_stall", (500, 100, 560, 150), 0.28, -1)]), *masks())
+    assert len(out) == 0  # outside every stationary zone
+
+
+def test_weak_boxes_wait_for_the_others_when_the_crop_budget_is_short():
+    labeller = Labeller({10: ("vendor_stall", 0.95), 500: ("muddy_truck", 0.9)})
+    namer = ProposalNamer(
+        labeller, {"vendor_stall"}, name_vehicles=True, max_per_frame=1, weak_below={"vendor_stall": 0.35}
+    )
+    dets = detections(
+        [
+            ("vendor_stall", (10, 300, 200, 470), 0.3, -1),  # weak and the largest box
+            ("truck", (500, 380, 560, 420), 0.6, 3),  # at the exit
+        ]
+    )
+    out = namer.update(IMAGE, 0.0, dets, *masks())
+    assert names_of(out) == ["muddy_truck"]  # the truck got the one crop
+    assert [int(b[0]) for b in labeller.seen] == [500]

@@ -67,6 +67,11 @@ class CameraPipeline:
     """Per-camera state: tracker, rules, frame ring, violations waiting for the end of their clip."""
 
     STATIONARY_TYPES = ("street_vending", "non_motor_parking", "exposed_garbage")
+    # Rules whose boxes under their threshold get the classifier's second opinion (ProposalNamer.weak_below).
+    # Stalls only: a stall is a large crop the classifier names well, and at dusk the detector scores it
+    # 0.25-0.40 (held-out vending 0.87 -> 1.00). For garbage it was measured and lost: one held-out bag, and
+    # a case on a violation-free scene (docs/PERFORMANCE.md, 2026-12-07).
+    SECOND_OPINION_TYPES = ("street_vending",)
 
     def __init__(
         self,
@@ -282,8 +287,17 @@ class CameraPipeline:
             return None
         from vision.edge.detection.proposal_naming import ProposalNamer
 
+        weak_below: dict[str, float] = {}
+        for rule in (self.site.rule(n) for n in self.camera.rules):
+            if rule.type in self.SECOND_OPINION_TYPES:
+                for c in rule.classes:
+                    weak_below[c] = max(weak_below.get(c, 0.0), rule.min_confidence)
         return ProposalNamer(
-            _CurrentClassifier(self.verifier), wanted, name_vehicles=name_vehicles, min_score=cfg.name_min_score
+            _CurrentClassifier(self.verifier),
+            wanted,
+            name_vehicles=name_vehicles,
+            min_score=cfg.name_min_score,
+            weak_below=weak_below,
         )
 
     def _moving_vehicles(self) -> MovingVehicles | None:

@@ -11,6 +11,14 @@ negatives); a name that is a violation class becomes one more detection for
 the rules. People are never named (a person is not garbage), and the
 verifier still checks every case these detections open.
 
+Why weak boxes of our own classes too: a detector head trained on composites scores a
+real stall or bag it does see at 0.25-0.40, under the rule's threshold, flickering
+across it from look to look. A box of a class a stationary rule consumes that scores
+under that rule's threshold (`weak_below`) is named as well, and when the classifier
+agrees on the same class it becomes one more detection at the classifier's score. A
+weak box the classifier calls something else stays weak. The daemon asks this for
+the vending rule's classes only (vision/edge/daemon/pipeline.py says why).
+
 Cost: a crop costs one backbone run (15-30 ms on one core), so a name is reused while the
 same box stays (an overlap of `reuse_iou`, for `reuse_s` stream seconds) and
 at most `max_per_frame` crops are named per frame (the largest first).
@@ -57,6 +65,7 @@ class ProposalNamer:
         reuse_iou: float = 0.7,
         reuse_s: float = 10.0,
         max_per_frame: int = 8,
+        weak_below: dict[str, float] | None = None,
     ) -> None:
         self.classifier = classifier
         self.wanted = set(stationary_wanted) & STATIONARY_NAMES
@@ -65,6 +74,8 @@ class ProposalNamer:
         self.reuse_iou = reuse_iou
         self.reuse_s = reuse_s
         self.max_per_frame = max_per_frame
+        # wanted class -> the strictest threshold of a rule consuming it: boxes under it get a second opinion
+        self.weak_below = {c: t for c, t in (weak_below or {}).items() if c in self.wanted}
         self._named: list[_Named] = []
         self.crops = 0  # crops classified so far (for benchmarks and tests)
 
@@ -83,14 +94,16 @@ class ProposalNamer:
         xyxy = np.asarray(detections.xyxy, dtype=np.float64)
         other = ~np.isin(names, list(KNOWN_CLASSES))
         candidates = np.zeros(len(names), dtype=bool)
+        weak = self._weak(names, detections.confidence)
         if self.wanted and stationary_mask is not None:
-            candidates |= other & _foot_in(xyxy, stationary_mask)
+            candidates |= (other | weak) & _foot_in(xyxy, stationary_mask)
         if self.name_vehicles and vehicle_mask is not None:
             candidates |= np.isin(names, list(VEHICLE_CLASSES)) & boxes_touching(xyxy, vehicle_mask)
         idx = np.flatnonzero(candidates)
         if len(idx) == 0:
             return empty_detections()
-        idx = idx[np.argsort(-_area(xyxy[idx]), kind="stable")][: self.max_per_frame]
+        # the largest first; weak boxes last, so a second opinion never costs a truck at the exit its look
+        idx = idx[np.lexsort((-_area(xyxy[idx]), weak[idx]))][: self.max_per_frame]
         labels: list[tuple[int, str, float]] = []
         todo: list[int] = []
         for box_i in idx:
@@ -112,9 +125,21 @@ class ProposalNamer:
             if names[i] in VEHICLE_CLASSES:
                 if label == "muddy_truck":
                     keep.append((i, label, score))
+            elif weak[i]:
+                if label == names[i]:  # a second opinion lifts a weak box only when it agrees
+                    keep.append((i, label, score))
             elif label in self.wanted:
                 keep.append((i, label, score))
         return named_detections(xyxy[[i for i, _, _ in keep]], [lab for _, lab, _ in keep], [s for _, _, s in keep])
+
+    def _weak(self, names: np.ndarray, confidence: np.ndarray | None) -> np.ndarray:
+        """Boxes of a wanted class scoring under the threshold of a rule that consumes it."""
+        weak = np.zeros(len(names), dtype=bool)
+        if not self.weak_below or confidence is None:
+            return weak
+        for cls, threshold in self.weak_below.items():
+            weak |= (names == cls) & (np.asarray(confidence) < threshold)
+        return weak
 
     def _reuse(self, box: np.ndarray) -> _Named | None:
         if not self._named:
