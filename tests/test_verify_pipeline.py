@@ -110,3 +110,32 @@ def test_a_verifier_that_fails_costs_the_verdict_not_the_case():
 
     events = run(pipeline(Broken()), 10)
     assert [k for _, k, _ in events] == ["opened"]
+
+
+def test_a_second_look_crops_where_the_object_is_now_not_where_it_was_first_seen():
+    """The first look got a box cut short (a passer-by in front); the object is seen whole afterwards."""
+
+    class BoxRecorder(ScriptedVerifier):
+        def __init__(self, answers: list[bool]):
+            super().__init__(answers)
+            self.boxes: list[list[tuple[float, ...]]] = []
+
+        def check(self, violation, image, dets):
+            self.boxes.append([tuple(round(c) for c in b) for b in violation.object_boxes_px])
+            return super().check(violation, image, dets)
+
+    verifier = BoxRecorder([False, True])
+    pipe = pipeline(verifier, recheck_s=4.0)
+    img = np.zeros((100, 100, 3), np.uint8)
+    opened = []
+    for k in range(40):
+        t = k * 0.5
+        box = (40, 50, 60, 60) if t < 5.5 else (40, 40, 60, 60)  # half hidden until the first look, whole after
+        frame = Frame("cam1", k, t, T0 + timedelta(seconds=t), img)
+        _, evs = pipe.process(frame, detections([("garbage", box, 0.8, 7)]))
+        opened += [e.violation for e in evs if e.kind == "opened"]
+    first, second = verifier.boxes[0][0], verifier.boxes[1][0]
+    assert first[1] >= 49  # the first look judged the cut-short box
+    assert second[1] <= 42  # the second look the whole object, as the rule's memory sees it now
+    (case,) = opened
+    assert case.box_px[1] <= 42  # the case shows the object where it was when it was confirmed

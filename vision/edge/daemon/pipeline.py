@@ -173,7 +173,7 @@ class CameraPipeline:
             image=frame.image,
             index=frame.index,
         )
-        events = self.gate.admit(self.rules.update(obs), obs)
+        events = self.gate.admit(self.rules.update(obs), obs, self.rules.boxes_now)
         self.processed += 1
         return obs, events
 

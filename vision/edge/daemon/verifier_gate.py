@@ -4,7 +4,9 @@ A rule that asks for verification (`verify: true`) opens a *candidate*; it becom
 only when the verifier accepts its crop. A dropped candidate is counted per rule and,
 while its rule still holds it, looked at again every `verifier.recheck_s` stream seconds
 (the object may have been occluded at the first look): a later look that accepts it opens
-its case then, stamped with that look's time. A truck drives on, so a dropped truck gets
+its case then, stamped with that look's time. A second look crops where the rule sees the
+objects *now* (`boxes_now`), not the boxes of the first look: a box cut short by a
+passer-by, or the first frame of an object still settling, must not be judged again. A truck drives on, so a dropped truck gets
 no second look. A verifier that fails opens the case unverified: a bug must not cost a case.
 """
 
@@ -13,9 +15,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
 
 from vision.edge.config import SiteConfig, VerifierConfig
 from vision.edge.rules import Observation, RuleEvent, Violation
+from vision.edge.rules.base import union_box
 from vision.edge.verify.verifier import Verifier
 
 log = logging.getLogger("vision.edge.daemon")
@@ -37,8 +43,14 @@ class VerifierGate:
         self.held: dict[uuid.UUID, tuple[Violation, float]] = {}  # violation id -> (violation, next look at t)
         self.dropped: Counter[str] = Counter()  # rule name -> candidates the verifier dropped
 
-    def admit(self, events: list[RuleEvent], obs: Observation) -> list[RuleEvent]:
-        """The events that stand: others pass, an "opened" one of a verified rule only once accepted."""
+    def admit(
+        self,
+        events: list[RuleEvent],
+        obs: Observation,
+        boxes_now: Callable[[Violation], list[tuple[float, float, float, float]] | None] | None = None,
+    ) -> list[RuleEvent]:
+        """The events that stand: others pass, an "opened" one of a verified rule only once accepted.
+        `boxes_now(violation)`: where its rule sees a held candidate's objects now (None: as first seen)."""
         if self.verifier is None:
             return events
         out: list[RuleEvent] = []
@@ -59,6 +71,10 @@ class VerifierGate:
         due = next((vid for vid, (_, at) in self.held.items() if obs.t_s >= at), None)
         if due is not None:  # at most one second look per frame: bounded cost
             v, _ = self.held.pop(due)
+            now = boxes_now(v) if boxes_now is not None else None
+            if now:
+                v.object_boxes_px = now
+                v.box_px = union_box(np.asarray(now, dtype=np.float64))
             if self._accepted(v, obs):
                 v.detected_t_s, v.detected_at = obs.t_s, obs.captured_at
                 out.append(RuleEvent("opened", v))

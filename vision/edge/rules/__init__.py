@@ -74,6 +74,11 @@ class CameraRules:
     def state_size(self) -> int:
         return sum(rule.state_size() for rule in self.rules)
 
+    def boxes_now(self, violation: Violation) -> list[tuple[float, float, float, float]] | None:
+        """Where the objects of an open violation are now, asked of the rule that holds it."""
+        rule = next((r for r in self.rules if r.name == violation.rule), None)
+        return rule.boxes_now(violation.id) if rule is not None else None
+
     def reset(self) -> None:
         for rule in self.rules:
             rule.reset()

@@ -131,6 +131,9 @@ class Rule(Protocol):
     def state_size(self) -> int:
         """Entries held in memory: tests check that it returns to zero."""
 
+    def boxes_now(self, violation_id: uuid.UUID) -> list[tuple[float, float, float, float]] | None:
+        """Where the objects of this open violation are now (pixels), or None when the rule cannot say."""
+
 
 class RuleEngine(ABC):
     """Base of the rule engines. A concrete engine names its config class in the class
@@ -159,6 +162,10 @@ class RuleEngine(ABC):
     @abstractmethod
     def state_size(self) -> int:
         """Entries held in memory: tests check that it returns to zero."""
+
+    def boxes_now(self, violation_id: uuid.UUID) -> list[tuple[float, float, float, float]] | None:
+        """Where the objects of this open violation are now; None: this rule does not follow them."""
+        return None
 
     def __init_subclass__(cls, *, config: type[RuleConfigBase] | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

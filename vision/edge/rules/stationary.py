@@ -11,6 +11,7 @@ that time resumes the old violation instead of opening a new case.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -231,6 +232,13 @@ class StationaryRule(RuleEngine):
 
     def _prune_cooldown(self, t_s: float) -> None:
         self.cooldown = [g for g in self.cooldown if t_s - (g.cleared_t or t_s) <= self.config.cooldown_s]
+
+    def boxes_now(self, violation_id: uuid.UUID) -> list[tuple[float, float, float, float]] | None:
+        g = next((g for g in self.groups.values() if g.violation.id == violation_id), None)
+        if g is None:
+            return None
+        boxes = [box_tuple(self.memory.entries[m].box) for m in sorted(g.members) if m in self.memory.entries]
+        return boxes or None
 
     def state_size(self) -> int:
         return len(self.memory) + len(self.motion) + len(self.groups) + len(self.cooldown)
