@@ -69,8 +69,8 @@ class CameraPipeline:
     STATIONARY_TYPES = ("street_vending", "non_motor_parking", "exposed_garbage")
     # Rules whose boxes under their threshold get the classifier's second opinion (ProposalNamer.weak_below).
     # Stalls only: a stall is a large crop the classifier names well, and at dusk the detector scores it
-    # 0.25-0.40 (held-out vending 0.87 -> 1.00). For garbage it was measured and lost: one held-out bag, and
-    # a case on a violation-free scene (docs/PERFORMANCE.md, 2026-12-07).
+    # 0.25-0.40 (held-out vending 0.87 -> 0.93). For garbage too it was measured and lost: no bag gained, and
+    # a case on a violation-free fresh scene (docs/PERFORMANCE.md, 2026-12-07).
     SECOND_OPINION_TYPES = ("street_vending",)
 
     def __init__(

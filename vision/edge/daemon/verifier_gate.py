@@ -6,8 +6,9 @@ while its rule still holds it, looked at again every `verifier.recheck_s` stream
 (the object may have been occluded at the first look): a later look that accepts it opens
 its case then, stamped with that look's time. A second look crops where the rule sees the
 objects *now* (`boxes_now`), not the boxes of the first look: a box cut short by a
-passer-by, or the first frame of an object still settling, must not be judged again. A truck drives on, so a dropped truck gets
-no second look. A verifier that fails opens the case unverified: a bug must not cost a case.
+passer-by, or one that took in the bin beside a bag, must not be judged again. A truck
+drives on, so a dropped truck gets no second look. A verifier that fails opens the case
+unverified: a bug must not cost a case.
 """
 
 from __future__ import annotations

@@ -137,8 +137,9 @@ class ProposalNamer:
         weak = np.zeros(len(names), dtype=bool)
         if not self.weak_below or confidence is None:
             return weak
+        conf = np.asarray(confidence)
         for cls, threshold in self.weak_below.items():
-            weak |= (names == cls) & (np.asarray(confidence) < threshold)
+            weak |= (names == cls) & (conf < threshold)
         return weak
 
     def _reuse(self, box: np.ndarray) -> _Named | None:
