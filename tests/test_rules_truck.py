@@ -59,6 +59,9 @@ def test_muddy_truck_crossing_line_is_one_case_with_crops():
     # the best views to read the plate from: a margin around the box, at most plate_views (5), onset frames only
     assert 1 <= len(v.plate_views) <= 5
     assert all(view.shape[:2] == (232, 348) for view in v.plate_views)
+    # the same views, each with the truck's box in it, for the verifier to judge the mud on
+    assert [view.image.shape[:2] for view in v.views] == [p.shape[:2] for p in v.plate_views]
+    assert all(view.box == (24.0, 16.0, 324.0, 216.0) for view in v.views)
 
 
 def test_plate_views_can_be_turned_off():
@@ -66,6 +69,7 @@ def test_plate_views_can_be_turned_off():
     drive(s, muddy_frames={1, 3, 5, 6, 7})
     ((_, v),) = s.kinds("opened")
     assert v.plate_views == []
+    assert v.views, "the verifier still judges the truck on its best views"
 
 
 @pytest.mark.parametrize(

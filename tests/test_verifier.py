@@ -368,3 +368,51 @@ def test_train_command_default_far_fraction_is_the_trainers():
 
     args = build_parser().parse_args(["train", "classifier"])
     assert args.far_fraction == FAR_FRACTION
+
+
+def test_truck_crops_for_training_show_mud_exactly_when_labelled_muddy():
+    # the site dumper is a muddy cut-out whatever is asked for: a "truck" draw must skip it,
+    # or a muddy crop labelled clean teaches the head that mud says nothing
+    from vision.training.crop_classifier import _sprite
+
+    rng = np.random.default_rng(0)
+    clean = [_sprite("truck", rng) for _ in range(60)]
+    muddy = [_sprite("muddy_truck", rng) for _ in range(60)]
+    assert all(sp.mud_mask is None for sp in clean)
+    assert all(sp.mud_mask is not None and float(sp.mud_mask.max()) > 0.3 for sp in muddy)
+    assert len({sp.kind for sp in clean}) >= 2  # still more than one kind of clean truck
+
+
+class _ByShade:
+    """Stands in for the head: a dark crop is a muddy truck (0.9), a light one a clean truck (0.1)."""
+
+    name, version = "by-shade", "0"
+
+    def classify(self, image: np.ndarray, boxes: np.ndarray) -> list:
+        from vision.edge.verify.classifier import CropVerdict
+
+        out = []
+        for box in np.asarray(boxes).reshape(-1, 4):
+            p = 0.9 if float(crop_box(image, box, 0.0).mean()) < 100 else 0.1
+            out.append(
+                CropVerdict("muddy_truck" if p > 0.5 else "truck", max(p, 1 - p), {"muddy_truck": p, "truck": 1 - p})
+            )
+        return out
+
+
+def test_a_truck_is_judged_on_its_best_views_not_on_the_one_look_at_the_exit():
+    from vision.edge.rules.base import VehicleView
+
+    exit_look = np.full((200, 300, 3), 40, np.uint8)  # the frame at the exit: this look says muddy
+    clean = VehicleView(np.full((60, 90, 3), 210, np.uint8), (7.0, 5.0, 83.0, 55.0))
+    muddy = VehicleView(np.full((60, 90, 3), 30, np.uint8), (7.0, 5.0, 83.0, 55.0))
+    verifier = Verifier(_ByShade())  # type: ignore[arg-type]
+    v = violation("muddy_truck", (50.0, 50.0, 150.0, 120.0))
+    assert verifier.check(v, exit_look).accepted  # no views kept: the one look decides, as before
+    v.views = [clean, clean, clean, clean, muddy]
+    verdict = verifier.check(v, exit_look)
+    assert not verdict.accepted and verdict.label == "truck"
+    assert "on 5 views" in verdict.reason and verdict.score == pytest.approx(0.26)
+    v.views = [muddy, muddy, muddy, clean, clean]
+    verdict = verifier.check(v, np.full((200, 300, 3), 210, np.uint8))  # a clean-looking exit frame
+    assert verdict.accepted and verdict.score == pytest.approx(0.58) and verdict.reason == "confirmed on 5 views"

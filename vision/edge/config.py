@@ -409,11 +409,12 @@ class VerifierConfig(StrictModel):
         default=0.5, ge=0, le=1, description="Classifier probability a named box needs to become a detection."
     )
     name_moving: bool = Field(
-        default=False,
+        default=True,
         description="Name with the classifier the regions moving near a site exit that no detector boxed (a truck "
         "too small or of a style the detector never saw): a truck or muddy-truck name becomes a detection for the "
-        "truck rule (vision/edge/detection/moving_objects.py). Off by default: it finds far trucks no detector "
-        "boxes, but the classifier also calls some clean trucks muddy (docs/PERFORMANCE.md).",
+        "truck rule (vision/edge/detection/moving_objects.py). It finds far trucks no detector boxes; the verifier "
+        "judges each truck on its best views, so a clean one called muddy on one look does not open a case "
+        "(docs/PERFORMANCE.md). Costs a background update per look of a camera with a truck rule.",
     )
 
 

@@ -176,6 +176,7 @@ OTHER_OBJECTS = {
     "d_tux_pink_tricycle.png": 0.6,
 }
 EXTRA_CLEAN_TRUCKS = ["c_tux_firetruck.png"]
+MAX_DRAWS = 50  # of a truck cut-out until one of the wanted label (clean or muddy) comes
 
 
 def _cutout(name: str, height_m: float, rng: np.random.Generator) -> Sprite | None:
@@ -210,7 +211,13 @@ def _sprite(label: str, rng: np.random.Generator) -> Sprite:
     if label == "motorcycle":
         return (bikes.motorcycle(rng) if rng.random() < 0.4 else None) or bikes.ebike(rng)
     if label in ("truck", "muddy_truck"):
-        return sprites.truck(rng, muddy=label == "muddy_truck")
+        # some cut-outs are always muddy (the site dumper): a draw for a clean truck can come back
+        # muddy, and a muddy crop labelled "truck" teaches the head that mud is no sign of mud
+        for _ in range(MAX_DRAWS):
+            truck = sprites.truck(rng, muddy=label == "muddy_truck")
+            if truck.label == label:
+                return truck
+        raise RuntimeError(f"no {label} cut-out in {MAX_DRAWS} draws")
     if label == "bin":
         return sprites.distractor(rng)
     raise ValueError(label)

@@ -64,6 +64,14 @@ class VerificationRecord(TypedDict):
     model_version: str
 
 
+@dataclass(frozen=True)
+class VehicleView:
+    """One of a vehicle's best views: a crop with a margin around the vehicle, and its box in that crop."""
+
+    image: np.ndarray
+    box: tuple[float, float, float, float]  # the vehicle, in the crop's pixels
+
+
 @dataclass
 class Violation:
     """One violation = one case. `id` becomes the case's idempotency key."""
@@ -88,7 +96,9 @@ class Violation:
     verification: VerificationRecord | None = (
         None  # the verifier's verdict (vision.edge.verify.Verdict.as_dict) when one ran
     )
-    plate_views: list[np.ndarray] = field(default_factory=list)  # a vehicle's best views, to read its plate from
+    # a vehicle's best views: the verifier judges it on all of them, not on one look
+    views: list[VehicleView] = field(default_factory=list)
+    plate_views: list[np.ndarray] = field(default_factory=list)  # the same views, to read its plate from
     plate: PlateReading | None = None  # set by the case writer when a plate was read
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 

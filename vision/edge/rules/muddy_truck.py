@@ -4,8 +4,9 @@ Trucks move, so this rule is keyed by track id (with deletion after
 `clear_after_s` unseen). A truck is muddy in a frame when a mud-class box lies
 mostly inside its box, or when the model labels the whole vehicle with a mud
 class. The case keeps the best crop of the truck (highest score x size) and the
-truck's best few views (largest and sharpest, a margin around the box) for the
-case writer to read its plate from, off the detection loop (vision/edge/plates).
+truck's best few views (largest and sharpest, a margin around the box): the
+verifier judges the mud on all of them, and the case writer reads the plate from
+them, off the detection loop (vision/edge/plates).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ import numpy as np
 
 from vision.core.geometry import box_containment, box_iou
 from vision.edge.config import MuddyTruckRuleConfig, ZoneConfig
-from vision.edge.rules.base import ConfidenceSample, Observation, RuleEngine, RuleEvent, Violation, box_tuple
+from vision.edge.rules.base import (
+    ConfidenceSample,
+    Observation,
+    RuleEngine,
+    RuleEvent,
+    VehicleView,
+    Violation,
+    box_tuple,
+)
 from vision.edge.zones import LineCrossing, ZoneGeometry, anchor_points
 
 # A new track id where a just-fired truck would be now (its last box moved on at its last
@@ -53,7 +62,7 @@ class _Truck:
     fired: bool = False
     best_score: float = -1.0
     best_crop: np.ndarray | None = None
-    views: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (quality, crop) best first, for the plate
+    views: list[tuple[float, VehicleView]] = field(default_factory=list)  # (quality, view) best first
     history: list[ConfidenceSample] = field(default_factory=list)
     classes: set[str] = field(default_factory=set)
 
@@ -197,15 +206,16 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
         if quality > truck.best_score:
             truck.best_score = quality
             truck.best_crop = obs.image[y1:y2, x1:x2].copy()
-        if self.config.read_plates and not truck.fired:
+        if not truck.fired:
             self._keep_view(truck, obs.image, (x1, y1, x2, y2))
 
     def _keep_view(self, truck: _Truck, image: np.ndarray, box: tuple[int, int, int, int]) -> None:
-        """Keeps the truck's `plate_views` best views: size times sharpness of the lower half (where plates are)."""
+        """Keeps the truck's `plate_views` best views: size times sharpness of the lower half (where plates and
+        the mud on the wheels are)."""
         h, w = image.shape[:2]
-        x1, y1, x2, y2 = box
-        mx, my = int(VIEW_MARGIN * (x2 - x1)), int(VIEW_MARGIN * (y2 - y1))
-        x1, y1, x2, y2 = max(x1 - mx, 0), max(y1 - my, 0), min(x2 + mx, w), min(y2 + my, h)
+        bx1, by1, bx2, by2 = box
+        mx, my = int(VIEW_MARGIN * (bx2 - bx1)), int(VIEW_MARGIN * (by2 - by1))
+        x1, y1, x2, y2 = max(bx1 - mx, 0), max(by1 - my, 0), min(bx2 + mx, w), min(by2 + my, h)
         lower = image[(y1 + y2) // 2 : y2, x1:x2]
         scale = SHARPNESS_WIDTH / max(lower.shape[1], 1)
         small = cv2.resize(lower, (SHARPNESS_WIDTH, max(2, int(lower.shape[0] * scale))), interpolation=cv2.INTER_AREA)
@@ -214,7 +224,8 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
         views = truck.views
         if len(views) >= self.config.plate_views and quality <= views[-1][0]:
             return
-        views.append((quality, image[y1:y2, x1:x2].copy()))
+        inner = (float(bx1 - x1), float(by1 - y1), float(bx2 - x1), float(by2 - y1))
+        views.append((quality, VehicleView(image[y1:y2, x1:x2].copy(), inner)))
         views.sort(key=lambda v: -v[0])
         del views[self.config.plate_views :]
 
@@ -242,7 +253,8 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
             object_boxes_px=[box],
             crops=crops,
             track_ids=[truck.track_id],
-            plate_views=[view for _, view in truck.views],
+            views=[view for _, view in truck.views],
+            plate_views=[view.image for _, view in truck.views] if self.config.read_plates else [],
         )
 
     def _prune(self, t_s: float) -> None:

@@ -5,6 +5,12 @@ candidate says why in the debug log and in a counter. Vetoes use knowledge the
 head was never trained for: ImageNet's own bus and car classes (so a bus never
 becomes a muddy truck, even though no bus was in our training crops) and the
 COCO detector's people (a person sitting on the pavement is not garbage).
+
+A vehicle the rule kept several views of (a truck's largest, sharpest looks on
+its way to the exit) is judged on all of them, its classes' probabilities
+averaged: mud on a truck 40-100 px tall is a few pixels, and one look, often of
+a truck cut by the frame's edge or in a motion-found box, can call a clean truck
+muddy where its best views all say clean (docs/PERFORMANCE.md, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import numpy as np
 import supervision as sv
 
 from vision.core.geometry import box_iou
-from vision.edge.rules.base import VerificationRecord, Violation
+from vision.edge.rules.base import VehicleView, VerificationRecord, Violation
 from vision.edge.verify.classifier import CropClassifier, CropVerdict
 
 # Labels of the classifier that confirm each violation type.
@@ -66,11 +72,24 @@ class Verifier:
         veto = self._veto(violation, v, boxes[best], detections)
         if veto:
             return self._verdict(False, v, score, veto)
+        on = "this look"
+        if violation.views:
+            v = self._on_views(violation.views)
+            score, on = sum(v.probs.get(label, 0.0) for label in confirm), f"{len(violation.views)} views"
         if score < threshold:
             return self._verdict(
-                False, v, score, f"classified as {v.label} ({v.score:.2f}); {score:.2f} < {threshold:.2f}"
+                False, v, score, f"classified as {v.label} ({v.score:.2f}) on {on}; {score:.2f} < {threshold:.2f}"
             )
-        return self._verdict(True, v, score, "confirmed")
+        return self._verdict(True, v, score, "confirmed" if on == "this look" else f"confirmed on {on}")
+
+    def _on_views(self, views: list[VehicleView]) -> CropVerdict:
+        """One verdict from several views of one object: the mean of their probabilities."""
+        each = [self.classifier.classify(view.image, np.asarray([view.box], dtype=np.float64))[0] for view in views]
+        labels = list(each[0].probs)
+        probs = {label: float(np.mean([e.probs.get(label, 0.0) for e in each])) for label in labels}
+        imagenet = {g: float(np.mean([e.imagenet.get(g, 0.0) for e in each])) for g in each[0].imagenet}
+        label = max(probs, key=lambda k: probs[k])
+        return CropVerdict(label, probs[label], probs, imagenet)
 
     def _veto(self, violation: Violation, v: CropVerdict, box: np.ndarray, detections: sv.Detections | None) -> str:
         g = v.imagenet
