@@ -8,7 +8,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.test_dispatch_browser import CHROMIUM, CHROMIUM_ARGS
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def wait_until(page: Any, predicate: str, timeout_ms: int = 15_000) -> None:
+    """Polls `predicate` (a JS function) with evaluate. Not `wait_for_function`: it builds its poller
+    from a string, which the center's CSP (no unsafe-eval) refuses whenever the first check fails."""
+    for _ in range(max(1, timeout_ms // 100)):
+        if page.evaluate(predicate):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"never true within {timeout_ms} ms: {predicate}")
 
 
 @contextmanager
@@ -38,7 +56,7 @@ def log_in(page: Any, url: str, username: str, password: str) -> None:
 
 def click_on_picture(page: Any, points: list[tuple[float, float]]) -> None:
     """Clicks on the camera's picture (the zone editor's) at these fractions of its width and height."""
-    page.wait_for_function("document.querySelector('#camera-picture img').naturalWidth > 0")
+    wait_until(page, "() => document.querySelector('#camera-picture img').naturalWidth > 0")
     picture = page.locator("#camera-picture svg.zones")
     picture.scroll_into_view_if_needed()
     box = picture.bounding_box()

@@ -13,19 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support_browser import CHROMIUM, CHROMIUM_ARGS, wait_until
 from tests.support_dispatch import PASSWORD, case_report, make_jpeg, multipart
 
 pytestmark = pytest.mark.slow  # headless Chromium sessions
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def page() -> Iterator:
 
 def _media_ok(page, case_id: int) -> None:
     card = f"#case-{case_id}"
-    page.wait_for_function(f"document.querySelector('{card} img.ev-snapshot').complete")
+    wait_until(page, f"() => document.querySelector('{card} img.ev-snapshot').complete")
     assert page.eval_on_selector(f"{card} img.ev-snapshot", "img => img.naturalWidth") > 0
     assert page.eval_on_selector(f"{card} video.ev-clip", "v => v.preload") == "none"  # loaded when asked for
     t0 = page.eval_on_selector(f"{card} video.ev-clip", "v => v.currentTime")
@@ -116,7 +107,7 @@ def test_review_dispatch_close_and_reject_to_export(
     page.set_input_files("#after-photo", str(photo))
     page.click("button[data-action=handle]")
     page.wait_for_selector("#case-status[data-status=handled]")
-    page.wait_for_function("document.querySelector('img.stage-after').naturalWidth > 0")
+    wait_until(page, "() => document.querySelector('img.stage-after').naturalWidth > 0")
     page.click("button[data-action=verify]")
     page.wait_for_selector("#case-status[data-status=verified]")
     page.click("button[data-action=close]")
@@ -131,7 +122,7 @@ def test_review_dispatch_close_and_reject_to_export(
 
     page.goto(url + "/ui/stats")
     for name in ("cases_per_day", "precision", "overdue"):
-        page.wait_for_function(f"document.getElementById('plot-{name}').naturalWidth > 0")
+        wait_until(page, f"() => document.getElementById('plot-{name}').naturalWidth > 0")
     assert page.inner_text("#precision tr[data-rule=street_vending_rule] td:last-child") == "50%"
 
     with page.expect_download() as dl:
@@ -329,7 +320,7 @@ def test_department_handles_its_own_case_and_sees_the_urge(server, page, snapsho
     page.set_input_files("#after-photo", str(photo))
     page.click("button[data-action=handle]")
     page.wait_for_selector("#case-status[data-status=handled]")
-    page.wait_for_function("document.querySelector('img.stage-after').naturalWidth > 0")
+    wait_until(page, "() => document.querySelector('img.stage-after').naturalWidth > 0")
     assert page.locator("#actions form").count() == 0
     last = page.eval_on_selector_all("#timeline li", "els => els.map(e => e.dataset.action)")
     assert last[-2:] == ["urge", "handle"] and "huanwei" in page.inner_text("#timeline li:last-child")
@@ -343,5 +334,5 @@ def test_department_handles_its_own_case_and_sees_the_urge(server, page, snapsho
     row = "#department-scores tr[data-department=sanitation]"
     assert page.inner_text(f"{row} td.handled") == "1" and page.inner_text(f"{row} td.on-time") == "100%"
     assert page.inner_text(f"{row} td.urged") == "1"
-    page.wait_for_function("document.getElementById('plot-departments').naturalWidth > 0")
+    wait_until(page, "() => document.getElementById('plot-departments').naturalWidth > 0")
     assert _latin(page) == []

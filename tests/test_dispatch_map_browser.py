@@ -15,8 +15,9 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from tests.support_browser import CHROMIUM, CHROMIUM_ARGS, wait_until
 from tests.support_dispatch import PASSWORD, case_report, multipart
-from tests.test_dispatch_browser import CHROMIUM, CHROMIUM_ARGS, _latin
+from tests.test_dispatch_browser import _latin
 from vision.core.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # headless Chromium sessions
@@ -60,17 +61,8 @@ def offline_page() -> Iterator[tuple[object, list[str]]]:
         browser.close()
 
 
-def _wait(page, predicate: str, timeout_ms: int = 15_000) -> None:  # type: ignore[no-untyped-def]
-    """Polls `predicate` (a JS function) with evaluate: the page's CSP forbids the eval wait_for_function uses."""
-    for _ in range(timeout_ms // 100):
-        if page.evaluate(predicate):
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"never true: {predicate}")
-
-
 def _map_loaded(page) -> str:  # type: ignore[no-untyped-def]
-    _wait(page, "() => document.getElementById('map').dataset.loaded !== ''")
+    wait_until(page, "() => document.getElementById('map').dataset.loaded !== ''")
     return page.get_attribute("#map", "data-loaded") or ""
 
 
@@ -214,7 +206,7 @@ def test_map_over_the_citys_tile_server_in_gcj02(
         page.click("#login-submit")
         page.wait_for_url(srv.url + "/ui/map")
         assert _map_loaded(page) == "1"
-        _wait(page, "() => document.querySelectorAll('#map img.leaflet-tile-loaded').length > 0")
+        wait_until(page, "() => document.querySelectorAll('#map img.leaflet-tile-loaded').length > 0")
         assert asked and all(re.fullmatch(r"/\d+/\d+/\d+\.png", p) for p in asked)
         assert "城市测绘院" in page.inner_text(".leaflet-control-attribution")
         x, y = page.evaluate(

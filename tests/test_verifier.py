@@ -403,16 +403,16 @@ class _ByShade:
 def test_a_truck_is_judged_on_its_best_views_not_on_the_one_look_at_the_exit():
     from vision.edge.rules.base import VehicleView
 
-    exit_look = np.full((200, 300, 3), 40, np.uint8)  # the frame at the exit: this look says muddy
+    exit_look = np.full((200, 300, 3), 40, np.uint8)  # the frame at the exit: this look says muddy (0.9)
     clean = VehicleView(np.full((60, 90, 3), 210, np.uint8), (7.0, 5.0, 83.0, 55.0))
     muddy = VehicleView(np.full((60, 90, 3), 30, np.uint8), (7.0, 5.0, 83.0, 55.0))
     verifier = Verifier(_ByShade())  # type: ignore[arg-type]
     v = violation("muddy_truck", (50.0, 50.0, 150.0, 120.0))
     assert verifier.check(v, exit_look).accepted  # no views kept: the one look decides, as before
-    v.views = [clean, clean, clean, clean, muddy]
+    v.views = [clean, clean, clean, clean, muddy]  # (0.9 + 4 x 0.1 + 0.9) / 6
     verdict = verifier.check(v, exit_look)
     assert not verdict.accepted and verdict.label == "truck"
-    assert "on 5 views" in verdict.reason and verdict.score == pytest.approx(0.26)
-    v.views = [muddy, muddy, muddy, clean, clean]
-    verdict = verifier.check(v, np.full((200, 300, 3), 210, np.uint8))  # a clean-looking exit frame
-    assert verdict.accepted and verdict.score == pytest.approx(0.58) and verdict.reason == "confirmed on 5 views"
+    assert "on 6 looks" in verdict.reason and verdict.score == pytest.approx(2.2 / 6)
+    v.views = [muddy, muddy, muddy, muddy, clean]  # a clean-looking exit frame: (0.1 + 4 x 0.9 + 0.1) / 6
+    verdict = verifier.check(v, np.full((200, 300, 3), 210, np.uint8))
+    assert verdict.accepted and verdict.score == pytest.approx(3.8 / 6) and verdict.reason == "confirmed on 6 looks"

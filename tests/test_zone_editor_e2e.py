@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support_browser import chromium_page, click_on_picture, log_in
+from tests.support_browser import chromium_page, click_on_picture, log_in, wait_until
 from tests.support_daemon import until
 from tests.support_dispatch import PASSWORD
 from tests.support_zone_box import CAMERA, NOWHERE, SITE, bag_center, bag_site, box_daemons, render_bag_scene
@@ -62,7 +62,7 @@ def test_a_zone_drawn_in_the_editor_reaches_the_box_which_reloads_it_and_a_case_
         page.goto(f"{center.url}/ui/fleet/{SITE}/{CAMERA}")
         assert "该摄像头尚未发布区域" in page.locator("#zone-version").inner_text()
         # the picture is the box's (the 768 px scene shrunk for the heartbeat), the zones its site file's
-        page.wait_for_function("document.querySelector('#camera-picture img').naturalWidth > 0")
+        wait_until(page, "() => document.querySelector('#camera-picture img').naturalWidth > 0")
         assert page.evaluate("document.querySelector('#camera-picture img').naturalWidth") == FRAME_WIDTH
         drafted = {z["name"]: z["points"] for z in json.loads(page.locator("#zones-json").input_value())}
         assert drafted["lawn"] == NOWHERE, drafted

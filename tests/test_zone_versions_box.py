@@ -127,7 +127,9 @@ def test_a_refused_version_keeps_the_running_zones_and_an_accepted_one_survives_
 
     # 3. the lawn moved: accepted, written to the box's disk, swapped in once
     assert publish(service, demo_zones(site, lawn=LAWN_MOVED)) == 3
-    swapped = box.check()
+    box.updater.check()  # accepted and saved, not yet swapped in by the loop: the heartbeat, which
+    assert box.rollout.state(CAMERA) == (None, None)  # shows the running zones, must not claim it yet
+    swapped = box.rollout.take()
     assert swapped is not None and zones_of(swapped)["lawn"] == [tuple(p) for p in LAWN_MOVED]
     assert {k: v for k, v in zones_of(swapped).items() if k != "lawn"} == {
         k: v for k, v in before.items() if k != "lawn"

@@ -250,7 +250,11 @@ class MuddyTruckRuleConfig(RuleConfigBase):
         "thread, never on the detection loop).",
     )
     plate_views: int = Field(
-        default=5, ge=1, le=10, description="Best views of each truck (largest, sharpest) kept to read its plate from."
+        default=5,
+        ge=1,
+        le=10,
+        description="Best views of each truck (largest, sharpest) kept: the verifier judges its mud on all of them, "
+        "and the plate is read from them.",
     )
 
     @model_validator(mode="after")

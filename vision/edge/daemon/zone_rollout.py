@@ -83,13 +83,18 @@ class ZoneRollout:
         """`site_file`: the site as its file says; the site to run is `self.site`, with the saved
         versions that still pass the checks."""
         self.path = path
-        self.applied: dict[str, CameraZones] = {}  # camera id -> the version it runs
+        self.applied: dict[str, CameraZones] = {}  # camera id -> the version accepted (and saved)
+        # camera id -> the version the loop runs: behind `applied` until the loop takes the new site,
+        # so a heartbeat never says a version runs while it still shows the old zones
+        self.running: dict[str, CameraZones] = {}
         self.refused: dict[str, ZoneRefusal] = {}  # camera id -> the latest version it refused
         self.errors = 0  # answers that could not be read, override files that could not be written
         self._lock = threading.Lock()
         self._pending: SiteConfig | None = None
+        self._pending_versions: dict[str, CameraZones] = {}
         self.site, accepted = self._apply(site_file, self._load(), at_start=True)
         self.applied.update(accepted)
+        self.running.update(accepted)
         if accepted:
             log.info(
                 "zones from %s: %s",
@@ -123,7 +128,7 @@ class ZoneRollout:
                 log.error("zones: cannot write %s (%s); the running zones stay", self.path, exc)
                 return []
             self.applied.update(accepted)
-            self._pending = site
+            self._pending, self._pending_versions = site, dict(self.applied)
         for camera_id, v in sorted(accepted.items()):
             log.info("camera %s: zone version %d accepted; swapped in at the next batch", camera_id, v.version)
         return sorted(accepted)
@@ -158,13 +163,13 @@ class ZoneRollout:
         with self._lock:
             site, self._pending = self._pending, None
             if site is not None:
-                self.site = site
+                self.site, self.running = site, self._pending_versions
             return site
 
     def state(self, camera_id: str) -> tuple[int | None, ZoneRefusal | None]:
         """(the version the camera runs, the latest one it refused) for the heartbeat."""
         with self._lock:
-            running = self.applied.get(camera_id)
+            running = self.running.get(camera_id)
             return (running.version if running else None), self.refused.get(camera_id)
 
     # ------------------------------------------------------------ the file

@@ -8,9 +8,10 @@ COCO detector's people (a person sitting on the pavement is not garbage).
 
 A vehicle the rule kept several views of (a truck's largest, sharpest looks on
 its way to the exit) is judged on all of them, its classes' probabilities
-averaged: mud on a truck 40-100 px tall is a few pixels, and one look, often of
-a truck cut by the frame's edge or in a motion-found box, can call a clean truck
-muddy where its best views all say clean (docs/PERFORMANCE.md, 2026-12-07).
+averaged with this look's: mud on a truck 40-100 px tall is a few pixels, and
+one look, often of a truck cut by the frame's edge or in a motion-found box, can
+call a clean truck muddy where its best views all say clean (docs/PERFORMANCE.md,
+2026-12-07).
 """
 
 from __future__ import annotations
@@ -72,19 +73,22 @@ class Verifier:
         veto = self._veto(violation, v, boxes[best], detections)
         if veto:
             return self._verdict(False, v, score, veto)
-        on = "this look"
-        if violation.views:
-            v = self._on_views(violation.views)
-            score, on = sum(v.probs.get(label, 0.0) for label in confirm), f"{len(violation.views)} views"
+        on = ""
+        if violation.views:  # this look counts as one more view
+            v = self._mean(v, *self._on_views(violation.views))
+            score, on = sum(v.probs.get(label, 0.0) for label in confirm), f" on {len(violation.views) + 1} looks"
         if score < threshold:
             return self._verdict(
-                False, v, score, f"classified as {v.label} ({v.score:.2f}) on {on}; {score:.2f} < {threshold:.2f}"
+                False, v, score, f"classified as {v.label} ({v.score:.2f}){on}; {score:.2f} < {threshold:.2f}"
             )
-        return self._verdict(True, v, score, "confirmed" if on == "this look" else f"confirmed on {on}")
+        return self._verdict(True, v, score, f"confirmed{on}")
 
-    def _on_views(self, views: list[VehicleView]) -> CropVerdict:
-        """One verdict from several views of one object: the mean of their probabilities."""
-        each = [self.classifier.classify(view.image, np.asarray([view.box], dtype=np.float64))[0] for view in views]
+    def _on_views(self, views: list[VehicleView]) -> list[CropVerdict]:
+        return [self.classifier.classify(view.image, np.asarray([view.box], dtype=np.float64))[0] for view in views]
+
+    @staticmethod
+    def _mean(*each: CropVerdict) -> CropVerdict:
+        """One verdict from several looks at one object: the mean of their probabilities."""
         labels = list(each[0].probs)
         probs = {label: float(np.mean([e.probs.get(label, 0.0) for e in each])) for label in labels}
         imagenet = {g: float(np.mean([e.imagenet.get(g, 0.0) for e in each])) for g in each[0].imagenet}
