@@ -406,10 +406,11 @@ def test_a_truck_is_judged_on_its_best_views_not_on_the_one_look_at_the_exit():
     exit_look = np.full((200, 300, 3), 40, np.uint8)  # the frame at the exit: this look says muddy (0.9)
     clean = VehicleView(np.full((60, 90, 3), 210, np.uint8), (7.0, 5.0, 83.0, 55.0))
     muddy = VehicleView(np.full((60, 90, 3), 30, np.uint8), (7.0, 5.0, 83.0, 55.0))
-    verifier = Verifier(_ByShade())  # type: ignore[arg-type]
+    verifier = Verifier(_ByShade(), judge_views=True)  # type: ignore[arg-type]
     v = violation("muddy_truck", (50.0, 50.0, 150.0, 120.0))
     assert verifier.check(v, exit_look).accepted  # no views kept: the one look decides, as before
     v.views = [clean, clean, clean, clean, muddy]  # (0.9 + 4 x 0.1 + 0.9) / 6
+    assert Verifier(_ByShade()).check(v, exit_look).accepted  # type: ignore[arg-type]  # off by default: one look
     verdict = verifier.check(v, exit_look)
     assert not verdict.accepted and verdict.label == "truck"
     assert "on 6 looks" in verdict.reason and verdict.score == pytest.approx(2.2 / 6)

@@ -413,12 +413,19 @@ class VerifierConfig(StrictModel):
         default=0.5, ge=0, le=1, description="Classifier probability a named box needs to become a detection."
     )
     name_moving: bool = Field(
-        default=True,
+        default=False,
         description="Name with the classifier the regions moving near a site exit that no detector boxed (a truck "
         "too small or of a style the detector never saw): a truck or muddy-truck name becomes a detection for the "
-        "truck rule (vision/edge/detection/moving_objects.py). It finds far trucks no detector boxes; the verifier "
-        "judges each truck on its best views, so a clean one called muddy on one look does not open a case "
-        "(docs/PERFORMANCE.md). Costs a background update per look of a camera with a truck rule.",
+        "truck rule (vision/edge/detection/moving_objects.py). Off by default: it finds far trucks no detector "
+        "boxes, but the classifier also calls some clean trucks muddy; with judge_views on as well, the held-out "
+        "streets gain muddy trucks at no more false cases (docs/PERFORMANCE.md, 2026-12-07).",
+    )
+    judge_views: bool = Field(
+        default=False,
+        description="Judge a truck on the best views its rule kept on the way to the exit (`plate_views`) and the "
+        "look at the exit, the classifier's probabilities averaged, instead of on that one look. Off by default: "
+        "with it and name_moving on, the live demo's muddy truck was lost twice under CI load (cause not found; "
+        "docs/PERFORMANCE.md, 2026-12-07).",
     )
 
 

@@ -112,7 +112,11 @@ def open_site_verifier(site: SiteConfig) -> Verifier | None:
     from vision.edge.verify import load_classifier
 
     classifier = load_classifier(site.verifier.model, threads=site.verifier.threads)
-    return Verifier(classifier, min_score={r.rule_name: r.verify_min_score for r in site.rules})
+    return Verifier(
+        classifier,
+        min_score={r.rule_name: r.verify_min_score for r in site.rules},
+        judge_views=site.verifier.judge_views,
+    )
 
 
 def open_site_plates(site: SiteConfig) -> PlateStep | None:

@@ -6,9 +6,9 @@ head was never trained for: ImageNet's own bus and car classes (so a bus never
 becomes a muddy truck, even though no bus was in our training crops) and the
 COCO detector's people (a person sitting on the pavement is not garbage).
 
-A vehicle the rule kept several views of (a truck's largest, sharpest looks on
-its way to the exit) is judged on all of them, its classes' probabilities
-averaged with this look's: mud on a truck 40-100 px tall is a few pixels, and
+With `judge_views`, a vehicle the rule kept several views of (a truck's largest,
+sharpest looks on its way to the exit) is judged on all of them, its classes'
+probabilities averaged with this look's: mud on a truck 40-100 px tall is a few pixels, and
 one look, often of a truck cut by the frame's edge or in a motion-found box, can
 call a clean truck muddy where its best views all say clean (docs/PERFORMANCE.md,
 2026-12-07).
@@ -58,9 +58,12 @@ class Verdict:
 
 
 class Verifier:
-    def __init__(self, classifier: CropClassifier, *, min_score: dict[str, float] | None = None):
+    def __init__(
+        self, classifier: CropClassifier, *, min_score: dict[str, float] | None = None, judge_views: bool = False
+    ):
         self.classifier = classifier
         self.min_score = min_score or {}  # rule name -> threshold (default 0.5)
+        self.judge_views = judge_views  # a vehicle's kept views count as looks (verifier.judge_views)
 
     def check(self, violation: Violation, image: np.ndarray, detections: sv.Detections | None = None) -> Verdict:
         boxes = np.asarray(violation.object_boxes_px or [violation.box_px], dtype=np.float64).reshape(-1, 4)
@@ -74,7 +77,7 @@ class Verifier:
         if veto:
             return self._verdict(False, v, score, veto)
         on = ""
-        if violation.views:  # this look counts as one more view
+        if self.judge_views and violation.views:  # this look counts as one more view
             v = self._mean(v, *self._on_views(violation.views))
             score, on = sum(v.probs.get(label, 0.0) for label in confirm), f" on {len(violation.views) + 1} looks"
         if score < threshold:
