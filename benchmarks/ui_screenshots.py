@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 FOOTAGE = REPO / "datasets" / "footage" / "vtest.avi"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [  # as tests/test_dispatch_browser.py launches it
+CHROMIUM_ARGS = [  # as the browser tests launch it (tests/support_browser.py)
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
