@@ -48,7 +48,13 @@ def test_headless_demo_delivers_a_case_of_each_type_with_evidence(tmp_path: Path
     assert summary["stopped_by"] == "duration"
     assert summary["frames_processed"] > 60
     missing = TYPES - set(summary["cases_by_type"])
-    assert not missing, f"no case of {sorted(missing)} with model {summary['model']} ({summary['model_note']})"
+    looks = json.dumps(summary["verifier"], ensure_ascii=False)
+    assert not missing, f"no case of {sorted(missing)} with model {summary['model']} ({summary['model_note']}); {looks}"
+    # every case of a verified rule was looked at, and the summary says so with the verdict's reason
+    confirmed = {
+        r["rule"] for r in summary["verifier"]["recent"] if r["accepted"] and r["reason"].startswith("confirmed")
+    }
+    assert {case["rule"] for case in summary["cases"]} <= confirmed, looks
     for violation in TYPES:
         assert summary["latency_s"][violation] is not None, f"{violation}: no case explained by the script"
 

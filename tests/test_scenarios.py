@@ -178,6 +178,22 @@ def test_score_matches_cases_to_scripted_violations(cases, hits, duplicates, fal
             assert o.latency_s == pytest.approx(o.case.case_s - o.truth_onset_s)
 
 
+def test_recall_by_height_puts_each_scripted_violation_in_its_size_bin() -> None:
+    """A far bag missed and a near one found read as two bins, not as one recall of 0.5."""
+    from vision.scenarios.suite import ScenarioRun, recall_by_height
+
+    far_bag = TruthEvent("garbage", "exposed_garbage", 5.0, None, 1, [[0.10, 0.50, 0.12, 0.53]], 5.0, 59.8)  # 17 px
+    truth = _truth(GARBAGE, far_bag, TRUCK)  # the near bag is 58 px, the truck 115 px
+    run = ScenarioRun("t", 60.0, False, 300, 300, 1, 1.0, True, truth=truth)
+    run.score = score(truth, [_case("exposed_garbage", 16)])
+    bins = recall_by_height(load_site(SITE), [run])
+    garbage = {b.label: (b.found, b.expected) for b in bins["garbage"]}
+    assert garbage == {"< 20 px": (0, 1), "20-40 px": (0, 0), "40-80 px": (1, 1), ">= 80 px": (0, 0)}
+    assert [b.recall for b in bins["garbage"]] == [0.0, None, 1.0, None]
+    # a truck's first box is where it enters the picture: not its size, so moving objects are left out
+    assert all(b.expected == 0 for b in bins["muddy-trucks"]) and all(b.expected == 0 for b in bins["vending"])
+
+
 def test_violation_free_truth() -> None:
     result = score(_truth(BIN), [_case("exposed_garbage", 16)])
     assert result.violation_free and result.expected == {} and result.outcomes[0].event is None
@@ -229,7 +245,14 @@ def test_quick_suite_runs_the_daemon_and_writes_the_report(tmp_path: Path, capsy
         print(f"\n--- scenario suite (quick, coco-nanodet), {wall:.0f} s ---\n{proc.stdout}")
     report = json.loads((out / "report.json").read_text())
     assert report["suite"] == "quick" and report["model"]["name"] == "coco-nanodet"
-    assert {p.name for p in out.iterdir()} >= {"report.json", "report.md", "quality.png", "latency.png", "timeline.png"}
+    assert {p.name for p in out.iterdir()} >= {
+        "report.json",
+        "report.md",
+        "quality.png",
+        "latency.png",
+        "timeline.png",
+        "height.png",
+    }
     for png in out.glob("*.png"):
         assert cv2.imread(str(png)) is not None
     rules = {r["rule"]: r for r in report["rules"]}
@@ -247,6 +270,10 @@ def test_quick_suite_runs_the_daemon_and_writes_the_report(tmp_path: Path, capsy
         } <= set(r)
         assert r["false_per_camera_hour"] is not None  # there is violation-free footage
         assert r["expected"] >= 1
+        by_height = report["recall_by_height"][r["rule"]]  # every standing violation in one size bin
+        if r["rule"] != "muddy-trucks":
+            assert sum(b["expected"] for b in by_height) == r["expected"]
+            assert sum(b["found"] for b in by_height) == r["found"]
     scenarios = {s["scenario"]: s for s in report["scenarios"]}
     assert set(scenarios) == {"quick-parking", "quick-clean", "quick-all"}
     clean = scenarios["quick-clean"]
@@ -259,7 +286,7 @@ def test_quick_suite_runs_the_daemon_and_writes_the_report(tmp_path: Path, capsy
     for name in ("vending", "garbage", "muddy-trucks"):
         assert rules[name]["false_cases"] == 0 and rules[name]["cases"] == rules[name]["hits"], rules[name]
     md = (out / "report.md").read_text()
-    assert "| bikes |" in md and "timeline.png" in md
+    assert "| bikes |" in md and "timeline.png" in md and "## By object height" in md
 
 
 def test_render_cache_reuses_and_keys_on_the_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,6 +89,19 @@ def test_a_later_look_that_confirms_opens_the_case_then():
     assert not pipe.unverified
 
 
+def test_the_last_verdicts_say_what_each_look_decided_and_why():
+    """What the health endpoint and the demo's summary show: each look, in order, with its reason."""
+    pipe = pipeline(ScriptedVerifier([False, False, True]), recheck_s=4.0)
+    events = run(pipe, 30)
+    (case,) = [v for _, k, v in events if k == "opened"]
+    recent = pipe.recent_verdicts
+    assert [r["accepted"] for r in recent] == [False, False, True]
+    assert {r["candidate"] for r in recent} == {str(case.id)}
+    assert [r["reason"] for r in recent] == ["classified as bin", "classified as bin", "confirmed"]
+    assert recent[0]["rule"] == "garbage" and recent[0]["tallest_px"] == 20.0
+    assert [r["t_s"] for r in recent] == sorted(r["t_s"] for r in recent)
+
+
 def test_a_dropped_candidate_that_leaves_is_forgotten_without_a_cleared_event():
     pipe = pipeline(ScriptedVerifier([False]))
     events = run(pipe, 40, present_until=8)

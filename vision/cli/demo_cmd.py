@@ -122,4 +122,9 @@ def _run(args: argparse.Namespace) -> int:
                 f"  {violation}: {lat:.1f} s from first shown to received, "
                 f"{data['dwell_adjusted_latency_s'][violation]:.1f} s beyond the dwell"
             )
+        if data["verifier"].get("dropped"):
+            say(f"candidates the verifier dropped, per rule: {json.dumps(data['verifier']['dropped'])}")
+            for look in data["verifier"]["recent"]:
+                if not look["accepted"]:
+                    say(f"  {look['t_s']:.1f} s {look['rule']}: {look['reason']}")
     return 0

@@ -84,6 +84,8 @@ class DemoSummary:
     cases: list[DemoCase] = field(default_factory=list)
     frames_processed: int = 0
     outbox: dict[str, Any] = field(default_factory=dict)  # the daemon's outbox counts at the end
+    # the verifier's candidates dropped per rule and its last looks: why a scripted violation opened no case
+    verifier: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def _case_dict(c: DemoCase) -> dict[str, Any]:
@@ -132,6 +134,7 @@ class DemoSummary:
             "stream_started_at": self.stream_started_at.isoformat() if self.stream_started_at else None,
             "frames_processed": self.frames_processed,
             "outbox": self.outbox,
+            "verifier": self.verifier,
         }
 
 
@@ -282,8 +285,21 @@ class Demo:
             cases=self.cases(),
             frames_processed=summary.processed,
             outbox=summary.outbox,
+            verifier=self._verifier_looks(parts.runner),
         )
         return result
+
+    @staticmethod
+    def _verifier_looks(runner: SiteRunner) -> dict[str, Any]:
+        """Candidates the verifier dropped per rule, and its last looks (every camera's, in stream time)."""
+        if runner.verifier is None:
+            return {}
+        dropped: Counter[str] = Counter()
+        recent = []
+        for pipe in runner.pipelines.values():
+            dropped.update(pipe.dropped)
+            recent += pipe.recent_verdicts
+        return {"dropped": dict(sorted(dropped.items())), "recent": sorted(recent, key=lambda r: r["t_s"])}
 
     @staticmethod
     def _models_in_use(runner: SiteRunner) -> str:

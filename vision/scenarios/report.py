@@ -50,6 +50,20 @@ def condition_table(result: SuiteResult) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def height_table(result: SuiteResult) -> str:
+    """Recall per rule and object height on screen (first frame seen): far objects apart from near ones."""
+    if not result.by_height:
+        return ""
+    bins = next(iter(result.by_height.values()))
+    head = "| rule | " + " | ".join(b.label for b in bins) + " |\n" + "|---|" + "---|" * len(bins) + "\n"
+    rows = [
+        f"| {rule} | " + " | ".join(f"{_fmt(b.recall)} ({b.found}/{b.expected})" for b in rule_bins) + " |"
+        for rule, rule_bins in result.by_height.items()
+        if any(b.expected for b in rule_bins)
+    ]
+    return head + "\n".join(rows) + "\n"
+
+
 def write_report(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +92,12 @@ def write_report(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
         "",
         summary_table(result),
         *(["## By condition", "", condition_table(result)] if result.by_condition else []),
+        "## By object height",
+        "",
+        "Recall per rule by the object's height in the rendered frame when first seen (the tallest of its boxes); "
+        "objects that stand still only (a truck's first box is cut by the picture's edge or far up the road).",
+        "",
+        height_table(result),
         "## Scenarios",
         "",
         "| scenario | seconds | violation-free | frames processed | cases | hits | missed events | wall s |",
@@ -115,6 +135,34 @@ def _plots(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
     out["quality"] = out_dir / "quality.png"
     fig.savefig(out["quality"], dpi=100)
     plt.close(fig)
+
+    rules = [(rule, bins) for rule, bins in result.by_height.items() if any(b.expected for b in bins)]
+    if rules:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        n_bins = len(rules[0][1])
+        width = 0.8 / len(rules)
+        for k, (rule, bins) in enumerate(rules):
+            xs_k = [i - 0.4 + width * (k + 0.5) for i in range(n_bins)]
+            bars = ax.bar(xs_k, [b.recall or 0 for b in bins], width, label=rule)
+            for bar, b in zip(bars, bins, strict=True):
+                if b.expected:
+                    ax.annotate(
+                        f"{b.found}/{b.expected}",
+                        (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                    )
+        ax.set_xticks(range(n_bins), [b.label for b in rules[0][1]])
+        ax.set_ylim(0, 1.12)
+        ax.set_xlabel("object height when first seen")
+        ax.set_ylabel("recall")
+        ax.set_title("Recall by object height (labels: found / scripted)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        out["height"] = out_dir / "height.png"
+        fig.savefig(out["height"], dpi=100)
+        plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for i, f in enumerate(result.rules):

@@ -24,8 +24,8 @@ import yaml
 from vision.core.paths import REPO_ROOT
 from vision.edge.config import SiteConfig, parse_site
 from vision.scenarios.cache import rendered
-from vision.scenarios.render import GroundTruth
-from vision.scenarios.scoring import ScenarioScore, SeenCase, score
+from vision.scenarios.render import GroundTruth, TruthEvent
+from vision.scenarios.scoring import MOVING_KINDS, ScenarioScore, SeenCase, score
 from vision.scenarios.script import Scenario, load_scenario
 
 if TYPE_CHECKING:
@@ -213,6 +213,57 @@ def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]
     return list(figs.values())
 
 
+# Object heights (pixels of the rendered frame) the size table splits recall at: under 20 px a detector at
+# 320 sees a few pixels of the object, 20-40 px is a far camera's, 80 px and up is near.
+HEIGHT_EDGES_PX = (20, 40, 80)
+
+
+@dataclass
+class HeightBin:
+    """Scripted violations of one rule whose object was `low_px` <= height < `high_px` when first seen."""
+
+    low_px: int
+    high_px: int | None  # None: no upper bound
+    expected: int = 0
+    found: int = 0
+
+    @property
+    def label(self) -> str:
+        if self.high_px is None:
+            return f">= {self.low_px} px"
+        return f"< {self.high_px} px" if self.low_px == 0 else f"{self.low_px}-{self.high_px} px"
+
+    @property
+    def recall(self) -> float | None:
+        return round(self.found / self.expected, 3) if self.expected else None
+
+
+def event_height_px(event: TruthEvent, frame_height: int) -> float:
+    """The tallest of the event's boxes in its first frame seen, in pixels (0 when it has none)."""
+    return max(((b[3] - b[1]) * frame_height for b in event.boxes_rel), default=0.0)
+
+
+def recall_by_height(site: SiteConfig, runs: list[ScenarioRun]) -> dict[str, list[HeightBin]]:
+    """Per rule: how recall falls with the object's size on screen, so a miss can be read as a far object
+    (a camera placement question) or a near one (a model question). Objects that stand still only: the
+    truth keeps a vehicle's box when it enters the picture (cut by the edge, or far up the road), which
+    says nothing of its size at the exit."""
+    by_violation: dict[str, str] = {r.type: r.rule_name for r in site.rules}
+    edges = (0, *HEIGHT_EDGES_PX, None)
+    out = {r.rule_name: [HeightBin(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)] for r in site.rules}
+    for run in runs:
+        sc, truth = run.scored, run.rendered_truth
+        for idx, violation in sc.expected.items():
+            name = by_violation.get(violation)
+            if name is None or truth.events[idx].kind in MOVING_KINDS:
+                continue
+            h = event_height_px(truth.events[idx], truth.height)
+            b = next(b for b in out[name] if b.high_px is None or h < b.high_px)
+            b.expected += 1
+            b.found += idx not in sc.missed
+    return out
+
+
 def _rounded(d: dict[str, Any]) -> dict[str, Any]:
     def r(v: object) -> object:
         if isinstance(v, float):
@@ -234,6 +285,7 @@ class SuiteResult:
     rules: list[RuleFigures]
     wall_s: float
     by_condition: dict[str, list[RuleFigures]] = field(default_factory=dict)  # when the suite has several
+    by_height: dict[str, list[HeightBin]] = field(default_factory=dict)  # rule -> recall per object height
 
     def as_dict(self) -> dict[str, Any]:
         def run_dict(run: ScenarioRun) -> dict[str, Any]:
@@ -269,6 +321,10 @@ class SuiteResult:
             "violation_free_camera_hours": round(sum(r.duration_s for r in self.runs if r.violation_free) / 3600, 4),
             "rules": [asdict(f) for f in self.rules],
             "by_condition": {c: [asdict(f) for f in figs] for c, figs in self.by_condition.items()},
+            "recall_by_height": {
+                rule: [{"bin": b.label, **asdict(b), "recall": b.recall} for b in bins]
+                for rule, bins in self.by_height.items()
+            },
             "scenarios": [run_dict(r) for r in self.runs],
         }
 
@@ -333,4 +389,5 @@ def run_suite(
         rule_figures(site, runs),
         round(time.monotonic() - t0, 1),
         by_condition,
+        recall_by_height(site, runs),
     )

@@ -82,6 +82,7 @@ def health_report(site: RunningSite) -> tuple[int, dict[str, Any]]:
             "name": site.verifier.classifier.name,
             "version": site.verifier.classifier.version,
             "dropped": {c: dict(p.dropped) for c, p in site.pipelines.items()},
+            "recent": {c: p.recent_verdicts for c, p in site.pipelines.items()},
         },
         "models": [
             {

@@ -25,7 +25,7 @@ from vision.core.geometry import box_iou
 from vision.core.zone_shapes import ZoneConfig
 from vision.edge.casework.evidence import BufferedFrame, FrameRing, clip_window
 from vision.edge.config import CameraConfig, MuddyTruckRuleConfig, SiteConfig
-from vision.edge.daemon.verifier_gate import VerifierGate
+from vision.edge.daemon.verifier_gate import RecentVerdict, VerifierGate
 from vision.edge.detection.routing import merge_detections
 from vision.edge.rules import CameraRules, Observation, RuleEvent, Violation
 from vision.edge.verify.classifier import CropVerdict
@@ -122,6 +122,11 @@ class CameraPipeline:
     def dropped(self) -> Counter[str]:
         """Rule name -> candidates the verifier dropped."""
         return self.gate.dropped
+
+    @property
+    def recent_verdicts(self) -> list[RecentVerdict]:
+        """The verifier's last looks at this camera's candidates, oldest first."""
+        return list(self.gate.recent)
 
     @property
     def unverified(self) -> dict[uuid.UUID, tuple[Violation, float]]:

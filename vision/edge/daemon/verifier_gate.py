@@ -8,15 +8,18 @@ its case then, stamped with that look's time. A second look crops where the rule
 objects *now* (`boxes_now`), not the boxes of the first look: a box cut short by a
 passer-by, or one that took in the bin beside a bag, must not be judged again. A truck
 drives on, so a dropped truck gets no second look. A verifier that fails opens the case
-unverified: a bug must not cost a case.
+unverified: a bug must not cost a case. The last verdicts are kept (`recent`) for the box's
+health endpoint and the demo's summary: "why did this truck open no case?" is answered
+there, not only in a debug log nobody had on.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from typing import TypedDict
 
 import numpy as np
 
@@ -27,13 +30,27 @@ from vision.edge.verify.verifier import Verifier
 
 log = logging.getLogger("vision.edge.daemon")
 
-__all__ = ["VerifierGate"]
+__all__ = ["VerifierGate", "RecentVerdict"]
+
+
+class RecentVerdict(TypedDict):
+    """One look of the verifier at a candidate, as the health endpoint and the demo report it."""
+
+    t_s: float  # stream time of the look
+    rule: str
+    candidate: str  # the violation id (the case's id once accepted)
+    accepted: bool
+    label: str
+    score: float
+    reason: str
+    tallest_px: float
 
 
 class VerifierGate:
     """One camera's gate: `admit(events, obs)` is the rule events with the dropped candidates held back."""
 
     MAX_HELD = 256  # candidates waiting for a second look; the oldest is forgotten beyond this
+    RECENT = 32  # verdicts kept for the health endpoint and the demo's summary
 
     def __init__(self, site: SiteConfig, camera_id: str, verifier: Verifier | None):
         self.site = site
@@ -43,6 +60,7 @@ class VerifierGate:
         self.recheck_s = cfg.recheck_s
         self.held: dict[uuid.UUID, tuple[Violation, float]] = {}  # violation id -> (violation, next look at t)
         self.dropped: Counter[str] = Counter()  # rule name -> candidates the verifier dropped
+        self.recent: deque[RecentVerdict] = deque(maxlen=self.RECENT)  # the last verdicts, oldest first
 
     def admit(
         self,
@@ -96,12 +114,25 @@ class VerifierGate:
             return True
         v.verification = verdict.as_dict()
         tallest = max((b[3] - b[1] for b in v.object_boxes_px or [v.box_px]), default=0.0)
+        self.recent.append(
+            RecentVerdict(
+                t_s=round(obs.t_s, 2),
+                rule=v.rule,
+                candidate=str(v.id),
+                accepted=verdict.accepted,
+                label=verdict.label,
+                score=round(verdict.score, 3),
+                reason=verdict.reason,
+                tallest_px=round(float(tallest), 1),
+            )
+        )
         if verdict.accepted:
             log.debug(
-                "camera %s: %s candidate %s confirmed by the verifier (label %s, score %.2f, %.0f px tall)",
+                "camera %s: %s candidate %s confirmed by the verifier: %s (label %s, score %.2f, %.0f px tall)",
                 self.camera_id,
                 v.rule,
                 v.id,
+                verdict.reason,
                 verdict.label,
                 verdict.score,
                 tallest,
