@@ -194,6 +194,33 @@ def test_recall_by_height_puts_each_scripted_violation_in_its_size_bin() -> None
     assert all(b.expected == 0 for b in bins["muddy-trucks"]) and all(b.expected == 0 for b in bins["vending"])
 
 
+def test_a_suite_cut_to_the_scenarios_named_keeps_their_order_and_its_site() -> None:
+    from vision.scenarios.suite import only_scenarios
+
+    spec = load_suite("heldout")
+    cut = only_scenarios(spec, ["leuven-rain", "clean"])
+    assert [p.stem for p in cut.scenarios] == [
+        "leuven-rain",
+        "leuven-clean",
+        "colosseum-clean",
+        "avignon-clean",
+        "brandenburg-clean",
+    ]
+    assert cut.site == spec.site and only_scenarios(spec, []) == spec
+
+
+def test_bench_scenarios_names_the_scenarios_when_none_matches() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "vision", "bench", "scenarios", "--suite", "heldout", "--only", "nowhere"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "no scenario of suite 'heldout' matches nowhere" in proc.stderr and "leuven-day" in proc.stderr
+
+
 def test_violation_free_truth() -> None:
     result = score(_truth(BIN), [_case("exposed_garbage", 16)])
     assert result.violation_free and result.expected == {} and result.outcomes[0].event is None

@@ -27,6 +27,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument(
         "--no-verifier", action="store_true", help="open cases without the site's crop verifier (a baseline)"
     )
+    s.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="run only the suite's scenarios whose file name contains TEXT (repeat for several), e.g. to look "
+        "at one miss again with -v (default: all)",
+    )
     s.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
     s.set_defaults(handler=_scenarios)
     pl = bench.add_parser(
@@ -50,14 +58,14 @@ def _scenarios(args: argparse.Namespace) -> int:
     from vision.edge.detection import DetectorError
     from vision.scenarios.model_choice import pick_model
     from vision.scenarios.report import condition_table, summary_table, write_report
-    from vision.scenarios.suite import load_suite, run_suite
+    from vision.scenarios.suite import load_suite, only_scenarios, run_suite
 
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger("vision").setLevel(logging.WARNING)  # per-frame daemon logs drown the report
         logging.getLogger("vision.edge.daemon").setLevel(logging.ERROR)  # "no dispatch section": on purpose here
     name = args.suite or ("quick" if args.quick else "full")
     try:
-        spec = load_suite(name)
+        spec = only_scenarios(load_suite(name), args.only)
         site = load_site(spec.site)
     except (ValueError, OSError) as exc:
         print(f"bench scenarios: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,17 @@ def load_suite(name: str, path: Path = SUITE_FILE) -> SuiteSpec:
     return SuiteSpec(
         name, REPO_ROOT / spec.get("site", data.get("site", DEFAULT_SITE)), [base / s for s in spec["scenarios"]]
     )
+
+
+def only_scenarios(spec: SuiteSpec, only: list[str]) -> SuiteSpec:
+    """The suite cut to the scenarios whose file name contains one of `only` (all of them when empty)."""
+    if not only:
+        return spec
+    kept = [p for p in spec.scenarios if any(text in p.name for text in only)]
+    if not kept:
+        names = ", ".join(p.stem for p in spec.scenarios)
+        raise ValueError(f"no scenario of suite '{spec.name}' matches {' or '.join(only)} (it has: {names})")
+    return replace(spec, scenarios=kept)
 
 
 @dataclass

@@ -128,11 +128,11 @@ class VerifierGate:
         )
         if verdict.accepted:
             log.debug(
-                "camera %s: %s candidate %s confirmed by the verifier: %s (label %s, score %.2f, %.0f px tall)",
+                "camera %s: %s candidate %s confirmed by the verifier%s (label %s, score %.2f, %.0f px tall)",
                 self.camera_id,
                 v.rule,
                 v.id,
-                verdict.reason,
+                verdict.reason.removeprefix("confirmed"),  # " on 6 looks" when a truck's views were judged
                 verdict.label,
                 verdict.score,
                 tallest,
