@@ -92,12 +92,19 @@ def write_report(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
         "",
         summary_table(result),
         *(["## By condition", "", condition_table(result)] if result.by_condition else []),
-        "## By object height",
-        "",
-        "Recall per rule by the object's height in the rendered frame when first seen (the tallest of its boxes); "
-        "objects that stand still only (a truck's first box is cut by the picture's edge or far up the road).",
-        "",
-        height_table(result),
+        *(
+            [
+                "## By object height",
+                "",
+                "Recall per rule by the object's height in the rendered frame when first seen (the tallest of its "
+                "boxes); objects that stand still only (a truck's first box is cut by the picture's edge or far up "
+                "the road).",
+                "",
+                height_table(result),
+            ]
+            if result.by_height
+            else []
+        ),
         "## Scenarios",
         "",
         "| scenario | seconds | violation-free | frames processed | cases | hits | missed events | wall s |",

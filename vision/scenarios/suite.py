@@ -14,7 +14,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,18 +187,24 @@ class RuleFigures:
     dwell_adjusted_p95_s: float | None = None
 
 
+def _scripted(site: SiteConfig, runs: list[ScenarioRun]) -> Iterator[tuple[str, ScenarioRun, int, bool]]:
+    """(rule name, run, truth event index, found) for every scripted violation a rule of the site covers."""
+    by_violation: dict[str, str] = {r.type: r.rule_name for r in site.rules}
+    for run in runs:
+        for idx, violation in run.scored.expected.items():
+            name = by_violation.get(violation)
+            if name is not None:
+                yield name, run, idx, idx not in run.scored.missed
+
+
 def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]:
     figs = {r.rule_name: RuleFigures(r.rule_name, r.type, r.dwell_s) for r in site.rules}
-    by_violation: dict[str, str] = {r.type: r.rule_name for r in site.rules}
     clean_hours = sum(run.duration_s for run in runs if run.violation_free) / 3600.0
+    for name, _, _, found in _scripted(site, runs):
+        figs[name].expected += 1
+        figs[name].found += found
     for run in runs:
         sc = run.scored
-        for idx, violation in sc.expected.items():
-            name = by_violation.get(violation)
-            if name is None:
-                continue
-            figs[name].expected += 1
-            figs[name].found += idx not in sc.missed
         for out in sc.outcomes:
             f = figs.setdefault(out.case.rule, RuleFigures(out.case.rule, out.case.violation, out.case.dwell_s))
             f.cases += 1
@@ -259,19 +265,16 @@ def recall_by_height(site: SiteConfig, runs: list[ScenarioRun]) -> dict[str, lis
     (a camera placement question) or a near one (a model question). Objects that stand still only: the
     truth keeps a vehicle's box when it enters the picture (cut by the edge, or far up the road), which
     says nothing of its size at the exit."""
-    by_violation: dict[str, str] = {r.type: r.rule_name for r in site.rules}
     edges = (0, *HEIGHT_EDGES_PX, None)
     out = {r.rule_name: [HeightBin(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)] for r in site.rules}
-    for run in runs:
-        sc, truth = run.scored, run.rendered_truth
-        for idx, violation in sc.expected.items():
-            name = by_violation.get(violation)
-            if name is None or truth.events[idx].kind in MOVING_KINDS:
-                continue
-            h = event_height_px(truth.events[idx], truth.height)
-            b = next(b for b in out[name] if b.high_px is None or h < b.high_px)
-            b.expected += 1
-            b.found += idx not in sc.missed
+    for name, run, idx, found in _scripted(site, runs):
+        truth = run.rendered_truth
+        if truth.events[idx].kind in MOVING_KINDS:
+            continue
+        h = event_height_px(truth.events[idx], truth.height)
+        b = next(b for b in out[name] if b.high_px is None or h < b.high_px)
+        b.expected += 1
+        b.found += found
     return out
 
 
