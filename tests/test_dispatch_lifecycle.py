@@ -252,6 +252,34 @@ def test_a_violation_back_after_verification_reopens_the_case(dispatch: Dispatch
     assert timeline.count("摄像头") == 2 and "违规再次出现" in timeline
 
 
+def test_more_objects_joining_raise_the_case_count_and_show_in_chinese(dispatch: Dispatch) -> None:
+    cid, key = report(dispatch, violation="non_motor_parking")
+    to(dispatch, cid, "dispatched")
+    before = detail(dispatch, cid)
+    assert before["object_count"] == 1
+    now = datetime.now(UTC)
+    r = send(dispatch, *event(key, "grew", at=now, object_count=3, bbox=[0.4, 0.5, 0.45, 0.6]))
+    assert r.status_code == 201 and r.json()["outcome"] == "recorded", r.text
+    # a late grew (older than the state known) still raises the count, never lowers it
+    late = send(dispatch, *event(key, "grew", at=now - timedelta(minutes=1), object_count=2, snapshot=None))
+    assert late.json()["outcome"] == "stale"
+    case = detail(dispatch, cid)
+    assert case["object_count"] == 3 and case["status"] == "dispatched" and case["camera_state"] == "present"
+    assert [(e["kind"], e["object_count"]) for e in case["camera_events"]] == [("grew", 3), ("grew", 2)]
+    assert case["transitions"][-1]["action"] == "dispatch", "no transition: the case is being handled"
+    dispatch.client.post("/ui/login", data={"username": "admin", "password": PASSWORD})
+    page = dispatch.client.get(f"/ui/cases/{cid}").text
+    events = page.split('id="camera-events"')[1].split("</ol>")[0]
+    assert "新增违规物体" in events and "现共 3 个" in events, events
+    assert '<span id="object-count">3 个物体</span>' in page, "the case's facts show the count too"
+
+
+def test_a_grew_event_without_its_count_is_422(dispatch: Dispatch) -> None:
+    cid, key = report(dispatch, violation="non_motor_parking")
+    assert send(dispatch, *event(key, "grew", snapshot=None)).status_code == 422
+    assert detail(dispatch, cid)["camera_events"] == []
+
+
 def test_an_operator_cannot_reopen(dispatch: Dispatch) -> None:
     cid, _key = report(dispatch)
     to(dispatch, cid, "closed")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import cv2
 import numpy as np
+import pytest
 
 from tests.support_edge import T0, make_case, make_evidence, wait_for
 from tests.test_case_writer import hand_over, setup  # noqa: F401 - the writer fixture
@@ -114,3 +115,41 @@ def test_the_writer_queues_a_cleared_event_with_the_empty_place_behind_its_case(
     x1, y1, x2, y2 = (int(c) for c in v.box_px)
     assert marked[y1, (x1 + x2) // 2, 1] > 150, "the annotated one marks where the violation stood (green)"
     assert outbox.next_due().key == str(v.id), "the case is sent first"
+
+
+def test_the_writer_queues_a_grew_event_with_the_new_count_and_the_joined_object_marked(setup):  # noqa: F811
+    site, outbox, writer, ring, queued, errors = setup
+    events: list[CaseLifecycle] = []
+    writer.on_lifecycle = events.append
+    v = violation(onset_t=4.0, detected_t=5.0)
+    hand_over(site, writer, ring, v)
+    frame = np.full((576, 768, 3), 90, np.uint8)
+    joined = (500.0, 320.0, 560.0, 440.0)  # a second stall beside the first
+    at = T0 + timedelta(seconds=60)
+    writer.lifecycle(site.cameras[0], v, "grew", frame, at, object_count=2, joined_px=(joined,))
+    assert wait_for(lambda: len(events) == 1, timeout=20)
+    writer.stop()
+    assert errors == []
+    row = [r for r in outbox.records() if r.kind == "lifecycle"][0]
+    event = outbox.get(row.key).lifecycle()
+    assert event.kind == "grew" and event.object_count == 2 and event.case_key == v.id
+    assert event.bbox == pytest.approx((500 / 768, 320 / 576, 560 / 768, 440 / 576))
+    files = {f.name: f.path for f in outbox.get(row.key).files}
+    assert set(files) == {"grew.jpg", "grew_annotated.jpg"}
+    marked = cv2.imread(str(files["grew_annotated.jpg"]))
+    b, g, r = (int(c) for c in marked[320, 530])
+    assert r > 200 and 100 < g < 180 and b < 60, "the joined object is marked orange"
+    x1, y1, x2, _ = (int(c) for c in v.box_px)
+    assert marked[y1, (x1 + x2) // 2, 2] > 200, "and the case's place red, as for a resumed violation"
+
+
+def test_a_grew_event_carries_its_count_and_no_other_kind_does():
+    cleared = lifecycle(uuid.uuid4()).model_dump()
+    grew = {**cleared, "kind": "grew", "object_count": 3, "bbox": (0.4, 0.5, 0.5, 0.6)}
+    assert CaseLifecycle.model_validate(grew).object_count == 3
+    with pytest.raises(ValueError, match="object_count"):
+        CaseLifecycle.model_validate({**grew, "object_count": None})
+    with pytest.raises(ValueError, match="object_count"):
+        CaseLifecycle.model_validate({**cleared, "object_count": 3})
+    with pytest.raises(ValueError, match="bbox"):
+        CaseLifecycle.model_validate({**grew, "bbox": (0.5, 0.5, 0.4, 0.6)})

@@ -307,6 +307,36 @@ def test_bike_moved_within_cluster_is_not_a_new_case():
         moved[2] = ("bicycle", (210, 440, 245, 500), 0.7, 99)
         s.frame(t, moved)
     assert len(s.kinds("opened")) == 1
+    assert s.kinds("grew") == [], "still three bikes: the count is no news"
+
+
+def test_a_bike_parked_beside_an_open_case_raises_its_count_once_and_opens_no_second_case():
+    rules = rules_for(
+        {"type": "non_motor_parking", "dwell_s": 10, "cluster_distance": 0.06, "clear_after_s": 5}, PARK_ZONES
+    )
+    s = Script(rules)
+    pair = bikes(2, 100)
+    third = bikes(1, 180, tid0=3)[0]  # 40 px on from the second: the same row
+    fourth = bikes(1, 220, tid0=4)[0]
+    for t in range(0, 20):
+        s.frame(t, pair)
+    for t in range(20, 40):  # a third bike parks at 20 s
+        s.frame(t, [*pair, third])
+    for t in range(40, 50):  # it is taken away (cleared after 5 s) ...
+        s.frame(t, pair)
+    for t in range(50, 70):  # ... and another parks in its place: three again, no news
+        s.frame(t, [*pair, ("bicycle", third[1], 0.7, 13)])
+    for t in range(70, 90):  # a fourth: news again
+        s.frame(t, [*pair, ("bicycle", third[1], 0.7, 13), fourth])
+    opened = s.kinds("opened")
+    assert [v.object_count for _, v in opened] == [2], "one case for the place"
+    grew = [(t, e) for t, e in s.events if e.kind == "grew"]
+    assert [(t, e.object_count) for t, e in grew] == [(30, 3), (80, 4)], "once the bike has stayed its dwell"
+    assert all(e.violation is opened[0][1] for _, e in grew), "the open case's violation grew"
+    assert grew[0][1].joined_px == (third[1],) and grew[1][1].joined_px == (fourth[1],)
+    w, h = opened[0][1].frame_size
+    x1, _, _, y2 = grew[0][1].joined_rel or (0, 0, 0, 0)
+    assert (x1 * w, y2 * h) == pytest.approx((180, 500), abs=1), "the joined bike's box, relative"
 
 
 def test_exposed_garbage():

@@ -178,6 +178,34 @@ def test_score_matches_cases_to_scripted_violations(cases, hits, duplicates, fal
             assert o.latency_s == pytest.approx(o.case.case_s - o.truth_onset_s)
 
 
+def test_an_update_of_an_open_case_finds_the_object_that_joined_it_and_a_stray_one_is_counted() -> None:
+    """A third bike parked beside a pair raises the pair's case count (one case per place): found by
+    that update. An update where nothing was scripted is stray; a case is never an update's to take."""
+    from vision.scenarios.suite import ScenarioRun, rule_figures
+
+    pair = TruthEvent("bikes", "non_motor_parking", 2.0, None, 1, [[0.40, 0.70, 0.50, 0.80]], 2.0, 59.8)
+    third = TruthEvent("bikes", "non_motor_parking", 20.0, None, 1, [[0.51, 0.70, 0.55, 0.80]], 20.0, 59.8)
+    truth = _truth(pair, third, TRUCK)
+    case = _case("non_motor_parking", 14, rule="bikes")
+    joined = SeenCase("non_motor_parking", "bikes", 31.0, 31.0, 31.0, (0.51, 0.70, 0.55, 0.80), 10.0)
+    # before the third came, touching the pair (a bike of the pair seen twice): neither found nor stray
+    early = SeenCase("non_motor_parking", "bikes", 12.0, 12.0, 12.0, (0.51, 0.70, 0.55, 0.80), 10.0)
+    stray = SeenCase("non_motor_parking", "bikes", 40.0, 40.0, 40.0, (0.0, 0.0, 0.05, 0.05), 10.0)
+    truck = SeenCase("muddy_truck", "muddy-trucks", 15.0, 15.0, 15.0, (0.6, 0.3, 0.8, 0.6), 0.0)  # moving: no updates
+
+    result = score(truth, [case], updates=[joined, stray, early, truck])
+    assert [o.event for o in result.outcomes] == [0] and result.missed == [2]
+    assert result.by_update == {1: joined}
+    assert result.stray_updates == [truck, stray], "in time order; a truck's case is never updated"
+    assert score(truth, [case]).missed == [1, 2], "without the update the third bike is a miss"
+
+    run = ScenarioRun("t", 60.0, False, 300, 300, 1, 1.0, True, truth=truth, updates=[joined, stray])
+    run.score = score(truth, [case], updates=[joined, stray])
+    bikes = next(f for f in rule_figures(load_site(SITE), [run]) if f.rule == "bikes")
+    assert (bikes.found, bikes.expected, bikes.found_by_update, bikes.stray_updates) == (2, 2, 1, 1)
+    assert (bikes.cases, bikes.hits, bikes.precision) == (1, 1, 1.0), "an update is no case"
+
+
 def test_recall_by_height_puts_each_scripted_violation_in_its_size_bin() -> None:
     """A far bag missed and a near one found read as two bins, not as one recall of 0.5."""
     from vision.scenarios.suite import ScenarioRun, recall_by_height

@@ -152,3 +152,41 @@ def test_a_second_look_crops_where_the_object_is_now_not_where_it_was_first_seen
     assert second[1] <= 42  # the second look the whole object, as the rule's memory sees it now
     (case,) = opened
     assert case.box_px[1] <= 42  # the case shows the object where it was when it was confirmed
+
+
+def test_objects_that_join_an_open_case_get_their_own_look_before_the_count_grows():
+    """A second bag dumped beside the first raises the case's count; a thing the verifier rejects
+    (a bin set down beside it) does not, and neither opens a second case."""
+
+    def joined_events(second_accepted: bool) -> tuple[list[tuple[float, str, object]], list[list[tuple]]]:
+        looks: list[list[tuple]] = []
+
+        class Judge:
+            def check(self, violation, image, dets):
+                looks.append(list(violation.object_boxes_px))
+                ok = len(looks) == 1 or second_accepted
+                return Verdict(
+                    ok, "garbage" if ok else "bin", 0.9 if ok else 0.2, "confirmed" if ok else "bin", "v", "1"
+                )
+
+        pipe = pipeline(Judge())
+        img = np.zeros((100, 100, 3), np.uint8)
+        events = []
+        for k in range(60):
+            t = k * 0.5
+            objs = [("garbage", (40, 40, 60, 60), 0.8, 7)]
+            if t >= 12:
+                objs.append(("garbage", (61, 40, 75, 60), 0.8, 8))
+            _, evs = pipe.process(Frame("cam1", k, t, T0 + timedelta(seconds=t), img), detections(objs))
+            events += [(t, e.kind, e) for e in evs]
+        return events, looks
+
+    events, looks = joined_events(second_accepted=True)
+    assert [k for _, k, _ in events] == ["opened", "grew"]
+    grew = events[1][2]
+    assert grew.object_count == 2 and np.allclose(grew.joined_px, [(61, 40, 75, 60)])
+    assert np.allclose(looks[1], [(61, 40, 75, 60)]), "the second look is at the joined object alone"
+    assert events[1][0] >= 12 + 5, "after the joined object stayed the rule's dwell"
+
+    events, looks = joined_events(second_accepted=False)
+    assert [k for _, k, _ in events] == ["opened"] and len(looks) == 2

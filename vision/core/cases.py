@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vision.core.plates import PLATE_TEXT_MAX, PlateColour, normalise_plate, plate_format
 
@@ -62,6 +62,14 @@ def in_timestamp_range(value: datetime) -> datetime:
     if utc is None or not TIMESTAMP_MIN <= utc < TIMESTAMP_MAX:
         raise ValueError(f"timestamps must lie in {TIMESTAMP_MIN.year}-{TIMESTAMP_MAX.year - 1}")
     return utc
+
+
+def relative_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """A box in relative 0-1 image coordinates, x1 < x2 and y1 < y2."""
+    x1, y1, x2, y2 = box
+    if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+        raise ValueError("bbox must be x1 < x2, y1 < y2, all within 0-1")
+    return box
 
 
 # Text without NUL characters; give its length limits with Field.
@@ -189,13 +197,10 @@ class CaseReport(BaseModel):
     @field_validator("bbox")
     @classmethod
     def _relative_box(cls, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-        x1, y1, x2, y2 = box
-        if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
-            raise ValueError("bbox must be x1 < x2, y1 < y2, all within 0-1")
-        return box
+        return relative_box(box)
 
 
-LifecycleKind = Literal["cleared", "resumed"]
+LifecycleKind = Literal["cleared", "resumed", "grew"]
 
 
 class CaseLifecycle(BaseModel):
@@ -203,7 +208,10 @@ class CaseLifecycle(BaseModel):
 
     `cleared`: the violation has been absent for the rule's `clear_after_s`; its
     snapshot shows the empty place. `resumed`: it came back (within the rule's
-    cooldown) after being cleared. Sent through the same outbox as cases, after
+    cooldown) after being cleared. `grew`: more objects joined it (a third bike
+    parked beside the pair) while its case is open; one case per place, so the
+    center hears the new count and sees them marked instead of getting a second
+    case. Sent through the same outbox as cases, after
     the case itself, with its own idempotency key so a resend is a replay.
     """
 
@@ -216,6 +224,12 @@ class CaseLifecycle(BaseModel):
     camera_id: Text = Field(min_length=1, max_length=ID_MAX)
     kind: LifecycleKind
     observed_at: datetime = Field(description="When the camera saw the change (UTC).")
+    object_count: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="grew: the objects the violation holds now; else unset."
+    )
+    bbox: tuple[float, float, float, float] | None = Field(
+        default=None, description="grew: the box of the objects that joined, relative x1, y1, x2, y2; else unset."
+    )
     evidence: list[EvidenceItem] = Field(
         default_factory=list, max_length=2, description="The snapshot of the place at that moment."
     )
@@ -224,3 +238,14 @@ class CaseLifecycle(BaseModel):
     @classmethod
     def _aware_utc(cls, value: datetime) -> datetime:
         return in_timestamp_range(value)
+
+    @field_validator("bbox")
+    @classmethod
+    def _relative_box(cls, box: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+        return None if box is None else relative_box(box)
+
+    @model_validator(mode="after")
+    def _count_with_growth(self) -> CaseLifecycle:
+        if (self.kind == "grew") != (self.object_count is not None):
+            raise ValueError("object_count is set on a 'grew' event and on no other")
+        return self

@@ -8,6 +8,7 @@ state, and by the type's policy (`camera_verification` in configs/dispatch.yaml)
     cleared, before dispatch    the case is marked 自行消失 (gone by itself), no transition
     resumed, verified / closed  the camera reopens it (dispatched again, a new deadline)
     resumed, otherwise          the state is present again; a suggestion is withdrawn
+    grew                        more objects joined: the case's count is raised, no transition
 
 Policy off records the event and the camera's state only."""
 
@@ -118,6 +119,7 @@ class CameraLifecycle:
                 client_id=client.id,
                 kind=event.kind,
                 observed_at=event.observed_at,
+                object_count=event.object_count,
                 received_at=now,
                 outcome="recorded",
             )
@@ -136,6 +138,9 @@ class CameraLifecycle:
     ) -> tuple[LifecycleOutcome, list[CaseEvent]]:
         """What the event does to its (locked) case, by the type's policy; the notifications of
         the camera's transitions."""
+        if event.kind == "grew" and event.object_count is not None:  # a count is news even when late
+            case.object_count = max(case.object_count, event.object_count)
+            case.updated_at = now
         if case.camera_state_at is not None and event.observed_at < case.camera_state_at:
             return "stale", []  # an older observation than the state known: kept, not applied
         case.camera_state = "cleared" if event.kind == "cleared" else "present"
@@ -164,6 +169,8 @@ class CameraLifecycle:
             return "recorded", []
         case.camera_suggests_verify = False
         case.cleared_itself_at = None
+        if event.kind == "grew":  # still there, and more of it: the people handling it see the count
+            return "recorded", []
         if status in REOPENED_FROM:
             reason = f"camera event {key}: violation seen again"
             return "reopened", [camera_step(self.ctx.config, s, case, Action.REOPEN, now, reason, details)]

@@ -224,15 +224,16 @@ class Evidence(Base):
 
 class CameraEvent(Base):
     """What the camera saw of a case's violation after reporting it (vision.core.cases.CaseLifecycle):
-    cleared or resumed, with the snapshot of the place; once per idempotency key."""
+    cleared, resumed or grew, with the snapshot of the place; once per idempotency key."""
 
     __tablename__ = "case_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     idempotency_key: Mapped[str] = mapped_column(String(36), unique=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
-    kind: Mapped[str] = mapped_column(String(16))  # cleared | resumed
+    kind: Mapped[str] = mapped_column(String(16))  # cleared | resumed | grew
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    object_count: Mapped[int | None] = mapped_column(Integer)  # grew: the objects the camera counts now
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(16))  # what it did to the case (schemas.LifecycleOutcome)
     evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id", overlaps="evidence")

@@ -106,6 +106,7 @@ def _camera_event(event: m.CameraEvent) -> CameraEventPublic:
         idempotency_key=event.idempotency_key,
         kind=event.kind,  # written from CaseLifecycle.kind only
         observed_at=event.observed_at,
+        object_count=event.object_count,
         received_at=event.received_at,
         outcome=event.outcome,  # written from LifecycleOutcome only
         evidence=[_evidence(e) for e in event.evidence],

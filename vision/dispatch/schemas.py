@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vision.core.cases import ID_MAX, Text
+from vision.core.cases import ID_MAX, LifecycleKind, Text
 from vision.core.fleet import ZoneOutline
 from vision.core.plates import PlateColour
 from vision.dispatch.workflow import Action, Role, Status
@@ -80,12 +80,13 @@ class TransitionPublic(_Out):
 
 
 class CameraEventPublic(BaseModel):
-    """One lifecycle event of the camera (cleared / resumed) with its snapshot: the camera's proof."""
+    """One lifecycle event of the camera (cleared / resumed / grew) with its snapshot: the camera's proof."""
 
     id: int
     idempotency_key: str
-    kind: Literal["cleared", "resumed"]
+    kind: LifecycleKind
     observed_at: datetime
+    object_count: int | None = Field(default=None, description="grew: the objects the camera counts now.")
     received_at: datetime
     outcome: LifecycleOutcome
     evidence: list[EvidencePublic]

@@ -4,7 +4,7 @@ without HTTP. It holds no logic of its own; it composes the parts that do:
 
     accounts.py     operators, machine clients, login/logout, token checks
     intake.py       edge-box reports (evidence, replay, merge) and Open311 requests
-    lifecycle.py    the camera's cleared / resumed events of a case (自动核查)
+    lifecycle.py    the camera's cleared / resumed / grew events of a case (自动核查)
     fleet.py        edge boxes' heartbeats, cameras offline, maintenance alerts
     rollouts.py     model versions uploaded, rolled out to the boxes (or a canary list) and back
     zone_versions.py  each camera's zones published from the zone editor to its box, and their history

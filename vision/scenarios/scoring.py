@@ -5,6 +5,13 @@ object was on screen (or within `grace_s` after it left: evidence is finished
 after the clip) and, for objects that stand still, when its box overlaps the
 object's box. The first case of an event is a hit; a second one is a
 duplicate and counts as a false case, like a case no event explains.
+
+A stationary violation that no case explains may still be found by an update:
+the rules make one case per place, so a bike parked beside a pair whose case
+is open raises that case's count (a `grew` event, with the joined object's box)
+instead of opening a second case. Such an update matching a missed event the
+same way a case would finds it; one that matches no scripted violation is a
+stray update (reported, not a case: it changes a count, it sends no one out).
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ class ScenarioScore:
     outcomes: list[Outcome] = field(default_factory=list)
     expected: dict[int, str] = field(default_factory=dict)  # truth event index -> violation type
     missed: list[int] = field(default_factory=list)
+    by_update: dict[int, SeenCase] = field(default_factory=dict)  # truth event index -> the update that found it
+    stray_updates: list[SeenCase] = field(default_factory=list)  # updates no scripted violation explains
 
 
 def truth_onset(event: TruthEvent) -> float:
@@ -85,8 +94,12 @@ def _matches(case: SeenCase, event: TruthEvent, grace_s: float) -> bool:
     return any(_overlaps(case.bbox, box) for box in event.boxes_rel)
 
 
-def score(truth: GroundTruth, cases: list[SeenCase], grace_s: float = 10.0) -> ScenarioScore:
-    """Matches cases (in time order) to truth events; every case is a hit, a duplicate or false."""
+def score(
+    truth: GroundTruth, cases: list[SeenCase], grace_s: float = 10.0, updates: list[SeenCase] | None = None
+) -> ScenarioScore:
+    """Matches cases (in time order) to truth events; every case is a hit, a duplicate or false. Then
+    `updates` (a case's `grew` events: the joined objects' box, `detected_s` when seen) find missed
+    stationary events, or are stray when they match no event at all."""
     expected = {i: e.violation for i, e in enumerate(truth.events) if e.violation and e.visible_s is not None}
     result = ScenarioScore(truth.scenario, truth.duration_s, violation_free=not expected, expected=expected)
     taken: set[int] = set()
@@ -102,5 +115,17 @@ def score(truth: GroundTruth, cases: list[SeenCase], grace_s: float = 10.0) -> S
         else:
             out = Outcome(case, None)
         result.outcomes.append(out)
+    for update in sorted(updates or [], key=lambda u: u.detected_s):
+        matching = [
+            i
+            for i in expected
+            if truth.events[i].kind not in MOVING_KINDS and _matches(update, truth.events[i], grace_s)
+        ]
+        fresh = [i for i in matching if i not in taken]
+        if fresh:
+            taken.add(fresh[0])
+            result.by_update[fresh[0]] = update
+        elif not matching:
+            result.stray_updates.append(update)
     result.missed = [i for i in expected if i not in taken]
     return result

@@ -80,6 +80,7 @@ class ScenarioRun:
     wall_s: float
     render_cached: bool
     cases: list[SeenCase] = field(default_factory=list)
+    updates: list[SeenCase] = field(default_factory=list)  # grew events: objects that joined an open case
     score: ScenarioScore | None = None
     truth: GroundTruth | None = None
     condition: str = "day"
@@ -119,11 +120,16 @@ def run_scenario(
     t0 = time.monotonic()
     r = rendered(scenario, progress=progress)
     cases: list[SeenCase] = []
+    updates: list[SeenCase] = []  # the `grew` events of open cases: objects that joined them
     dwell = {rule.rule_name: rule.dwell_s for rule in site.rules}
     after = site.evidence.clip_after_s
 
-    def on_observation(_obs: Observation, events: list[RuleEvent]) -> None:
+    def on_observation(obs: Observation, events: list[RuleEvent]) -> None:
         for ev in events:
+            joined = ev.joined_rel
+            if ev.kind == "grew" and joined is not None:
+                v = ev.violation
+                updates.append(SeenCase(v.violation_type, v.rule, obs.t_s, obs.t_s, obs.t_s, joined))
             if ev.kind != "opened":
                 continue
             v = ev.violation
@@ -149,9 +155,10 @@ def run_scenario(
         wall_s=round(time.monotonic() - t0, 2),
         render_cached=r.cached,
         cases=cases,
+        updates=updates,
         condition=scenario.condition,
     )
-    result.score = score(r.truth, cases)
+    result.score = score(r.truth, cases, updates=updates)
     result.truth = r.truth
     return result
 
@@ -176,6 +183,8 @@ class RuleFigures:
     false_cases: int = 0
     expected: int = 0
     found: int = 0
+    found_by_update: int = 0  # of `found`: by a grew event of an open case, not a case of its own
+    stray_updates: int = 0  # grew events no scripted violation explains
     false_on_clean: int = 0
     precision: float | None = None
     recall: float | None = None
@@ -200,11 +209,15 @@ def _scripted(site: SiteConfig, runs: list[ScenarioRun]) -> Iterator[tuple[str, 
 def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]:
     figs = {r.rule_name: RuleFigures(r.rule_name, r.type, r.dwell_s) for r in site.rules}
     clean_hours = sum(run.duration_s for run in runs if run.violation_free) / 3600.0
-    for name, _, _, found in _scripted(site, runs):
+    for name, run, idx, found in _scripted(site, runs):
         figs[name].expected += 1
         figs[name].found += found
+        figs[name].found_by_update += idx in run.scored.by_update
     for run in runs:
         sc = run.scored
+        for update in sc.stray_updates:
+            f = figs.setdefault(update.rule, RuleFigures(update.rule, update.violation, update.dwell_s))
+            f.stray_updates += 1
         for out in sc.outcomes:
             f = figs.setdefault(out.case.rule, RuleFigures(out.case.rule, out.case.violation, out.case.dwell_s))
             f.cases += 1
@@ -323,6 +336,14 @@ class SuiteResult:
                         "latency_s": None if o.latency_s is None else round(o.latency_s, 2),
                     }
                     for o in sc.outcomes
+                ],
+                "updates": [
+                    {
+                        **_rounded(asdict(u)),
+                        "event": next((i for i, found in sc.by_update.items() if found is u), None),
+                        "stray": any(u is x for x in sc.stray_updates),
+                    }
+                    for u in run.updates
                 ],
             }
 

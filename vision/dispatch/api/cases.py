@@ -79,7 +79,7 @@ async def post_case(
         404: {"model": ErrorResponse, "description": "No case has `event.case_key` yet: retry later."},
         **{k: v for k, v in ERRORS.items() if k != 404},
     },
-    summary="Post what the camera saw of a case's violation later: cleared or resumed (自动核查)",
+    summary="Post what the camera saw of a case's violation later: cleared, resumed or grew (自动核查)",
     description="multipart/form-data: part `event` is a `vision.core.cases.CaseLifecycle` as JSON; one file part "
     "per `event.evidence[].name` (the cleared place's snapshot), whose SHA-256 and size must match. 404 only when "
     "no case or occurrence has `event.case_key`; 409 when the case is of another site or camera.",

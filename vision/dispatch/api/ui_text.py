@@ -51,7 +51,11 @@ ACTOR_KIND = {
 }
 
 # 自动核查: what the camera saw, and what that did to the case
-CAMERA_EVENT = {"cleared": N_("Violation cleared"), "resumed": N_("Violation seen again")}
+CAMERA_EVENT = {
+    "cleared": N_("Violation cleared"),
+    "resumed": N_("Violation seen again"),
+    "grew": N_("More objects joined"),
+}
 CAMERA_OUTCOME = {
     "verified": N_("verified by the camera"),
     "suggested": N_("verification suggested"),

@@ -53,6 +53,7 @@ from vision.edge.casework.plate_step import PlateStep
 from vision.edge.config import CameraConfig, SiteConfig
 from vision.edge.delivery.outbox import Outbox, OutboxFullError, is_disk_full
 from vision.edge.rules import Violation
+from vision.edge.rules.base import relative_box, union_box
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +100,15 @@ class _Held:
 
 @dataclass(frozen=True)
 class _Lifecycle:
-    """The violation cleared or resumed; `image` is the frame that showed it."""
+    """The violation cleared, resumed or grew; `image` is the frame that showed it."""
 
     camera: CameraConfig
     violation: Violation
     kind: LifecycleKind
     image: np.ndarray
     observed_at: datetime
+    object_count: int | None = None  # grew: how many objects it holds now
+    joined_px: tuple[tuple[float, float, float, float], ...] = ()  # grew: the boxes of those that joined
 
 
 @dataclass(frozen=True)
@@ -169,11 +172,20 @@ class CaseWriter:
         self._jobs.put(_Finish(camera, violation, clip_frames, clip_fps))
 
     def lifecycle(
-        self, camera: CameraConfig, violation: Violation, kind: LifecycleKind, image: np.ndarray, observed_at: datetime
+        self,
+        camera: CameraConfig,
+        violation: Violation,
+        kind: LifecycleKind,
+        image: np.ndarray,
+        observed_at: datetime,
+        *,
+        object_count: int | None = None,
+        joined_px: tuple[tuple[float, float, float, float], ...] = (),
     ) -> None:
-        """The violation of an opened case cleared (absent for `clear_after_s`) or resumed: tell the
-        center, with the frame that shows it (自动核查)."""
-        self._jobs.put(_Lifecycle(camera, violation, kind, image, observed_at))
+        """The violation of an opened case cleared (absent for `clear_after_s`), resumed, or grew (more
+        objects joined it: `object_count` now, `joined_px` theirs): tell the center, with the frame that
+        shows it (自动核查)."""
+        self._jobs.put(_Lifecycle(camera, violation, kind, image, observed_at, object_count, joined_px))
 
     @property
     def backlog(self) -> int:
@@ -304,10 +316,11 @@ class CaseWriter:
     def _lifecycle(self, job: _Lifecycle) -> None:
         # the same event (violation, kind, moment) always has the same key: a replay, never a second event
         key = uuid.uuid5(job.violation.id, f"{job.kind}@{job.observed_at.isoformat()}")
+        grew = job.kind == "grew"
         directory = self.outbox.staging(str(key))
         try:
             files = write_lifecycle_images(
-                job.violation, job.image, job.camera.zones, self.site.evidence, directory, job.kind
+                job.violation, job.image, job.camera.zones, self.site.evidence, directory, job.kind, job.joined_px
             )
         except OSError as exc:
             if not is_disk_full(exc):
@@ -326,6 +339,10 @@ class CaseWriter:
             camera_id=job.camera.id,
             kind=job.kind,
             observed_at=job.observed_at.astimezone(UTC),
+            object_count=(job.object_count or job.violation.object_count) if grew else None,
+            bbox=relative_box(union_box(np.asarray(job.joined_px)), job.violation.frame_size)
+            if grew and job.joined_px
+            else None,
         )  # its evidence list is written by the outbox from the files it keeps
         self._queue_event(_HeldEvent(event, files, job.violation.rule, job.violation.violation_type))
 

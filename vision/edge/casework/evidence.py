@@ -253,10 +253,11 @@ def write_lifecycle_images(
     config: EvidenceConfig,
     directory: Path,
     kind: str,
+    joined_px: tuple[tuple[float, float, float, float], ...] = (),
 ) -> list[EvidenceFile]:
-    """The place as the camera sees it when the violation cleared or resumed: the clean frame, and
-    one with the rule's zone and where the violation stood (the proof a reviewer compares with the
-    case's snapshot), fsynced."""
+    """The place as the camera sees it when the violation cleared, resumed or grew: the clean frame,
+    and one with the rule's zone and where the violation stood (the proof a reviewer compares with
+    the case's snapshot), with the objects that joined it in their own colour, fsynced."""
     directory.mkdir(parents=True, exist_ok=True)
     marked = image.copy()
     shown = [z for z in zones if z.name == violation.zone] or list(zones)
@@ -267,6 +268,9 @@ def write_lifecycle_images(
     _, thick = label_size(marked.shape[0])
     x1, y1, x2, y2 = (int(round(v)) for v in violation.box_px)
     cv2.rectangle(marked, (x1, y1), (x2, y2), colour, max(2, thick))
+    for box in joined_px:  # what is new since the case: orange
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        cv2.rectangle(marked, (x1, y1), (x2, y2), (0, 140, 255), max(2, thick))
     stills: list[tuple[str, EvidenceKind, np.ndarray]] = [
         (f"{kind}.jpg", "snapshot", image),
         (f"{kind}_annotated.jpg", "annotated", marked),

@@ -384,8 +384,17 @@ class SiteRunner:
         v = ev.violation
         self.summary.events[ev.kind] += 1
         if ev.kind != "opened":
-            log.info("camera %s: %s violation %s %s", pipe.camera.id, v.rule, v.id, ev.kind)
-            self.writer.lifecycle(pipe.camera, v, ev.kind, frame.image.copy(), frame.captured_at)
+            grew = f" to {ev.object_count} object(s)" if ev.kind == "grew" else ""
+            log.info("camera %s: %s violation %s %s%s", pipe.camera.id, v.rule, v.id, ev.kind, grew)
+            self.writer.lifecycle(
+                pipe.camera,
+                v,
+                ev.kind,
+                frame.image.copy(),
+                frame.captured_at,
+                object_count=ev.object_count,
+                joined_px=ev.joined_px,
+            )
             return
         log.info(
             "camera %s: %s violation %s opened (%s, %d object(s), dwell %.0f s)",
@@ -433,7 +442,7 @@ class SiteRunner:
             self.sender.wake()
 
     def _lifecycle_queued(self, event: CaseLifecycle) -> None:
-        """On the case-writer thread: a cleared/resumed event is in the outbox."""
+        """On the case-writer thread: a cleared/resumed/grew event is in the outbox."""
         self.metrics.lifecycle.labels(event.camera_id, event.kind).inc()
         if self.sender is not None:
             self.sender.wake()

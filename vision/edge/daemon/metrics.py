@@ -59,7 +59,7 @@ class SiteMetrics:
         )
         self.lifecycle = Counter(
             "streetvision_lifecycle_events",
-            "Cleared/resumed events of cases queued in the outbox (for the center's automatic verification).",
+            "Cleared/resumed/grew events of cases queued in the outbox (for the center's automatic verification).",
             ["camera", "kind"],
             registry=self.registry,
         )

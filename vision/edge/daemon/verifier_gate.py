@@ -19,6 +19,7 @@ import logging
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypedDict
 
 import numpy as np
@@ -79,8 +80,13 @@ class VerifierGate:
                 if ev.kind == "cleared":
                     del self.held[v.id]
                 continue  # the rule's "resumed" of a candidate never opened is no case either
-            if ev.kind != "opened" or not self.site.rule(v.rule).verify:
+            if ev.kind not in ("opened", "grew") or not self.site.rule(v.rule).verify:
                 out.append(ev)
+            elif ev.kind == "grew":  # the objects that joined get their own look: a person is no third bike
+                joined = list(ev.joined_px) or [v.box_px]
+                look = replace(v, object_boxes_px=joined, box_px=union_box(np.asarray(joined, dtype=np.float64)))
+                if self._accepted(look, obs):
+                    out.append(ev)
             elif self._accepted(v, obs):
                 out.append(ev)
             elif v.violation_type != "muddy_truck":  # a truck drives on: no second look at the same box

@@ -30,7 +30,7 @@ does it raise `OutboxFullError`; the caller keeps the case and tries again.
 `disk()` tells `/metrics` and `/healthz` where the disk stands.
 
 The same queue carries what the camera later sees of a case (`put_lifecycle`:
-the violation cleared or resumed, with a snapshot; 自动核查 at the center).
+the violation cleared, resumed or grew, with a snapshot; 自动核查 at the center).
 Such a row `follows` its case and is only due once that case is sent, so the
 center never hears of a case's end before the case; when its case is refused
 for good, so is the row.
@@ -331,7 +331,7 @@ class Outbox:
         return self._put(case, files, rule=case.rule, violation=case.violation)
 
     def put_lifecycle(self, event: CaseLifecycle, files: Sequence[EvidenceFile], *, rule: str, violation: str) -> str:
-        """Queue what the camera saw of a case after it (cleared, resumed), like `put`; it is sent only
+        """Queue what the camera saw of a case after it (cleared, resumed, grew), like `put`; it is sent only
         once its case (`event.case_key`) has been delivered. The same event again (its key is made of
         the violation, kind and moment) is already queued: a no-op."""
         key = str(event.idempotency_key)

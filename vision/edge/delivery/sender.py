@@ -7,7 +7,7 @@ errors, timeouts, 5xx, 408 and 429 are retried with exponential backoff and
 jitter; any other 4xx is permanent: the case is marked failed (kept, logged
 loudly, counted) so one bad case never blocks the queue.
 
-What the camera sees of a case afterwards (cleared, resumed) goes the same
+What the camera sees of a case afterwards (cleared, resumed, grew) goes the same
 way to `POST {url}/api/v1/lifecycle`, part `event` (CaseLifecycle JSON), with
 the same answers; the outbox offers it only after its case was delivered.
 """

@@ -108,25 +108,42 @@ class Violation:
 
     @property
     def bbox_rel(self) -> tuple[float, float, float, float]:
-        w, h = self.frame_size
-        x1, y1, x2, y2 = self.box_px
-        x1, x2 = min(max(x1 / w, 0.0), 1.0), min(max(x2 / w, 0.0), 1.0)
-        y1, y2 = min(max(y1 / h, 0.0), 1.0), min(max(y2 / h, 0.0), 1.0)
-        # a degenerate box (clipped at an edge) still has to be a valid relative box
-        if x2 <= x1:
-            x1, x2 = (x1 - 1e-4, x1) if x1 > 0 else (0.0, 1e-4)
-        if y2 <= y1:
-            y1, y2 = (y1 - 1e-4, y1) if y1 > 0 else (0.0, 1e-4)
-        return (x1, y1, x2, y2)
+        return relative_box(self.box_px, self.frame_size)
+
+
+def relative_box(
+    box_px: tuple[float, float, float, float], frame_size: tuple[int, int]
+) -> tuple[float, float, float, float]:
+    """A pixel box as a valid relative one (clipped to the frame; never empty)."""
+    w, h = frame_size
+    x1, y1, x2, y2 = box_px
+    x1, x2 = min(max(x1 / w, 0.0), 1.0), min(max(x2 / w, 0.0), 1.0)
+    y1, y2 = min(max(y1 / h, 0.0), 1.0), min(max(y2 / h, 0.0), 1.0)
+    # a degenerate box (clipped at an edge) still has to be a valid relative box
+    if x2 <= x1:
+        x1, x2 = (x1 - 1e-4, x1) if x1 > 0 else (0.0, 1e-4)
+    if y2 <= y1:
+        y1, y2 = (y1 - 1e-4, y1) if y1 > 0 else (0.0, 1e-4)
+    return (x1, y1, x2, y2)
 
 
 @dataclass(frozen=True)
 class RuleEvent:
     """`opened`: a new case. `resumed`: re-seen within cooldown, same case.
-    `cleared`: the object has been absent for clear_after_s."""
+    `cleared`: the object has been absent for clear_after_s. `grew`: objects joined the open
+    violation and it holds more than ever before (`object_count` now; `joined_px`, their boxes)."""
 
-    kind: Literal["opened", "resumed", "cleared"]
+    kind: Literal["opened", "resumed", "cleared", "grew"]
     violation: Violation
+    object_count: int | None = None  # grew only
+    joined_px: tuple[tuple[float, float, float, float], ...] = ()  # grew only: pixels, xyxy
+
+    @property
+    def joined_rel(self) -> tuple[float, float, float, float] | None:
+        """The box of the objects that joined, relative to the frame (grew only)."""
+        if not self.joined_px:
+            return None
+        return relative_box(union_box(np.asarray(self.joined_px, dtype=np.float64)), self.violation.frame_size)
 
 
 class Rule(Protocol):

@@ -6,7 +6,10 @@ not moving) feed the stationary memory; an entry that has been present for
 onset, fires. Fired entries are grouped into violations (one case per
 cluster: a stall and its vendor, ten bikes in a row); a cleared violation
 stays in a cooldown list for `cooldown_s`, and an object firing near it within
-that time resumes the old violation instead of opening a new case.
+that time resumes the old violation instead of opening a new case. An
+object that joins an open violation opens no second case (one case per
+place); when the violation holds more objects than it ever did, a `grew`
+event tells the center the new count.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class _Group:
     points_rel: list[np.ndarray] = field(default_factory=list)  # where its objects were (cooldown matching)
     boxes_px: list[np.ndarray] = field(default_factory=list)  # and their boxes (pixels: gaps are scale-free)
     cleared_t: float | None = None
+    peak: int = 0  # the most members it has held: only a count above it is news for the center
 
     def near(self, p: np.ndarray, box: np.ndarray, link: _Link) -> bool:
         return any(link(p, box, q, b) for q, b in zip(self.points_rel, self.boxes_px, strict=True))
@@ -155,7 +159,7 @@ class StationaryRule(RuleEngine):
             if linked(g):
                 for m, p, box in places:
                     self._join(g, m, p, box)
-                return None
+                return self._grew(g, [m for m, _, _ in places])
         for g in self.cooldown:
             if linked(g) and obs.t_s - (g.cleared_t or 0.0) <= self.config.cooldown_s:
                 self.cooldown.remove(g)
@@ -163,13 +167,31 @@ class StationaryRule(RuleEngine):
                 self.groups[g.id] = g
                 for m, p, box in places:
                     self._join(g, m, p, box)
+                g.peak = max(g.peak, self._present(g))
                 return RuleEvent("resumed", g.violation)
         g = _Group(id=self._next_group, violation=self._violation(members, e, obs))
         self._next_group += 1
         self.groups[g.id] = g
         for m, p, box in places:
             self._join(g, m, p, box)
+        g.peak = self._present(g)
         return RuleEvent("opened", g.violation)
+
+    def _present(self, g: _Group) -> int:
+        """Members of `g` there now: seen in this frame or in `min_presence` of the recent ones, the test
+        a candidate passes to fire (one that left lingers as a member until it clears)."""
+        entries = (self.memory.entries.get(m) for m in g.members)
+        floor = self.config.min_presence
+        return sum(1 for e in entries if e is not None and (e.seen_now or e.recent_presence >= floor))
+
+    def _grew(self, g: _Group, joined: list[MemoryEntry]) -> RuleEvent | None:
+        """`grew` when the objects that just joined `g` make it hold more than it ever has; None when
+        they only replace members that left (a bike taken away or re-parked, another in its place)."""
+        present = self._present(g)
+        if present <= g.peak:
+            return None
+        g.peak = present
+        return RuleEvent("grew", g.violation, object_count=present, joined_px=tuple(box_tuple(m.box) for m in joined))
 
     def _join(self, g: _Group, e: MemoryEntry, p: np.ndarray, box: np.ndarray) -> None:
         e.state = "active"
