@@ -80,10 +80,10 @@ class ScenarioRun:
     wall_s: float
     render_cached: bool
     cases: list[SeenCase] = field(default_factory=list)
-    updates: list[SeenCase] = field(default_factory=list)  # grew events: objects that joined an open case
     score: ScenarioScore | None = None
     truth: GroundTruth | None = None
     condition: str = "day"
+    updates: list[SeenCase] = field(default_factory=list)  # grew events: objects that joined an open case
 
     @property
     def scored(self) -> ScenarioScore:
