@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from vision.edge.config import RULE_ZONE_KIND, load_site
 from vision.scenarios.render import GroundTruth, TruthEvent, render
-from vision.scenarios.scoring import SeenCase, score
+from vision.scenarios.scoring import SeenCase, hidden_events, score
 from vision.scenarios.script import Scenario, ScriptedObject, load_scenario
 from vision.scenarios.suite import load_suite
 
@@ -204,6 +204,21 @@ def test_an_update_of_an_open_case_finds_the_object_that_joined_it_and_a_stray_o
     bikes = next(f for f in rule_figures(load_site(SITE), [run]) if f.rule == "bikes")
     assert (bikes.found, bikes.expected, bikes.found_by_update, bikes.stray_updates) == (2, 2, 1, 1)
     assert (bikes.cases, bikes.hits, bikes.precision) == (1, 1, 1.0), "an update is no case"
+
+
+def test_a_violation_behind_a_nearer_object_all_the_while_is_hidden_not_missed() -> None:
+    """The renderer draws far objects first: a bag set down behind a stall's table is on no pixel."""
+    stall = TruthEvent("vendor_stall", "street_vending", 2.0, None, 1, [[0.20, 0.60, 0.40, 0.95]], 2.0, 59.8)
+    behind = TruthEvent("garbage", "exposed_garbage", 20.0, None, 1, [[0.26, 0.86, 0.33, 0.90]], 20.0, 59.8)
+    in_front = TruthEvent("garbage", "exposed_garbage", 20.0, None, 1, [[0.26, 0.93, 0.33, 0.98]], 20.0, 59.8)
+    half_out = TruthEvent("garbage", "exposed_garbage", 20.0, None, 1, [[0.35, 0.86, 0.45, 0.90]], 20.0, 59.8)
+    before = TruthEvent("garbage", "exposed_garbage", 1.0, None, 1, [[0.26, 0.86, 0.33, 0.90]], 1.0, 59.8)
+    truth = _truth(stall, behind, in_front, half_out, before)
+    assert hidden_events(truth) == {1: 0}, "only the bag the stall covers from before it came"
+    result = score(truth, [_case("street_vending", 17, box=(0.2, 0.6, 0.4, 0.95))])
+    assert 1 not in result.expected and result.hidden == {1: 0}
+    assert result.missed == [2, 3, 4], "the visible bags are still expected"
+    assert not result.violation_free
 
 
 def test_recall_by_height_puts_each_scripted_violation_in_its_size_bin() -> None:

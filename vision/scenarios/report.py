@@ -25,7 +25,7 @@ def summary_table(result: SuiteResult) -> str:
     )
     rows = [
         f"| {f.rule} | {f.violation} | {f.dwell_s:g} | {f.cases} | {f.hits} | {f.duplicates} | {f.false_cases} "
-        f"| {_fmt(f.recall)} ({f.found}/{f.expected}{_by_update(f.found_by_update)}) | {_fmt(f.precision)} "
+        f"| {_fmt(f.recall)} ({f.found}/{f.expected}{_notes(f.found_by_update, f.hidden)}) | {_fmt(f.precision)} "
         f"| {f.stray_updates} | {_fmt(f.false_per_camera_hour)} "
         f"| {_fmt(f.latency_p50_s)} / {_fmt(f.latency_p95_s)} | {_fmt(f.dwell_adjusted_p50_s)} / {_fmt(f.dwell_adjusted_p95_s)} |"
         for f in result.rules
@@ -33,8 +33,8 @@ def summary_table(result: SuiteResult) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def _by_update(n: int) -> str:
-    return f", {n} by update" if n else ""
+def _notes(by_update: int, hidden: int) -> str:
+    return (f", {by_update} by update" if by_update else "") + (f"; {hidden} hidden" if hidden else "")
 
 
 def condition_table(result: SuiteResult) -> str:
@@ -91,7 +91,9 @@ def write_report(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
             'count ("by update": one case per place, a third bike beside the pair is no second case). '
             "Precision: cases that are the first case of a scripted "
             "violation (duplicates and unexplained cases are false). Stray updates: counts raised by objects no "
-            "scripted violation explains (no case, so not in precision). False/cam-h: cases per camera-hour on the "
+            "scripted violation explains (no case, so not in precision). Hidden: scripted violations a nearer scripted "
+            "object covers all the while they are there (the renderer draws far objects first), left out of recall. "
+            "False/cam-h: cases per camera-hour on the "
             "violation-free scenarios. Latency: from the moment the object is first visible to the moment the case "
             "is complete (queued with its evidence), in stream seconds; dwell-adjusted subtracts the rule's dwell "
             "time (offline, stream time has no processing delay: what remains is sampling and, for moving objects, "

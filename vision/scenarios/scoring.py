@@ -12,11 +12,18 @@ is open raises that case's count (a `grew` event, with the joined object's box)
 instead of opening a second case. Such an update matching a missed event the
 same way a case would finds it; one that matches no scripted violation is a
 stray update (reported, not a case: it changes a count, it sends no one out).
+
+The renderer draws far objects first, so a scripted object set down behind a
+nearer one that stands there all the while (a bag dropped behind a stall's
+table) is on no pixel of the video. Such a violation is hidden: not expected of
+any system, and listed apart so a script that hides its own objects shows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from vision.scenarios.render import GroundTruth, TruthEvent
 
@@ -63,6 +70,7 @@ class ScenarioScore:
     expected: dict[int, str] = field(default_factory=dict)  # truth event index -> violation type
     missed: list[int] = field(default_factory=list)
     by_update: dict[int, SeenCase] = field(default_factory=dict)  # truth event index -> the update that found it
+    hidden: dict[int, int] = field(default_factory=dict)  # violation behind a nearer object -> that object's index
     stray_updates: list[SeenCase] = field(default_factory=list)  # updates no scripted violation explains
 
 
@@ -94,14 +102,68 @@ def _matches(case: SeenCase, event: TruthEvent, grace_s: float) -> bool:
     return any(_overlaps(case.bbox, box) for box in event.boxes_rel)
 
 
+HIDDEN_COVER = 0.9  # of an object's box inside a nearer object's box: nothing of it shows
+_GRID = 200  # cells per side of the raster the covered share is measured on
+
+
+def _last_visible(event: TruthEvent) -> float:
+    return float("inf") if event.end_s is None or event.last_visible_s is None else event.last_visible_s
+
+
+def _covered_share(boxes: list[list[float]], cover: list[list[float]]) -> float:
+    """The share of the area of `boxes` (relative) that lies inside the union of `cover`."""
+
+    def mask(rects: list[list[float]]) -> np.ndarray:
+        m = np.zeros((_GRID, _GRID), dtype=bool)
+        for x1, y1, x2, y2 in rects:
+            c1, r1 = int(np.floor(x1 * _GRID)), int(np.floor(y1 * _GRID))
+            c2, r2 = int(np.ceil(x2 * _GRID)), int(np.ceil(y2 * _GRID))
+            m[max(r1, 0) : max(r2, r1 + 1), max(c1, 0) : max(c2, c1 + 1)] = True
+        return m
+
+    own = mask(boxes)
+    return float((own & mask(cover)).sum() / max(own.sum(), 1))
+
+
+def hidden_events(truth: GroundTruth) -> dict[int, int]:
+    """Standing violations a nearer standing object (lower on screen) covers for as long as they are
+    there: their box at least HIDDEN_COVER inside its box, from before they appear until after they go.
+    Returns {hidden event: the object in front}."""
+    standing = [
+        i for i, e in enumerate(truth.events) if e.kind not in MOVING_KINDS and e.visible_s is not None and e.boxes_rel
+    ]
+    hidden: dict[int, int] = {}
+    for i in standing:
+        e = truth.events[i]
+        if not e.violation:
+            continue
+        bottom = max(b[3] for b in e.boxes_rel)
+        for j in standing:
+            o = truth.events[j]
+            assert o.visible_s is not None and e.visible_s is not None  # standing events are visible
+            in_front = max(b[3] for b in o.boxes_rel) > bottom
+            all_along = o.visible_s <= e.visible_s and _last_visible(o) >= _last_visible(e)
+            if j != i and in_front and all_along and _covered_share(e.boxes_rel, o.boxes_rel) >= HIDDEN_COVER:
+                hidden[i] = j
+                break
+    return hidden
+
+
 def score(
     truth: GroundTruth, cases: list[SeenCase], grace_s: float = 10.0, updates: list[SeenCase] | None = None
 ) -> ScenarioScore:
     """Matches cases (in time order) to truth events; every case is a hit, a duplicate or false. Then
     `updates` (a case's `grew` events: the joined objects' box, `detected_s` when seen) find missed
     stationary events, or are stray when they match no event at all."""
-    expected = {i: e.violation for i, e in enumerate(truth.events) if e.violation and e.visible_s is not None}
-    result = ScenarioScore(truth.scenario, truth.duration_s, violation_free=not expected, expected=expected)
+    hidden = hidden_events(truth)
+    expected = {
+        i: e.violation
+        for i, e in enumerate(truth.events)
+        if e.violation and e.visible_s is not None and i not in hidden
+    }
+    result = ScenarioScore(
+        truth.scenario, truth.duration_s, violation_free=not expected and not hidden, expected=expected, hidden=hidden
+    )
     taken: set[int] = set()
     for case in sorted(cases, key=lambda c: c.detected_s):
         candidates = [i for i in expected if _matches(case, truth.events[i], grace_s)]

@@ -184,6 +184,7 @@ class RuleFigures:
     expected: int = 0
     found: int = 0
     found_by_update: int = 0  # of `found`: by a grew event of an open case, not a case of its own
+    hidden: int = 0  # scripted violations no pixel shows (behind a nearer object): not in `expected`
     stray_updates: int = 0  # grew events no scripted violation explains
     false_on_clean: int = 0
     precision: float | None = None
@@ -215,6 +216,10 @@ def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]
         figs[name].found_by_update += idx in run.scored.by_update
     for run in runs:
         sc = run.scored
+        for idx in sc.hidden:
+            rule = next((r.rule_name for r in site.rules if r.type == run.rendered_truth.events[idx].violation), None)
+            if rule is not None:
+                figs[rule].hidden += 1
         for update in sc.stray_updates:
             f = figs.setdefault(update.rule, RuleFigures(update.rule, update.violation, update.dwell_s))
             f.stray_updates += 1
@@ -327,6 +332,7 @@ class SuiteResult:
                 "wall_s": run.wall_s,
                 "render_cached": run.render_cached,
                 "missed_events": sc.missed,
+                "hidden_events": {str(i): front for i, front in sc.hidden.items()},
                 "cases": [
                     {
                         **_rounded(asdict(o.case)),
