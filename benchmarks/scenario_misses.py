@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/scenario_misses.py out/heldout/report.json --suite heldout --out docs/heldout-misses
 
-For every missed violation of the report: the frame a few seconds after its onset (dwell
-included), with the truth box (yellow), every model's boxes of the site's detectors
+For every missed violation of the report, and every one the scorer calls hidden (behind a
+nearer scripted object all the while, so left out of recall: shown so the claim can be checked):
+the frame a few seconds after its onset (dwell included), with the truth box (yellow), every model's boxes of the site's detectors
 (confidence >= 0.2; first model green, second red, third blue) and the crop classifier's name for each box near
 the truth; then the crop around the truth enlarged. For every false case: the frame it opened
 on, with its box (magenta). Written as JPEGs plus an index.md listing what each shows.
@@ -108,7 +109,9 @@ def main() -> None:
     cache: dict[str, tuple] = {}
     for run in report["scenarios"]:
         sc = scenarios.get(run["scenario"])
-        if sc is None or (not run.get("missed_events") and all(c["hit"] or c["duplicate"] for c in run["cases"])):
+        hidden = {int(k): front for k, front in run.get("hidden_events", {}).items()}
+        clean = not run.get("missed_events") and not hidden and all(c["hit"] or c["duplicate"] for c in run["cases"])
+        if sc is None or clean:
             continue
         site_path = REPO_ROOT / sc.site if sc.site else suite.site
         if str(site_path) not in cache:
@@ -118,7 +121,7 @@ def main() -> None:
         detectors, classifier = cache[str(site_path)]
         r = rendered(sc, progress=False)
         events = r.truth.events
-        for k in run.get("missed_events", []):
+        for k in [*run.get("missed_events", []), *hidden]:
             ev = events[k]
             t = ev.onset_s + dwell_of.get(ev.violation or "", 10.0) + args.after_s
             if ev.end_s is not None:
@@ -129,12 +132,13 @@ def main() -> None:
             h, w = img.shape[:2]
             target = np.asarray(ev.boxes_rel[0], dtype=np.float64) * [w, h, w, h]
             canvas, lines = annotate(img, detectors, classifier, target, (0, 255, 255))
-            name = f"{run['scenario']}-missed-{k}-{ev.kind}.jpg"
+            what = "hidden" if k in hidden else "missed"
+            name = f"{run['scenario']}-{what}-{k}-{ev.kind}.jpg"
             cv2.imwrite(str(args.out / name), canvas, [cv2.IMWRITE_JPEG_QUALITY, 70])
+            behind = f" behind the {events[hidden[k]].kind}" if k in hidden else ""
             index.append(
-                f"- [`{name}`]({name}): missed {ev.kind} (onset {ev.onset_s:g} s, frame at {t:.0f} s). Near it: "
-                + ("; ".join(lines) if lines else "no box of any model")
-                + "\n"
+                f"- [`{name}`]({name}): {what} {ev.kind}{behind} (onset {ev.onset_s:g} s, frame at {t:.0f} s). "
+                "Near it: " + ("; ".join(lines) if lines else "no box of any model") + "\n"
             )
         for c in run["cases"]:
             if c["hit"] or c["duplicate"]:
