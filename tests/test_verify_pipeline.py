@@ -190,3 +190,30 @@ def test_objects_that_join_an_open_case_get_their_own_look_before_the_count_grow
 
     events, looks = joined_events(second_accepted=False)
     assert [k for _, k, _ in events] == ["opened"] and len(looks) == 2
+
+
+def test_a_case_opened_at_a_later_look_counts_the_objects_that_joined_while_it_was_held():
+    """The first bag is rejected at first (a bad crop); a second is dumped beside it; the look that
+    confirms opens one case that counts both, and no grew event follows for what it already counts."""
+    looks = 0
+
+    class Judge:
+        def check(self, violation, image, dets):
+            nonlocal looks
+            looks += 1
+            ok = looks > 1
+            return Verdict(ok, "garbage" if ok else "bin", 0.9 if ok else 0.2, "confirmed" if ok else "bin", "v", "1")
+
+    pipe = pipeline(Judge(), recheck_s=8.0)
+    img = np.zeros((100, 100, 3), np.uint8)
+    events = []
+    for k in range(80):
+        t = k * 0.5
+        objs = [("garbage", (40, 40, 60, 60), 0.8, 7)]
+        if t >= 6:
+            objs.append(("garbage", (61, 40, 75, 60), 0.8, 8))
+        _, evs = pipe.process(Frame("cam1", k, t, T0 + timedelta(seconds=t), img), detections(objs))
+        events += [(t, e.kind, e) for e in evs]
+    assert [k for _, k, _ in events] == ["opened"]
+    (t_open, _, opened) = events[0]
+    assert t_open >= 5 + 8 and opened.violation.object_count == 2 and len(opened.violation.object_boxes_px) == 2

@@ -64,7 +64,7 @@ def in_timestamp_range(value: datetime) -> datetime:
     return utc
 
 
-def relative_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+def check_relative_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """A box in relative 0-1 image coordinates, x1 < x2 and y1 < y2."""
     x1, y1, x2, y2 = box
     if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
@@ -197,7 +197,7 @@ class CaseReport(BaseModel):
     @field_validator("bbox")
     @classmethod
     def _relative_box(cls, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-        return relative_box(box)
+        return check_relative_box(box)
 
 
 LifecycleKind = Literal["cleared", "resumed", "grew"]
@@ -242,7 +242,7 @@ class CaseLifecycle(BaseModel):
     @field_validator("bbox")
     @classmethod
     def _relative_box(cls, box: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
-        return None if box is None else relative_box(box)
+        return None if box is None else check_relative_box(box)
 
     @model_validator(mode="after")
     def _count_with_growth(self) -> CaseLifecycle:

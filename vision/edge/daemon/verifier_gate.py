@@ -97,9 +97,10 @@ class VerifierGate:
         if due is not None:  # at most one second look per frame: bounded cost
             v, _ = self.held.pop(due)
             now = boxes_now(v) if boxes_now is not None else None
-            if now:
+            if now:  # the case opens with what its rule sees now, count included (objects that joined meanwhile)
                 v.object_boxes_px = now
                 v.box_px = union_box(np.asarray(now, dtype=np.float64))
+                v.object_count = len(now)
             if self._accepted(v, obs):
                 v.detected_t_s, v.detected_at = obs.t_s, obs.captured_at
                 out.append(RuleEvent("opened", v))
