@@ -18,6 +18,7 @@ from tests.test_case_writer import hand_over, setup  # noqa: F401 - the writer f
 from tests.test_evidence import violation
 from vision.core.cases import CaseLifecycle
 from vision.edge.delivery.outbox import SCHEMA_VERSION, Outbox
+from vision.edge.rules import Violation
 
 
 def lifecycle(case_key: uuid.UUID, kind: str = "cleared") -> CaseLifecycle:
@@ -88,12 +89,19 @@ def test_an_outbox_of_schema_1_keeps_its_cases(tmp_path):
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
 
 
-def test_the_writer_queues_a_cleared_event_with_the_empty_place_behind_its_case(setup):  # noqa: F811
-    site, outbox, writer, ring, queued, errors = setup
+def with_a_case(setup) -> tuple[Violation, list[CaseLifecycle]]:  # noqa: F811
+    """A case handed to the writer; the lifecycle events the writer reports queued go in the list."""
+    site, _outbox, writer, ring, _queued, _errors = setup
     events: list[CaseLifecycle] = []
     writer.on_lifecycle = events.append
     v = violation(onset_t=4.0, detected_t=5.0)
     hand_over(site, writer, ring, v)
+    return v, events
+
+
+def test_the_writer_queues_a_cleared_event_with_the_empty_place_behind_its_case(setup):  # noqa: F811
+    site, outbox, writer, ring, queued, errors = setup
+    v, events = with_a_case(setup)
     empty = np.full((576, 768, 3), 90, np.uint8)
     at = T0 + timedelta(seconds=40)
     writer.lifecycle(site.cameras[0], v, "cleared", empty, at)
@@ -119,10 +127,7 @@ def test_the_writer_queues_a_cleared_event_with_the_empty_place_behind_its_case(
 
 def test_the_writer_queues_a_grew_event_with_the_new_count_and_the_joined_object_marked(setup):  # noqa: F811
     site, outbox, writer, ring, queued, errors = setup
-    events: list[CaseLifecycle] = []
-    writer.on_lifecycle = events.append
-    v = violation(onset_t=4.0, detected_t=5.0)
-    hand_over(site, writer, ring, v)
+    v, events = with_a_case(setup)
     frame = np.full((576, 768, 3), 90, np.uint8)
     joined = (500.0, 320.0, 560.0, 440.0)  # a second stall beside the first
     at = T0 + timedelta(seconds=60)

@@ -33,9 +33,11 @@ class ScriptedVerifier:
     def __init__(self, answers: list[bool]):
         self.answers = list(answers)
         self.calls: list[float] = []
+        self.boxes: list[list[tuple[float, float, float, float]]] = []  # the objects each look was at
 
     def check(self, violation, image, dets):
         self.calls.append(violation.detected_t_s)
+        self.boxes.append(list(violation.object_boxes_px))
         ok = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         return Verdict(
             ok, "garbage" if ok else "bin", 0.9 if ok else 0.1, "confirmed" if ok else "classified as bin", "v", "1"
@@ -128,16 +130,7 @@ def test_a_verifier_that_fails_costs_the_verdict_not_the_case():
 def test_a_second_look_crops_where_the_object_is_now_not_where_it_was_first_seen():
     """The first look got a box cut short (a passer-by in front); the object is seen whole afterwards."""
 
-    class BoxRecorder(ScriptedVerifier):
-        def __init__(self, answers: list[bool]):
-            super().__init__(answers)
-            self.boxes: list[list[tuple[float, ...]]] = []
-
-        def check(self, violation, image, dets):
-            self.boxes.append([tuple(round(c) for c in b) for b in violation.object_boxes_px])
-            return super().check(violation, image, dets)
-
-    verifier = BoxRecorder([False, True])
+    verifier = ScriptedVerifier([False, True])
     pipe = pipeline(verifier, recheck_s=4.0)
     img = np.zeros((100, 100, 3), np.uint8)
     opened = []
@@ -154,66 +147,40 @@ def test_a_second_look_crops_where_the_object_is_now_not_where_it_was_first_seen
     assert case.box_px[1] <= 42  # the case shows the object where it was when it was confirmed
 
 
+def run_with_a_second_bag(pipe: CameraPipeline, seconds: float, second_from: float) -> list[tuple[float, object]]:
+    """(t, RuleEvent) of a bag that stays and a second one dumped beside it at `second_from`."""
+    events = []
+    img = np.zeros((100, 100, 3), np.uint8)
+    for k in range(int(seconds * 2)):
+        t = k * 0.5
+        objs = [("garbage", (40, 40, 60, 60), 0.8, 7)]
+        if t >= second_from:
+            objs.append(("garbage", (61, 40, 75, 60), 0.8, 8))
+        _, evs = pipe.process(Frame("cam1", k, t, T0 + timedelta(seconds=t), img), detections(objs))
+        events += [(t, e) for e in evs]
+    return events
+
+
 def test_objects_that_join_an_open_case_get_their_own_look_before_the_count_grows():
     """A second bag dumped beside the first raises the case's count; a thing the verifier rejects
     (a bin set down beside it) does not, and neither opens a second case."""
-
-    def joined_events(second_accepted: bool) -> tuple[list[tuple[float, str, object]], list[list[tuple]]]:
-        looks: list[list[tuple]] = []
-
-        class Judge:
-            def check(self, violation, image, dets):
-                looks.append(list(violation.object_boxes_px))
-                ok = len(looks) == 1 or second_accepted
-                return Verdict(
-                    ok, "garbage" if ok else "bin", 0.9 if ok else 0.2, "confirmed" if ok else "bin", "v", "1"
-                )
-
-        pipe = pipeline(Judge())
-        img = np.zeros((100, 100, 3), np.uint8)
-        events = []
-        for k in range(60):
-            t = k * 0.5
-            objs = [("garbage", (40, 40, 60, 60), 0.8, 7)]
-            if t >= 12:
-                objs.append(("garbage", (61, 40, 75, 60), 0.8, 8))
-            _, evs = pipe.process(Frame("cam1", k, t, T0 + timedelta(seconds=t), img), detections(objs))
-            events += [(t, e.kind, e) for e in evs]
-        return events, looks
-
-    events, looks = joined_events(second_accepted=True)
-    assert [k for _, k, _ in events] == ["opened", "grew"]
-    grew = events[1][2]
+    judge = ScriptedVerifier([True, True])
+    events = run_with_a_second_bag(pipeline(judge), 30, second_from=12)
+    assert [e.kind for _, e in events] == ["opened", "grew"]
+    t_grew, grew = events[1]
     assert grew.object_count == 2 and np.allclose(grew.joined_px, [(61, 40, 75, 60)])
-    assert np.allclose(looks[1], [(61, 40, 75, 60)]), "the second look is at the joined object alone"
-    assert events[1][0] >= 12 + 5, "after the joined object stayed the rule's dwell"
+    assert np.allclose(judge.boxes[1], [(61, 40, 75, 60)]), "the second look is at the joined object alone"
+    assert t_grew >= 12 + 5, "after the joined object stayed the rule's dwell"
 
-    events, looks = joined_events(second_accepted=False)
-    assert [k for _, k, _ in events] == ["opened"] and len(looks) == 2
+    judge = ScriptedVerifier([True, False])
+    events = run_with_a_second_bag(pipeline(judge), 30, second_from=12)
+    assert [e.kind for _, e in events] == ["opened"] and len(judge.boxes) == 2
 
 
 def test_a_case_opened_at_a_later_look_counts_the_objects_that_joined_while_it_was_held():
     """The first bag is rejected at first (a bad crop); a second is dumped beside it; the look that
     confirms opens one case that counts both, and no grew event follows for what it already counts."""
-    looks = 0
-
-    class Judge:
-        def check(self, violation, image, dets):
-            nonlocal looks
-            looks += 1
-            ok = looks > 1
-            return Verdict(ok, "garbage" if ok else "bin", 0.9 if ok else 0.2, "confirmed" if ok else "bin", "v", "1")
-
-    pipe = pipeline(Judge(), recheck_s=8.0)
-    img = np.zeros((100, 100, 3), np.uint8)
-    events = []
-    for k in range(80):
-        t = k * 0.5
-        objs = [("garbage", (40, 40, 60, 60), 0.8, 7)]
-        if t >= 6:
-            objs.append(("garbage", (61, 40, 75, 60), 0.8, 8))
-        _, evs = pipe.process(Frame("cam1", k, t, T0 + timedelta(seconds=t), img), detections(objs))
-        events += [(t, e.kind, e) for e in evs]
-    assert [k for _, k, _ in events] == ["opened"]
-    (t_open, _, opened) = events[0]
+    events = run_with_a_second_bag(pipeline(ScriptedVerifier([False, True]), recheck_s=8.0), 40, second_from=6)
+    assert [e.kind for _, e in events] == ["opened"]
+    t_open, opened = events[0]
     assert t_open >= 5 + 8 and opened.violation.object_count == 2 and len(opened.violation.object_boxes_px) == 2

@@ -237,12 +237,11 @@ def _plots(result: SuiteResult, out_dir: Path) -> dict[str, Path]:
 
 
 def _truth_spans(run: ScenarioRun) -> dict[int, tuple[float, float]]:
-    from vision.scenarios.scoring import truth_onset
+    from vision.scenarios.scoring import truth_end, truth_onset
 
     spans = {}
     truth = run.rendered_truth
     for idx in run.scored.expected:
         e = truth.events[idx]
-        end = e.last_visible_s if e.end_s is not None and e.last_visible_s is not None else run.duration_s
-        spans[idx] = (truth_onset(e), end)
+        spans[idx] = (truth_onset(e), min(truth_end(e), run.duration_s))
     return spans

@@ -86,13 +86,16 @@ def _overlaps(a: tuple[float, ...], b: list[float], margin: float = BOX_MARGIN) 
 MOVING_GRACE_S = 2.0  # a moving vehicle's case may open this long after it was last visible (sampling, k of n)
 
 
+def truth_end(event: TruthEvent) -> float:
+    """The last moment the object is on screen; infinity when it stays to the end of the video."""
+    return float("inf") if event.end_s is None or event.last_visible_s is None else event.last_visible_s
+
+
 def _matches(case: SeenCase, event: TruthEvent, grace_s: float) -> bool:
     if event.violation != case.violation or event.visible_s is None:
         return False
     start = truth_onset(event)
-    end = event.last_visible_s if event.last_visible_s is not None else float("inf")
-    if event.end_s is None:
-        end = float("inf")  # stays to the end of the video
+    end = truth_end(event)
     if event.kind in MOVING_KINDS:
         # a vehicle's case opens while it is in view: one opened seconds after it left is another vehicle's
         # (a clean truck that followed it), not a late hit
@@ -104,10 +107,6 @@ def _matches(case: SeenCase, event: TruthEvent, grace_s: float) -> bool:
 
 HIDDEN_COVER = 0.9  # of an object's box inside a nearer object's box: nothing of it shows
 _GRID = 200  # cells per side of the raster the covered share is measured on
-
-
-def _last_visible(event: TruthEvent) -> float:
-    return float("inf") if event.end_s is None or event.last_visible_s is None else event.last_visible_s
 
 
 def _covered_share(boxes: list[list[float]], cover: list[list[float]]) -> float:
@@ -142,7 +141,7 @@ def hidden_events(truth: GroundTruth) -> dict[int, int]:
             o = truth.events[j]
             assert o.visible_s is not None and e.visible_s is not None  # standing events are visible
             in_front = max(b[3] for b in o.boxes_rel) > bottom
-            all_along = o.visible_s <= e.visible_s and _last_visible(o) >= _last_visible(e)
+            all_along = o.visible_s <= e.visible_s and truth_end(o) >= truth_end(e)
             if j != i and in_front and all_along and _covered_share(e.boxes_rel, o.boxes_rel) >= HIDDEN_COVER:
                 hidden[i] = j
                 break

@@ -197,9 +197,14 @@ class RuleFigures:
     dwell_adjusted_p95_s: float | None = None
 
 
+def _rule_of(site: SiteConfig) -> dict[str, str]:
+    """Violation type -> the name of the site's rule that covers it."""
+    return {r.type: r.rule_name for r in site.rules}
+
+
 def _scripted(site: SiteConfig, runs: list[ScenarioRun]) -> Iterator[tuple[str, ScenarioRun, int, bool]]:
     """(rule name, run, truth event index, found) for every scripted violation a rule of the site covers."""
-    by_violation: dict[str, str] = {r.type: r.rule_name for r in site.rules}
+    by_violation = _rule_of(site)
     for run in runs:
         for idx, violation in run.scored.expected.items():
             name = by_violation.get(violation)
@@ -209,6 +214,7 @@ def _scripted(site: SiteConfig, runs: list[ScenarioRun]) -> Iterator[tuple[str, 
 
 def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]:
     figs = {r.rule_name: RuleFigures(r.rule_name, r.type, r.dwell_s) for r in site.rules}
+    rule_of = _rule_of(site)
     clean_hours = sum(run.duration_s for run in runs if run.violation_free) / 3600.0
     for name, run, idx, found in _scripted(site, runs):
         figs[name].expected += 1
@@ -217,7 +223,7 @@ def rule_figures(site: SiteConfig, runs: list[ScenarioRun]) -> list[RuleFigures]
     for run in runs:
         sc = run.scored
         for idx in sc.hidden:
-            rule = next((r.rule_name for r in site.rules if r.type == run.rendered_truth.events[idx].violation), None)
+            rule = rule_of.get(run.rendered_truth.events[idx].violation or "")
             if rule is not None:
                 figs[rule].hidden += 1
         for update in sc.stray_updates:

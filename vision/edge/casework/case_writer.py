@@ -53,7 +53,7 @@ from vision.edge.casework.plate_step import PlateStep
 from vision.edge.config import CameraConfig, SiteConfig
 from vision.edge.delivery.outbox import Outbox, OutboxFullError, is_disk_full
 from vision.edge.rules import Violation
-from vision.edge.rules.base import relative_box, union_box
+from vision.edge.rules.base import union_rel
 
 log = logging.getLogger(__name__)
 
@@ -340,9 +340,7 @@ class CaseWriter:
             kind=job.kind,
             observed_at=job.observed_at.astimezone(UTC),
             object_count=(job.object_count or job.violation.object_count) if grew else None,
-            bbox=relative_box(union_box(np.asarray(job.joined_px)), job.violation.frame_size)
-            if grew and job.joined_px
-            else None,
+            bbox=union_rel(job.joined_px, job.violation.frame_size) if grew else None,
         )  # its evidence list is written by the outbox from the files it keeps
         self._queue_event(_HeldEvent(event, files, job.violation.rule, job.violation.violation_type))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol, TypedDict
@@ -141,9 +142,7 @@ class RuleEvent:
     @property
     def joined_rel(self) -> tuple[float, float, float, float] | None:
         """The box of the objects that joined, relative to the frame (grew only)."""
-        if not self.joined_px:
-            return None
-        return relative_box(union_box(np.asarray(self.joined_px, dtype=np.float64)), self.violation.frame_size)
+        return union_rel(self.joined_px, self.violation.frame_size)
 
 
 class Rule(Protocol):
@@ -211,6 +210,15 @@ def box_tuple(box: np.ndarray) -> tuple[float, float, float, float]:
     """One xyxy box as plain floats (what a `Violation` carries)."""
     x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
     return x1, y1, x2, y2
+
+
+def union_rel(
+    boxes_px: Sequence[tuple[float, float, float, float]], frame_size: tuple[int, int]
+) -> tuple[float, float, float, float] | None:
+    """The box around pixel boxes, relative to the frame (None when there are none)."""
+    if not boxes_px:
+        return None
+    return relative_box(union_box(np.asarray(boxes_px, dtype=np.float64)), frame_size)
 
 
 def union_box(boxes: np.ndarray) -> tuple[float, float, float, float]:
