@@ -133,16 +133,16 @@ def test_a_moving_truck_makes_the_camera_look_at_every_frame_for_a_while(repo_ro
     assert len(after) < len([t for t in more if t > times[-1] + 3.0 + step])  # then back to detect_fps
 
 
-def test_the_moving_path_is_off_unless_the_site_asks_for_it(repo_root: Path):
+def test_the_moving_path_is_on_by_default_for_cameras_with_a_truck_rule_and_a_site_can_turn_it_off(repo_root: Path):
     from vision.edge.config import load_site
     from vision.edge.daemon import CameraPipeline
 
     site = load_site(repo_root / "configs" / "site-city.yaml")
-    assert site.verifier is not None and site.verifier.name_moving is False  # default: off
+    assert site.verifier is not None and site.verifier.name_moving is True  # default: on
     trucks = next(c for c in site.cameras if "muddy-trucks" in c.rules)
     street = next(c for c in site.cameras if "muddy-trucks" not in c.rules)
     verifier = object()  # not called while the pipeline is built
-    assert CameraPipeline(site, trucks, verifier=verifier).moving is None  # type: ignore[arg-type]
-    on = site.model_copy(update={"verifier": site.verifier.model_copy(update={"name_moving": True})})
-    assert isinstance(CameraPipeline(on, trucks, verifier=verifier).moving, MovingVehicles)  # type: ignore[arg-type]
-    assert CameraPipeline(on, street, verifier=verifier).moving is None  # type: ignore[arg-type]  # no truck rule
+    assert isinstance(CameraPipeline(site, trucks, verifier=verifier).moving, MovingVehicles)  # type: ignore[arg-type]
+    assert CameraPipeline(site, street, verifier=verifier).moving is None  # type: ignore[arg-type]  # no truck rule
+    off = site.model_copy(update={"verifier": site.verifier.model_copy(update={"name_moving": False})})
+    assert CameraPipeline(off, trucks, verifier=verifier).moving is None  # type: ignore[arg-type]

