@@ -222,3 +222,31 @@ def test_shipped_sites_check_and_serve_every_rule_class_from_real_image_features
     served = set(card.classes)
     for rule in site.rules:
         assert set(rule.classes) <= served, rule.name
+
+
+def test_config_check_names_a_verifier_head_that_is_missing_or_on_another_backbone(tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    from vision.edge.config import load_site
+
+    site = load_site(REPO / "configs" / "site-demo.yaml")
+    assert site.verifier is not None
+    missing = site.model_copy(
+        update={"verifier": site.verifier.model_copy(update={"models_by_violation": {"muddy_truck": "no-such-head"}})}
+    )
+    ((field, message),) = check_site_files(missing)
+    assert field == "verifier.models_by_violation.muddy_truck" and "no-such-head" in message
+    # a head trained on another backbone cannot reuse the default head's image features
+    root = tmp_path / "models"
+    for name in ("coco-city", "crop-verifier", "crop-verifier-trucks"):
+        shutil.copytree(REPO / "models" / name, root / name)
+    card_file = root / "crop-verifier-trucks" / "card.yaml"
+    card = yaml.safe_load(card_file.read_text())
+    card_file.write_text(yaml.safe_dump({**card, "backbone": "other", "backbone_sha256": "1" * 64}))
+    monkeypatch.setenv("STREETVISION_MODELS", str(root))
+    ((field, message),) = check_site_files(site)
+    assert field == "verifier.models_by_violation.muddy_truck" and "must share it" in message
+    no_trucks = site.model_copy(update={"rules": [r for r in site.rules if r.type != "muddy_truck"]})
+    assert check_site_files(no_trucks) == []  # a head no rule of the site uses is not loaded

@@ -95,3 +95,30 @@ def test_a_card_that_does_not_know_its_directory_is_stamped_where_its_model_is(m
     assert rollout.model_stamp("coco-nanodet") == stamp
     set_card(models_dir, version="1.0.1")
     assert rollout.model_stamp("coco-nanodet") != stamp, "a new card is still noticed"
+
+
+def test_a_new_version_of_a_violation_types_own_head_is_swapped_in(tmp_path, monkeypatch, repo_root):
+    """The truck head rolls out like the default one: a new card is picked up at the next check, and
+    the verdicts of that violation type are stamped with it; a broken one is refused."""
+    from vision.edge.config import load_site
+    from vision.edge.daemon.detectors import open_site_verifier
+
+    root = tmp_path / "models"
+    for name in ("coco-city", "crop-verifier", "crop-verifier-trucks", "effnet-lite0-imagenet"):
+        shutil.copytree(repo_root / "models" / name, root / name)
+    monkeypatch.setenv("STREETVISION_MODELS", str(root))
+    monkeypatch.setattr(rollout, "MODEL_CHECK_S", 0.0)
+    site = load_site(repo_root / "configs" / "site-demo.yaml")
+    verifier = open_site_verifier(site)
+    assert verifier is not None
+    watcher = rollout.ModelRollout(site, None, None, verifier, enabled=True)  # type: ignore[arg-type]
+    assert watcher.check() == 0  # nothing changed
+    card_file = root / "crop-verifier-trucks" / "card.yaml"
+    card = yaml.safe_load(card_file.read_text())
+    card_file.write_text(yaml.safe_dump({**card, "version": "9.0.0"}, allow_unicode=True))
+    assert watcher.check() == 1
+    assert verifier.classifier_for("muddy_truck").version == "9.0.0"
+    assert verifier.classifier.name == "crop-verifier"  # the default head stays
+    card_file.write_text(yaml.safe_dump({**card, "version": "9.0.1", "sha256": "0" * 64}, allow_unicode=True))
+    assert watcher.check() == 0 and watcher.refused == 1
+    assert verifier.classifier_for("muddy_truck").version == "9.0.0"  # the running head keeps verifying

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.support_edge import detections
+from vision.core.model_registry import ModelNotFound
 from vision.edge.rules.base import Violation
 from vision.edge.verify import Verifier, load_classifier
 from vision.edge.verify.embedder import crop_box, letterbox, lift_if_dark
@@ -92,11 +93,72 @@ def test_a_real_standing_person_never_becomes_garbage(classifier, street):
         assert not verdict.accepted, verdict
 
 
+@pytest.fixture(scope="module")
+def shipped() -> Verifier:
+    """The verifier as the shipped sites build it: trucks judged by their own head."""
+    from vision.edge.config import load_site
+    from vision.edge.daemon import open_site_verifier
+
+    verifier = open_site_verifier(load_site(REPO / "configs" / "site-demo.yaml"))
+    assert verifier is not None
+    return verifier
+
+
 @pytest.mark.parametrize("name", ["a_c_tux_garbagetruck.png", "c_tux_pickup_truck.png"])
-def test_a_clean_truck_never_becomes_a_muddy_truck_case(classifier, street, name):
+@pytest.mark.parametrize("head", ["default", "shipped"])
+def test_a_clean_truck_never_becomes_a_muddy_truck_case(classifier, shipped, street, name, head):
     frame, box = paste(street, name, (400, 300), 150)
-    verdict = Verifier(classifier).check(violation("muddy_truck", box), frame)
+    verifier = shipped if head == "shipped" else Verifier(classifier)
+    verdict = verifier.check(violation("muddy_truck", box), frame)
     assert not verdict.accepted, verdict
+
+
+def test_the_shipped_sites_judge_trucks_with_their_own_head_on_the_same_backbone(shipped):
+    from vision.edge.config import load_site
+    from vision.edge.daemon import open_site_verifier
+
+    trucks = shipped.classifier_for("muddy_truck")
+    assert (trucks.name, shipped.classifier.name) == ("crop-verifier-trucks", "crop-verifier")
+    assert trucks.embedder is shipped.classifier.embedder  # one backbone session, one set of image features
+    assert shipped.classifier_for("non_motor_parking") is shipped.classifier
+    assert [c.name for c in shipped.heads()] == ["crop-verifier", "crop-verifier-trucks"]
+    site = load_site(REPO / "configs" / "site-demo.yaml")
+    no_trucks = site.model_copy(update={"rules": [r for r in site.rules if r.type != "muddy_truck"]})
+    assert open_site_verifier(no_trucks).by_violation == {}  # type: ignore[union-attr]  # no truck rule, no head
+    assert site.verifier is not None
+    missing = site.model_copy(
+        update={"verifier": site.verifier.model_copy(update={"models_by_violation": {"muddy_truck": "no-such-head"}})}
+    )
+    with pytest.raises(ModelNotFound, match="no-such-head"):
+        open_site_verifier(missing)
+
+
+class _Always:
+    """A head that names every crop `label` with probability 1."""
+
+    def __init__(self, name: str, label: str) -> None:
+        self.name, self.version, self.label = name, "1", label
+
+    def classify(self, image: np.ndarray, boxes: np.ndarray) -> list:
+        from vision.edge.verify.classifier import CropVerdict
+
+        return [CropVerdict(self.label, 1.0, {self.label: 1.0}) for _ in np.asarray(boxes).reshape(-1, 4)]
+
+
+def test_a_violation_type_with_a_head_of_its_own_is_judged_and_stamped_by_it():
+    from vision.edge.rules.base import VehicleView
+
+    everything = _Always("general", "truck")  # calls every truck clean
+    trucks = _Always("trucks", "muddy_truck")
+    verifier = Verifier(everything, judge_views=True, by_violation={"muddy_truck": trucks})  # type: ignore[dict-item, arg-type]
+    frame = np.full((200, 300, 3), 90, np.uint8)
+    truck = violation("muddy_truck", (50.0, 50.0, 150.0, 120.0))
+    truck.views = [VehicleView(np.full((60, 90, 3), 90, np.uint8), (7.0, 5.0, 83.0, 55.0))] * 3
+    verdict = verifier.check(truck, frame)
+    assert verdict.accepted and (verdict.model_name, verdict.score) == ("trucks", 1.0)  # its views too
+    bike = verifier.check(violation("non_motor_parking", (50.0, 50.0, 80.0, 120.0)), frame)
+    assert not bike.accepted and bike.model_name == "general"
+    assert not Verifier(everything).check(truck, frame).accepted  # type: ignore[arg-type]  # without it: the default
 
 
 def test_a_bus_is_vetoed_by_imagenet_knowledge_the_head_never_saw(classifier):
@@ -360,6 +422,20 @@ def test_far_crops_are_shrunk_to_a_far_objects_size_and_only_some():
     assert _far(tiny, rng, 1.0, 0.15) is tiny
     shrunk = sum(_far(crop, rng, 0.35, 0.15) is not crop for _ in range(400))
     assert 100 <= shrunk <= 180  # about 35 %
+
+
+def test_far_trucks_stay_tall_enough_to_show_their_mud():
+    """A truck crop is shrunk to 25-40 px, never to a bicycle's 10-20: so small, muddy and clean look alike and
+    the head learns instead that a small dark blob is a (muddy) truck."""
+    from vision.training.crop_classifier import FAR_OBJECT_PX, FAR_TRUCK_MIN_PX, _far
+
+    rng = np.random.default_rng(0)
+    crop = np.full((260, 180, 3), 128, np.uint8)
+    for label in ("truck", "muddy_truck"):
+        heights = [_far(crop, rng, 1.0, 0.15, label).shape[0] / 1.3 for _ in range(50)]
+        assert FAR_TRUCK_MIN_PX - 1 <= min(heights) and max(heights) <= FAR_OBJECT_PX[1] + 1
+    bikes = [_far(crop, rng, 1.0, 0.15, "bicycle").shape[0] / 1.3 for _ in range(50)]
+    assert min(bikes) < FAR_TRUCK_MIN_PX - 5  # other objects still go down to 10 px
 
 
 def test_train_command_default_far_fraction_is_the_trainers():

@@ -396,6 +396,14 @@ class VerifierConfig(StrictModel):
     """The second look at every candidate's crop before a case opens (vision/edge/verify)."""
 
     model: str = Field(default="crop-verifier", description="Crop classifier under models/ (card.yaml + head.npz).")
+    models_by_violation: dict[ViolationType, str] = Field(
+        default_factory=lambda: dict[ViolationType, str]({"muddy_truck": "crop-verifier-trucks"}),
+        description="A crop classifier of its own for some violation types' candidates, on the same backbone as "
+        "`model` (the image features are the same, only the trained head differs); the others use `model`. "
+        "Muddy trucks ship with a head trained without the trainer's old truck-label bug, which judges mud "
+        "better but names far bicycles worse than `crop-verifier` (models/crop-verifier/STUDY.md, step 11). "
+        "{} = `model` for every type.",
+    )
     recheck_s: float = Field(
         default=10.0,
         gt=0,

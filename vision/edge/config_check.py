@@ -67,6 +67,7 @@ def check_site_files(site: SiteConfig) -> list[tuple[str, str]]:
                         "detector.models, or train one, see README 'Model lifecycle')",
                     )
                 )
+    problems += _verifier_problems(site)
     if site.taxonomy:
         from vision.core.taxonomy import load_taxonomy
 
@@ -78,4 +79,38 @@ def check_site_files(site: SiteConfig) -> list[tuple[str, str]]:
             for i, rule in enumerate(site.rules):
                 if rule.type not in tax.violations:
                     problems.append((f"rules.{i}.type", f"'{rule.type}' is not in taxonomy {site.taxonomy}"))
+    return problems
+
+
+def _verifier_problems(site: SiteConfig) -> list[tuple[str, str]]:
+    """Every head the verifier would load exists, matches its card, and shares the default head's backbone
+    (the heads of some violation types reuse its image features)."""
+    if site.verifier is None:
+        return []
+    from vision.edge.verify.classifier import ClassifierCard, load_classifier_card
+
+    used = {r.type for r in site.rules}
+    heads = [("verifier.model", site.verifier.model)] + [
+        (f"verifier.models_by_violation.{violation}", model)
+        for violation, model in site.verifier.models_by_violation.items()
+        if violation in used
+    ]
+    problems: list[tuple[str, str]] = []
+    cards: dict[str, ClassifierCard] = {}
+    for field, model in heads:
+        try:
+            cards[field] = load_classifier_card(model)
+        except (ModelNotFound, OSError, ValueError) as exc:
+            problems.append((field, str(exc)))
+    default = cards.get("verifier.model")
+    for field, card in cards.items():
+        if default is not None and card.backbone_sha256 != default.backbone_sha256:
+            problems.append(
+                (
+                    field,
+                    f"crop classifier '{card.name}' was trained on backbone {card.backbone} "
+                    f"({card.backbone_sha256[:12]}…), the site's verifier.model '{default.name}' on "
+                    f"{default.backbone} ({default.backbone_sha256[:12]}…): they must share it",
+                )
+            )
     return problems

@@ -312,7 +312,7 @@ class Demo:
                 names.append(f"{name} ({version})")
         text = " + ".join(names)
         if runner.verifier is not None:
-            text += f", verifier {runner.verifier.classifier.name} ({runner.verifier.classifier.version})"
+            text += ", verifier " + " + ".join(f"{c.name} ({c.version})" for c in runner.verifier.heads())
         return text
 
     def _watch(self, stop: threading.Event) -> None:

@@ -230,14 +230,20 @@ def _sprite(label: str, rng: np.random.Generator) -> Sprite:
 # object's size first, and blur alone says nothing about the class.
 FAR_FRACTION = 0.35
 FAR_OBJECT_PX = (10.0, 40.0)  # object height, before the context margin
+# Trucks are shrunk no further than this: under ~25 px a truck's mud is a pixel or two, so crops that
+# small cannot teach muddy from clean (models/crop-verifier/STUDY.md, step 11).
+FAR_TRUCK_MIN_PX = 25.0
+TRUCK_LABELS = frozenset({"truck", "muddy_truck"})
 
 
-def _far(crop: np.ndarray, rng: np.random.Generator, fraction: float, context: float) -> np.ndarray:
-    """With probability `fraction`, the crop as a far camera would give it (its object 10-40 px tall)."""
+def _far(crop: np.ndarray, rng: np.random.Generator, fraction: float, context: float, label: str = "") -> np.ndarray:
+    """With probability `fraction`, the crop as a far camera would give it (its object 10-40 px tall,
+    a truck 25-40 px)."""
     if fraction <= 0 or rng.random() >= fraction:
         return crop
     object_h = crop.shape[0] / (1 + 2 * context)
-    scale = rng.uniform(*FAR_OBJECT_PX) / max(object_h, 1.0)
+    low = FAR_TRUCK_MIN_PX if label in TRUCK_LABELS else FAR_OBJECT_PX[0]
+    scale = rng.uniform(low, FAR_OBJECT_PX[1]) / max(object_h, 1.0)
     if scale >= 1:
         return crop
     w, h = max(2, round(crop.shape[1] * scale)), max(2, round(crop.shape[0] * scale))
@@ -288,7 +294,7 @@ def synthetic_crop(
     canvas[y : y + h, x : x + w] = (rgb * alpha + patch * (1 - alpha)).astype(np.uint8)
     jitter = rng.uniform(-0.06, 0.06, 4) * np.array([w, h, w, h])
     box = np.array([x, y, x + w, y + h], dtype=np.float64) + jitter
-    return _augment(_far(crop_box(canvas, box, context), rng, far_fraction, context), rng)
+    return _augment(_far(crop_box(canvas, box, context), rng, far_fraction, context, label), rng)
 
 
 def real_detections(
@@ -362,7 +368,7 @@ def synthetic_crops(
             fi, box = items[int(j)]
             crops.append(
                 Crop(
-                    _augment(_far(crop_box(frames[fi][1], box, context), rng, far_fraction, context), rng),
+                    _augment(_far(crop_box(frames[fi][1], box, context), rng, far_fraction, context, name), rng),
                     name,
                     f"footage:{frames[fi][0]}",
                     "footage",

@@ -109,13 +109,22 @@ def open_site_verifier(site: SiteConfig) -> Verifier | None:
     """The site's crop verifier, or None when the site has no `verifier` section."""
     if site.verifier is None:
         return None
-    from vision.edge.verify import load_classifier
+    from vision.edge.verify import CropClassifier, load_classifier
+    from vision.edge.verify.classifier import load_classifier_card
 
     classifier = load_classifier(site.verifier.model, threads=site.verifier.threads)
+    used = {r.type for r in site.rules}
+    # heads of their own for some violation types: on the default's backbone session (one set of image features)
+    by_violation: dict[str, CropClassifier] = {
+        violation: CropClassifier(load_classifier_card(model), classifier.embedder)
+        for violation, model in site.verifier.models_by_violation.items()
+        if violation in used and model != site.verifier.model
+    }
     return Verifier(
         classifier,
         min_score={r.rule_name: r.verify_min_score for r in site.rules},
         judge_views=site.verifier.judge_views,
+        by_violation=by_violation,
     )
 
 

@@ -148,8 +148,8 @@ def heartbeat_of(
         ModelInUse(name=r.name, version=r.version, sha256=_model_sha256(r.name, r.version)) for r in site.models.routes
     ]
     if site.verifier is not None:
-        clf = site.verifier.classifier
-        models.append(ModelInUse(name=clf.name, version=clf.version, sha256=_model_sha256(clf.name, clf.version)))
+        for clf in site.verifier.heads():
+            models.append(ModelInUse(name=clf.name, version=clf.version, sha256=_model_sha256(clf.name, clf.version)))
     heartbeat = Heartbeat(
         site_id=site_config.site_id,
         sent_at=datetime.now(UTC),

@@ -81,6 +81,7 @@ def health_report(site: RunningSite) -> tuple[int, dict[str, Any]]:
         else {
             "name": site.verifier.classifier.name,
             "version": site.verifier.classifier.version,
+            "by_violation": {t: {"name": c.name, "version": c.version} for t, c in site.verifier.by_violation.items()},
             "dropped": {c: dict(p.dropped) for c, p in site.pipelines.items()},
             "recent": {c: p.recent_verdicts for c, p in site.pipelines.items()},
         },

@@ -23,6 +23,7 @@ from vision.edge.config import SiteConfig
 from vision.edge.daemon.detectors import open_route_detector, open_site_verifier
 from vision.edge.detection.pool import DetectorPool, WorkerPlan
 from vision.edge.detection.routing import RoutedDetections
+from vision.edge.verify.classifier import CropClassifier
 from vision.edge.verify.verifier import Verifier
 
 log = logging.getLogger("vision.edge.daemon")
@@ -66,6 +67,14 @@ def classifier_stamp(model: str) -> Stamp | None:
     return _stamp([base / "card.yaml", base / "head.npz"])
 
 
+def verifier_stamp(site: SiteConfig) -> tuple[Stamp | None, ...]:
+    """The stamps of every head the site's verifier uses (its model, and those of some violation types)."""
+    if site.verifier is None:
+        return ()
+    models = [site.verifier.model, *sorted(set(site.verifier.models_by_violation.values()))]
+    return tuple(classifier_stamp(m) for m in models)
+
+
 class ModelRollout:
     """Watches the site's models and swaps new versions into the running routes and verifier."""
 
@@ -81,7 +90,7 @@ class ModelRollout:
         self.reloads = 0  # versions swapped in
         self.refused = 0  # new versions that failed to load (the running one stayed)
         self._stamps = [model_stamp(r.model) for r in site.detector.routes] if enabled else []
-        self._verifier_stamp = classifier_stamp(site.verifier.model) if enabled and site.verifier is not None else None
+        self._verifier_stamp = verifier_stamp(site) if enabled else ()
         self._next_check = time.monotonic() + MODEL_CHECK_S
         self._requested = threading.Event()
 
@@ -113,24 +122,28 @@ class ModelRollout:
         """A new crop classifier version is swapped in like a detector; a bad one is refused."""
         if self.site.verifier is None or self.verifier is None:
             return
-        stamp = classifier_stamp(self.site.verifier.model)
+        stamp = verifier_stamp(self.site)
         if not forced and stamp == self._verifier_stamp:
             return
         self._verifier_stamp = stamp
-        old = self.verifier.classifier
+        old = self.verifier.heads()
         try:
             new = open_site_verifier(self.site)
-        except Exception as exc:  # noqa: BLE001 - keep verifying with the running version
+        except Exception as exc:  # noqa: BLE001 - keep verifying with the running versions
             self.refused += 1
             log.error(
-                "crop classifier %s could not be reloaded, keeping %s: %s", self.site.verifier.model, old.version, exc
+                "crop classifier %s could not be reloaded, keeping %s: %s",
+                self.site.verifier.model,
+                _versions(old),
+                exc,
             )
             return
-        if new is None or (new.classifier.version == old.version and not forced):
+        if new is None or (_versions(new.heads()) == _versions(old) and not forced):
             return
-        self.verifier.classifier = new.classifier
+        # one assignment each, on the loop between two batches: a look uses the old heads or the new ones
+        self.verifier.classifier, self.verifier.by_violation = new.classifier, new.by_violation
         self.reloads += 1
-        log.info("crop classifier reloaded: %s %s -> %s", old.name, old.version, new.classifier.version)
+        log.info("crop classifier reloaded: %s -> %s", _versions(old), _versions(new.heads()))
 
     def _reload_route(self, i: int, stamp: Stamp | None) -> None:
         cfg = self.site.detector.routes[i]
@@ -150,3 +163,7 @@ class ModelRollout:
         log.info(
             "model reloaded: %s %s -> %s %s (streams kept running)", old_name, old_version, route.name, route.version
         )
+
+
+def _versions(heads: list[CropClassifier]) -> str:
+    return ", ".join(f"{c.name} {c.version}" for c in heads)

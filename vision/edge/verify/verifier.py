@@ -12,6 +12,12 @@ probabilities averaged with this look's: mud on a truck 40-100 px tall is a few 
 one look, often of a truck cut by the frame's edge or in a motion-found box, can
 call a clean truck muddy where its best views all say clean (docs/PERFORMANCE.md,
 2026-12-07).
+
+A violation type can have a head of its own (`verifier.models_by_violation`): the
+same backbone features, a head trained for that question. Muddy trucks ship with
+one because the head that judges mud best names far bicycles worst
+(models/crop-verifier/STUDY.md, step 11); each verdict is stamped with the head
+that gave it.
 """
 
 from __future__ import annotations
@@ -59,35 +65,57 @@ class Verdict:
 
 class Verifier:
     def __init__(
-        self, classifier: CropClassifier, *, min_score: dict[str, float] | None = None, judge_views: bool = False
+        self,
+        classifier: CropClassifier,
+        *,
+        min_score: dict[str, float] | None = None,
+        judge_views: bool = False,
+        by_violation: dict[str, CropClassifier] | None = None,
     ):
-        self.classifier = classifier
+        self.classifier = classifier  # names what no rule asked about (proposals, moving regions) and the rest
+        # violation type -> its own head (verifier.models_by_violation)
+        self.by_violation: dict[str, CropClassifier] = dict(by_violation or {})
         self.min_score = min_score or {}  # rule name -> threshold (default 0.5)
         self.judge_views = judge_views  # a vehicle's kept views count as looks (verifier.judge_views)
+
+    def classifier_for(self, violation_type: str) -> CropClassifier:
+        return self.by_violation.get(violation_type, self.classifier)
+
+    def heads(self) -> list[CropClassifier]:
+        """Every head in use, the default first (what heartbeats and /healthz report)."""
+        out = [self.classifier]
+        out += [c for c in self.by_violation.values() if c is not self.classifier]
+        return out
 
     def check(self, violation: Violation, image: np.ndarray, detections: sv.Detections | None = None) -> Verdict:
         boxes = np.asarray(violation.object_boxes_px or [violation.box_px], dtype=np.float64).reshape(-1, 4)
         confirm = CONFIRMS[violation.violation_type]
-        verdicts = self.classifier.classify(image, boxes)
+        classifier = self.classifier_for(violation.violation_type)
+        verdicts = classifier.classify(image, boxes)
         scores = [sum(v.probs.get(label, 0.0) for label in confirm) for v in verdicts]
         best = int(np.argmax(scores))
         v, score = verdicts[best], float(scores[best])
         threshold = self.min_score.get(violation.rule, 0.5)
         veto = self._veto(violation, v, boxes[best], detections)
         if veto:
-            return self._verdict(False, v, score, veto)
+            return self._verdict(classifier, False, v, score, veto)
         on = ""
         if self.judge_views and violation.views:  # this look counts as one more view
-            v = self._mean(v, *self._on_views(violation.views))
+            v = self._mean(v, *self._on_views(classifier, violation.views))
             score, on = sum(v.probs.get(label, 0.0) for label in confirm), f" on {len(violation.views) + 1} looks"
         if score < threshold:
             return self._verdict(
-                False, v, score, f"classified as {v.label} ({v.score:.2f}){on}; {score:.2f} < {threshold:.2f}"
+                classifier,
+                False,
+                v,
+                score,
+                f"classified as {v.label} ({v.score:.2f}){on}; {score:.2f} < {threshold:.2f}",
             )
-        return self._verdict(True, v, score, f"confirmed{on}")
+        return self._verdict(classifier, True, v, score, f"confirmed{on}")
 
-    def _on_views(self, views: list[VehicleView]) -> list[CropVerdict]:
-        return [self.classifier.classify(view.image, np.asarray([view.box], dtype=np.float64))[0] for view in views]
+    @staticmethod
+    def _on_views(classifier: CropClassifier, views: list[VehicleView]) -> list[CropVerdict]:
+        return [classifier.classify(view.image, np.asarray([view.box], dtype=np.float64))[0] for view in views]
 
     @staticmethod
     def _mean(*each: CropVerdict) -> CropVerdict:
@@ -118,5 +146,6 @@ class Verifier:
                 return "the detector sees a person there"
         return ""
 
-    def _verdict(self, accepted: bool, v: CropVerdict, score: float, reason: str) -> Verdict:
-        return Verdict(accepted, v.label, score, reason, self.classifier.name, self.classifier.version)
+    @staticmethod
+    def _verdict(classifier: CropClassifier, accepted: bool, v: CropVerdict, score: float, reason: str) -> Verdict:
+        return Verdict(accepted, v.label, score, reason, classifier.name, classifier.version)
