@@ -90,6 +90,16 @@ def test_a_vehicle_near_the_exit_named_muddy_adds_a_mud_box_and_a_clean_one_does
     assert sorted(int(b[0]) for b in labeller.seen) == [400, 500]
 
 
+def test_vehicles_near_the_exit_are_named_by_the_truck_head_and_the_rest_by_the_default_one():
+    default = Labeller({10: ("garbage", 0.9), 400: ("truck", 0.9)})
+    trucks = Labeller({400: ("muddy_truck", 0.8)})
+    namer = ProposalNamer(default, {"garbage"}, name_vehicles=True, vehicle_classifier=trucks)
+    dets = detections([("handbag", (10, 350, 50, 400), 0.3, -1), ("truck", (400, 250, 480, 330), 0.6, 3)])
+    out = namer.update(IMAGE, 0.0, dets, *masks())
+    assert sorted(names_of(out)) == ["garbage", "muddy_truck"]  # the truck head's name counts
+    assert [int(b[0]) for b in default.seen] == [10] and [int(b[0]) for b in trucks.seen] == [400]
+
+
 def test_a_box_that_stays_is_named_once_until_the_name_is_stale():
     labeller = Labeller({10: ("vendor_stall", 0.9), 12: ("vendor_stall", 0.9)})
     namer = ProposalNamer(labeller, {"vendor_stall"}, name_vehicles=False, reuse_s=10.0)

@@ -56,3 +56,42 @@ def test_reset_forgets_tracks():
     tracker.reset()
     out = tracker.update(box_at(500), t_s=10.0)
     assert (out.tracker_id == -1).all()
+
+
+def test_a_box_and_its_classifier_name_are_one_object_with_one_track():
+    """The namer adds `muddy_truck` at the very box the detector called `truck`: one truck, so one track id for
+    both boxes at every look (two tracks swapped ids between looks and split the truck rule's votes)."""
+    names = ["truck", "muddy_truck", "person"]
+    tracker = CameraTracker(fps_hint=2)
+    ids: set[int] = set()
+    for i in range(12):
+        x = 600.0 - 25 * i
+        truck = [x, 140.0, x + 140, 260.0]
+        dets = make_detections(
+            np.array([truck, truck, [100.0, 100, 130, 180]], np.float32),
+            np.array([0.55, 0.9 if i % 2 else 0.5, 0.8]),  # which of the two is stronger changes between looks
+            np.array([0, 1, 2]),
+            names,
+        )
+        out = tracker.update(dets, t_s=i * 0.5)
+        assert len(out) == 3  # nothing is dropped: the rules still see the mud box
+        by_name = dict(zip(out.data["class_name"], out.tracker_id, strict=True))
+        assert by_name["truck"] == by_name["muddy_truck"]
+        if by_name["truck"] >= 0:
+            ids.add(int(by_name["truck"]))
+            assert by_name["person"] != by_name["truck"]
+    assert len(ids) == 1
+
+
+def test_boxes_that_only_overlap_stay_two_objects():
+    names = ["bicycle"]
+    tracker = CameraTracker(fps_hint=2)
+    for i in range(4):
+        dets = make_detections(
+            np.array([[100.0, 100, 140, 180], [120.0, 100, 160, 180]], np.float32),  # two bikes side by side
+            np.array([0.8, 0.7]),
+            np.array([0, 0]),
+            names,
+        )
+        out = tracker.update(dets, t_s=i * 0.5)
+    assert len(set(out.tracker_id.tolist())) == 2

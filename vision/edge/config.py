@@ -426,7 +426,7 @@ class VerifierConfig(StrictModel):
         "too small or of a style the detector never saw): a truck or muddy-truck name becomes a detection for the "
         "truck rule (vision/edge/detection/moving_objects.py). It finds far trucks no detector boxes; on one look the "
         "classifier also calls some clean trucks muddy, so it goes with judge_views: together the held-out streets "
-        "gain muddy trucks at no more false cases (docs/PERFORMANCE.md, 2026-12-07).",
+        "gain muddy trucks at no more false cases (docs/PERFORMANCE.md, 2026-12-07, session 34).",
     )
     judge_views: bool = Field(
         default=True,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vision.core.model_registry import ModelNotFound, load_card
+import yaml
+
+from vision.core.model_registry import ModelNotFound, load_card, models_dir
 from vision.edge.config import SiteConfig
 
 
@@ -83,12 +85,11 @@ def check_site_files(site: SiteConfig) -> list[tuple[str, str]]:
 
 
 def _verifier_problems(site: SiteConfig) -> list[tuple[str, str]]:
-    """Every head the verifier would load exists, matches its card, and shares the default head's backbone
-    (the heads of some violation types reuse its image features)."""
+    """Every head the verifier would load has its card and its trained head, and shares the default head's
+    backbone (the heads of some violation types reuse its image features). Read from the cards alone: the
+    classifier itself lives above this module (vision/edge/verify)."""
     if site.verifier is None:
         return []
-    from vision.edge.verify.classifier import ClassifierCard, load_classifier_card
-
     used = {r.type for r in site.rules}
     heads = [("verifier.model", site.verifier.model)] + [
         (f"verifier.models_by_violation.{violation}", model)
@@ -96,21 +97,28 @@ def _verifier_problems(site: SiteConfig) -> list[tuple[str, str]]:
         if violation in used
     ]
     problems: list[tuple[str, str]] = []
-    cards: dict[str, ClassifierCard] = {}
+    backbones: dict[str, tuple[str, str, str]] = {}  # field -> (head name, backbone, its sha256)
     for field, model in heads:
+        candidate = Path(model)
+        card_dir = candidate if (candidate / "card.yaml").is_file() else models_dir() / model
         try:
-            cards[field] = load_classifier_card(model)
-        except (ModelNotFound, OSError, ValueError) as exc:
-            problems.append((field, str(exc)))
-    default = cards.get("verifier.model")
-    for field, card in cards.items():
-        if default is not None and card.backbone_sha256 != default.backbone_sha256:
+            card = yaml.safe_load((card_dir / "card.yaml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            problems.append((field, f"no crop classifier '{model}' ({card_dir / 'card.yaml'}: {exc})"))
+            continue
+        head = card_dir / str(card.get("file", "head.npz")) if isinstance(card, dict) else None
+        if head is None or not head.is_file():
+            problems.append((field, f"crop classifier '{model}' has no trained head ({head})"))
+            continue
+        backbones[field] = (str(card.get("name", model)), str(card.get("backbone")), str(card.get("backbone_sha256")))
+    default = backbones.get("verifier.model")
+    for field, (name, backbone, sha) in backbones.items():
+        if default is not None and sha != default[2]:
             problems.append(
                 (
                     field,
-                    f"crop classifier '{card.name}' was trained on backbone {card.backbone} "
-                    f"({card.backbone_sha256[:12]}…), the site's verifier.model '{default.name}' on "
-                    f"{default.backbone} ({default.backbone_sha256[:12]}…): they must share it",
+                    f"crop classifier '{name}' was trained on backbone {backbone} ({sha[:12]}…), the site's "
+                    f"verifier.model '{default[0]}' on {default[1]} ({default[2][:12]}…): they must share it",
                 )
             )
     return problems

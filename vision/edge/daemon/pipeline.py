@@ -303,6 +303,7 @@ class CameraPipeline:
             name_vehicles=name_vehicles,
             min_score=cfg.name_min_score,
             weak_below=weak_below,
+            vehicle_classifier=_CurrentClassifier(self.verifier, "muddy_truck"),
         )
 
     def _moving_vehicles(self) -> MovingVehicles | None:
@@ -315,7 +316,7 @@ class CameraPipeline:
 
         return MovingVehicles(
             MovingObjectFinder(),
-            _CurrentClassifier(self.verifier),
+            _CurrentClassifier(self.verifier, "muddy_truck"),
             min_score=cfg.name_min_score,
             covered_min_confidence=self.site.tracker.activation_confidence,
         )
@@ -356,10 +357,12 @@ class CameraPipeline:
 
 
 class _CurrentClassifier:
-    """The verifier's classifier as it is now (a rolled-out version replaces it in place)."""
+    """The verifier's head for a violation type (or its default head) as it is now: a rolled-out version
+    replaces it in place."""
 
-    def __init__(self, verifier: Verifier):
+    def __init__(self, verifier: Verifier, violation_type: str = ""):
         self.verifier = verifier
+        self.violation_type = violation_type
 
     def classify(self, image: np.ndarray, boxes_xyxy: np.ndarray) -> list[CropVerdict]:
-        return self.verifier.classifier.classify(image, boxes_xyxy)
+        return self.verifier.classifier_for(self.violation_type).classify(image, boxes_xyxy)

@@ -9,7 +9,10 @@ vehicles near a site exit are cropped and named by the verifier's classifier
 (trained on our classes, with bins, people, cars and clean trucks as
 negatives); a name that is a violation class becomes one more detection for
 the rules. People are never named (a person is not garbage), and the
-verifier still checks every case these detections open.
+verifier still checks every case these detections open. Vehicles are named by
+the truck rule's own head when the verifier has one (`models_by_violation`):
+whether a truck is muddy is that head's question at every look, not only at the
+verdict.
 
 Why weak boxes of our own classes too: a detector head trained on composites scores a
 real stall or bag it does see at 0.25-0.40, under the rule's threshold, flickering
@@ -66,8 +69,11 @@ class ProposalNamer:
         reuse_s: float = 10.0,
         max_per_frame: int = 8,
         weak_below: dict[str, float] | None = None,
+        vehicle_classifier: CropNamer | None = None,
     ) -> None:
         self.classifier = classifier
+        # vehicles near an exit ask the truck rule's question (muddy or not): its own head where it has one
+        self.vehicle_classifier = vehicle_classifier or classifier
         self.wanted = set(stationary_wanted) & STATIONARY_NAMES
         self.name_vehicles = name_vehicles
         self.min_score = min_score
@@ -112,10 +118,16 @@ class ProposalNamer:
                 todo.append(int(box_i))
             else:
                 labels.append((int(box_i), hit.label, hit.score))
-        if todo:
-            verdicts = self.classifier.classify(image, xyxy[todo])
-            self.crops += len(todo)
-            for i, v in zip(todo, verdicts, strict=True):
+        is_vehicle = np.isin(names, list(VEHICLE_CLASSES))
+        for classifier, group in (
+            (self.classifier, [i for i in todo if not is_vehicle[i]]),
+            (self.vehicle_classifier, [i for i in todo if is_vehicle[i]]),
+        ):
+            if not group:
+                continue
+            verdicts = classifier.classify(image, xyxy[group])
+            self.crops += len(group)
+            for i, v in zip(group, verdicts, strict=True):
                 self._named.append(_Named(xyxy[i].copy(), t_s, v.label, float(v.score)))
                 labels.append((i, v.label, float(v.score)))
         keep = []
