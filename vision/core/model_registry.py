@@ -100,16 +100,21 @@ class ModelNotFound(LookupError):
     pass
 
 
+def card_dir(name_or_dir: str | Path) -> Path:
+    """Where a model's card lives: a directory holding card.yaml, or models/<name>."""
+    candidate = Path(name_or_dir)
+    return candidate if (candidate / "card.yaml").is_file() else models_dir() / str(name_or_dir)
+
+
 def load_card(name_or_dir: str | Path) -> ModelCard:
     """A card by model name (under models/) or by a directory holding card.yaml."""
-    candidate = Path(name_or_dir)
-    card_dir = candidate if (candidate / "card.yaml").is_file() else models_dir() / str(name_or_dir)
-    card_file = card_dir / "card.yaml"
+    directory = card_dir(name_or_dir)
+    card_file = directory / "card.yaml"
     if not card_file.is_file():
         known = ", ".join(available_models()) or "none"
         raise ModelNotFound(f"no model '{name_or_dir}' (looked for {card_file}; available: {known})")
     card = ModelCard.model_validate(yaml.safe_load(card_file.read_text(encoding="utf-8")))
-    card.directory = card_dir
+    card.directory = directory
     return card
 
 

@@ -436,6 +436,10 @@ class VerifierConfig(StrictModel):
         "(docs/PERFORMANCE.md, 2026-12-07).",
     )
 
+    def heads_for(self, violation_types: set[str]) -> dict[ViolationType, str]:
+        """The heads of their own the verifier loads for a site whose rules have these violation types."""
+        return {t: m for t, m in self.models_by_violation.items() if t in violation_types and m != self.model}
+
 
 class PlatesConfig(StrictModel):
     """Plate reading on the trucks that open muddy-truck cases (vision/edge/plates)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from vision.core.model_registry import ModelNotFound, load_card, models_dir
+from vision.core.model_registry import ModelNotFound, card_dir, load_card
 from vision.edge.config import SiteConfig
 
 
@@ -90,23 +90,20 @@ def _verifier_problems(site: SiteConfig) -> list[tuple[str, str]]:
     classifier itself lives above this module (vision/edge/verify)."""
     if site.verifier is None:
         return []
-    used = {r.type for r in site.rules}
     heads = [("verifier.model", site.verifier.model)] + [
         (f"verifier.models_by_violation.{violation}", model)
-        for violation, model in site.verifier.models_by_violation.items()
-        if violation in used
+        for violation, model in site.verifier.heads_for({r.type for r in site.rules}).items()
     ]
     problems: list[tuple[str, str]] = []
     backbones: dict[str, tuple[str, str, str]] = {}  # field -> (head name, backbone, its sha256)
     for field, model in heads:
-        candidate = Path(model)
-        card_dir = candidate if (candidate / "card.yaml").is_file() else models_dir() / model
+        directory = card_dir(model)
         try:
-            card = yaml.safe_load((card_dir / "card.yaml").read_text(encoding="utf-8"))
+            card = yaml.safe_load((directory / "card.yaml").read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
-            problems.append((field, f"no crop classifier '{model}' ({card_dir / 'card.yaml'}: {exc})"))
+            problems.append((field, f"no crop classifier '{model}' ({directory / 'card.yaml'}: {exc})"))
             continue
-        head = card_dir / str(card.get("file", "head.npz")) if isinstance(card, dict) else None
+        head = directory / str(card.get("file", "head.npz")) if isinstance(card, dict) else None
         if head is None or not head.is_file():
             problems.append((field, f"crop classifier '{model}' has no trained head ({head})"))
             continue

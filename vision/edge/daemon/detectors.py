@@ -113,12 +113,10 @@ def open_site_verifier(site: SiteConfig) -> Verifier | None:
     from vision.edge.verify.classifier import load_classifier_card
 
     classifier = load_classifier(site.verifier.model, threads=site.verifier.threads)
-    used = {r.type for r in site.rules}
     # heads of their own for some violation types: on the default's backbone session (one set of image features)
     by_violation: dict[str, CropClassifier] = {
         violation: CropClassifier(load_classifier_card(model), classifier.embedder)
-        for violation, model in site.verifier.models_by_violation.items()
-        if violation in used and model != site.verifier.model
+        for violation, model in site.verifier.heads_for({r.type for r in site.rules}).items()
     }
     return Verifier(
         classifier,

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from vision.core.model_registry import ModelNotFound, load_card, models_dir
+from vision.core.model_registry import ModelNotFound, card_dir, load_card, models_dir
 from vision.edge.config import SiteConfig
 from vision.edge.daemon.detectors import open_route_detector, open_site_verifier
 from vision.edge.detection.pool import DetectorPool, WorkerPlan
@@ -63,7 +63,7 @@ def model_stamp(model: str) -> Stamp | None:
 
 def classifier_stamp(model: str) -> Stamp | None:
     """What changes when a crop classifier is rolled out: its card and its trained head."""
-    base = Path(model) if (Path(model) / "card.yaml").is_file() else models_dir() / model
+    base = card_dir(model)
     return _stamp([base / "card.yaml", base / "head.npz"])
 
 

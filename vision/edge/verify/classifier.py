@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from vision.core.model_registry import ModelNotFound, models_dir, sha256_file
+from vision.core.model_registry import ModelNotFound, card_dir, models_dir, sha256_file
 from vision.edge.verify.embedder import CropEmbedder
 
 # What the classifier names a crop. Violation labels first, then the negatives.
@@ -96,13 +96,12 @@ class ClassifierCard(BaseModel):
 
 
 def load_classifier_card(name_or_dir: str | Path) -> ClassifierCard:
-    candidate = Path(name_or_dir)
-    card_dir = candidate if (candidate / "card.yaml").is_file() else models_dir() / str(name_or_dir)
-    card_file = card_dir / "card.yaml"
+    directory = card_dir(name_or_dir)
+    card_file = directory / "card.yaml"
     if not card_file.is_file():
         raise ModelNotFound(f"no crop classifier '{name_or_dir}' (looked for {card_file})")
     card = ClassifierCard.model_validate(yaml.safe_load(card_file.read_text(encoding="utf-8")))
-    card.directory = card_dir
+    card.directory = directory
     actual = sha256_file(card.path)
     if actual != card.sha256:
         raise ValueError(f"classifier {card.name}: {card.path} has sha256 {actual}, card says {card.sha256}")
