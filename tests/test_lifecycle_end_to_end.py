@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support_dispatch import build_dispatch, case_report
+from tests.support_edge import wait_for
 from tests.test_dispatch_lifecycle import detail, to
 from vision.core.cases import CaseReport
 from vision.dispatch.app import create_app
@@ -82,6 +83,9 @@ def test_a_handled_case_is_verified_by_the_camera_across_a_kill_9(tmp_path: Path
         (event_row,) = [r for r in outbox.records() if r.kind == "lifecycle"]
         assert event_row.state == "queued" and event_row.follows == str(report.idempotency_key)
         sender = Sender(outbox, server.url, d.device_token)
+        # the killed box's sender failed against the dead address until the kill: its last failure set the
+        # next attempt up to backoff_max_s (0.2 s) ahead, and a restart that quick finds nothing due yet
+        assert wait_for(lambda: outbox.next_due() is not None, timeout=5.0)
         assert sender.drain() == 1 and sender.stats.replays == 0
         case = detail(d, cid)
         assert case["status"] == "verified" and case["camera_verified_at"]
