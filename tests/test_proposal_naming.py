@@ -213,3 +213,35 @@ def test_weak_boxes_wait_for_the_others_when_the_crop_budget_is_short():
     out = namer.update(IMAGE, 0.0, dets, *masks())
     assert names_of(out) == ["muddy_truck"]  # the truck got the one crop
     assert [int(b[0]) for b in labeller.seen] == [500]
+
+
+def test_a_box_for_the_stationary_rules_is_named_once_it_has_stayed_and_a_moving_one_never():
+    """Walkers' bags and legs get new COCO boxes at every look: no crop for them. A bag that stays is
+    named at its second look; a truck at the exit at its first (it moves)."""
+    labeller = Labeller({**dict.fromkeys(range(0, 300, 30), ("garbage", 0.9)), 450: ("muddy_truck", 0.9)})
+    namer = ProposalNamer(labeller, {"garbage"}, name_vehicles=True, stay_looks=2)
+    bag = ("suitcase", (120, 380, 150, 410), 0.4, -1)
+    truck = ("truck", (450, 330, 560, 420), 0.6, 3)
+    walker_x = [0, 45, 90, 135]  # a bag carried along the pavement, 45 px a look
+    seen = []
+    for look, x in enumerate(walker_x):
+        walker_bag = ("handbag", (x, 380, x + 40, 425), 0.3, -1)  # larger than the bag: looked at first
+        boxes = [walker_bag, bag, truck] if look else [walker_bag, bag]
+        out = namer.update(IMAGE, float(look), detections(boxes), *masks())
+        seen.append(names_of(out))
+    assert seen[0] == []  # first look: nothing has stayed yet
+    assert seen[1] == ["garbage", "muddy_truck"]  # the bag at its second look, the truck at its first
+    assert seen[2] == seen[3] == ["garbage", "muddy_truck"]  # names reused, the carried bag never named
+    assert sorted(int(b[0]) for b in labeller.seen) == [120, 450]  # two crops in four looks
+    namer.reset()
+    assert namer.state_size() == 0
+
+
+def test_a_box_that_flickers_is_still_named_once_it_comes_back_at_the_same_place():
+    labeller = Labeller({10: ("vendor_stall", 0.9)})
+    namer = ProposalNamer(labeller, {"vendor_stall"}, name_vehicles=False, stay_looks=2, reuse_s=10.0)
+    stall = [("umbrella", (10, 300, 90, 400), 0.3, -1)]
+    assert len(namer.update(IMAGE, 0.0, detections(stall), *masks())) == 0
+    assert len(namer.update(IMAGE, 1.0, detections([]), *masks())) == 0  # the detector missed it once
+    assert names_of(namer.update(IMAGE, 2.0, detections(stall), *masks())) == ["vendor_stall"]
+    assert len(namer.update(IMAGE, 20.0, detections(stall), *masks())) == 0  # long gone and back: stays again

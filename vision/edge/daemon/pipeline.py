@@ -57,6 +57,12 @@ class FrameLike(Protocol):
     def image(self) -> np.ndarray: ...
 
 
+# A box no rule consumes is named for the stationary rules once it has stood at one place for this many
+# looks: what walks by is no stall or bag, and naming walkers' junk boxes cost the loop more than detection
+# (vision/edge/detection/proposal_naming.py).
+STAY_LOOKS = 2
+
+
 @dataclass(frozen=True)
 class _AwaitedClip:
     violation: Violation
@@ -304,6 +310,7 @@ class CameraPipeline:
             min_score=cfg.name_min_score,
             weak_below=weak_below,
             vehicle_classifier=_CurrentClassifier(self.verifier, "muddy_truck"),
+            stay_looks=STAY_LOOKS,
         )
 
     def _moving_vehicles(self) -> MovingVehicles | None:

@@ -24,7 +24,13 @@ the vending rule's classes only (vision/edge/daemon/pipeline.py says why).
 
 Cost: a crop costs one backbone run (15-30 ms on one core), so a name is reused while the
 same box stays (an overlap of `reuse_iou`, for `reuse_s` stream seconds) and
-at most `max_per_frame` crops are named per frame (the largest first).
+at most `max_per_frame` crops are named per frame (the largest first). And a box
+for the stationary rules is named only once it has stayed (`stay_looks` looks at
+the same place): what moves is no stall or dumped bag, and on a busy pavement
+COCO boxes walkers' legs, bags and shadows as skis, sports balls, birds and dogs,
+new boxes at every look. On a pedestrian plaza that was 3.5 crops a look, more
+of the daemon loop's time than detection itself (`benchmarks/cameras_per_box.py`,
+docs/PERFORMANCE.md). Vehicles near an exit are named at first sight: they move.
 """
 
 from __future__ import annotations
@@ -45,6 +51,13 @@ KNOWN_CLASSES = frozenset(
 )
 VEHICLE_CLASSES = frozenset({"car", "truck", "bus"})  # near a site exit: is it a muddy truck?
 STATIONARY_NAMES = frozenset({"vendor_stall", "garbage", "bicycle", "motorcycle"})
+
+
+@dataclass(eq=False)  # one sighting is one object: compared by identity, never by its array
+class _Sighting:
+    box: np.ndarray  # xyxy, pixels
+    t_s: float  # the last look it was seen at
+    looks: int
 
 
 @dataclass
@@ -70,6 +83,7 @@ class ProposalNamer:
         max_per_frame: int = 8,
         weak_below: dict[str, float] | None = None,
         vehicle_classifier: CropNamer | None = None,
+        stay_looks: int = 1,
     ) -> None:
         self.classifier = classifier
         # vehicles near an exit ask the truck rule's question (muddy or not): its own head where it has one
@@ -82,7 +96,9 @@ class ProposalNamer:
         self.max_per_frame = max_per_frame
         # wanted class -> the strictest threshold of a rule consuming it: boxes under it get a second opinion
         self.weak_below = {c: t for c, t in (weak_below or {}).items() if c in self.wanted}
+        self.stay_looks = stay_looks
         self._named: list[_Named] = []
+        self._sightings: list[_Sighting] = []  # stationary boxes seen, not yet named
         self.crops = 0  # crops classified so far (for benchmarks and tests)
 
     def update(
@@ -94,6 +110,7 @@ class ProposalNamer:
         vehicle_mask: np.ndarray | None,
     ) -> sv.Detections:
         self._named = [n for n in self._named if 0 <= t_s - n.t_s < self.reuse_s]
+        self._sightings = [v for v in self._sightings if 0 <= t_s - v.t_s < self.reuse_s]
         if len(detections) == 0:
             return empty_detections()
         names = np.asarray(detections.data.get("class_name", []), dtype=object)
@@ -110,15 +127,15 @@ class ProposalNamer:
             return empty_detections()
         # the largest first; weak boxes last, so a second opinion never costs a truck at the exit its look
         idx = idx[np.lexsort((-_area(xyxy[idx]), weak[idx]))][: self.max_per_frame]
+        is_vehicle = np.isin(names, list(VEHICLE_CLASSES))
         labels: list[tuple[int, str, float]] = []
         todo: list[int] = []
         for box_i in idx:
             hit = self._reuse(xyxy[box_i])
-            if hit is None:
-                todo.append(int(box_i))
-            else:
+            if hit is not None:
                 labels.append((int(box_i), hit.label, hit.score))
-        is_vehicle = np.isin(names, list(VEHICLE_CLASSES))
+            elif is_vehicle[box_i] or self._stayed(xyxy[box_i], t_s):
+                todo.append(int(box_i))
         for classifier, group in (
             (self.classifier, [i for i in todo if not is_vehicle[i]]),
             (self.vehicle_classifier, [i for i in todo if is_vehicle[i]]),
@@ -154,6 +171,24 @@ class ProposalNamer:
             weak |= (names == cls) & (conf < threshold)
         return weak
 
+    def _stayed(self, box: np.ndarray, t_s: float) -> bool:
+        """Has this box been at this place for `stay_looks` looks (this one included)? Records the sighting."""
+        if self.stay_looks <= 1:
+            return True
+        earlier = [v for v in self._sightings if v.t_s < t_s]
+        if earlier:
+            iou = box_iou(box[None], np.stack([v.box for v in earlier]))[0]
+            best = int(np.argmax(iou))
+            if iou[best] >= self.reuse_iou:
+                seen = earlier[best]
+                seen.box, seen.t_s, seen.looks = box.copy(), t_s, seen.looks + 1
+                if seen.looks >= self.stay_looks:
+                    self._sightings.remove(seen)  # named now: its name is reused from here on
+                    return True
+                return False
+        self._sightings.append(_Sighting(box.copy(), t_s, 1))
+        return False
+
     def _reuse(self, box: np.ndarray) -> _Named | None:
         if not self._named:
             return None
@@ -163,10 +198,11 @@ class ProposalNamer:
         return self._named[best] if iou[best] >= self.reuse_iou else None
 
     def state_size(self) -> int:
-        return len(self._named)
+        return len(self._named) + len(self._sightings)
 
     def reset(self) -> None:
         self._named.clear()
+        self._sightings.clear()
 
 
 def _area(xyxy: np.ndarray) -> np.ndarray:
