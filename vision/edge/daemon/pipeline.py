@@ -58,7 +58,7 @@ class FrameLike(Protocol):
 
 
 # A box no rule consumes is named for the stationary rules once it has stood at one place for this many
-# looks: what walks by is no stall or bag, and naming walkers' junk boxes cost the loop more than detection
+# looks: what walks by is no stall or bag, and naming walkers' junk boxes took a third of the loop's time
 # (vision/edge/detection/proposal_naming.py).
 STAY_LOOKS = 2
 

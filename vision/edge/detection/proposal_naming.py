@@ -28,9 +28,10 @@ at most `max_per_frame` crops are named per frame (the largest first). And a box
 for the stationary rules is named only once it has stayed (`stay_looks` looks at
 the same place): what moves is no stall or dumped bag, and on a busy pavement
 COCO boxes walkers' legs, bags and shadows as skis, sports balls, birds and dogs,
-new boxes at every look. On a pedestrian plaza that was 3.5 crops a look, more
-of the daemon loop's time than detection itself (`benchmarks/cameras_per_box.py`,
-docs/PERFORMANCE.md). Vehicles near an exit are named at first sight: they move.
+new boxes at every look. On the benchmark's pedestrian plaza that was 2.4 crops a
+look and a third of the daemon loop's time, where detection took half
+(`benchmarks/cameras_per_box.py`, docs/PERFORMANCE.md); with the rule, 1.15 crops a
+look. Vehicles near an exit are named at first sight: they move.
 """
 
 from __future__ import annotations
