@@ -37,6 +37,7 @@ look. Vehicles near an exit are named at first sight: they move.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import supervision as sv
@@ -176,27 +177,18 @@ class ProposalNamer:
         """Has this box been at this place for `stay_looks` looks (this one included)? Records the sighting."""
         if self.stay_looks <= 1:
             return True
-        earlier = [v for v in self._sightings if v.t_s < t_s]
-        if earlier:
-            iou = box_iou(box[None], np.stack([v.box for v in earlier]))[0]
-            best = int(np.argmax(iou))
-            if iou[best] >= self.reuse_iou:
-                seen = earlier[best]
-                seen.box, seen.t_s, seen.looks = box.copy(), t_s, seen.looks + 1
-                if seen.looks >= self.stay_looks:
-                    self._sightings.remove(seen)  # named now: its name is reused from here on
-                    return True
-                return False
-        self._sightings.append(_Sighting(box.copy(), t_s, 1))
-        return False
+        seen = _same_place(box, [v for v in self._sightings if v.t_s < t_s], self.reuse_iou)
+        if seen is None:
+            self._sightings.append(_Sighting(box.copy(), t_s, 1))
+            return False
+        seen.box, seen.t_s, seen.looks = box.copy(), t_s, seen.looks + 1
+        if seen.looks < self.stay_looks:
+            return False
+        self._sightings.remove(seen)  # named now: its name is reused from here on
+        return True
 
     def _reuse(self, box: np.ndarray) -> _Named | None:
-        if not self._named:
-            return None
-        boxes = np.stack([n.box for n in self._named])
-        iou = box_iou(box[None], boxes)[0]
-        best = int(np.argmax(iou))
-        return self._named[best] if iou[best] >= self.reuse_iou else None
+        return _same_place(box, self._named, self.reuse_iou)
 
     def state_size(self) -> int:
         return len(self._named) + len(self._sightings)
@@ -204,6 +196,18 @@ class ProposalNamer:
     def reset(self) -> None:
         self._named.clear()
         self._sightings.clear()
+
+
+_Placed = TypeVar("_Placed", _Named, _Sighting)
+
+
+def _same_place(box: np.ndarray, items: list[_Placed], min_iou: float) -> _Placed | None:
+    """The item whose box overlaps `box` most, if by `min_iou` or more."""
+    if not items:
+        return None
+    iou = box_iou(box[None], np.stack([item.box for item in items]))[0]
+    best = int(np.argmax(iou))
+    return items[best] if iou[best] >= min_iou else None
 
 
 def _area(xyxy: np.ndarray) -> np.ndarray:
