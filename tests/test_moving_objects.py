@@ -104,6 +104,19 @@ def test_a_region_a_detector_already_boxed_is_left_to_it_but_a_faint_box_does_no
     assert len(vehicles.update(frame(5.4, truck_x=340), 5.4, parked_car, None)) == 1
 
 
+def test_a_moving_region_boxed_as_a_motorcycle_still_gets_the_truck_question():
+    """COCO boxes a three-wheeled cargo carrier as a motorcycle (the held-out Sanchi trucks at 0.5-0.78):
+    that box feeds the bike rule, not the truck rule, so it must not hide the vehicle from the truck question."""
+    namer = Namer("muddy_truck", 0.9)
+    vehicles, image = _moving(namer)
+    as_motorcycle = detections([("motorcycle", (298, 248, 362, 288), 0.78, -1)])
+    out = vehicles.update(image, 5.0, as_motorcycle, None)
+    assert out.data["class_name"].tolist() == ["muddy_truck"] and len(namer.seen) == 1
+    real_motorcycle = Namer("motorcycle", 0.95)  # the classifier names a real one: no truck comes of it
+    vehicles, image = _moving(real_motorcycle)
+    assert len(vehicles.update(image, 5.0, as_motorcycle, None)) == 0 and len(real_motorcycle.seen) == 1
+
+
 def test_a_moving_truck_makes_the_camera_look_at_every_frame_for_a_while(repo_root: Path):
     from vision.edge.config import load_site
     from vision.edge.daemon import CameraPipeline

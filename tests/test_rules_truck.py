@@ -145,6 +145,33 @@ def test_a_fired_truck_found_again_further_on_under_a_new_id_is_not_a_second_cas
     assert len(s.kinds("opened")) == 2
 
 
+def test_a_truck_coming_in_where_a_fired_one_drove_out_is_a_case_of_its_own():
+    """At a site gate one truck leaves where another comes in, seconds apart. The second appears where the
+    first one would be by now, so it is first taken for that truck re-found; once it drives the other way it
+    is a truck of its own, with its own case. (The held-out scenes' last truck, 48-56 s, came in where the
+    38-46 s one had left and was lost like this.)"""
+    s = Script(truck_rules())
+    drive(s, muddy_frames=set(range(10)), frames=10)  # down through the gate at 250 px/s, y2 200 -> 650
+    assert len(s.kinds("opened")) == 1
+    # 1.2 s later a box where the first truck would be (y2 950), then driving back up through the gate
+    drive(s, muddy_frames=set(range(11)), tid=2, start_y=900, step=-50, frames=11, t0=3.0)
+    assert len(s.kinds("opened")) == 2, "a truck driving the other way was taken for the one that left"
+
+
+@pytest.mark.parametrize(("step", "cases"), [(50.0, 1), (-50.0, 2)])
+def test_a_fired_trucks_lost_track_taken_up_again_is_judged_by_the_way_it_drives(step: float, cases: int):
+    """ByteTrack takes up a track it lost 1.4 s ago for whatever appears where the track was lost: going on
+    the same way it is the same truck (one case); driving back the other way, another truck (two cases)."""
+    s = Script(truck_rules(zones=(YARD,), inertia_frames=2))
+    drive(s, muddy_frames=set(range(10)), frames=10)  # in the yard from frame 8, fires at 9 (1.8 s, y2 = 650)
+    assert len(s.kinds("opened")) == 1
+    img = image()
+    for i in range(8):  # the same track id again from 3.2 s, where it was lost
+        y2 = 700.0 + i * step
+        s.frame(3.2 + i * 0.2, [("muddy_truck", (300.0, y2 - 200, 600.0, y2), 0.8, 1)], image=img)
+    assert len(s.kinds("opened")) == cases
+
+
 def cases_of_tracks(*tracks: tuple[float, float, float, float, float, int]) -> int:
     """Muddy-truck boxes driving down together, one frame per 0.2 s, each given as (x1, top, x2,
     bottom, confidence, track id) with top and bottom relative to the truck's foot line y2; the

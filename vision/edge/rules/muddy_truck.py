@@ -7,6 +7,11 @@ class. The case keeps the best crop of the truck (highest score x size) and the
 truck's best few views (largest and sharpest, a margin around the box): the
 verifier judges the mud on all of them, and the case writer reads the plate from
 them, off the detection loop (vision/edge/plates).
+
+One truck, one case: a new track where a truck with a case would be by now (the
+tracker lost it, or boxed it twice), or that truck's own track taken up again
+after a gap, is that truck, unless it then drives the other way: at a site gate
+one truck leaves where another comes in, seconds apart.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ RE_ID_IOU = 0.3
 # A box mostly inside that truck's box (or around it) is that truck too: a detector that boxed the
 # cab or the load as a vehicle of its own, next to the whole truck, gives a second track on one truck.
 RE_ID_CONTAINED = 0.7
+# ...unless it then drives the other way: at a site gate one truck leaves where another comes in, seconds
+# apart. Judged once its centre has moved this share of its box width from where the track began.
+RE_ID_DIRECTION_AFTER = 0.3
+# A fired truck's own track unseen this long and then taken up again by the tracker is judged the same way
+# (ByteTrack takes up a lost track where a new truck appears where the old one was lost).
+REVIVED_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,10 +67,14 @@ class _Truck:
     muddy: deque[bool]
     last_seen_t: float
     box: np.ndarray
+    first_box: np.ndarray  # where the track began: its direction is judged from here
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # box px per stream second
     consecutive_in_zone: int = 0
     onset: _Onset | None = None  # None until the truck is at an exit
     fired: bool = False
+    same_as: _Truck | None = None  # the fired truck this new track was taken for (re-found, split)
+    heading: np.ndarray | None = None  # which way that truck was driving (px per s, or a displacement)
+    not_same_as: list[_Truck] = field(default_factory=list)  # fired trucks it was taken for, then drove away from
     best_score: float = -1.0
     best_crop: np.ndarray | None = None
     views: list[tuple[float, VehicleView]] = field(default_factory=list)  # (quality, view) best first
@@ -136,14 +151,20 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
             tid = int(tids[det])
             truck = self.trucks.get(tid)
             if truck is None:
-                truck = self.trucks[tid] = _Truck(tid, deque(maxlen=cfg.n), obs.t_s, xyxy[det].copy())
-                truck.fired = self._is_refired(truck, obs.t_s)
-                if truck.fired:
+                truck = self.trucks[tid] = _Truck(tid, deque(maxlen=cfg.n), obs.t_s, xyxy[det].copy(), xyxy[det].copy())
+                truck.same_as = self._refired_match(truck, obs.t_s)
+                truck.fired = truck.same_as is not None
+                if truck.same_as is not None:
+                    truck.heading = _heading(truck.same_as)
                     self._recent_fired.append(truck)  # a further re-id may follow this one
+            elif truck.fired and obs.t_s - truck.last_seen_t > REVIVED_AFTER_S:
+                truck = self.trucks[tid] = self._revived(truck, xyxy[det], obs.t_s)
             elif obs.t_s > truck.last_seen_t:
                 truck.velocity = (xyxy[det] - truck.box) / (obs.t_s - truck.last_seen_t)
             truck.last_seen_t = obs.t_s
             truck.box = xyxy[det].copy()
+            if truck.same_as is not None and _drives_against(truck):
+                self._another_truck(truck)
             truck.muddy.append(bool(vehicle_muddy[k]))
             truck.classes.add(str(names[det]))
             if vehicle_muddy[k] and len(mud_idx):
@@ -182,17 +203,37 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
 
     def _is_refired(self, new: _Truck, t_s: float) -> bool:
         """Is this new track a truck that already has its case (re-found, split, or part of it boxed)?"""
+        return self._refired_match(new, t_s) is not None
+
+    def _refired_match(self, new: _Truck, t_s: float) -> _Truck | None:
+        """The fired truck this new track is (where that one would be now), if any."""
         for fired in self._recent_fired:
             gone_s = t_s - fired.last_seen_t
-            if fired is new or gone_s > RE_ID_WINDOW_S:
+            if fired is new or gone_s > RE_ID_WINDOW_S or any(fired is other for other in new.not_same_as):
                 continue
             predicted = fired.box + fired.velocity * gone_s
             if box_iou(new.box, predicted)[0, 0] >= RE_ID_IOU:
-                return True
+                return fired
             inside = max(box_containment(new.box, predicted)[0, 0], box_containment(predicted, new.box)[0, 0])
             if inside >= RE_ID_CONTAINED:
-                return True
-        return False
+                return fired
+        return None
+
+    def _revived(self, fired: _Truck, box: np.ndarray, t_s: float) -> _Truck:
+        """A fired truck's track the tracker took up again after losing it: the same truck, unless it then
+        drives the other way (another truck, come in where that one was lost)."""
+        fired.same_as, fired.not_same_as = None, []  # no chains of old states
+        truck = _Truck(fired.track_id, deque(maxlen=self.config.n), t_s, box.copy(), box.copy(), fired=True)
+        truck.same_as, truck.heading = fired, _heading(fired)
+        self._recent_fired.append(truck)
+        return truck
+
+    def _another_truck(self, truck: _Truck) -> None:
+        """A track taken for a fired truck that drives the other way: a truck of its own, with its own case."""
+        assert truck.same_as is not None
+        truck.not_same_as.append(truck.same_as)
+        truck.same_as, truck.fired = None, False
+        self._recent_fired = deque((t for t in self._recent_fired if t is not truck), maxlen=self._recent_fired.maxlen)
 
     def _keep_best_crop(self, truck: _Truck, box: np.ndarray, score: float, obs: Observation) -> None:
         if obs.image is None:
@@ -273,3 +314,26 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
         self.trucks.clear()
         self.crossings.clear()
         self._recent_fired.clear()
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.asarray([(box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0])
+
+
+def _heading(truck: _Truck) -> np.ndarray | None:
+    """Which way a truck was driving: its last velocity, else how far it moved, else (seen once) the heading of
+    the truck it was taken for; None when nothing says."""
+    for way in (_centre(truck.velocity), _centre(truck.box) - _centre(truck.first_box)):
+        if float(np.hypot(*way)) > 1e-6:
+            return way
+    return truck.heading
+
+
+def _drives_against(new: _Truck) -> bool:
+    """Has a track taken for a fired truck, since it began, moved against the way that truck was driving?"""
+    if new.heading is None:
+        return False  # nothing to judge by: a re-found truck it stays
+    moved = _centre(new.box) - _centre(new.first_box)
+    if float(np.hypot(*moved)) < RE_ID_DIRECTION_AFTER * float(new.box[2] - new.box[0]):
+        return False  # too early to say
+    return float(np.dot(moved, new.heading)) < 0.0
