@@ -245,3 +245,24 @@ def test_a_box_that_flickers_is_still_named_once_it_comes_back_at_the_same_place
     assert len(namer.update(IMAGE, 1.0, detections([]), *masks())) == 0  # the detector missed it once
     assert names_of(namer.update(IMAGE, 2.0, detections(stall), *masks())) == ["vendor_stall"]
     assert len(namer.update(IMAGE, 20.0, detections(stall), *masks())) == 0  # long gone and back: stays again
+
+
+def test_a_vehicle_parked_by_the_exit_is_named_no_more_but_one_driving_through_is_named_at_every_look():
+    """At 40-50 px the truck head can call a parked car muddy at every look; a passing truck's track that
+    takes up that box took its mud votes along (the clean Colosseum truck's false case). A vehicle near the
+    exit is named until it has stood at one place for `vehicle_stand_s`; one that drives on is named at
+    every look, however long."""
+    labeller = Labeller(dict.fromkeys(range(400, 640), ("muddy_truck", 0.9)))
+    namer = ProposalNamer(labeller, set(), name_vehicles=True, vehicle_stand_s=2.0, reuse_s=10.0)
+    named = []
+    for look in range(8):  # a look every 0.5 s
+        jitter = look % 2  # a detector's box of a still object moves a pixel or so
+        car = ("car", (560 + jitter, 330, 630 + jitter, 400), 0.5, 4)
+        truck = ("truck", (400 + 20 * look, 310, 480 + 20 * look, 400), 0.6, 3)  # 20 px a look, slowly
+        out = namer.update(IMAGE, look * 0.5, detections([car, truck]), *masks())
+        named.append(sorted(int(b[0]) for b in out.xyxy))
+    assert all(400 + 20 * look in named[look] for look in range(8)), named  # the truck at every look
+    assert all(560 in named[look] or 561 in named[look] for look in range(4)), named  # the car until 1.5 s
+    assert not any(x in (560, 561) for look in range(4, 8) for x in named[look]), named  # stood 2 s: no more
+    namer.reset()
+    assert namer.state_size() == 0

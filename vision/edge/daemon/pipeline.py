@@ -61,6 +61,9 @@ class FrameLike(Protocol):
 # looks: what walks by is no stall or bag, and naming walkers' junk boxes took a third of the loop's time
 # (vision/edge/detection/proposal_naming.py).
 STAY_LOOKS = 2
+# A vehicle near a site exit is named (is it a muddy truck?) until it has stood at one place this many stream
+# seconds: a car parked by the gate is no truck driving out (vision/edge/detection/proposal_naming.py).
+VEHICLE_STAND_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,7 @@ class CameraPipeline:
             weak_below=weak_below,
             vehicle_classifier=_CurrentClassifier(self.verifier, "muddy_truck"),
             stay_looks=STAY_LOOKS,
+            vehicle_stand_s=VEHICLE_STAND_S,
         )
 
     def _moving_vehicles(self) -> MovingVehicles | None:

@@ -31,7 +31,11 @@ COCO boxes walkers' legs, bags and shadows as skis, sports balls, birds and dogs
 new boxes at every look. On the benchmark's pedestrian plaza that was 2.4 crops a
 look and a third of the daemon loop's time, where detection took half
 (`benchmarks/cameras_per_box.py`, docs/PERFORMANCE.md); with the rule, 1.15 crops a
-look. Vehicles near an exit are named at first sight: they move.
+look. Vehicles near an exit are named at first sight: they move. And one that has
+stood at one place for `vehicle_stand_s` is named no more, old name or new: a car
+parked by the gate is no truck driving out, yet at 40-50 px the truck head can call
+it muddy at every look, and a passing truck's track that takes up its box took
+its mud votes along (the clean Colosseum truck's false case, docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -62,6 +66,13 @@ class _Sighting:
     looks: int
 
 
+@dataclass(eq=False)
+class _Standing:
+    box: np.ndarray  # xyxy, pixels, where it was when it came to stand here
+    since_t: float  # the first look it was seen at this place
+    t_s: float  # the last look it was seen at
+
+
 @dataclass
 class _Named:
     box: np.ndarray  # xyxy, pixels
@@ -86,6 +97,7 @@ class ProposalNamer:
         weak_below: dict[str, float] | None = None,
         vehicle_classifier: CropNamer | None = None,
         stay_looks: int = 1,
+        vehicle_stand_s: float | None = None,
     ) -> None:
         self.classifier = classifier
         # vehicles near an exit ask the truck rule's question (muddy or not): its own head where it has one
@@ -99,6 +111,8 @@ class ProposalNamer:
         # wanted class -> the strictest threshold of a rule consuming it: boxes under it get a second opinion
         self.weak_below = {c: t for c, t in (weak_below or {}).items() if c in self.wanted}
         self.stay_looks = stay_looks
+        self.vehicle_stand_s = vehicle_stand_s
+        self._standing: list[_Standing] = []  # vehicles near an exit, where they have stood since when
         self._named: list[_Named] = []
         self._sightings: list[_Sighting] = []  # stationary boxes seen, not yet named
         self.crops = 0  # crops classified so far (for benchmarks and tests)
@@ -113,6 +127,7 @@ class ProposalNamer:
     ) -> sv.Detections:
         self._named = [n for n in self._named if 0 <= t_s - n.t_s < self.reuse_s]
         self._sightings = [v for v in self._sightings if 0 <= t_s - v.t_s < self.reuse_s]
+        self._standing = [v for v in self._standing if 0 <= t_s - v.t_s < self.reuse_s]
         if len(detections) == 0:
             return empty_detections()
         names = np.asarray(detections.data.get("class_name", []), dtype=object)
@@ -123,7 +138,8 @@ class ProposalNamer:
         if self.wanted and stationary_mask is not None:
             candidates |= (other | weak) & _foot_in(xyxy, stationary_mask)
         if self.name_vehicles and vehicle_mask is not None:
-            candidates |= np.isin(names, list(VEHICLE_CLASSES)) & boxes_touching(xyxy, vehicle_mask)
+            near = np.isin(names, list(VEHICLE_CLASSES)) & boxes_touching(xyxy, vehicle_mask)
+            candidates |= near & ~self._parked(xyxy, near, t_s)
         idx = np.flatnonzero(candidates)
         if len(idx) == 0:
             return empty_detections()
@@ -187,18 +203,33 @@ class ProposalNamer:
         self._sightings.remove(seen)  # named now: its name is reused from here on
         return True
 
+    def _parked(self, xyxy: np.ndarray, near: np.ndarray, t_s: float) -> np.ndarray:
+        """Vehicles near an exit that have stood at one place for `vehicle_stand_s` (records where each stands)."""
+        parked = np.zeros(len(xyxy), dtype=bool)
+        if self.vehicle_stand_s is None:
+            return parked
+        for i in np.flatnonzero(near):
+            here = _same_place(xyxy[i], [v for v in self._standing if v.t_s < t_s], self.reuse_iou)
+            if here is None:
+                self._standing.append(_Standing(xyxy[i].copy(), t_s, t_s))
+                continue
+            here.t_s = t_s
+            parked[i] = t_s - here.since_t >= self.vehicle_stand_s
+        return parked
+
     def _reuse(self, box: np.ndarray) -> _Named | None:
         return _same_place(box, self._named, self.reuse_iou)
 
     def state_size(self) -> int:
-        return len(self._named) + len(self._sightings)
+        return len(self._named) + len(self._sightings) + len(self._standing)
 
     def reset(self) -> None:
         self._named.clear()
         self._sightings.clear()
+        self._standing.clear()
 
 
-_Placed = TypeVar("_Placed", _Named, _Sighting)
+_Placed = TypeVar("_Placed", _Named, _Sighting, _Standing)
 
 
 def _same_place(box: np.ndarray, items: list[_Placed], min_iou: float) -> _Placed | None:
