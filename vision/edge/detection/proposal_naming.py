@@ -137,15 +137,15 @@ class ProposalNamer:
         weak = self._weak(names, detections.confidence)
         if self.wanted and stationary_mask is not None:
             candidates |= (other | weak) & _foot_in(xyxy, stationary_mask)
+        is_vehicle = np.isin(names, list(VEHICLE_CLASSES))
         if self.name_vehicles and vehicle_mask is not None:
-            near = np.isin(names, list(VEHICLE_CLASSES)) & boxes_touching(xyxy, vehicle_mask)
+            near = is_vehicle & boxes_touching(xyxy, vehicle_mask)
             candidates |= near & ~self._parked(xyxy, near, t_s)
         idx = np.flatnonzero(candidates)
         if len(idx) == 0:
             return empty_detections()
         # the largest first; weak boxes last, so a second opinion never costs a truck at the exit its look
         idx = idx[np.lexsort((-_area(xyxy[idx]), weak[idx]))][: self.max_per_frame]
-        is_vehicle = np.isin(names, list(VEHICLE_CLASSES))
         labels: list[tuple[int, str, float]] = []
         todo: list[int] = []
         for box_i in idx:

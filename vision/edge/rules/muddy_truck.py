@@ -152,11 +152,9 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
             truck = self.trucks.get(tid)
             if truck is None:
                 truck = self.trucks[tid] = _Truck(tid, deque(maxlen=cfg.n), obs.t_s, xyxy[det].copy(), xyxy[det].copy())
-                truck.same_as = self._refired_match(truck, obs.t_s)
-                truck.fired = truck.same_as is not None
-                if truck.same_as is not None:
-                    truck.heading = _heading(truck.same_as)
-                    self._recent_fired.append(truck)  # a further re-id may follow this one
+                same_as = self._refired_match(truck, obs.t_s)
+                if same_as is not None:
+                    self._take_for(truck, same_as)
             elif truck.fired and obs.t_s - truck.last_seen_t > REVIVED_AFTER_S:
                 truck = self.trucks[tid] = self._revived(truck, xyxy[det], obs.t_s)
             elif obs.t_s > truck.last_seen_t:
@@ -223,10 +221,14 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
         """A fired truck's track the tracker took up again after losing it: the same truck, unless it then
         drives the other way (another truck, come in where that one was lost)."""
         fired.same_as, fired.not_same_as = None, []  # no chains of old states
-        truck = _Truck(fired.track_id, deque(maxlen=self.config.n), t_s, box.copy(), box.copy(), fired=True)
-        truck.same_as, truck.heading = fired, _heading(fired)
-        self._recent_fired.append(truck)
+        truck = _Truck(fired.track_id, deque(maxlen=self.config.n), t_s, box.copy(), box.copy())
+        self._take_for(truck, fired)
         return truck
+
+    def _take_for(self, truck: _Truck, fired: _Truck) -> None:
+        """Take a track for a truck that already has its case: no case of its own (until it drives against it)."""
+        truck.same_as, truck.heading, truck.fired = fired, _heading(fired), True
+        self._recent_fired.append(truck)  # a further re-id may follow this one
 
     def _another_truck(self, truck: _Truck) -> None:
         """A track taken for a fired truck that drives the other way: a truck of its own, with its own case."""
@@ -317,7 +319,8 @@ class MuddyTruckRule(RuleEngine, config=MuddyTruckRuleConfig):
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
-    return np.asarray([(box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0])
+    centre: np.ndarray = anchor_points(box, "center")[0]
+    return centre
 
 
 def _heading(truck: _Truck) -> np.ndarray | None:
