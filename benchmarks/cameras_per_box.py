@@ -33,6 +33,8 @@ detection on its workers, tracking, rules. Stacks, all measured in the same run:
 - `two-models/zoom-30s`: the stack site-city ran before coco-city (coco-nanodet for the COCO
   classes, city-v1 `every_s: 5` for vendor_stall, garbage and muddy_truck), gated and zoomed
   like `needed-rates/zoom-30s`: what one network with two heads saves over two networks.
+- `int8/zoom-30s`: `needed-rates/zoom-30s` with `coco-city-int8` (coco-city's convolutions in
+  int8, `streetvision quantize`) in place of coco-city: what a box gains by choosing it.
 
 A camera keeps up when, over `--window` seconds after the warm-up, the daemon processed >= 90 %
 of the keyframes its reader decoded, less one still in flight at the window's end (for the
@@ -126,6 +128,15 @@ STACKS = {
         zoom_every_s=30.0,
         warmup_s=15.0,
         routes=(("coco-nanodet", None), ("city-v1", ("vendor_stall", "garbage", "muddy_truck"))),
+    ),
+    # the shipped stack with the static int8 variant of its detector
+    "int8/zoom-30s": Stack(
+        "int8/zoom-30s",
+        new_stack=True,
+        idle_every_s=5.0,
+        zoom_every_s=30.0,
+        warmup_s=15.0,
+        routes=(("coco-city-int8", None),),
     ),
 }
 
@@ -521,7 +532,7 @@ def print_summary(results: list[StepResult], nproc: int) -> None:
         ratio = f"{best / base:.2f}x" if best and base else "-"
         more = " (top of its ladder: maybe more)" if top else ""
         goal = "   (aim >= 40 cameras)" if mode == "one-per-second" else ""
-        goal = "   (aim >= 100 cameras)" if mode.startswith("needed-rates") else goal
+        goal = "   (aim >= 100 cameras)" if mode.startswith(("needed-rates", "int8")) else goal
         print(f"  {mode:22s} {best if best else 'none of the ladder'}{more}, ratio {ratio}{goal}")
         if best:
             r = next(x for x in results if x.mode == mode and x.cameras == best)
@@ -547,6 +558,7 @@ def main() -> None:
     ap.add_argument("--ladder-needed-rates", default="16,24,32,40,48", help="camera counts for needed-rates")
     ap.add_argument("--ladder-zoom-30s", default="24,32,40,48,56,64", help="camera counts for needed-rates/zoom-30s")
     ap.add_argument("--ladder-two-models", default="24,32,40,48", help="camera counts for two-models/zoom-30s")
+    ap.add_argument("--ladder-int8", default="32,40,48,56,64", help="camera counts for int8/zoom-30s")
     ap.add_argument("--ladder-all", default="", help="baseline with full decoding, camera counts ('' skips)")
     ap.add_argument("--window", type=float, default=30.0, help="seconds measured per step")
     ap.add_argument("--decode-cameras", type=int, default=4, help="cameras for the decode-cost part (0 skips)")
@@ -565,7 +577,7 @@ def main() -> None:
         sys.setswitchinterval(args.switch_interval)
     if args.quick:
         args.ladder_baseline, args.ladder_one_per_second, args.ladder_needed_rates = "4", "4", "8"
-        args.ladder_zoom_30s = args.ladder_two_models = "8"
+        args.ladder_zoom_30s = args.ladder_two_models = args.ladder_int8 = "8"
         args.window, args.decode_cameras = 10.0, 2
     stacks = [STACKS[name.strip()] for name in args.stacks.split(",") if name.strip()]
     ladders = {
@@ -574,6 +586,7 @@ def main() -> None:
         "needed-rates": ladder_arg(args.ladder_needed_rates),
         "needed-rates/zoom-30s": ladder_arg(args.ladder_zoom_30s),
         "two-models/zoom-30s": ladder_arg(args.ladder_two_models),
+        "int8/zoom-30s": ladder_arg(args.ladder_int8),
     }
     ladder_all = ladder_arg(args.ladder_all)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

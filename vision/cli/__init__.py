@@ -17,6 +17,7 @@ import sys
 COMMAND_MODULES = [
     "vision.cli.data_cmd",
     "vision.cli.train_cmd",
+    "vision.cli.quantize_cmd",
     "vision.cli.config_cmd",
     "vision.cli.detect_cmd",
     "vision.cli.dispatch_cmd",

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from vision.cli.help_format import DefaultsHelpFormatter
 from vision.core.paths import repo_relative
 
 if TYPE_CHECKING:
@@ -55,24 +56,11 @@ DEFAULTS = {"detector": {"epochs": 50, "batch": 8}, "head": {"epochs": 12, "batc
 SCRATCH = "var/regen"  # under the repository root; /var/ is git-ignored
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option shows its default; required ones say "(required)"; options
-    whose default is worked out at run time (None here) say it in their help."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if action.required:
-            return text + " (required)"
-        if action.default is None or action.default is argparse.SUPPRESS or "default" in text:
-            return text
-        return super()._get_help_string(action)
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t = sub.add_parser(
         "train",
         help="train a detector on a data set (ultralytics, CPU, offline)",
-        formatter_class=_HelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         description="Train the YOLO detector on a YOLO-layout data set with ultralytics, on the CPU and offline. "
         "The run folder RUNS/NAME gets weights/best.pt, weights/last.pt and streetvision.json (the command, "
         "the data set's content hash and, when fine-tuning, the parent run's record).",
@@ -181,7 +169,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e = sub.add_parser(
         "eval",
         help="mAP50 and mAP50-95 per class on a held-out split, PR curve and confusion matrix",
-        formatter_class=_HelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         description="Evaluate a trained (.pt) or exported (.onnx) detector on one split with ultralytics' validator; "
         "writes plots and metrics.json to --out.",
     )
@@ -200,7 +188,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     x = sub.add_parser(
         "export",
         help="ONNX + int8 variant + model card into models/<name>/",
-        formatter_class=_HelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
         description="Export a run's weights/best.pt to ONNX (model.onnx) and a dynamic int8 variant (model-int8.onnx), "
         "measure mAP on --split and onnxruntime latency of both, and write card.yaml. Warns (stderr and "
         "the card's metrics.notes) when int8 is slower than fp32 or when mAP50 is below 0.05.",

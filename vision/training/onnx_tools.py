@@ -1,4 +1,5 @@
-"""ONNX side of export: int8 dynamic quantisation and latency measurement,
+"""ONNX side of export and quantize: int8 quantisation (dynamic, and static for
+convolutions) and latency measurement,
 with onnxruntime only (what the edge runs)."""
 
 from __future__ import annotations
@@ -116,3 +117,52 @@ def latency_ms(model: Path, imgsz: int, threads: int = 1, runs: int = 20, warmup
         "imgsz": int(imgsz),
         "runs": int(runs),
     }
+
+
+def quantize_static_int8(
+    src: Path, dst: Path, blobs: list[np.ndarray], *, op_types: tuple[str, ...] = ("Conv",), verbose: bool = False
+) -> Path:
+    """Static int8 quantisation (QDQ; int8 weights per output channel, uint8
+    activations with min-max ranges calibrated on `blobs`, the model's own
+    input tensors) of the `op_types` layers only; the rest stays float."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    input_name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+
+    class _Blobs(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._left = iter(blobs)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            blob = next(self._left, None)
+            return None if blob is None else {input_name: blob}
+
+    def run() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            prepared = Path(tmp) / "prepared.onnx"
+            quant_pre_process(str(src), str(prepared))
+            quantize_static(
+                str(prepared),
+                str(dst),
+                _Blobs(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=list(op_types),
+            )
+
+    if verbose:
+        run()
+        return dst
+    cap = None
+    try:
+        with captured_output() as cap:
+            run()
+    except BaseException:
+        if cap is not None:
+            sys.stderr.write(cap.text)
+        raise
+    return dst
