@@ -137,6 +137,9 @@ def test_demo_serves_the_ui_and_stream_and_stops_cleanly_on_sigterm(tmp_path: Pa
         (["demo", "--site", "no/such/site.yaml"], 2, "cannot read"),
         (["bench", "scenarios", "--suite", "nope"], 2, "suite 'nope' not in"),
         (["bench", "scenarios", "--model", "no/such/model.onnx"], 2, "--model: file not found"),
+        (["bench", "scenarios", "--swap-model", "coco-city"], 2, "is not OLD=NEW"),
+        (["bench", "scenarios", "--swap-model", "coco-city=no-such-model"], 2, "no model 'no-such-model'"),
+        (["bench", "scenarios", "--swap-model", "city-v1=coco-city-int8"], 2, "city-v1 is not among the site's models"),
     ],
 )
 def test_bad_arguments_are_one_clear_line(args: list[str], rc: int, message: str, tmp_path: Path) -> None:

@@ -252,6 +252,32 @@ def test_a_suite_cut_to_the_scenarios_named_keeps_their_order_and_its_site() -> 
     assert cut.site == spec.site and only_scenarios(spec, []) == spec
 
 
+def test_a_swapped_model_keeps_every_other_setting_of_its_route() -> None:
+    from vision.scenarios.model_choice import swap_models
+
+    site = load_site(REPO / "configs" / "site-city.yaml")
+    before = site.model_dump(mode="json")["detector"]["models"]
+    after = swap_models(site.model_dump(mode="json"), {"coco-city": "coco-city-int8"})["detector"]["models"]
+    assert [r["model"] for r in after] == ["coco-city-int8"]
+    assert [{**r, "model": None} for r in after] == [{**r, "model": None} for r in before]  # zoom, classes, rate kept
+
+
+def test_bench_scenarios_runs_a_swapped_model_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    argv = ["bench", "scenarios", "--quick", "--only", "quick-parking", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "vision", *argv, "--swap-model", "coco-city=coco-city-int8"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["name"] == "coco-city-int8"
+    assert {r["rule"]: r["recall"] for r in report["rules"]}["bikes"] == 1.0  # the parked bike, seen by int8
+
+
 def test_bench_scenarios_names_the_scenarios_when_none_matches() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "vision", "bench", "scenarios", "--suite", "heldout", "--only", "nowhere"],

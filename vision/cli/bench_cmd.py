@@ -35,6 +35,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run only the suite's scenarios whose file name contains TEXT (repeat for several), e.g. to look "
         "at one miss again with -v (default: all)",
     )
+    s.add_argument(
+        "--swap-model",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="run model NEW where the site runs OLD, every other setting of its route kept, e.g. "
+        "coco-city=coco-city-int8 to compare a variant on the same scenes (repeat for several)",
+    )
     s.add_argument("--json", action="store_true", help="print the report as one JSON object on stdout")
     s.set_defaults(handler=_scenarios)
     pl = bench.add_parser(
@@ -56,7 +64,7 @@ def _scenarios(args: argparse.Namespace) -> int:
 
     from vision.edge.config import ConfigError, load_site
     from vision.edge.detection import DetectorError
-    from vision.scenarios.model_choice import pick_model
+    from vision.scenarios.model_choice import parse_swaps, pick_model, swap_models
     from vision.scenarios.report import condition_table, summary_table, write_report
     from vision.scenarios.suite import load_suite, only_scenarios, run_suite
 
@@ -74,6 +82,9 @@ def _scenarios(args: argparse.Namespace) -> int:
         print(err, file=sys.stderr)
         return 2
     try:
+        swaps = parse_swaps(args.swap_model)
+        if swaps:
+            swap_models(site.model_dump(mode="json"), swaps)  # names a model the site does not run, before rendering
         # a site with several models runs them as configured; --model runs one model for every class
         model, note = (
             pick_model(site.detector.routes[0].model, args.model)
@@ -91,7 +102,12 @@ def _scenarios(args: argparse.Namespace) -> int:
 
     try:
         result = run_suite(
-            spec, model=model, progress=progress, render_progress=sys.stderr.isatty(), verify=not args.no_verifier
+            spec,
+            model=model,
+            swaps=swaps,
+            progress=progress,
+            render_progress=sys.stderr.isatty(),
+            verify=not args.no_verifier,
         )
     except (DetectorError, FileNotFoundError) as exc:
         print(f"bench scenarios: {exc}", file=sys.stderr)

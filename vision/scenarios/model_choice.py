@@ -44,3 +44,39 @@ def override_model(site_data: dict[str, Any], model: str) -> dict[str, Any]:
     site_data["detector"]["model"] = model
     site_data["detector"]["models"] = None
     return site_data
+
+
+def parse_swaps(pairs: list[str]) -> dict[str, str]:
+    """`OLD=NEW` arguments as {old: new}; NEW must be a model under models/."""
+    from vision.core.model_registry import ModelNotFound, load_card
+
+    swaps: dict[str, str] = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise ValueError(f"--swap-model: '{pair}' is not OLD=NEW (e.g. coco-city=coco-city-int8)")
+        try:
+            load_card(new.strip())
+        except ModelNotFound as exc:
+            raise ValueError(f"--swap-model: {exc}") from None
+        swaps[old.strip()] = new.strip()
+    return swaps
+
+
+def swap_models(site_data: dict[str, Any], swaps: dict[str, str]) -> dict[str, Any]:
+    """A site document (model_dump) with each route's model replaced where `swaps` names it; every
+    other setting of the route (classes, rate, zoom, threshold) is kept, so two variants of one
+    model are compared on the same site."""
+    from vision.edge.config import DEFAULT_MODEL
+
+    detector = site_data["detector"]
+    routes = detector.get("models") or [{"model": detector.get("model") or DEFAULT_MODEL}]
+    names = sorted({r["model"] for r in routes})
+    unknown = sorted(set(swaps) - set(names))
+    if unknown:
+        raise ValueError(f"--swap-model: {', '.join(unknown)} is not among the site's models ({', '.join(names)})")
+    for route in routes:
+        route["model"] = swaps.get(route["model"], route["model"])
+    if not detector.get("models"):
+        detector["model"] = routes[0]["model"]
+    return site_data

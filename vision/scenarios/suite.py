@@ -380,16 +380,18 @@ def run_suite(
     spec: SuiteSpec,
     *,
     model: str | None = None,
+    swaps: dict[str, str] | None = None,
     progress: Callable[[str], object] | None = None,
     render_progress: bool = False,
     verify: bool = True,
 ) -> SuiteResult:
     """Renders (or reuses) and runs every scenario of the suite on one shared detector. A scenario
     whose script names its own `site` is run and scored with that site's camera zones and rules
-    (the held-out backgrounds each have theirs); the detector is the suite site's."""
+    (the held-out backgrounds each have theirs); the detector is the suite site's, with `swaps`
+    ({site model: other model}) applied to its routes."""
     from vision.edge.config import load_site
     from vision.edge.daemon import open_site_detectors
-    from vision.scenarios.model_choice import override_model
+    from vision.scenarios.model_choice import override_model, swap_models
 
     t0 = time.monotonic()
     sites: dict[Path, SiteConfig] = {}
@@ -409,6 +411,8 @@ def run_suite(
         return sites[path]
 
     site = site_at(spec.site)
+    if swaps:
+        site = parse_site(swap_models(site.model_dump(mode="json"), swaps), Path(spec.site))
     detectors = open_site_detectors(site)
     runs = []
     for path in spec.scenarios:
