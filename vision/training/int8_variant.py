@@ -18,7 +18,6 @@ in `detector.models`.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +27,8 @@ import cv2
 import numpy as np
 
 from vision.core.model_registry import ModelCard, sha256_file
-from vision.core.paths import REPO_ROOT
+from vision.training.data.synth.backgrounds import MANIFEST, backgrounds
 
-BACKGROUNDS = REPO_ROOT / "datasets" / "backgrounds"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov"}
 DUSK_GAIN = 0.45  # calibration also sees each frame this dark: activations at dusk have their own range
@@ -70,14 +68,12 @@ class Agreement:
         }
 
 
-def training_sources(backgrounds: Path = BACKGROUNDS) -> list[Path]:
+def training_sources() -> list[Path]:
     """The stills and footage the manifest puts in the training split (never the held-out ones)."""
-    manifest = backgrounds / "MANIFEST.tsv"
-    if not manifest.is_file():
-        raise QuantizeError(f"{manifest} not found: pass --calibration with images or videos")
-    with manifest.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
-    return [(backgrounds / r["file"]).resolve() for r in rows if r.get("split") == "train"]
+    train = [b.path for b in backgrounds("train") if b.path.is_file()]
+    if not train:
+        raise QuantizeError(f"no training-split background in {MANIFEST}: pass --calibration with images or videos")
+    return train
 
 
 def _files(source: Path) -> Iterator[Path]:

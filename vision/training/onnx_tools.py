@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,22 @@ def captured_output() -> Iterator[Captured]:
         tmp.close()
 
 
+def quietly(work: Callable[[], object], verbose: bool = False) -> None:
+    """Run `work` with its output captured and dropped (shown as it comes when `verbose`),
+    and shown on stderr if it fails: onnxruntime's quantizer logs a line per tensor."""
+    if verbose:
+        work()
+        return
+    cap = None
+    try:
+        with captured_output() as cap:
+            work()
+    except BaseException:
+        if cap is not None:
+            sys.stderr.write(cap.text)
+        raise
+
+
 def quantize_int8(src: Path, dst: Path, verbose: bool = False) -> Path:
     """Dynamic int8 quantisation (weights uint8, activations quantised at run
     time); ultralytics' metadata (names, imgsz, stride) is carried over.
@@ -72,17 +88,7 @@ def quantize_int8(src: Path, dst: Path, verbose: bool = False) -> Path:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    if verbose:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
-    else:
-        cap = None
-        try:
-            with captured_output() as cap:
-                quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8)
-        except BaseException:
-            if cap is not None:
-                sys.stderr.write(cap.text)
-            raise
+    quietly(lambda: quantize_dynamic(str(src), str(dst), weight_type=QuantType.QUInt8), verbose)
     model = onnx.load(str(dst))
     meta = {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props}
     have = {p.key for p in model.metadata_props}
@@ -154,15 +160,5 @@ def quantize_static_int8(
                 op_types_to_quantize=list(op_types),
             )
 
-    if verbose:
-        run()
-        return dst
-    cap = None
-    try:
-        with captured_output() as cap:
-            run()
-    except BaseException:
-        if cap is not None:
-            sys.stderr.write(cap.text)
-        raise
+    quietly(run, verbose)
     return dst
