@@ -83,6 +83,17 @@ def test_a_missing_calibration_source_is_named(tmp_path: Path, capsys: pytest.Ca
     assert not (tmp_path / "x").exists()
 
 
+def test_a_held_out_background_is_refused_as_calibration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    held = REPO_ROOT / "datasets" / "backgrounds" / "rome-colosseum-road.webp"
+    copy = tmp_path / "street.webp"  # a copy under another name is found by its content
+    copy.write_bytes(held.read_bytes())
+    for source in (held, copy):
+        argv = ["quantize", str(REPO_ROOT / "models" / "coco-nanodet"), "--name", "x", "--models-dir", str(tmp_path)]
+        assert main([*argv, "--calibration", str(FOOTAGE), "--calibration", str(source)]) == 2
+        assert "held-out background" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_default_calibration_is_the_training_split_only() -> None:
     manifest = (REPO_ROOT / "datasets" / "backgrounds" / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
     heldout = {line.split("\t")[0] for line in manifest[1:] if line.split("\t")[1] == "heldout"}

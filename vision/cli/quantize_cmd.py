@@ -61,6 +61,7 @@ def _quantize(args: argparse.Namespace) -> int:
     from vision.edge.detection.nanodet import NanoDetDetector
     from vision.training import int8_variant as iv
     from vision.training.card import write_card
+    from vision.training.data.synth.backgrounds import heldout_in
 
     try:
         import onnx  # noqa: F401  (onnxruntime's quantizer needs it)
@@ -86,6 +87,12 @@ def _quantize(args: argparse.Namespace) -> int:
         return _fail(f"{target} exists; pass --force to replace it")
     try:
         sources = args.calibration or iv.training_sources()
+        held = heldout_in(sources)
+        if held:  # as for training data: the held-out streets are for measuring only
+            raise iv.QuantizeError(
+                f"{held[0]} is a held-out background (datasets/backgrounds/MANIFEST.tsv): "
+                "it is for the held-out scenario suite only, never for calibration"
+            )
         frames = iv.load_frames(sources, per_video=args.frames_per_video)
     except iv.QuantizeError as exc:
         return _fail(f"--calibration: {exc}")
