@@ -33,6 +33,8 @@ detection on its workers, tracking, rules. Stacks, all measured in the same run:
 - `two-models/zoom-30s`: the stack site-city ran before coco-city (coco-nanodet for the COCO
   classes, city-v1 `every_s: 5` for vendor_stall, garbage and muddy_truck), gated and zoomed
   like `needed-rates/zoom-30s`: what one network with two heads saves over two networks.
+- `no-static/zoom-30s`: `needed-rates/zoom-30s` with the class-agnostic static-object path off
+  (`static_objects: {enabled: false}`): what that path costs.
 - `int8/zoom-30s`: `needed-rates/zoom-30s` with `coco-city-int8` (coco-city's convolutions in
   int8, `streetvision quantize`) in place of coco-city: what a box gains by choosing it.
 
@@ -106,6 +108,7 @@ class Stack:
     zoom_every_s: float | None = None  # overrides the routes' zoom_every_s where set (None: as in site-city)
     warmup_s: float = 5.0  # after every camera delivered a frame; the gate first needs a few GOPs
     routes: tuple[tuple[str, tuple[str, ...] | None], ...] | None = None  # (model, classes) instead of site-city's
+    static_objects: bool = True  # the class-agnostic static-object path (on wherever there is a verifier)
 
     @property
     def gated(self) -> bool:
@@ -128,6 +131,10 @@ STACKS = {
         zoom_every_s=30.0,
         warmup_s=15.0,
         routes=(("coco-nanodet", None), ("city-v1", ("vendor_stall", "garbage", "muddy_truck"))),
+    ),
+    # the shipped stack without the static-object path: what that path costs
+    "no-static/zoom-30s": Stack(
+        "no-static/zoom-30s", new_stack=True, idle_every_s=5.0, zoom_every_s=30.0, warmup_s=15.0, static_objects=False
     ),
     # the shipped stack with the static int8 variant of its detector
     "int8/zoom-30s": Stack(
@@ -335,6 +342,8 @@ def site_for(stack: Stack, urls: list[str], n: int, decode: str, model: Path, wo
             if stack.zoom_every_s and route.get("zoom_every_s"):
                 route["zoom_every_s"] = stack.zoom_every_s
         detector["models"] = routes
+        if not stack.static_objects:
+            data["static_objects"] = {"enabled": False}
     else:
         detector["model"] = str(model)
         data.pop("verifier", None)
@@ -559,6 +568,7 @@ def main() -> None:
     ap.add_argument("--ladder-zoom-30s", default="24,32,40,48,56,64", help="camera counts for needed-rates/zoom-30s")
     ap.add_argument("--ladder-two-models", default="24,32,40,48", help="camera counts for two-models/zoom-30s")
     ap.add_argument("--ladder-int8", default="32,40,48,56,64", help="camera counts for int8/zoom-30s")
+    ap.add_argument("--ladder-no-static", default="24,32,40,48", help="camera counts for no-static/zoom-30s")
     ap.add_argument("--ladder-all", default="", help="baseline with full decoding, camera counts ('' skips)")
     ap.add_argument("--window", type=float, default=30.0, help="seconds measured per step")
     ap.add_argument("--decode-cameras", type=int, default=4, help="cameras for the decode-cost part (0 skips)")
@@ -577,7 +587,7 @@ def main() -> None:
         sys.setswitchinterval(args.switch_interval)
     if args.quick:
         args.ladder_baseline, args.ladder_one_per_second, args.ladder_needed_rates = "4", "4", "8"
-        args.ladder_zoom_30s = args.ladder_two_models = args.ladder_int8 = "8"
+        args.ladder_zoom_30s = args.ladder_two_models = args.ladder_int8 = args.ladder_no_static = "8"
         args.window, args.decode_cameras = 10.0, 2
     stacks = [STACKS[name.strip()] for name in args.stacks.split(",") if name.strip()]
     ladders = {
@@ -587,6 +597,7 @@ def main() -> None:
         "needed-rates/zoom-30s": ladder_arg(args.ladder_zoom_30s),
         "two-models/zoom-30s": ladder_arg(args.ladder_two_models),
         "int8/zoom-30s": ladder_arg(args.ladder_int8),
+        "no-static/zoom-30s": ladder_arg(args.ladder_no_static),
     }
     ladder_all = ladder_arg(args.ladder_all)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

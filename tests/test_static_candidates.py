@@ -107,3 +107,55 @@ def test_watch_mask_covers_the_zone_and_the_space_above_it():
     assert mask[45:60, 10:20].all()  # up to 20 rows above
     assert not mask[85:, :].any() and not mask[:35, :].any() and not mask[:, 25:].any()
     assert watch_mask_for(np.zeros((0, 100, 50), dtype=bool)).shape == (100, 50)
+
+
+def test_a_faint_box_over_a_region_does_not_account_for_it(street):
+    # a detector that scores a bag left behind a bin at 0.3 (as a fire hydrant, or a garbage box drawn round bin
+    # and bag) has not found the bag: the region is still named, and emitted
+    clf = FixedClassifier("garbage")
+    cands = StaticCandidates(StaticObjectFinderConfig(), clf, {"garbage"}, cover_min_confidence=0.4)
+    faint = detections([("fire hydrant", (290, 420, 400, 505), 0.3, 1), ("garbage", (296, 425, 384, 503), 0.35, 2)])
+    out = run(cands, street, dets_at=lambda t: faint if t >= 10 else detections([]))
+    found = [(t, d) for t, d in out if len(d)]
+    assert found and list(found[0][1].data["class_name"]) == ["garbage"]
+    assert clf.calls >= 1
+    # the same boxes at the tracker's confidence do account for it
+    sure = detections([("fire hydrant", (290, 420, 400, 505), 0.45, 1)])
+    cands = StaticCandidates(StaticObjectFinderConfig(), FixedClassifier("garbage"), {"garbage"})
+    assert not any(len(d) for _, d in run(cands, street, dets_at=lambda t: sure if t >= 10 else detections([])))
+
+
+def test_a_named_region_stands_in_for_the_faint_boxes_of_its_class_over_it():
+    # two boxes of one object in one look: the tracker would keep either from look to look, the verifier judge the
+    # worse; a faint garbage box drawn round a bin and the bag beside it gives way to the bag's own region
+    cands = StaticCandidates(
+        StaticObjectFinderConfig(), FixedClassifier("garbage"), {"garbage"}, cover_min_confidence=0.4
+    )
+    region = detections([("garbage", (300, 430, 380, 500), 0.6, 0)])
+    dets = detections(
+        [
+            ("garbage", (296, 420, 420, 505), 0.35, 1),  # faint, round bin and bag: dropped
+            ("garbage", (296, 420, 420, 505), 0.7, 2),  # sure of itself: kept (and covers the region anyway)
+            ("fire hydrant", (296, 420, 420, 505), 0.3, 3),  # another class: kept
+            ("garbage", (600, 100, 650, 150), 0.3, 4),  # elsewhere: kept
+        ]
+    )
+    left = cands.supersede(dets, region)
+    assert sorted(left.tracker_id.tolist()) == [2, 3, 4]
+    assert len(cands.supersede(dets, detections([]))) == 4
+
+
+def test_the_static_path_is_on_by_default_where_a_site_has_a_verifier_and_a_site_can_turn_it_off(repo_root: Path):
+    from vision.edge.config import StaticObjectsConfig, load_site
+    from vision.edge.daemon import CameraPipeline
+
+    site = load_site(repo_root / "configs" / "site-city.yaml")
+    assert site.static_objects is None and site.verifier is not None  # left out of the site file
+    street = next(c for c in site.cameras if {"vending", "garbage"} & set(c.rules))
+    verifier = object()  # not called while the pipeline is built
+    pipe = CameraPipeline(site, street, verifier=verifier)  # type: ignore[arg-type]
+    assert isinstance(pipe.static, StaticCandidates)
+    assert pipe.static.cover_min_confidence == site.tracker.activation_confidence
+    assert CameraPipeline(site, street).static is None  # no verifier: nothing to name the regions
+    off = site.model_copy(update={"static_objects": StaticObjectsConfig(enabled=False)})
+    assert CameraPipeline(off, street, verifier=verifier).static is None  # type: ignore[arg-type]

@@ -493,3 +493,37 @@ def test_a_truck_is_judged_on_its_best_views_not_on_the_one_look_at_the_exit():
     v.views = [muddy, muddy, muddy, muddy, clean]  # a clean-looking exit frame: (0.1 + 4 x 0.9 + 0.1) / 6
     verdict = verifier.check(v, np.full((200, 300, 3), 210, np.uint8))
     assert verdict.accepted and verdict.score == pytest.approx(3.8 / 6) and verdict.reason == "confirmed on 6 looks"
+
+
+def test_a_neighbour_stands_beside_the_object_and_the_box_only_grows_towards_it():
+    from vision.training.crop_classifier import _add_neighbour
+
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        canvas = np.full((600, 900, 3), 128, np.uint8)
+        box = np.array([400.0, 300.0, 480.0, 400.0])  # a bag 80 px wide, its foot at y = 400
+        grown = _add_neighbour(canvas, box, 0.5, rng)
+        changed = np.argwhere(np.abs(canvas.astype(int) - 128).sum(axis=2) > 0)
+        assert len(changed), "no neighbour was drawn"
+        ys, xs = changed[:, 0], changed[:, 1]
+        assert xs.min() < box[0] or xs.max() > box[2]  # it stands beside the object, not on it
+        assert ys.max() > 400 - 0.3 * 100  # on about the same ground line
+        assert grown[1] == box[1] and grown[3] == box[3]
+        assert grown[0] <= box[0] and grown[2] >= box[2] and (grown[0] < box[0]) + (grown[2] > box[2]) <= 1
+        if grown[0] < box[0]:  # grown left: towards a neighbour on the left, never past it (and its margin)
+            assert xs.min() < box[0] and grown[0] >= xs.min() - 20
+        if grown[2] > box[2]:
+            assert xs.max() > box[2] and grown[2] <= xs.max() + 20
+
+
+def test_a_neighbour_is_drawn_only_when_asked_for(street):
+    # heads trained without --neighbour-fraction (the shipped ones) draw the same crops as before the option
+    from vision.training.crop_classifier import synthetic_crop
+
+    frame = street
+    for label in ("garbage", "bin", "vendor_stall"):
+        a = synthetic_crop(label, frame, np.random.default_rng(7), 0.15, 0.35)
+        b = synthetic_crop(label, frame, np.random.default_rng(7), 0.15, 0.35, 0.0)
+        assert np.array_equal(a, b)
+        with_one = synthetic_crop(label, frame, np.random.default_rng(7), 0.15, 0.35, 1.0)
+        assert not np.array_equal(a, with_one)

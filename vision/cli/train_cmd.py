@@ -125,6 +125,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="share of crops shrunk to a far object's 10-40 px before training, so the head learns what far "
         "stalls, bags, bikes and trucks look like once enlarged",
     )
+    c.add_argument(
+        "--neighbour-fraction",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of the pavement objects' synthetic crops with a second object (a bin, a stall, a bike) standing "
+        "beside them, partly in the crop; the label stays the first object's and garbage is never the neighbour, "
+        "so the head reads a bag left beside a bin as garbage (models/crop-verifier-garbage)",
+    )
     c.add_argument("--out", default=None, help="output folder (default: models/NAME, where the daemon picks it up)")
     c.add_argument("--version", default=None, help="card version (default: 1.0.<unix time>)")
     c.add_argument(

@@ -712,7 +712,8 @@ class SiteConfig(StrictModel):
     static_objects: StaticObjectsConfig | None = Field(
         default=None,
         description="Find objects that appear and stay in the stationary rules' zones without a detector class "
-        "for them; needs `verifier` (its classifier names the regions).",
+        "for them; needs `verifier` (its classifier names the regions). Left out: on with the defaults wherever "
+        "the site has a verifier; `{enabled: false}` turns it off.",
     )
     cameras: list[CameraConfig] = Field(min_length=1)
     rules: list[RuleConfig] = Field(default_factory=list)

@@ -98,6 +98,7 @@ class ClassifierMetrics(TypedDict):
     validation: ValidationMetrics
     heldout_backgrounds: NotRequired[HeldoutMetrics]  # when there are held-out backgrounds
     heldout_far: NotRequired[HeldoutMetrics]  # the same, every object shrunk to a far camera's 10-40 px
+    heldout_beside: NotRequired[HeldoutMetrics]  # the same, every pavement object with a neighbour beside it
 
 
 # --- crops from review ---------------------------------------------------------------------------
@@ -268,10 +269,67 @@ def _augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+# Neighbours: on a pavement a stall, a bag or a bike rarely stands alone, and a detector's box around
+# a bag left beside a bin takes in part of the bin. A head trained only on lone objects names such a
+# crop by its most salient object (the bin). With `neighbour_fraction`, that share of the pavement
+# objects' crops has a second object standing beside it, partly inside the crop (and, half the time,
+# inside the box too); the label stays the first object's. Garbage is never the neighbour: loose
+# garbage in view means exposed garbage, so a head trained this way reads "bags beside a bin" as
+# garbage, and a bin with only a stall or a bike beside it as a bin.
+NEIGHBOUR_LABELS = ("bin", "vendor_stall", "bicycle", "motorcycle", "background")
+WITH_NEIGHBOURS = frozenset({"vendor_stall", "garbage", "bicycle", "motorcycle", "bin", "background"})
+
+
+def _paste_rgba(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int, rng: np.random.Generator) -> None:
+    """Alpha-over a sprite at (x, y), clipped to the frame, its colours matched to the patch under it."""
+    from vision.training.data.synth.compose import match_colour
+
+    fh, fw = canvas.shape[:2]
+    h, w = rgba.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(fw, x + w), min(fh, y + h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    part = rgba[y0 - y : y1 - y, x0 - x : x1 - x]
+    patch = canvas[y0:y1, x0:x1]
+    alpha = part[..., 3:4].astype(np.float32) / 255.0
+    rgb = match_colour(np.ascontiguousarray(part[..., :3]), np.ascontiguousarray(part[..., 3]), patch, rng)
+    canvas[y0:y1, x0:x1] = (rgb * alpha + patch * (1 - alpha)).astype(np.uint8)
+
+
+def _add_neighbour(canvas: np.ndarray, box: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Stand a neighbour beside the object at `box` (x0, y0, x1, y1), its foot on the same ground line,
+    overlapping it by up to a third of its width; returns the box, grown towards it half the time."""
+    label = NEIGHBOUR_LABELS[int(rng.integers(len(NEIGHBOUR_LABELS)))]
+    rgba = _sprite(label, rng).rgba
+    s = scale * rng.uniform(0.85, 1.15)  # the same metres per pixel, give or take depth
+    w, h = max(4, int(rgba.shape[1] * s)), max(4, int(rgba.shape[0] * s))
+    rgba = cv2.resize(rgba, (w, h), interpolation=cv2.INTER_AREA)
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    overlap = rng.uniform(-0.1, 0.35) * min(w, bw)  # < 0: a small gap
+    right = rng.random() < 0.5
+    x = int(box[2] - overlap) if right else int(box[0] + overlap - w)
+    y = int(box[3] + rng.uniform(-0.15, 0.1) * bh) - h
+    _paste_rgba(canvas, rgba, x, y, rng)
+    out = box.copy()
+    if rng.random() < 0.5:  # a detector box that took in part of the neighbour
+        grow = rng.uniform(0.1, 0.5) * w
+        if right:
+            out[2] = min(out[2] + grow, x + w)
+        else:
+            out[0] = max(out[0] - grow, x)
+    return out
+
+
 def synthetic_crop(
-    label: str, frame: np.ndarray, rng: np.random.Generator, context: float, far_fraction: float = 0.0
+    label: str,
+    frame: np.ndarray,
+    rng: np.random.Generator,
+    context: float,
+    far_fraction: float = 0.0,
+    neighbour_fraction: float = 0.0,
 ) -> np.ndarray:
-    """A sprite pasted at a random size on a random patch of a real background frame."""
+    """A sprite pasted at a random size on a random patch of a real background frame (with a neighbour
+    beside it, for `neighbour_fraction` of the pavement objects)."""
     from vision.training.data.synth.compose import match_colour
 
     sp = _sprite(label, rng)
@@ -288,12 +346,21 @@ def synthetic_crop(
     x = int(rng.integers(0, max(1, fw - w)))
     y = int(rng.integers(0, max(1, fh - h)))
     canvas = frame.copy()
+    # drawn only when asked, so a head trained without neighbours comes out byte for byte as before
+    neighbour = neighbour_fraction > 0 and label in WITH_NEIGHBOURS and rng.random() < neighbour_fraction
+    in_front = neighbour and rng.random() < 0.3  # the neighbour hides part of the object
+    placed = np.array([x, y, x + w, y + h], dtype=np.float64)
+    grown = placed
+    if neighbour and not in_front:
+        grown = _add_neighbour(canvas, placed, scale, rng)
     patch = canvas[y : y + h, x : x + w]
     alpha = rgba[..., 3:4].astype(np.float32) / 255.0
     rgb = match_colour(rgba[..., :3].copy(), rgba[..., 3], patch, rng)
     canvas[y : y + h, x : x + w] = (rgb * alpha + patch * (1 - alpha)).astype(np.uint8)
+    if in_front:
+        grown = _add_neighbour(canvas, placed, scale, rng)
     jitter = rng.uniform(-0.06, 0.06, 4) * np.array([w, h, w, h])
-    box = np.array([x, y, x + w, y + h], dtype=np.float64) + jitter
+    box = grown + jitter
     return _augment(_far(crop_box(canvas, box, context), rng, far_fraction, context, label), rng)
 
 
@@ -336,6 +403,7 @@ def synthetic_crops(
     progress: Callable[[str], object] | None = None,
     real: bool = True,
     far_fraction: float = FAR_FRACTION,
+    neighbour_fraction: float = 0.0,
 ) -> list[Crop]:
     from vision.edge.detection import open_detector
 
@@ -350,7 +418,7 @@ def synthetic_crops(
             fi = int(rng.integers(len(frames)))
             crops.append(
                 Crop(
-                    synthetic_crop(label, frames[fi][1], rng, context, far_fraction),
+                    synthetic_crop(label, frames[fi][1], rng, context, far_fraction, neighbour_fraction),
                     label,
                     f"synth:{frames[fi][0]}:{k % 8}",
                     "synthetic",
@@ -517,6 +585,7 @@ def train_classifier(
     out_dir.mkdir(parents=True, exist_ok=True)
     heldout: HeldoutMetrics | None = None
     far: HeldoutMetrics | None = None
+    beside: HeldoutMetrics | None = None
     bgs = heldout_backgrounds() if measure_heldout else []
     if bgs:
         # the same kinds of objects on backgrounds training never saw (a generalisation check, not a tuning set)
@@ -526,6 +595,9 @@ def train_classifier(
         far = _heldout_metrics(
             final, embedder, bgs, seed, context, 1.0, out_dir / "confusion-heldout-far.png", name, version
         )
+        beside = _heldout_metrics(
+            final, embedder, bgs, seed, context, 0.0, out_dir / "confusion-heldout-beside.png", name, version, 1.0
+        )
     card_metrics: ClassifierMetrics = {
         "validation": {"accuracy": round(accuracy, 4), "crops": len(truth), "per_class": metrics}
     }
@@ -533,6 +605,8 @@ def train_classifier(
         card_metrics["heldout_backgrounds"] = heldout
     if far is not None:
         card_metrics["heldout_far"] = far
+    if beside is not None:
+        card_metrics["heldout_beside"] = beside
     final.save(out_dir / "head.npz")
     confusion_plot(
         truth,
@@ -575,9 +649,18 @@ def _heldout_metrics(
     plot: Path,
     name: str,
     version: str,
+    neighbour_fraction: float = 0.0,
 ) -> HeldoutMetrics:
     """The same kinds of objects on backgrounds training never saw (a generalisation check, not a tuning set)."""
-    test = synthetic_crops(24, seed + 1000, context, backgrounds=bgs, real=False, far_fraction=far_fraction)
+    test = synthetic_crops(
+        24,
+        seed + 1000,
+        context,
+        backgrounds=bgs,
+        real=False,
+        far_fraction=far_fraction,
+        neighbour_fraction=neighbour_fraction,
+    )
     tf, _ = embedder.embed_crops([c.image for c in test])
     tpred = [head.labels[k] for k in head.probabilities(tf).argmax(axis=1)]
     ttruth = [c.label for c in test]
@@ -587,7 +670,13 @@ def _heldout_metrics(
         "backgrounds": [p.name for p in bgs],
         "per_class": per_class_metrics(ttruth, tpred, head.labels),
     }
-    what = "far objects (10-40 px)" if far_fraction >= 1 else "synthetic crops"
+    what = (
+        "far objects (10-40 px)"
+        if far_fraction >= 1
+        else "objects with a neighbour"
+        if neighbour_fraction >= 1
+        else "synthetic crops"
+    )
     confusion_plot(
         ttruth,
         tpred,
@@ -623,7 +712,19 @@ def main(args: argparse.Namespace) -> int:
         if not 0 <= far_fraction <= 1:
             print(f"train classifier: --far-fraction must be in 0..1, got {far_fraction:g}", file=sys.stderr)
             return 2
-        crops += synthetic_crops(n_synth, seed, progress=lambda m: print(m, file=sys.stderr), far_fraction=far_fraction)
+        neighbour_fraction = float(getattr(args, "neighbour_fraction", 0.0))
+        if not 0 <= neighbour_fraction <= 1:
+            print(
+                f"train classifier: --neighbour-fraction must be in 0..1, got {neighbour_fraction:g}", file=sys.stderr
+            )
+            return 2
+        crops += synthetic_crops(
+            n_synth,
+            seed,
+            progress=lambda m: print(m, file=sys.stderr),
+            far_fraction=far_fraction,
+            neighbour_fraction=neighbour_fraction,
+        )
     if not crops:
         print("train classifier: no crops (give --export DIR or --synthetic N)", file=sys.stderr)
         return 2
@@ -641,6 +742,7 @@ def main(args: argparse.Namespace) -> int:
                 "exports": [str(d) for d in getattr(args, "export", []) or []],
                 "synthetic_per_label": n_synth,
                 "far_fraction": float(getattr(args, "far_fraction", FAR_FRACTION)),
+                "neighbour_fraction": float(getattr(args, "neighbour_fraction", 0.0)),
             },
         )
     except ValueError as exc:
@@ -656,6 +758,7 @@ def main(args: argparse.Namespace) -> int:
     for what, held in (
         ("held-out backgrounds", result.metrics.get("heldout_backgrounds")),
         ("far objects on them", result.metrics.get("heldout_far")),
+        ("objects with a neighbour on them", result.metrics.get("heldout_beside")),
     ):
         if not held:
             continue

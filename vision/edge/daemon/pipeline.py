@@ -24,7 +24,7 @@ import supervision as sv
 from vision.core.geometry import box_iou
 from vision.core.zone_shapes import ZoneConfig
 from vision.edge.casework.evidence import BufferedFrame, FrameRing, clip_window
-from vision.edge.config import CameraConfig, MuddyTruckRuleConfig, SiteConfig
+from vision.edge.config import CameraConfig, MuddyTruckRuleConfig, SiteConfig, StaticObjectsConfig
 from vision.edge.daemon.verifier_gate import RecentVerdict, VerifierGate
 from vision.edge.detection.routing import merge_detections
 from vision.edge.rules import CameraRules, Observation, RuleEvent, Violation
@@ -175,7 +175,7 @@ class CameraPipeline:
         if self.static is not None:
             extra = self.static.update(frame.image, frame.t_s, detections, self._watch_mask(w, h))
             if len(extra):
-                detections = merge_detections([detections, extra])
+                detections = merge_detections([self.static.supersede(detections, extra), extra])
         tracked = self.tracker.update(detections, frame.t_s)
         obs = Observation(
             camera_id=self.camera.id,
@@ -275,8 +275,9 @@ class CameraPipeline:
         return {c for r in rules if r.type in self.STATIONARY_TYPES for c in r.classes}
 
     def _static_candidates(self) -> StaticCandidates | None:
-        cfg = self.site.static_objects
-        if cfg is None or not cfg.enabled or self.verifier is None:
+        # left out of the site: on, with the defaults, wherever there is a verifier to name the regions
+        cfg = self.site.static_objects or StaticObjectsConfig()
+        if not cfg.enabled or self.verifier is None:
             return None
         wanted = self._stationary_classes()
         if not wanted:
@@ -289,6 +290,7 @@ class CameraPipeline:
             wanted,
             min_score=cfg.min_score,
             reclassify_s=cfg.reclassify_s,
+            cover_min_confidence=self.site.tracker.activation_confidence,
         )
 
     def _proposal_namer(self) -> ProposalNamer | None:

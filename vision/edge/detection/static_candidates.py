@@ -5,9 +5,16 @@ still, to a fixed camera, something new that stays. `StaticObjectFinder`
 finds such regions in the watched zones without knowing what they are; this
 module crops each new one once (and again every `reclassify_s`), has the crop
 classifier name it, and hands the regions named as a violation class to the
-rules as ordinary detections. Regions a detector already boxed are left to
-that detector, so nothing is counted twice. The verifier checks every case
-these detections open, like any other.
+rules as ordinary detections. Regions a detector already boxed with confidence
+are left to that detector, so nothing is counted twice. A faint box (below
+what the tracker starts a track from) does not account for a region: a
+detector that scores a bag left behind a bin at 0.3 as a fire hydrant or as
+garbage drawn around bin and bag both has not found the bag, and the verifier
+calls that box a bin (the Leuven bag, models/crop-verifier/STUDY.md, step 13).
+Such a faint box of the class the region is named is then dropped for the
+region's (`supersede`): two boxes of one object in one look would have the
+tracker keep either from look to look, and the verifier judge the worse.
+The verifier checks every case these detections open, like any other.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import supervision as sv
 
 from vision.core.geometry import box_ios
 from vision.edge.config import StaticObjectFinderConfig
-from vision.edge.detection.base import CropNamer, named_detections
+from vision.edge.detection.base import CropNamer, named_detections, select_detections
 from vision.edge.detection.static_objects import StaticObjectFinder
 
 __all__ = ["StaticCandidates", "watch_mask_for"]
@@ -50,6 +57,7 @@ class StaticCandidates:
         min_score: float = 0.5,
         reclassify_s: float = 30.0,
         max_overlap: float = 0.3,
+        cover_min_confidence: float = 0.4,
     ) -> None:
         self.finder = StaticObjectFinder(settings)
         self.classifier = classifier
@@ -57,6 +65,7 @@ class StaticCandidates:
         self.min_score = min_score
         self.reclassify_s = reclassify_s
         self.max_overlap = max_overlap
+        self.cover_min_confidence = cover_min_confidence
         self.names: dict[int, _Named] = {}  # region id -> what the classifier called it
         self.regions = 0  # regions seen in the last update (for /healthz and tests)
 
@@ -71,8 +80,10 @@ class StaticCandidates:
         for rid in [rid for rid in self.names if rid not in live]:
             del self.names[rid]
         boxes = np.asarray([r.xyxy for r in regions], dtype=np.float64).reshape(-1, 4)
-        if len(boxes) and len(detections):
-            covered = box_ios(boxes, np.asarray(detections.xyxy, dtype=np.float64)).max(axis=1) > self.max_overlap
+        conf = np.asarray(detections.confidence if detections.confidence is not None else np.ones(len(detections)))
+        sure = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)[conf >= self.cover_min_confidence]
+        if len(boxes) and len(sure):
+            covered = box_ios(boxes, sure).max(axis=1) > self.max_overlap
         else:
             covered = np.zeros(len(boxes), dtype=bool)
         todo = [i for i, r in enumerate(regions) if not covered[i] and self._stale(r.id, t_s)]
@@ -82,6 +93,19 @@ class StaticCandidates:
         keep = [i for i, r in enumerate(regions) if not covered[i] and self._emits(r.id)]
         named = [self.names[regions[i].id] for i in keep]
         return named_detections(boxes[keep], [n.label for n in named], [n.score for n in named])
+
+    def supersede(self, detections: sv.Detections, named: sv.Detections) -> sv.Detections:
+        """`detections` less the faint boxes (under `cover_min_confidence`) of a class a named region
+        overlapping them has: the region stands for that object."""
+        if len(named) == 0 or len(detections) == 0:
+            return detections
+        names = np.asarray(detections.data.get("class_name", []), dtype=object)
+        conf = np.asarray(detections.confidence if detections.confidence is not None else np.ones(len(names)))
+        region_names = np.asarray(named.data["class_name"], dtype=object)
+        overlap = box_ios(np.asarray(detections.xyxy, dtype=np.float64), np.asarray(named.xyxy, dtype=np.float64))
+        same = names[:, None] == region_names[None, :]
+        drop = (conf < self.cover_min_confidence) & ((overlap > self.max_overlap) & same).any(axis=1)
+        return select_detections(detections, ~drop) if drop.any() else detections
 
     def _stale(self, rid: int, t_s: float) -> bool:
         named = self.names.get(rid)
