@@ -4,7 +4,10 @@
 
 For every missed violation of the report, and every one the scorer calls hidden (behind a
 nearer scripted object all the while, so left out of recall: shown so the claim can be checked):
-the frame a few seconds after its onset (dwell included), with the truth box (yellow), every model's boxes of the site's detectors
+the frame a few seconds after its onset (dwell included), or for an object that drives through
+(a truck) the frame half-way along the part of its path in view, with the truth box (yellow; for
+a driving object estimated: its scripted foot point then, the height of the tallest object of its
+kind the scene shows whole when first seen), every model's boxes of the site's detectors
 (confidence >= 0.2; first model green, second red, third blue) and the crop classifier's name for each box near
 the truth; then the crop around the truth enlarged. For every false case: the frame it opened
 on, with its box (magenta). Written as JPEGs plus an index.md listing what each shows.
@@ -40,6 +43,33 @@ def frame_at(video: Path, t_s: float) -> np.ndarray | None:
     ok, img = cap.read()
     cap.release()
     return img if ok else None
+
+
+def driving_target(sc, k: int, events: list, w: int, h: int) -> tuple[float, np.ndarray] | None:  # type: ignore[no-untyped-def]
+    """(time, box) half-way along the part of a driving object's path in view: where it was to be seen whole.
+    None when the object stands (or the script and the truth do not line up)."""
+    ev = events[k]
+    obj = sc.objects[k] if k < len(sc.objects) else None
+    if obj is None or obj.path is None or obj.end_s is None or obj.kind != ev.kind:
+        return None
+    first = ev.visible_s if ev.visible_s is not None else obj.start_s
+    last = ev.last_visible_s if ev.last_visible_s is not None else obj.end_s
+    t = (max(first, obj.start_s) + min(last, obj.end_s)) / 2
+    f = (t - obj.start_s) / (obj.end_s - obj.start_s)
+    (xa, ya), (xb, yb) = obj.path
+    fx, fy = (xa + f * (xb - xa)) * w, (ya + f * (yb - ya)) * h
+    # its size: the tallest first-seen box of its kind in the scene that the frame did not cut (the same sprites)
+    whole = [
+        b
+        for e in events
+        if e.kind == ev.kind
+        for b in e.boxes_rel[:1]
+        if b[0] > 0.005 and b[2] < 0.995 and b[3] - b[1] > 0
+    ]
+    bh, bw = (
+        (max(b[3] - b[1] for b in whole) * h, max(b[2] - b[0] for b in whole) * w) if whole else (0.06 * h, 0.06 * w)
+    )
+    return t, np.array([fx - bw / 2, fy - bh, fx + bw / 2, fy], dtype=np.float64)
 
 
 def near(box: np.ndarray, target: np.ndarray, pad: float) -> bool:
@@ -102,7 +132,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     index = [
         f"# What `{args.suite}` missed or got wrong\n",
-        f"Report: `{args.report}`. Yellow: the truth; boxes of the site's detectors (full frame only, no zoom "
+        f"Report: `{args.report}`. Yellow: the truth (for a truck driving through: the frame half-way along "
+        "its path in view, its box estimated from the script); boxes of the site's detectors (full frame only, no zoom "
         "tiles), the first model's green, a second's red; `-> label score`: the crop classifier's name. "
         "Magenta: a false case. Made by `benchmarks/scenario_misses.py`.\n",
     ]
@@ -126,11 +157,14 @@ def main() -> None:
             t = ev.onset_s + dwell_of.get(ev.violation or "", 10.0) + args.after_s
             if ev.end_s is not None:
                 t = min(t, (ev.onset_s + ev.end_s) / 2)
+            drive = driving_target(sc, k, events, r.truth.width, r.truth.height)
+            if drive is not None:
+                t = drive[0]
             img = frame_at(r.video, t)
             if img is None or not ev.boxes_rel:
                 continue
             h, w = img.shape[:2]
-            target = np.asarray(ev.boxes_rel[0], dtype=np.float64) * [w, h, w, h]
+            target = drive[1] if drive is not None else np.asarray(ev.boxes_rel[0], dtype=np.float64) * [w, h, w, h]
             canvas, lines = annotate(img, detectors, classifier, target, (0, 255, 255))
             what = "hidden" if k in hidden else "missed"
             name = f"{run['scenario']}-{what}-{k}-{ev.kind}.jpg"
