@@ -330,8 +330,6 @@ def synthetic_crop(
 ) -> np.ndarray:
     """A sprite pasted at a random size on a random patch of a real background frame (with a neighbour
     beside it, for `neighbour_fraction` of the pavement objects)."""
-    from vision.training.data.synth.compose import match_colour
-
     sp = _sprite(label, rng)
     rgba = sp.rgba
     fh, fw = frame.shape[:2]
@@ -353,10 +351,7 @@ def synthetic_crop(
     grown = placed
     if neighbour and not in_front:
         grown = _add_neighbour(canvas, placed, scale, rng)
-    patch = canvas[y : y + h, x : x + w]
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    rgb = match_colour(rgba[..., :3].copy(), rgba[..., 3], patch, rng)
-    canvas[y : y + h, x : x + w] = (rgb * alpha + patch * (1 - alpha)).astype(np.uint8)
+    _paste_rgba(canvas, rgba, x, y, rng)
     if in_front:
         grown = _add_neighbour(canvas, placed, scale, rng)
     jitter = rng.uniform(-0.06, 0.06, 4) * np.array([w, h, w, h])

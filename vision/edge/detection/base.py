@@ -114,6 +114,11 @@ def select_detections(dets: sv.Detections, index: np.ndarray) -> sv.Detections:
     return picked
 
 
+def confidences(dets: sv.Detections) -> np.ndarray:
+    """Each detection's confidence; 1 for every box of detections that carry none."""
+    return dets.confidence if dets.confidence is not None else np.ones(len(dets), dtype=np.float32)
+
+
 def empty_detections() -> sv.Detections:
     dets = sv.Detections.empty()
     dets.data["class_name"] = np.empty(0, dtype=object)

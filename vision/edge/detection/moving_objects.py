@@ -36,7 +36,7 @@ import numpy as np
 import supervision as sv
 
 from vision.core.geometry import box_iou
-from vision.edge.detection.base import CropNamer, boxes_touching, empty_detections, named_detections
+from vision.edge.detection.base import CropNamer, boxes_touching, confidences, empty_detections, named_detections
 
 __all__ = ["MovingObjectFinder", "MovingVehicles", "VEHICLE_NAMES"]
 
@@ -164,7 +164,7 @@ class MovingVehicles:
             return empty_detections()
         boxes = np.asarray([r.xyxy for r in regions], dtype=np.float64).reshape(-1, 4)
         names = np.asarray(detections.data.get("class_name", []), dtype=object)
-        conf = np.asarray(detections.confidence if detections.confidence is not None else np.ones(len(names)))
+        conf = confidences(detections)
         # a faint box (below what the tracker starts a track from) does not account for the moving vehicle
         sure = np.isin(names, VEHICLE_DETECTIONS) & (conf >= self.covered_min_confidence)
         vehicles = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)[sure]

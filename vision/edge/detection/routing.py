@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 import supervision as sv
 
-from vision.edge.detection.base import classwise_nms, empty_detections, select_detections
+from vision.edge.detection.base import classwise_nms, confidences, empty_detections, select_detections
 
 __all__ = ["ModelRoute", "RoutedDetections", "merge_detections"]
 
@@ -189,7 +189,7 @@ def merge_detections(parts: Sequence[sv.Detections]) -> sv.Detections:
     vocabulary = sorted(set(names.tolist()))
     index = {n: i for i, n in enumerate(vocabulary)}
     xyxy = np.concatenate([p.xyxy for p in parts]).astype(np.float32, copy=False)
-    conf = np.concatenate([_conf(p) for p in parts]).astype(np.float32, copy=False)
+    conf = np.concatenate([confidences(p) for p in parts]).astype(np.float32, copy=False)
     class_id = np.asarray([index[n] for n in names], dtype=int)
     keep = np.sort(classwise_nms(xyxy, conf, class_id, ENSEMBLE_IOU))
     return sv.Detections(
@@ -202,7 +202,3 @@ def _shifted(dets: sv.Detections, tile: tuple[int, int, int, int]) -> sv.Detecti
     if len(dets):
         dets.xyxy = dets.xyxy + np.asarray([tile[0], tile[1], tile[0], tile[1]], dtype=dets.xyxy.dtype)
     return dets
-
-
-def _conf(dets: sv.Detections) -> np.ndarray:
-    return dets.confidence if dets.confidence is not None else np.ones(len(dets), dtype=np.float32)

@@ -27,7 +27,7 @@ import supervision as sv
 
 from vision.core.geometry import box_ios
 from vision.edge.config import StaticObjectFinderConfig
-from vision.edge.detection.base import CropNamer, named_detections, select_detections
+from vision.edge.detection.base import CropNamer, confidences, named_detections, select_detections
 from vision.edge.detection.static_objects import StaticObjectFinder
 
 __all__ = ["StaticCandidates", "watch_mask_for"]
@@ -80,8 +80,9 @@ class StaticCandidates:
         for rid in [rid for rid in self.names if rid not in live]:
             del self.names[rid]
         boxes = np.asarray([r.xyxy for r in regions], dtype=np.float64).reshape(-1, 4)
-        conf = np.asarray(detections.confidence if detections.confidence is not None else np.ones(len(detections)))
-        sure = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)[conf >= self.cover_min_confidence]
+        sure = np.asarray(detections.xyxy, dtype=np.float64).reshape(-1, 4)[
+            confidences(detections) >= self.cover_min_confidence
+        ]
         if len(boxes) and len(sure):
             covered = box_ios(boxes, sure).max(axis=1) > self.max_overlap
         else:
@@ -100,11 +101,10 @@ class StaticCandidates:
         if len(named) == 0 or len(detections) == 0:
             return detections
         names = np.asarray(detections.data.get("class_name", []), dtype=object)
-        conf = np.asarray(detections.confidence if detections.confidence is not None else np.ones(len(names)))
         region_names = np.asarray(named.data["class_name"], dtype=object)
         overlap = box_ios(np.asarray(detections.xyxy, dtype=np.float64), np.asarray(named.xyxy, dtype=np.float64))
         same = names[:, None] == region_names[None, :]
-        drop = (conf < self.cover_min_confidence) & ((overlap > self.max_overlap) & same).any(axis=1)
+        drop = (confidences(detections) < self.cover_min_confidence) & ((overlap > self.max_overlap) & same).any(axis=1)
         return select_detections(detections, ~drop) if drop.any() else detections
 
     def _stale(self, rid: int, t_s: float) -> bool:
